@@ -1,0 +1,1 @@
+"""Neuro's benchmarks: `python -m bench [NAME...] [--quick] [--check]` (see ../shared/BENCH.md)."""

@@ -1,0 +1,15 @@
+"""The microkernel: process table, supervisors, mailboxes, messaging, event log."""
+
+from ._envelope import Envelope, ErrorInfo
+from ._kernel import Kernel, KernelEvent, KernelStatistics, LogQuery
+from ._logquery import LogReader
+from ._logquery import EventRecord, MessageRecord, TraceNode
+from ._policy import BUILTIN_POLICIES, Policy
+from ._process import MailboxStatistics, ProcessInfo
+from ._supervisor import Child, SupervisorInfo, SupervisorSpec
+
+__all__ = [
+    "Kernel", "KernelEvent", "KernelStatistics", "LogQuery", "Envelope", "ErrorInfo",
+    "LogReader", "EventRecord", "MessageRecord", "TraceNode", "Policy", "BUILTIN_POLICIES",
+    "MailboxStatistics", "ProcessInfo", "Child", "SupervisorInfo", "SupervisorSpec",
+]

@@ -1,0 +1,115 @@
+"""Waiting for replies, and every deadline in the kernel kept by one timer task.
+
+A cancel scope per call (`fail_after`) costs about a third of the call rate, so callers
+park with `wait_task_rescheduled` and one task wakes whoever's deadline has passed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from typing import Any, Callable
+
+import outcome
+import trio
+
+__all__ = ["Parked", "PendingCall", "Deadlines"]
+
+_ABANDONED = outcome.Value(None)
+
+
+class Parked:
+    """A task parked until someone resolves it with a value or an error.
+
+    Resolving before the task parks is fine: it finds the result waiting. Whatever comes
+    after the first resolution, or after the waiter was cancelled, is ignored.
+    """
+
+    __slots__ = ("task", "result", "parked")
+
+    def __init__(self) -> None:
+        self.task = trio.lowlevel.current_task()
+        self.result: outcome.Outcome | None = None
+        self.parked = False
+
+    @property
+    def resolved(self) -> bool:
+        return self.result is not None
+
+    def resolve(self, result: outcome.Outcome) -> bool:
+        if self.result is not None:
+            return False
+        self.result = result
+        if self.parked:
+            trio.lowlevel.reschedule(self.task, result)
+        return True
+
+    def expire(self) -> None:  # overridden where a deadline means something
+        pass
+
+    async def wait(self) -> Any:
+        if self.result is not None:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return self.result.unwrap()
+        self.parked = True
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self.result = _ABANDONED
+            self.on_abandon()
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        return await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def on_abandon(self) -> None:
+        pass
+
+
+class PendingCall(Parked):
+    """A caller waiting for the reply to message `id`; a timeout resolves it with an error."""
+
+    __slots__ = ("make_timeout",)
+
+    def __init__(self, make_timeout: Callable[[], BaseException]) -> None:
+        super().__init__()
+        self.make_timeout = make_timeout
+
+    def expire(self) -> None:
+        self.resolve(outcome.Error(self.make_timeout()))
+
+
+class Deadlines:
+    """A heap of (deadline, item); one task calls `item.expire()` when its time comes.
+
+    Items already resolved stay in the heap until their time and are skipped then: cheaper
+    than removing them, since most calls share one timeout and resolve long before it.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Parked]] = []
+        self._seq = itertools.count()
+        self._scope: trio.CancelScope | None = None
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def add(self, when: float, item: Parked) -> None:
+        if when == math.inf:
+            return
+        heapq.heappush(self._heap, (when, next(self._seq), item))
+        scope = self._scope
+        if scope is not None and when < scope.deadline:
+            scope.deadline = when
+
+    async def run(self) -> None:
+        heap = self._heap
+        while True:
+            with trio.CancelScope(deadline=heap[0][0] if heap else math.inf) as scope:
+                self._scope = scope
+                await trio.sleep_forever()
+            self._scope = None
+            now = trio.current_time()
+            while heap and heap[0][0] <= now:
+                item = heapq.heappop(heap)[2]
+                if not item.resolved:
+                    item.expire()

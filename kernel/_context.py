@@ -1,0 +1,47 @@
+"""The concrete `Context` a handler receives from the kernel: one per runner task."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+import trio
+
+from neuro._context import Context
+
+if TYPE_CHECKING:
+    from ._envelope import Envelope
+    from ._process import Process
+    from ._router import Router
+
+T = TypeVar("T")
+
+
+class KernelContext(Context):
+    """Sends carry the message being handled as their parent, so traces link up."""
+
+    __slots__ = ("_router", "_proc", "_current")
+
+    def __init__(self, router: Router, proc: Process) -> None:
+        self._router = router
+        self._proc = proc
+        self._current: Envelope | None = None
+
+    @property
+    def name(self) -> str:
+        return self._proc.name
+
+    @property
+    def version(self) -> str:
+        return self._proc.version
+
+    async def send(self, to: str, payload: Any, *, timeout: float | None = None) -> int:
+        return await self._router.send(self._proc.name, to, payload, timeout, self._current)
+
+    async def call(self, to: str, payload: Any, *, timeout: float = 10.0) -> Any:
+        return await self._router.call(self._proc.name, to, payload, timeout, self._current)
+
+    async def publish(self, topic: str, payload: Any) -> int:
+        return await self._router.publish(self._proc.name, topic, payload, self._current)
+
+    async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        return await trio.to_thread.run_sync(fn, *args)

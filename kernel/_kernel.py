@@ -1,0 +1,519 @@
+"""The embedded kernel: a process table, supervisors, messaging and the event log, on trio.
+
+    async with neuro.Kernel(log="run.db") as k:
+        await k.spawn(Echo)
+        reply = await k.call("echo", EchoIn(text="hi"), timeout=1.0)
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import math
+import time
+import typing
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import msgspec
+import trio
+
+from neuro._errors import AlreadyRunning, KernelClosed, ManifestError, NeuroError, NoSuchNeuro
+from neuro._manifest import NAME_PATTERN, Neuro, _is_union
+from neuro.sandbox import Backend, default_backends
+
+from ._calls import Deadlines
+from ._eventlog import EventLog
+from ._logquery import EventRecord, LogReader, MessageRecord, TraceNode
+from ._policy import BUILTIN_POLICIES, Policy, resolve_policy
+from ._process import Process, ProcessInfo, State
+from ._router import Router
+from ._supervisor import RESTART_KINDS, Child, Supervisor, SupervisorInfo, SupervisorSpec
+
+__all__ = ["Kernel", "KernelStatistics", "KernelEvent", "LogQuery"]
+
+ROOT = "root"
+CLIENT = "client"
+
+
+class KernelStatistics(msgspec.Struct, frozen=True):
+    processes: int
+    running: int
+    supervisors: int
+    accepted: int
+    handled: int
+    errors: int
+    dead_letters: int
+    in_flight: int
+    queued: int
+    pending_deadlines: int
+    log_rows_written: int
+    log_rows_queued: int
+
+
+class KernelEvent(msgspec.Struct, frozen=True):
+    """A lifecycle or error event as a subscriber of the ``kernel.events`` topic sees it."""
+
+    time: float
+    name: str
+    neuro: str | None
+    actor: str
+    data: dict[str, Any]
+
+
+class Kernel:
+    """An embedded Neuro kernel. Use it as ``async with Kernel(...) as k`` inside trio.
+
+    `log` is the SQLite file for the event log (``None``: no log). `policies` adds to or
+    replaces the built-in policies by name; `backends` adds sandbox backends by name.
+    """
+
+    def __init__(self, log: str | Path | None = None, *, policies: dict[str, Policy] | None = None,
+                 backends: dict[str, Backend] | None = None, flush_interval: float = 0.05) -> None:
+        self._log_path = Path(log) if log is not None else None
+        self._policies = {**BUILTIN_POLICIES, **(policies or {})}
+        self._backends = {**default_backends(), **(backends or {})}
+        self._flush_interval = flush_interval
+        self._eventlog: EventLog | None = None
+        self._deadlines = Deadlines()
+        self._router = Router(None, self._deadlines, self._event, self._report_crash)
+        self._pids = itertools.count(1)
+        self._root = Supervisor(ROOT, "one_for_one", 3, 5.0, None, self)
+        self._supervisors: dict[str, Supervisor] = {ROOT: self._root}
+        self._lifecycle = trio.Lock()
+        self._decoders: dict[type, tuple[msgspec.msgpack.Decoder, tuple[type, ...] | None]] = {}
+        self._versions_logged: set[tuple[str, str]] = set()
+        self._crashes: trio.MemorySendChannel | None = None
+        self._nursery_manager: Any = None
+        self._nursery: trio.Nursery | None = None
+        self._state = "new"
+        self.log = LogQuery(self)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Kernel:
+        if self._state != "new":
+            raise NeuroError("a Kernel can be entered once; make a new one")
+        if self._log_path is not None:
+            self._eventlog = EventLog(self._log_path, flush_interval=self._flush_interval)
+            self._eventlog.open()
+            self._router.log = self._eventlog
+        self._nursery_manager = trio.open_nursery()
+        self._nursery = await self._nursery_manager.__aenter__()
+        self._router.nursery = self._nursery
+        send, receive = trio.open_memory_channel(math.inf)
+        self._crashes = send
+        self._background = trio.CancelScope()
+        self._nursery.start_soon(self._run_background, receive)
+        self._state = "running"
+        self._event("kernel.started", None, "kernel", log=str(self._log_path) if self._log_path else None)
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
+        try:
+            await self.shutdown(drain=exc_type is None)
+        finally:
+            try:
+                result = await self._nursery_manager.__aexit__(exc_type, exc, tb)
+            except BaseExceptionGroup as group:
+                # The body's own error comes back wrapped by the nursery; give it back as it was.
+                if exc is not None and list(group.exceptions) == [exc]:
+                    return False
+                raise
+        return result
+
+    async def shutdown(self, *, drain: bool = True, timeout: float = 5.0) -> None:
+        """Stop accepting; drain queued messages (up to `timeout`), dead-letter what is left
+        with reason ``shutdown``, stop every neuro in reverse start order, flush the log."""
+        if self._state != "running":
+            return
+        self._state = "stopping"
+        self._router.closing = True
+        if drain:
+            with trio.move_on_after(timeout):
+                while any(p.queue or p.in_flight for p in self._router.procs.values()):
+                    await trio.sleep(0.005)
+        async with self._lifecycle:
+            await self._root.shutdown("shutdown", failed=False)
+            for proc in list(self._router.procs.values()):  # failed ones the tree no longer holds
+                await self._halt_process(proc, "shutdown", failed=False)
+            self._router.procs.clear()
+        for backend in self._backends.values():
+            await backend.aclose()
+        self._event("kernel.stopped", None, "kernel", accepted=self._router.accepted, **self._router.outcomes)
+        self._background.cancel()
+        if self._eventlog is not None:
+            await trio.to_thread.run_sync(self._eventlog.close)
+        self.log._close()
+        self._state = "stopped"
+
+    async def _run_background(self, crashes: trio.MemoryReceiveChannel) -> None:
+        # The kernel's own tasks run under one scope so shutdown can cancel them without
+        # cancelling the body of `async with Kernel()`, which runs in the nursery's scope.
+        with self._background:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._deadlines.run)
+                nursery.start_soon(self._supervise_loop, crashes)
+
+    def _check_open(self) -> None:
+        if self._state != "running":
+            raise KernelClosed(f"the kernel is {self._state}; use it inside `async with Kernel(...)`")
+        self._router.check_open()
+
+    # -- the process table -----------------------------------------------------------------
+
+    async def spawn(self, neuro: type[Neuro], *, name: str | None = None, policy: str | None = None,
+                    supervisor: str = ROOT, restart: str = "permanent") -> ProcessInfo:
+        """Start a neuro under `supervisor` (the root one by default) and return its row."""
+        self._check_open()
+        sup = self._supervisors.get(supervisor)
+        if sup is None:
+            raise NeuroError(f"no supervisor named {supervisor!r}; known: {', '.join(self._supervisors)}")
+        async with self._lifecycle:
+            proc = await self._spawn(Child(neuro, name=name, restart=restart, policy=policy), sup)
+        return proc.info()
+
+    async def _spawn(self, child: Child, sup: Supervisor) -> Process:
+        neuro = child.neuro
+        if not (isinstance(neuro, type) and issubclass(neuro, Neuro) and "__manifest__" in vars(neuro)):
+            raise ManifestError(f"spawn takes a Neuro subclass with a manifest, got {neuro!r}")
+        manifest = neuro.__manifest__
+        name = child.name or manifest.name
+        if not NAME_PATTERN.match(name):
+            raise ManifestError(f"{name!r} is not a valid neuro name (lower case, digits, '_', '-', dots)")
+        if child.restart not in RESTART_KINDS:
+            raise NeuroError(f"restart must be one of {', '.join(RESTART_KINDS)}, got {child.restart!r}")
+        existing = self._router.procs.get(name)
+        if existing is not None:
+            if existing.state is not State.FAILED:
+                raise AlreadyRunning(f"a neuro named {name!r} is already running (pid {existing.pid}); "
+                                     "stop it first or spawn this one with another name=")
+            await self._forget(existing)
+        pol = resolve_policy(child.policy or manifest.policy, self._policies)
+        if manifest.sandbox not in self._backends:
+            raise NeuroError(f"{name}: sandbox backend {manifest.sandbox!r} is not available in this kernel "
+                             f"(available: {', '.join(self._backends)})")
+        decoder, outputs = self._codec(neuro)
+        proc = Process(next(self._pids), name, neuro, pol, sup, child.restart, decoder, outputs)
+        try:
+            await self._start_worker(proc)
+        except Exception as e:
+            self._event("start_failed", name, "kernel", error=f"{type(e).__name__}: {e}")
+            raise NeuroError(f"could not start {name}: {type(e).__name__}: {e}") from e
+        self._router.procs[name] = proc
+        sup.children.append(proc)
+        for topic in manifest.subscribe:
+            self._router.neuro_topics.setdefault(topic, []).append(name)
+        self._record_version(proc, "spawn")
+        self._event("spawned", name, sup.name, pid=proc.pid, version=proc.version, policy=pol.name,
+                    sandbox=manifest.sandbox)
+        return proc
+
+    def _codec(self, neuro: type[Neuro]) -> tuple[msgspec.msgpack.Decoder, tuple[type, ...] | None]:
+        codec = self._decoders.get(neuro)
+        if codec is None:
+            out = neuro.__manifest__.output
+            outputs = typing.get_args(out) if _is_union(out) else (type(None),) if out is None else (out,)
+            codec = (msgspec.msgpack.Decoder(neuro.__manifest__.input), outputs)
+            self._decoders[neuro] = codec
+        return codec
+
+    def _record_version(self, proc: Process, origin: str) -> None:
+        key = (proc.manifest.name, proc.version)
+        if key in self._versions_logged or self._eventlog is None:
+            return
+        self._versions_logged.add(key)
+        self._eventlog.append_event("version", proc.manifest.name, origin, {
+            "version": proc.version, "module": proc.manifest.module, "path": proc.manifest.source_path})
+
+    async def _start_worker(self, proc: Process) -> None:
+        backend = self._backends[proc.backend]
+        proc.worker = await backend.start(proc.neuro, proc.policy)
+        proc.state = State.RUNNING
+        proc.stop_reason = None
+        proc.started_at = time.time()
+        if proc.queue:
+            self._router._start_runner(proc)
+
+    async def stop(self, name: str, *, drain: bool = True, timeout: float = 5.0, reason: str = "stopped") -> None:
+        """Stop a neuro for good: it is not restarted. Queued messages drain for up to
+        `timeout` seconds (with `drain`), then end as dead letters with `reason`."""
+        self._check_open()
+        async with self._lifecycle:
+            proc = self._router.procs.get(name)
+            if proc is None:
+                raise NoSuchNeuro(f"no neuro named {name!r} is running")
+            if proc in proc.supervisor.children:
+                proc.supervisor.children.remove(proc)
+            await self._halt_process(proc, reason, failed=False, drain=drain, grace=timeout)
+            await self._forget(proc)
+
+    async def restart(self, name: str) -> ProcessInfo:
+        """Restart a neuro with fresh state; its queued messages wait for the new instance."""
+        self._check_open()
+        async with self._lifecycle:
+            proc = self._router.procs.get(name)
+            if proc is None:
+                raise NoSuchNeuro(f"no neuro named {name!r} is running")
+            if proc.state is State.FAILED and proc not in proc.supervisor.children:
+                proc.supervisor.children.append(proc)
+            await self._halt_process(proc, "restart requested", failed=False, for_restart=True)
+            await self._restart_process(proc, "restart requested")
+        return proc.info()
+
+    async def _forget(self, proc: Process) -> None:
+        self._router.procs.pop(proc.name, None)
+        for subs in self._router.neuro_topics.values():
+            if proc.name in subs:
+                subs.remove(proc.name)
+
+    def ps(self) -> list[ProcessInfo]:
+        """The process table, in start order."""
+        return [p.info() for p in self._router.procs.values()]
+
+    def info(self, name: str) -> ProcessInfo:
+        proc = self._router.procs.get(name)
+        if proc is None:
+            raise NoSuchNeuro(f"no neuro named {name!r} is running")
+        return proc.info()
+
+    def mailbox_statistics(self, name: str) -> Any:
+        proc = self._router.procs.get(name)
+        if proc is None:
+            raise NoSuchNeuro(f"no neuro named {name!r} is running")
+        return proc.mailbox_statistics()
+
+    def statistics(self) -> KernelStatistics:
+        procs = self._router.procs.values()
+        log = self._eventlog.statistics() if self._eventlog else {"rows_written": 0, "queued": 0}
+        return KernelStatistics(
+            processes=len(procs), running=sum(p.state is State.RUNNING for p in procs),
+            supervisors=len(self._supervisors), accepted=self._router.accepted,
+            handled=self._router.outcomes["handled"], errors=self._router.outcomes["error"],
+            dead_letters=self._router.outcomes["dead"], in_flight=sum(p.in_flight for p in procs),
+            queued=sum(len(p.queue) for p in procs), pending_deadlines=len(self._deadlines),
+            log_rows_written=log["rows_written"], log_rows_queued=log["queued"],
+        )
+
+    # -- supervision -----------------------------------------------------------------------
+
+    async def supervise(self, spec: SupervisorSpec, *, parent: str = ROOT) -> SupervisorInfo:
+        """Start a supervisor and its children (left to right) under `parent`."""
+        self._check_open()
+        if spec.name in self._supervisors:
+            raise AlreadyRunning(f"a supervisor named {spec.name!r} already exists")
+        async with self._lifecycle:
+            sup = await self._start_subtree(spec, self._supervisors[parent])
+        return sup.info()
+
+    def supervisors(self) -> list[SupervisorInfo]:
+        return [s.info() for s in self._supervisors.values()]
+
+    async def _start_subtree(self, spec: SupervisorSpec, parent: Supervisor,
+                             replace: Supervisor | None = None) -> Supervisor:
+        sup = Supervisor(spec.name, spec.strategy, spec.max_restarts, spec.period, parent, self,
+                         restart=spec.restart, spec=spec)
+        self._supervisors[spec.name] = sup
+        if replace is None:
+            parent.children.append(sup)
+        try:
+            for child in spec.children:
+                if isinstance(child, SupervisorSpec):
+                    await self._start_subtree(child, sup)
+                else:
+                    await self._spawn(child, sup)
+        except BaseException:
+            await sup.shutdown("a child failed to start", failed=False)
+            if replace is None:
+                parent.children.remove(sup)
+            self._supervisors.pop(spec.name, None)
+            raise
+        self._event("supervisor.started", None, parent.name, supervisor=spec.name, strategy=spec.strategy,
+                    children=[c.name for c in sup.children])
+        return sup
+
+    def _report_crash(self, proc: Process, reason: str) -> None:
+        """Called by a runner when a handler raised: mark it, and let the supervisor decide."""
+        proc.state = State.CRASHED
+        proc.stop_reason = f"crashed: {reason}"
+        self._event("crashed", proc.name, proc.name, pid=proc.pid, error=reason)
+        for scope in proc.scopes:  # concurrent handlers share the dead instance
+            scope.cancel()
+        self._wake_idle(proc)
+        if proc.policy.on_crash == "dead_letter":
+            self._router.dead_letter_queue(proc, f"{proc.name} crashed")
+        assert self._crashes is not None
+        self._crashes.send_nowait((proc, reason))
+
+    async def _supervise_loop(self, crashes: trio.MemoryReceiveChannel) -> None:
+        async for proc, reason in crashes:
+            async with self._lifecycle:
+                if proc.state is State.CRASHED and self._router.procs.get(proc.name) is proc:
+                    await proc.supervisor.child_exited(proc, crashed=True, reason=reason)
+
+    async def _restart_process(self, proc: Process, reason: str) -> None:
+        old = proc.pid
+        proc.pid = next(self._pids)
+        proc.restarts += 1
+        try:
+            await self._start_worker(proc)
+        except Exception as e:
+            proc.state = State.CRASHED
+            self._event("restart_failed", proc.name, proc.supervisor.name, error=f"{type(e).__name__}: {e}")
+            assert self._crashes is not None
+            self._crashes.send_nowait((proc, f"restart failed: {type(e).__name__}: {e}"))
+            return
+        self._event("restarted", proc.name, proc.supervisor.name, old_pid=old, pid=proc.pid, reason=reason,
+                    queued=len(proc.queue))
+
+    async def _halt_process(self, proc: Process, reason: str, *, failed: bool, for_restart: bool = False,
+                            drain: bool = False, grace: float = 5.0) -> None:
+        """Stop `proc`'s instance in three steps: stop accepting and let it drain (when asked),
+        cancel what is still in flight, then stop the worker. Queued messages stay for a
+        restart, or end as dead letters with `reason`."""
+        if proc.state in (State.STOPPED, State.FAILED) and proc.worker is None:
+            if failed:
+                proc.state = State.FAILED
+            if not for_restart:
+                self._router.dead_letter_queue(proc, reason)
+            return
+        proc.state = State.RESTARTING if for_restart else State.STOPPING
+        proc.stop_reason = reason
+        if proc.runners:
+            proc.exited = trio.Event()
+            proc.draining = drain and not for_restart
+            if proc.draining:
+                self._wake_idle(proc)
+                with trio.move_on_after(grace):
+                    await proc.exited.wait()
+            proc.draining = False
+            for scope in proc.scopes:
+                scope.cancel()
+            self._wake_idle(proc)
+            with trio.move_on_after(grace):
+                await proc.exited.wait()
+            proc.exited = None
+        if not for_restart:
+            self._router.dead_letter_queue(proc, reason)
+        worker, proc.worker = proc.worker, None
+        if worker is not None:
+            await worker.stop(grace)
+        if for_restart:
+            return
+        proc.state = State.FAILED if failed else State.STOPPED
+        self._event("failed" if failed else "stopped", proc.name, proc.supervisor.name, pid=proc.pid,
+                    reason=reason)
+
+    @staticmethod
+    def _wake_idle(proc: Process) -> None:
+        while proc.idle:
+            trio.lowlevel.reschedule(proc.idle.pop())
+
+    # -- messaging -------------------------------------------------------------------------
+
+    async def send(self, to: str, payload: Any, *, timeout: float | None = None) -> int:
+        """Send a one-way message; returns its id. Waits for room in a full mailbox whose rule
+        is `block` (up to `timeout`); raises `InvalidPayload`, `NoSuchNeuro`, `MailboxFull`."""
+        self._check_open()
+        return await self._router.send(CLIENT, to, payload, timeout)
+
+    def send_nowait(self, to: str, payload: Any) -> int:
+        """Like `send`, but raises `trio.WouldBlock` instead of waiting for room."""
+        self._check_open()
+        return self._router.send_nowait(CLIENT, to, payload)
+
+    async def call(self, to: str, payload: Any, *, timeout: float | None = 10.0) -> Any:
+        """Send a request and wait for the reply; raises `RemoteError` if the handler raised,
+        `CallTimeout` after `timeout` seconds, `DeadLetter` if the message was dropped."""
+        self._check_open()
+        return await self._router.call(CLIENT, to, payload, timeout)
+
+    async def publish(self, topic: str, payload: Any) -> int:
+        """Publish an event on `topic`; returns how many subscribers it reached."""
+        self._check_open()
+        return await self._router.publish(CLIENT, topic, payload)
+
+    @asynccontextmanager
+    async def subscribe(self, topic: str, *, buffer: int = 1000) -> AsyncIterator[trio.MemoryReceiveChannel]:
+        """Receive ``(topic, sender, payload)`` for every event published on `topic` (a name,
+        or a prefix ending in ``*``). Kernel lifecycle events come on ``kernel.events``.
+        A subscriber that falls `buffer` events behind loses the newest ones."""
+        send, receive = trio.open_memory_channel(buffer)
+        subs = self._router.client_topics.setdefault(topic, [])
+        subs.append(send)
+        try:
+            async with receive:
+                yield receive
+        finally:
+            subs.remove(send)
+            send.close()
+
+    def _event(self, name: str, neuro: str | None, actor: str, **data: Any) -> None:
+        if self._eventlog is not None:
+            self._eventlog.append_event(name, neuro, actor, data)
+        if self._router.client_topics:
+            self._router.publish_to_clients(
+                "kernel.events", KernelEvent(time=time.time(), name=name, neuro=neuro, actor=actor, data=data), actor)
+
+
+class LogQuery:
+    """The event log's query API, as `kernel.log`. Each query first flushes what is queued,
+    so it sees every message accepted before it was asked."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._kernel = kernel
+        self._reader: LogReader | None = None
+        self._lock = threading.Lock()
+
+    def _require(self) -> EventLog:
+        log = self._kernel._eventlog
+        if log is None:
+            raise NeuroError("this kernel has no event log; start it with Kernel(log='run.db')")
+        return log
+
+    async def flush(self) -> None:
+        """Wait until everything logged so far is committed."""
+        log = self._require()
+        await trio.to_thread.run_sync(log.flush_sync, 30.0)
+
+    async def _query(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        log = self._require()
+        if log._thread is not None:
+            await trio.to_thread.run_sync(log.flush_sync, 30.0)
+
+        def run() -> Any:
+            with self._lock:
+                if self._reader is None:
+                    self._reader = LogReader(log.path)
+                return getattr(self._reader, method)(*args, **kwargs)
+
+        return await trio.to_thread.run_sync(run)
+
+    async def messages(self, **filters: Any) -> list[MessageRecord]:
+        """Messages with their outcomes; filters: neuro, sender, kind, correlation, outcome
+        (``handled``, ``error``, ``dead``, ``none``), since, until, after_id, limit, newest_first."""
+        return await self._query("messages", **filters)
+
+    async def message(self, message_id: int) -> MessageRecord | None:
+        return await self._query("message", message_id)
+
+    async def trace(self, message_id: int) -> TraceNode | None:
+        """A message and, recursively, every message sent while handling it."""
+        return await self._query("trace", message_id)
+
+    async def events(self, **filters: Any) -> list[EventRecord]:
+        """Events; filters: name (``*`` globs), neuro, since, until, after_seq, limit, newest_first."""
+        return await self._query("events", **filters)
+
+    async def outcome_counts(self) -> dict[str, dict[str, int]]:
+        return await self._query("outcome_counts")
+
+    async def outcomes_per_message(self) -> dict[int, int]:
+        return await self._query("outcomes_per_message")
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None

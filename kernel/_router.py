@@ -1,0 +1,388 @@
+"""Messaging: accept a message at the boundary, queue it, deliver it, record its outcome.
+
+Every message the router accepts is logged once when accepted and once when it reaches its
+outcome (handled, error, or dead with a reason), and every path out of the router goes
+through `_finish`, which refuses to give a message a second outcome.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import traceback
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, Callable
+
+import msgspec
+import outcome
+import trio
+
+from neuro._errors import (
+    CallTimeout,
+    DeadLetter,
+    InvalidPayload,
+    KernelClosed,
+    MailboxFull,
+    MessageTooLarge,
+    NoSuchNeuro,
+    RemoteError,
+)
+
+from ._calls import Deadlines, Parked, PendingCall
+from ._context import KernelContext
+from ._envelope import Envelope, ErrorInfo, next_id
+from ._process import Letter, Process, State
+
+if TYPE_CHECKING:
+    from ._eventlog import EventLog
+
+__all__ = ["Router"]
+
+_PATH = re.compile(r"at `(\$[^`]*)`")
+_FAIRNESS = 32  # messages a runner serves back to back before it lets others run
+_json_encode = msgspec.json.encode
+
+
+class BlockedSend(Parked):
+    """A sender waiting for room in a full mailbox whose rule is `block`."""
+
+    __slots__ = ("letter", "proc")
+
+    def __init__(self, letter: Letter, proc: Process) -> None:
+        super().__init__()
+        self.letter = letter
+        self.proc = proc
+
+    def expire(self) -> None:
+        self.resolve(outcome.Error(MailboxFull(
+            f"the mailbox of {self.proc.name!r} stayed full ({self.proc.policy.mailbox_size} messages) "
+            "until the deadline; the message was not accepted"
+        )))
+
+
+class Router:
+    """Routes messages between clients and processes; owns no tasks but the runners."""
+
+    def __init__(self, log: EventLog | None, deadlines: Deadlines,
+                 event: Callable[..., None], crashed: Callable[[Process, str], None]) -> None:
+        self.procs: dict[str, Process] = {}
+        self.log = log
+        self.deadlines = deadlines
+        self._event = event
+        self._crashed = crashed
+        self.nursery: trio.Nursery | None = None
+        self.closing = False
+        self.encoder = msgspec.msgpack.Encoder()
+        self.accepted = 0
+        self.outcomes = {"handled": 0, "error": 0, "dead": 0}
+        self.neuro_topics: dict[str, list[str]] = {}
+        self.client_topics: dict[str, list[trio.MemorySendChannel]] = {}
+
+    # -- the boundary ---------------------------------------------------------------------
+
+    def _lookup(self, to: str) -> Process:
+        proc = self.procs.get(to)
+        if proc is None or not proc.accepting:
+            if proc is not None:
+                raise NoSuchNeuro(f"neuro {to!r} is {proc.state.value} and not accepting messages")
+            known = ", ".join(sorted(self.procs)[:20]) or "none"
+            raise NoSuchNeuro(f"no neuro named {to!r} is running (running: {known})")
+        return proc
+
+    def _letter(self, proc: Process, sender: str, payload: Any, kind: str, timeout: float | None,
+                parent: Envelope | None, topic: str | None = None) -> Letter:
+        """Validate `payload` against `proc`'s input type and wrap it; nothing is accepted yet."""
+        try:
+            raw = self.encoder.encode(payload)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise self._reject(proc, sender, InvalidPayload(
+                f"payload for {proc.name!r} cannot be encoded: {e}; send a msgspec Struct, dict, list or scalar"))
+        if len(raw) > proc.policy.max_message_bytes:
+            raise self._reject(proc, sender, MessageTooLarge(
+                f"payload of {len(raw):,} bytes for {proc.name!r} exceeds the {proc.policy.max_message_bytes:,} "
+                f"byte limit of policy {proc.policy.name!r}; send a reference to the data instead"))
+        try:
+            msg = proc.decoder.decode(raw)
+        except msgspec.ValidationError as e:
+            found = _PATH.search(str(e))
+            raise self._reject(proc, sender, InvalidPayload(
+                f"invalid payload for {proc.name!r} (expects {_type_name(proc.manifest.input)}): {e}",
+                path=found.group(1) if found else None))
+        mid = next_id()
+        now = mid / 1e9
+        if timeout is None:
+            deadline, wall_deadline = math.inf, None
+        else:
+            deadline, wall_deadline = trio.current_time() + timeout, now + timeout
+        env = Envelope(
+            id=mid, time=now, sender=sender, recipient=proc.name, kind=kind, payload=msg,
+            correlation=parent.correlation if parent is not None else mid, topic=topic,
+            deadline=wall_deadline, parent=parent.id if parent is not None else None,
+        )
+        return Letter(env, raw, None, deadline)
+
+    def _reject(self, proc: Process, sender: str, error: Exception) -> Exception:
+        self._event("rejected", proc.name, sender, error=type(error).__name__, reason=str(error))
+        return error
+
+    def _accept(self, proc: Process, letter: Letter) -> None:
+        """The message is now the kernel's: log it and put it in the mailbox."""
+        env = letter.env
+        letter.accepted_at = perf_counter()
+        proc.received += 1
+        self.accepted += 1
+        if self.log is not None:
+            self.log.append_message((env.id, env.time, env.sender, env.recipient, env.kind, env.topic,
+                                     env.correlation, env.parent, env.deadline, letter.raw))
+        proc.queue.append(letter)
+        if proc.idle:
+            trio.lowlevel.reschedule(proc.idle.pop())
+        elif proc.runners < proc.policy.concurrency and proc.state is State.RUNNING:
+            self._start_runner(proc)
+
+    def _offer(self, proc: Process, letter: Letter) -> BlockedSend | None:
+        """Accept `letter` under `proc`'s overflow rule; a BlockedSend means: wait for room."""
+        if len(proc.queue) < proc.policy.mailbox_size and not proc.blocked:
+            self._accept(proc, letter)
+            return None
+        rule = proc.policy.overflow
+        if rule == "block":
+            blocked = BlockedSend(letter, proc)
+            if proc.blocked is None:
+                from collections import deque
+                proc.blocked = deque()
+            proc.blocked.append(blocked)
+            self.deadlines.add(letter.deadline, blocked)
+            return blocked
+        if rule == "reject":
+            raise self._reject(proc, letter.env.sender, MailboxFull(
+                f"the mailbox of {proc.name!r} is full ({proc.policy.mailbox_size} messages) and its policy "
+                f"{proc.policy.name!r} rejects; retry later or raise its mailbox_size"))
+        if rule == "drop_oldest":
+            oldest = proc.queue.popleft()
+            self._accept(proc, letter)
+            self._dead(proc, oldest, "mailbox full: dropped the oldest message")
+            return None
+        self._accept(proc, letter)  # drop_newest: accepted, then dead at once
+        proc.queue.pop()
+        self._dead(proc, letter, "mailbox full: dropped the newest message")
+        return None
+
+    def _admit_blocked(self, proc: Process) -> None:
+        blocked = proc.blocked
+        while blocked and len(proc.queue) < proc.policy.mailbox_size:
+            waiter = blocked.popleft()
+            if not waiter.resolved and waiter.resolve(outcome.Value(None)):
+                self._accept(proc, waiter.letter)
+
+    # -- sending --------------------------------------------------------------------------
+
+    def check_open(self) -> None:
+        if self.closing:
+            raise KernelClosed("the kernel is shutting down and accepts no new messages")
+
+    async def send(self, sender: str, to: str, payload: Any, timeout: float | None,
+                   parent: Envelope | None = None) -> int:
+        proc = self._lookup(to)
+        letter = self._letter(proc, sender, payload, "send", timeout, parent)
+        blocked = self._offer(proc, letter)
+        if blocked is not None:
+            await blocked.wait()
+        else:
+            await trio.lowlevel.checkpoint()
+        return letter.env.id
+
+    def send_nowait(self, sender: str, to: str, payload: Any, parent: Envelope | None = None) -> int:
+        proc = self._lookup(to)
+        letter = self._letter(proc, sender, payload, "send", None, parent)
+        if proc.policy.overflow == "block" and (len(proc.queue) >= proc.policy.mailbox_size or proc.blocked):
+            raise trio.WouldBlock
+        self._offer(proc, letter)
+        return letter.env.id
+
+    async def call(self, sender: str, to: str, payload: Any, timeout: float | None,
+                   parent: Envelope | None = None) -> Any:
+        proc = self._lookup(to)
+        letter = self._letter(proc, sender, payload, "call", timeout, parent)
+        mid = letter.env.id
+        call = PendingCall(lambda: CallTimeout(
+            f"no reply from {to!r} within {timeout} s (message {mid}); it will still get an outcome in the log"))
+        letter.call = call
+        blocked = self._offer(proc, letter)
+        if blocked is not None:
+            await blocked.wait()
+        self.deadlines.add(letter.deadline, call)
+        return await call.wait()
+
+    async def publish(self, sender: str, topic: str, payload: Any, parent: Envelope | None = None) -> int:
+        """Deliver to every subscriber that has room now; returns how many it reached."""
+        reached = 0
+        for name in self._subscribers(self.neuro_topics, topic):
+            proc = self.procs.get(name)
+            if proc is None or not proc.accepting:
+                continue
+            try:
+                letter = self._letter(proc, sender, payload, "event", None, parent, topic=topic)
+            except (InvalidPayload, MessageTooLarge):
+                continue  # logged as a `rejected` event; other subscribers still get it
+            if proc.policy.overflow == "block" and len(proc.queue) >= proc.policy.mailbox_size:
+                self._event("rejected", name, sender, error="MailboxFull", reason=f"event on {topic!r} found the mailbox full")
+                continue
+            try:
+                self._offer(proc, letter)
+            except MailboxFull:
+                continue
+            reached += 1
+        reached += self.publish_to_clients(topic, payload, sender)
+        await trio.lowlevel.checkpoint()
+        return reached
+
+    def publish_to_clients(self, topic: str, payload: Any, sender: str) -> int:
+        reached = 0
+        for channel in self._subscribers(self.client_topics, topic):
+            try:
+                channel.send_nowait((topic, sender, payload))
+                reached += 1
+            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # a slow client loses events rather than slowing the kernel
+        return reached
+
+    @staticmethod
+    def _subscribers(table: dict[str, list], topic: str) -> list:
+        found = list(table.get(topic, ()))
+        for pattern, subs in table.items():
+            if pattern.endswith("*") and topic.startswith(pattern[:-1]):
+                found.extend(subs)
+        return found
+
+    # -- delivering -----------------------------------------------------------------------
+
+    def _start_runner(self, proc: Process) -> None:
+        assert self.nursery is not None
+        proc.runners += 1
+        self.nursery.start_soon(self._run, proc, proc.worker)
+
+    async def _run(self, proc: Process, worker: Any) -> None:
+        ctx = KernelContext(self, proc)
+        scope = trio.CancelScope()
+        proc.scopes.append(scope)
+        served = 0
+        try:
+            with scope:
+                while proc.worker is worker:
+                    state = proc.state
+                    if state is not State.RUNNING and not (state is State.STOPPING and proc.draining):
+                        return
+                    queue = proc.queue
+                    if not queue:
+                        if state is State.STOPPING:
+                            return
+                        await self._park(proc)
+                        continue
+                    letter = queue.popleft()
+                    if proc.blocked:
+                        self._admit_blocked(proc)
+                    await self._deliver(proc, worker, letter, ctx)
+                    served += 1
+                    if served % _FAIRNESS == 0:
+                        await trio.lowlevel.cancel_shielded_checkpoint()
+        finally:
+            proc.scopes.remove(scope)
+            proc.runners -= 1
+            if proc.runners == 0 and proc.exited is not None:
+                proc.exited.set()
+
+    @staticmethod
+    async def _park(proc: Process) -> None:
+        task = trio.lowlevel.current_task()
+        proc.idle.append(task)
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            if task in proc.idle:
+                proc.idle.remove(task)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    async def _deliver(self, proc: Process, worker: Any, letter: Letter, ctx: KernelContext) -> None:
+        env = letter.env
+        if letter.deadline < trio.current_time():
+            self._dead(proc, letter, "deadline passed before delivery")
+            return
+        ctx._current = env
+        proc.in_flight += 1
+        start = perf_counter()
+        try:
+            result = await worker.invoke(ctx, env.payload)
+            if proc.output_types is not None and not isinstance(result, proc.output_types):
+                raise TypeError(
+                    f"handler of {proc.name!r} returned {type(result).__name__}, "
+                    f"but its manifest's output is {_type_name(proc.manifest.output)}")
+            reply_raw = self.encoder.encode(result) if result is not None else None
+        except trio.Cancelled:
+            self._error(proc, letter, "Cancelled", f"{proc.name} stopped while handling this message: "
+                        f"{proc.stop_reason or 'cancelled'}", "", reason=proc.stop_reason or "cancelled")
+            raise
+        except Exception as exc:
+            tb = traceback.format_exc()
+            self._error(proc, letter, _qualname(exc), str(exc), tb, reason="crashed")
+            if proc.worker is worker and proc.state is State.RUNNING:
+                self._crashed(proc, f"{_qualname(exc)}: {exc}")
+            return
+        finally:
+            proc.in_flight -= 1
+            proc.busy_time += perf_counter() - start
+            ctx._current = None
+        self._finish(proc, letter, "handled", None, reply_raw, None, outcome.Value(result))
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def _finish(self, proc: Process, letter: Letter, kind: str, reason: str | None,
+                reply_raw: bytes | None, error: str | None, result: outcome.Outcome) -> None:
+        if letter.done:
+            raise RuntimeError(f"kernel bug: message {letter.env.id} was given a second outcome ({kind})")
+        letter.done = True
+        self.outcomes[kind] += 1
+        if kind == "handled":
+            proc.handled += 1
+        elif kind == "error":
+            proc.errors += 1
+        else:
+            proc.dead_letters += 1
+        if self.log is not None:
+            self.log.append_outcome((letter.env.id, time.time(), kind, reason, proc.name,
+                                     perf_counter() - letter.accepted_at, reply_raw, error))
+        call = letter.call
+        if call is not None:
+            call.resolve(result)
+
+    def _dead(self, proc: Process, letter: Letter, reason: str) -> None:
+        self._finish(proc, letter, "dead", reason, None, None, outcome.Error(DeadLetter(
+            f"message {letter.env.id} to {proc.name!r} was dead-lettered: {reason}", reason)))
+
+    def _error(self, proc: Process, letter: Letter, type_: str, message: str, tb: str, reason: str) -> None:
+        info = ErrorInfo(type=type_, message=message, traceback=tb, neuro=proc.name, path=[proc.name])
+        self._finish(proc, letter, "error", reason, None, _json_encode(info).decode(),
+                     outcome.Error(RemoteError(proc.name, type_, message, tb)))
+
+    def dead_letter_queue(self, proc: Process, reason: str) -> int:
+        """Give every queued message of `proc` a dead-letter outcome; refuse blocked senders."""
+        n = 0
+        while proc.queue:
+            self._dead(proc, proc.queue.popleft(), reason)
+            n += 1
+        while proc.blocked:
+            waiter = proc.blocked.popleft()
+            waiter.resolve(outcome.Error(NoSuchNeuro(
+                f"{proc.name!r} stopped ({reason}) before the message found room; it was not accepted")))
+        return n
+
+
+def _qualname(exc: BaseException) -> str:
+    t = type(exc)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or repr(tp)

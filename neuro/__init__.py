@@ -1,0 +1,75 @@
+"""Neuro: a local-first runtime for self-improving agents.
+
+An embedded kernel runs neuros (skill units declared with `neuro.sdk`) as message-passing
+tasks on trio:
+
+    import neuro, trio
+    from neuro import sdk
+
+    async def main():
+        async with neuro.Kernel(log="run.db") as k:
+            await k.spawn(Echo)
+            reply = await k.call("echo", EchoIn(text="hi"), timeout=1.0)
+
+    trio.run(main)
+"""
+
+from . import sdk
+from ._errors import (
+    AlreadyRunning,
+    CallTimeout,
+    DeadLetter,
+    InvalidPayload,
+    KernelClosed,
+    LogError,
+    MailboxFull,
+    ManifestError,
+    MessageTooLarge,
+    NeuroError,
+    NoSuchNeuro,
+    RemoteError,
+)
+from .kernel import (
+    Child,
+    Envelope,
+    EventRecord,
+    Kernel,
+    KernelEvent,
+    KernelStatistics,
+    LogReader,
+    MessageRecord,
+    Policy,
+    ProcessInfo,
+    SupervisorSpec,
+    TraceNode,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "sdk",
+    "Kernel",
+    "Child",
+    "SupervisorSpec",
+    "Policy",
+    "Envelope",
+    "ProcessInfo",
+    "KernelStatistics",
+    "KernelEvent",
+    "LogReader",
+    "MessageRecord",
+    "EventRecord",
+    "TraceNode",
+    "NeuroError",
+    "ManifestError",
+    "NoSuchNeuro",
+    "AlreadyRunning",
+    "InvalidPayload",
+    "MessageTooLarge",
+    "MailboxFull",
+    "CallTimeout",
+    "DeadLetter",
+    "RemoteError",
+    "KernelClosed",
+    "LogError",
+]

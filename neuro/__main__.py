@@ -1,0 +1,1 @@
+from .shell.cli import main; import sys; sys.exit(main())

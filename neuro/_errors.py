@@ -1,0 +1,105 @@
+"""The exceptions Neuro raises, in one tree.
+
+    NeuroError                     anything Neuro raises on purpose
+    ├── ManifestError              a neuro declaration is invalid (names the field and the fix)
+    ├── NoSuchNeuro                no running neuro has that name
+    ├── AlreadyRunning             a neuro of that name is already running
+    ├── InvalidPayload             a payload fails the recipient's input type (names the field path)
+    ├── MessageTooLarge            a payload is bigger than the recipient's policy allows
+    ├── MailboxFull                the recipient's mailbox is full and its policy rejects
+    ├── CallTimeout                no reply before the deadline (also a TimeoutError)
+    ├── DeadLetter                 the message was dead-lettered; `.reason` says why
+    ├── RemoteError                the recipient's handler raised; carries type, message, traceback
+    ├── KernelClosed               the kernel is shutting down or has stopped
+    └── LogError                   the event log could not be written or read
+
+A message that fails at the boundary (unknown recipient, invalid payload, too large) is
+refused before it is accepted: it gets no id and no outcome row, only a `rejected` event.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NeuroError",
+    "ManifestError",
+    "NoSuchNeuro",
+    "AlreadyRunning",
+    "InvalidPayload",
+    "MessageTooLarge",
+    "MailboxFull",
+    "CallTimeout",
+    "DeadLetter",
+    "RemoteError",
+    "KernelClosed",
+    "LogError",
+]
+
+
+class NeuroError(Exception):
+    """Base of every exception Neuro raises on purpose."""
+
+
+class ManifestError(NeuroError):
+    """A neuro declaration is invalid: the message names the neuro, the field and the fix."""
+
+
+class NoSuchNeuro(NeuroError, LookupError):
+    """No running neuro has the requested name."""
+
+
+class AlreadyRunning(NeuroError):
+    """A neuro with the requested name is already running."""
+
+
+class InvalidPayload(NeuroError, ValueError):
+    """A payload fails the recipient's input type.
+
+    `path` is the JSON path of the offending field (for example ``$.text``), when known.
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class MessageTooLarge(NeuroError, ValueError):
+    """A payload is larger than the recipient's policy allows."""
+
+
+class MailboxFull(NeuroError):
+    """The recipient's mailbox is full and its overflow rule rejects new messages."""
+
+
+class CallTimeout(NeuroError, TimeoutError):
+    """A call got no reply before its deadline."""
+
+
+class DeadLetter(NeuroError):
+    """A message ended as a dead letter; `reason` says why (for example ``shutdown``)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class RemoteError(NeuroError):
+    """The recipient's handler raised.
+
+    `type` is the exception's qualified type name, `message` its text and `traceback` the
+    formatted traceback from where it was raised; `neuro` names the neuro that raised it.
+    """
+
+    def __init__(self, neuro: str, type: str, message: str, traceback: str) -> None:
+        super().__init__(f"{neuro} raised {type}: {message}")
+        self.neuro = neuro
+        self.type = type
+        self.message = message
+        self.traceback = traceback
+
+
+class KernelClosed(NeuroError):
+    """The kernel is shutting down or has stopped, and accepts no new work."""
+
+
+class LogError(NeuroError):
+    """The event log could not be written or read."""

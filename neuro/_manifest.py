@@ -1,0 +1,278 @@
+"""Declaring a neuro: the `Neuro` base class, its manifest and its version hash.
+
+A neuro is a class. Its class attributes are the manifest; its `handle` method serves
+messages; optional methods are the hooks. Everything is checked when the class is defined,
+so a bad declaration fails at import with an error that names the field and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import msgspec
+
+from ._errors import ManifestError
+
+__all__ = ["Message", "Neuro", "Manifest", "neuro", "HOOKS", "SANDBOXES"]
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_\-]{0,62}(\.[a-z][a-z0-9_\-]{0,62})*$")
+HOOKS = ("snapshot", "restore", "migrate", "sleep", "selfcheck")
+SANDBOXES = ("inproc", "process", "docker", "ray")
+
+
+class Message(msgspec.Struct, forbid_unknown_fields=True):
+    """Base for message types: a msgspec Struct that refuses unknown fields.
+
+    Give each message type of a union a tag: ``class Train(Message, tag="train")``.
+    A new field gets a default; an existing field never changes type.
+    """
+
+
+class Manifest(msgspec.Struct, frozen=True):
+    """What the kernel knows about a neuro class, read from its class attributes."""
+
+    name: str
+    input: Any
+    output: Any
+    policy: str
+    sandbox: str
+    subscribe: tuple[str, ...]
+    hooks: tuple[str, ...]
+    is_async: bool
+    module: str
+    qualname: str
+    source_path: str | None
+
+
+class Neuro:
+    """Subclass this to declare a neuro.
+
+    Class attributes (the manifest):
+
+    - ``name``: unique, lower case, dots allowed (``"echo"``, ``"learning.eqprop"``).
+    - ``input``: a msgspec Struct type, or a union of tagged Struct types.
+    - ``output``: the reply type (``None`` for a neuro that never replies with data).
+    - ``policy``: the resource policy's name (default ``"default"``).
+    - ``sandbox``: where it runs: ``"inproc"`` (trusted), ``"process"``, ``"docker"``, ``"ray"``.
+    - ``subscribe``: topics whose events are delivered to ``handle`` like messages.
+
+    Methods:
+
+    - ``handle(self, ctx, msg)``: serve one message; sync or ``async``. Its return value is
+      the reply. An exception crashes this instance: the caller gets a typed error and the
+      supervisor restarts it.
+    - hooks, all optional: ``snapshot(self) -> state``, ``restore(self, state)``,
+      ``migrate(cls, old_version, state) -> state`` (a classmethod), ``async sleep(self, ctx)``
+      (dream consolidation), ``selfcheck(self)`` (raise if this version must not go live).
+
+    ``__init__`` takes no arguments: it builds the fresh state of one instance.
+    A subclass meant only as a base for others passes ``abstract=True``.
+    """
+
+    name: ClassVar[str]
+    input: ClassVar[Any]
+    output: ClassVar[Any] = None
+    policy: ClassVar[str] = "default"
+    sandbox: ClassVar[str] = "inproc"
+    subscribe: ClassVar[tuple[str, ...]] = ()
+
+    __manifest__: ClassVar[Manifest]
+    __version_cache__: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if abstract:
+            return
+        cls.__manifest__ = _read_manifest(cls)
+        cls.__version_cache__ = None
+
+    def handle(self, ctx: Any, msg: Any) -> Any:  # pragma: no cover - always overridden
+        raise NotImplementedError
+
+    @classmethod
+    def version(cls) -> str:
+        """The content hash of this neuro's code: its module file, or its package folder."""
+        cached = cls.__dict__.get("__version_cache__")
+        if cached is None:
+            cached = _content_hash(cls)
+            cls.__version_cache__ = cached
+        return cached
+
+
+def _read_manifest(cls: type[Neuro]) -> Manifest:
+    where = f"neuro class {cls.__module__}.{cls.__qualname__}"
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise ManifestError(
+            f"{where}: `name` must be a lower-case name like 'echo' or 'learning.eqprop' "
+            f"(letters, digits, '_', '-', dots between parts), got {name!r}"
+        )
+    if "input" not in _class_attrs(cls):
+        raise ManifestError(f"{where} ({name}): set `input` to a msgspec Struct type or a union of them")
+    _check_message_type(where, name, "input", cls.input, allow_none=False)
+    _check_message_type(where, name, "output", cls.output, allow_none=True)
+    if not isinstance(cls.policy, str) or not cls.policy:
+        raise ManifestError(f"{where} ({name}): `policy` must be a policy name such as 'default', got {cls.policy!r}")
+    if cls.sandbox not in SANDBOXES:
+        raise ManifestError(
+            f"{where} ({name}): `sandbox` must be one of {', '.join(SANDBOXES)}, got {cls.sandbox!r}"
+        )
+    subscribe = cls.subscribe
+    if isinstance(subscribe, str) or not all(isinstance(t, str) and t for t in subscribe):
+        raise ManifestError(f"{where} ({name}): `subscribe` must be a tuple of topic names, got {subscribe!r}")
+    handle = getattr(cls, "handle", None)
+    if handle is None or handle is Neuro.handle:
+        raise ManifestError(f"{where} ({name}): define `handle(self, ctx, msg)` to serve messages")
+    if len(inspect.signature(handle).parameters) != 3:
+        raise ManifestError(f"{where} ({name}): `handle` must take (self, ctx, msg), got {inspect.signature(handle)}")
+    try:
+        inspect.signature(cls).bind()
+    except TypeError:
+        raise ManifestError(f"{where} ({name}): `__init__` must take no arguments; it builds fresh state") from None
+    migrate = inspect.getattr_static(cls, "migrate", None)
+    if migrate is not None and not isinstance(migrate, (classmethod, staticmethod)):
+        raise ManifestError(f"{where} ({name}): `migrate` must be a classmethod: migrate(cls, old_version, state)")
+    hooks = tuple(h for h in HOOKS if callable(getattr(cls, h, None)))
+    module = sys.modules.get(cls.__module__)
+    path = getattr(module, "__file__", None)
+    return Manifest(
+        name=name,
+        input=cls.input,
+        output=cls.output,
+        policy=cls.policy,
+        sandbox=cls.sandbox,
+        subscribe=tuple(subscribe),
+        hooks=hooks,
+        is_async=inspect.iscoroutinefunction(handle),
+        module=cls.__module__,
+        qualname=cls.__qualname__,
+        source_path=path,
+    )
+
+
+def _class_attrs(cls: type) -> set[str]:
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if klass is Neuro:
+            break
+        names.update(vars(klass))
+    return names
+
+
+def _check_message_type(where: str, name: str, field: str, tp: Any, allow_none: bool) -> None:
+    if tp is None and allow_none:
+        return
+    members = typing.get_args(tp) if _is_union(tp) else (tp,)
+    bad = [m for m in members if not (isinstance(m, type) and issubclass(m, msgspec.Struct))]
+    if bad:
+        raise ManifestError(
+            f"{where} ({name}): `{field}` must be a msgspec Struct type or a union of them, "
+            f"got {tp!r} (subclass neuro.sdk.Message)"
+        )
+    if len(members) > 1:
+        untagged = [m.__name__ for m in members if m.__struct_config__.tag is None]
+        if untagged:
+            raise ManifestError(
+                f"{where} ({name}): every type in the `{field}` union needs a tag so messages can be "
+                f"told apart; add `tag=True` to {', '.join(untagged)}"
+            )
+    try:
+        msgspec.msgpack.Decoder(tp)
+    except (TypeError, ValueError) as e:
+        raise ManifestError(f"{where} ({name}): `{field}` type {tp!r} cannot be decoded: {e}") from None
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+_file_hashes: dict[str, str] = {}
+
+
+def _content_hash(cls: type) -> str:
+    """Hash the code a neuro is made of: its package folder's .py files, or its module file.
+
+    A class with no file behind it (defined in a REPL) hashes its own source, or its name.
+    """
+    module = sys.modules.get(cls.__module__)
+    path = getattr(module, "__file__", None)
+    if path:
+        p = Path(path)
+        if p.name == "__init__.py" or _is_neuro_package(p.parent):
+            files = sorted(p.parent.rglob("*.py"))
+            key = str(p.parent)
+        else:
+            files = [p]
+            key = str(p)
+        if key not in _file_hashes:
+            h = hashlib.sha256()
+            for f in files:
+                h.update(f.relative_to(files[0].parent).as_posix().encode())
+                h.update(f.read_bytes())
+            _file_hashes[key] = h.hexdigest()[:16]
+        return _file_hashes[key]
+    try:
+        text = inspect.getsource(cls)
+    except (OSError, TypeError):
+        text = f"{cls.__module__}.{cls.__qualname__}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _is_neuro_package(folder: Path) -> bool:
+    return (folder / "neuro.toml").exists()
+
+
+def forget_hashes() -> None:
+    """Drop cached file hashes (after a file changed on disk)."""
+    _file_hashes.clear()
+
+
+def neuro(
+    *,
+    name: str,
+    input: Any,
+    output: Any = None,
+    policy: str = "default",
+    sandbox: str = "inproc",
+    subscribe: tuple[str, ...] = (),
+) -> Callable[[Callable[..., Any]], type[Neuro]]:
+    """Declare a stateless neuro from one handler function ``(ctx, msg) -> reply``.
+
+    >>> @neuro(name="echo", input=EchoIn, output=EchoOut)
+    ... async def echo(ctx, msg):
+    ...     return EchoOut(text=msg.text)
+    """
+
+    def wrap(fn: Callable[..., Any]) -> type[Neuro]:
+        if inspect.iscoroutinefunction(fn):
+
+            async def handle(self: Any, ctx: Any, msg: Any) -> Any:
+                return await fn(ctx, msg)
+
+        else:
+
+            def handle(self: Any, ctx: Any, msg: Any) -> Any:
+                return fn(ctx, msg)
+
+        attrs = {
+            "name": name,
+            "input": input,
+            "output": output,
+            "policy": policy,
+            "sandbox": sandbox,
+            "subscribe": subscribe,
+            "handle": handle,
+            "__module__": fn.__module__,
+            "__qualname__": fn.__qualname__,
+            "__doc__": fn.__doc__,
+        }
+        return type(fn.__name__, (Neuro,), attrs)
+
+    return wrap

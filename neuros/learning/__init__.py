@@ -1,0 +1,1 @@
+"""Learning systems, each a neuro service speaking the learner protocol."""

@@ -1,0 +1,1 @@
+"""Equilibrium propagation as a neuro service."""

@@ -1,0 +1,118 @@
+"""The equilibrium-propagation config: every knob, and why it has its default.
+
+Kept apart from `model.py` so the neuro (and the kernel importing it) can read and validate
+options without importing torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+__all__ = ["EqPropConfig", "config_with"]
+
+
+class EqPropConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    # -- shape
+    # One hidden layer of 256 units: enough for digits; deeper nets are supported (the bench
+    # runs 1, 2, 3 and 5) but the nudge signal fades with depth, so they learn slower.
+    hidden: tuple[int, ...] = (256,)
+
+    # -- the two phases
+    # Nudge strength. Centred nudging has an O(beta^2) bias, so 0.2 is accurate (cosine with
+    # BPTT measured in the bench) while s(+b) - s(-b) stays far above float32 rounding.
+    beta: float = 0.2
+    # "centred": phases at +beta and -beta (Laborieux et al. 2021), bias O(beta^2).
+    # "one-sided": free phase and +beta only (Scellier & Bengio 2017), bias O(beta).
+    nudge: Literal["centred", "one-sided"] = "centred"
+    # Cap on free-phase iterations. The dynamics contract by at least (1 - lipschitz) a step,
+    # and saturated units contract faster; 60 settles digits batches to `tol` in the bench.
+    free_steps: int = 60
+    # Cap on each nudged phase; it starts at the free fixed point, so it needs fewer steps.
+    nudge_steps: int = 30
+    # A unit has settled when it moves less than this in one step: far below beta's effect
+    # on the states (about 1e-2) so the contrast is not drowned in settling error.
+    tol: float = 1e-5
+
+    # -- learning rule
+    # Adam on the EP update direction (no autograd involved). 1e-3 is Adam's usual default.
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = 1e-3
+    # Only used by "sgd".
+    momentum: float = 0.9
+    batch_size: int = 32
+    epochs: int = 20
+
+    # -- stability
+    # Bound on the spectral norm of the coupling operator (all hidden/output couplings).
+    # Below 1 the relaxation is a contraction: one fixed point, reached from anywhere.
+    # None turns the constraint off (then only homeostasis keeps the dynamics in check).
+    lipschitz: float | None = 0.95
+    # Power-iteration steps per update to track the norm; warm-started, so 3 is enough.
+    power_iters: int = 3
+    # Homeostatic braking: after each free phase, if the median final velocity (largest
+    # state change in the last step) is above `brake_velocity` the net has not settled and
+    # the couplings shrink by `brake`; if every input settled within `boost_steps` the
+    # couplings grow by `boost` (capped by `lipschitz`). 1e-2 is 1000x `tol`: clearly
+    # not converging, not merely slow.
+    homeostasis: bool = True
+    brake_velocity: float = 1e-2
+    brake: float = 0.9
+    boost_steps: int = 3
+    boost: float = 1.02
+
+    # -- variants
+    # "symmetric": feedback through W^T (true EP). "random": fixed random feedback weights
+    # (feedback alignment). "learned": feedback weights get the transposed EP update plus a
+    # decay on both, so they drift towards W^T by local rules only (Kolen-Pollack).
+    feedback: Literal["symmetric", "random", "learned"] = "symmetric"
+    # Weight decay of the Kolen-Pollack variant; it is what aligns B with W^T over time.
+    fb_decay: float = 1e-3
+    # Lazy (event-driven) relaxation: a unit is updated, and its change sent to its
+    # neighbours, only while it moves more than `lazy_tol`; counted FLOPs are the ones done.
+    lazy: bool = False
+    lazy_tol: float = 1e-4
+    # Ternary weights {-a, 0, +a} per layer (Li & Liu 2016): latent float weights learn,
+    # the dynamics use the ternarised ones. Threshold = ternary_delta * mean |W|.
+    ternary: bool = False
+    ternary_delta: float = 0.7
+
+    # -- bookkeeping
+    seed: int = 0
+    # "auto": the GPU when torch sees one and the caller allows it, else the CPU.
+    device: str = "auto"
+    # Steps of relaxation for dreaming (input freed, output clamped).
+    dream_steps: int = 200
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            problems.append(f"`hidden` must be one or more layer widths >= 1, got {self.hidden}")
+        if not 0.0 < self.beta < 1.0:
+            problems.append(f"`beta` must be in (0, 1), got {self.beta}")
+        if self.lipschitz is not None and not 0.0 < self.lipschitz < 1.0:
+            problems.append(f"`lipschitz` must be in (0, 1) or None, got {self.lipschitz}")
+        for name in ("free_steps", "nudge_steps", "batch_size", "epochs", "power_iters", "dream_steps"):
+            if getattr(self, name) < 1:
+                problems.append(f"`{name}` must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            problems.append(f"`lr` must be > 0, got {self.lr}")
+        if problems:
+            raise ValueError("invalid EqPropConfig: " + "; ".join(problems))
+
+
+def config_with(base: EqPropConfig, options: dict[str, Any]) -> EqPropConfig:
+    """`base` with `options` applied by field name; unknown names raise, naming the known ones."""
+    fields = EqPropConfig.__struct_fields__
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {', '.join(map(repr, unknown))} for learning.eqprop; "
+            f"known options: {', '.join(fields)}"
+        )
+    merged = {**msgspec.structs.asdict(base), **options}
+    try:
+        return msgspec.convert(merged, EqPropConfig, strict=False)
+    except msgspec.ValidationError as e:
+        raise ValueError(f"invalid option for learning.eqprop: {e}") from None

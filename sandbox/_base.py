@@ -1,0 +1,48 @@
+"""The sandbox interface: where a neuro's instance lives and how the kernel reaches it.
+
+A `Backend` starts `Worker`s; a worker serves one instance of one neuro version. The kernel
+only ever calls what is defined here, so a new backend (a child process under bubblewrap, a
+Docker container, a Ray actor) fits without changes to the kernel.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Awaitable, Callable
+
+__all__ = ["Backend", "Worker", "Invoke"]
+
+# (ctx, msg) -> reply. The kernel has already validated msg against the neuro's input type.
+Invoke = Callable[[Any, Any], Awaitable[Any]]
+
+
+class Worker(abc.ABC):
+    """One live instance of one neuro version."""
+
+    #: Serve one message. An attribute, not a method, so the in-process backend can hand
+    #: the kernel the neuro's own bound `handle` with no extra frame on the hot path.
+    invoke: Invoke
+
+    @abc.abstractmethod
+    async def hook(self, name: str, *args: Any) -> Any:
+        """Run one of the neuro's optional hooks (snapshot, restore, sleep, selfcheck)."""
+
+    @abc.abstractmethod
+    async def stop(self, grace: float) -> None:
+        """Stop in three steps: ask, wait up to `grace` seconds, then kill."""
+
+
+class Backend(abc.ABC):
+    """A place to run neuros."""
+
+    #: The name a manifest's `sandbox` field uses.
+    name: str
+    #: One plain sentence: what this backend isolates and what it does not.
+    isolation: str
+
+    @abc.abstractmethod
+    async def start(self, neuro: type, policy: Any) -> Worker:
+        """Start a fresh instance of `neuro` under `policy` and return its worker."""
+
+    async def aclose(self) -> None:
+        """Release whatever the backend holds (pools, containers)."""

@@ -1,0 +1,53 @@
+"""The in-process backend: the neuro runs inside the kernel's own event loop. Trusted only.
+
+It isolates nothing: the neuro shares the kernel's memory, files, network and CPU. It is
+for the built-in neuros and code you trust; an untrusted policy must pick another backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from ._base import Backend, Worker
+
+__all__ = ["InprocBackend"]
+
+
+class InprocWorker(Worker):
+    def __init__(self, instance: Any, is_async: bool) -> None:
+        self.instance = instance
+        if is_async:
+            self.invoke = instance.handle
+        else:
+            handle = instance.handle
+
+            async def invoke(ctx: Any, msg: Any) -> Any:
+                return handle(ctx, msg)
+
+            self.invoke = invoke
+
+    async def hook(self, name: str, *args: Any) -> Any:
+        fn = getattr(self.instance, name)
+        result = fn(*args)
+        if hasattr(result, "__await__"):
+            result = await result
+        return result
+
+    async def stop(self, grace: float) -> None:
+        # Nothing to kill: the kernel cancels the handler tasks; the instance is dropped.
+        self.instance = None
+        await trio.lowlevel.checkpoint()
+
+
+class InprocBackend(Backend):
+    name = "inproc"
+    isolation = (
+        "none: the neuro runs in the kernel's process and event loop, sharing its memory, "
+        "files, network and CPU; use it only for trusted code"
+    )
+
+    async def start(self, neuro: type, policy: Any) -> Worker:
+        await trio.lowlevel.checkpoint()
+        return InprocWorker(neuro(), neuro.__manifest__.is_async)

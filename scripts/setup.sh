@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Set up everything Neuro needs on a fresh machine: a virtual environment in .venv with the
+# project and its extras installed (editable). Safe to run again: it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "setup: Neuro needs Python 3.11 or newer; $PY is $("$PY" -V 2>&1). Set PYTHON=/path/to/python3.11." >&2
+    exit 2
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv with $("$PY" -V)"
+    "$PY" -m venv .venv
+fi
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+
+# torch first, pinned: 2.13.0 is the CPU build this machine ships; the project's own range
+# admits it, so the editable install below pulls nothing more (no multi-GB CUDA wheels).
+if ! .venv/bin/python -c 'import torch' >/dev/null 2>&1; then
+    echo "setup: installing torch==2.13.0 (CPU build)"
+    pip install "torch==2.13.0"
+fi
+
+stamp=.venv/.neuro-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "setup: installing neuro and its extras (editable)"
+    pip install -e ".[learning,dev]" 2>&1 | grep -v "^WARNING: Location" || true
+    .venv/bin/python -c 'import neuro' 
+    touch "$stamp"
+fi
+echo "setup: ready (.venv/bin/neuro)"
