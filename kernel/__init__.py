@@ -4,12 +4,12 @@ from ._envelope import Envelope, ErrorInfo
 from ._kernel import Kernel, KernelEvent, KernelStatistics, LogQuery
 from ._logquery import LogReader
 from ._logquery import EventRecord, MessageRecord, TraceNode
-from ._policy import BUILTIN_POLICIES, Policy
+from ._policy import Capabilities, Policy
 from ._process import MailboxStatistics, ProcessInfo
 from ._supervisor import Child, SupervisorInfo, SupervisorSpec
 
 __all__ = [
     "Kernel", "KernelEvent", "KernelStatistics", "LogQuery", "Envelope", "ErrorInfo",
-    "LogReader", "EventRecord", "MessageRecord", "TraceNode", "Policy", "BUILTIN_POLICIES",
+    "LogReader", "EventRecord", "MessageRecord", "TraceNode", "Policy", "Capabilities",
     "MailboxStatistics", "ProcessInfo", "Child", "SupervisorInfo", "SupervisorSpec",
 ]

@@ -14,13 +14,13 @@ docs, "WAL mode ... synchronous=NORMAL"). Messages that must survive that are wr
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
 from collections import deque
-from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from neuro._errors import LogError
 
@@ -79,7 +79,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     return SCHEMA_VERSION
 
 
-def open_database(path: str | Path) -> sqlite3.Connection:
+def open_database(path: str) -> sqlite3.Connection:
     """Open (creating if needed) and migrate a log file; WAL mode, NORMAL sync."""
     try:
         conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
@@ -96,8 +96,12 @@ def open_database(path: str | Path) -> sqlite3.Connection:
 class EventLog:
     """Batches rows into a SQLite file from a writer thread. `append_*` are for the event loop."""
 
-    def __init__(self, path: str | Path, *, flush_interval: float = 0.05, batch_size: int = 8192) -> None:
-        self.path = Path(path)
+    # Past this many queued rows, senders wait for the writer (a slow disk must not make
+    # the backlog grow without bound); about 100 MB of rows at worst.
+    HIGH_WATER = 200_000
+
+    def __init__(self, path: str, *, flush_interval: float = 0.05, batch_size: int = 8192) -> None:
+        self.path = str(path)
         self.flush_interval = flush_interval
         self.batch_size = batch_size
         self._messages: deque[MessageRow] = deque()
@@ -144,11 +148,15 @@ class EventLog:
         if len(self._messages) >= self.batch_size:
             self._wake.set()
 
+    @property
+    def overloaded(self) -> bool:
+        return len(self._messages) + len(self._outcomes) > self.HIGH_WATER
+
     def append_outcome(self, row: OutcomeRow) -> None:
         self._outcomes.append(row)
 
     def append_event(self, name: str, neuro: str | None, actor: str, data: dict[str, Any]) -> None:
-        self._events.append((time.time(), name, neuro, actor, json.dumps(data, default=str)))
+        self._events.append((time.time(), name, neuro, actor, _encode_json(data).decode()))
 
     def flush_sync(self, timeout: float | None = None) -> None:
         """Block until everything appended before this call is committed."""
@@ -206,6 +214,9 @@ class EventLog:
                     "INSERT INTO events (time, name, neuro, actor, data) VALUES (?,?,?,?,?)", events
                 )
         self._rows_written += len(messages) + len(outcomes) + len(events)
+
+
+_encode_json = msgspec.json.Encoder(enc_hook=str).encode
 
 
 def _drain(queue: deque) -> list:

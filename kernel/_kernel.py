@@ -13,7 +13,7 @@ import math
 import time
 import typing
 from contextlib import asynccontextmanager
-from pathlib import Path
+from os import PathLike
 from typing import Any, AsyncIterator
 
 import msgspec
@@ -26,7 +26,8 @@ from neuro.sandbox import Backend, default_backends
 from ._calls import Deadlines
 from ._eventlog import EventLog
 from ._logquery import EventRecord, LogReader, MessageRecord, TraceNode
-from ._policy import BUILTIN_POLICIES, Policy, resolve_policy
+from ._policy import KERNEL_ENFORCED, Policy, PolicyError
+from ._policyfiles import PolicyStore, apply_overrides
 from ._process import Process, ProcessInfo, State
 from ._router import Router
 from ._supervisor import RESTART_KINDS, Child, Supervisor, SupervisorInfo, SupervisorSpec
@@ -65,14 +66,19 @@ class KernelEvent(msgspec.Struct, frozen=True):
 class Kernel:
     """An embedded Neuro kernel. Use it as ``async with Kernel(...) as k`` inside trio.
 
-    `log` is the SQLite file for the event log (``None``: no log). `policies` adds to or
-    replaces the built-in policies by name; `backends` adds sandbox backends by name.
+    `log` is the SQLite file for the event log (``None``: no log). Policies come from the
+    shipped `policies/` folder and `policy_dirs` (default: ``$NEURO_HOME/policies``);
+    `policies` adds or replaces some by name; `watch_policies` reloads them live when their
+    files change. `backends` adds sandbox backends by name.
     """
 
-    def __init__(self, log: str | Path | None = None, *, policies: dict[str, Policy] | None = None,
+    def __init__(self, log: str | PathLike[str] | None = None, *, policies: dict[str, Policy] | None = None,
+                 policy_dirs: list[str] | None = None, watch_policies: bool = False,
                  backends: dict[str, Backend] | None = None, flush_interval: float = 0.05) -> None:
-        self._log_path = Path(log) if log is not None else None
-        self._policies = {**BUILTIN_POLICIES, **(policies or {})}
+        self._log_path = str(log) if log is not None else None
+        self._store = PolicyStore(policy_dirs, policies)
+        self._watch_policies = watch_policies
+        self._policy_watch: Any = None
         self._backends = {**default_backends(), **(backends or {})}
         self._flush_interval = flush_interval
         self._eventlog: EventLog | None = None
@@ -107,7 +113,12 @@ class Kernel:
         self._background = trio.CancelScope()
         self._nursery.start_soon(self._run_background, receive)
         self._state = "running"
-        self._event("kernel.started", None, "kernel", log=str(self._log_path) if self._log_path else None)
+        self._event("kernel.started", None, "kernel", log=self._log_path)
+        if self._watch_policies:
+            from ._policywatch import PolicyWatch
+
+            self._policy_watch = PolicyWatch(self._store.folders[1:], self.reload_policies)
+            self._nursery.start_soon(self._policy_watch.run)
         return self
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
@@ -127,6 +138,7 @@ class Kernel:
         """Stop accepting; drain queued messages (up to `timeout`), dead-letter what is left
         with reason ``shutdown``, stop every neuro in reverse start order, flush the log."""
         if self._state != "running":
+            await trio.lowlevel.checkpoint()  # always a checkpoint, whatever the state
             return
         self._state = "stopping"
         self._router.closing = True
@@ -141,6 +153,8 @@ class Kernel:
             self._router.procs.clear()
         for backend in self._backends.values():
             await backend.aclose()
+        if self._policy_watch is not None:
+            self._policy_watch.close()
         self._event("kernel.stopped", None, "kernel", accepted=self._router.accepted, **self._router.outcomes)
         self._background.cancel()
         if self._eventlog is not None:
@@ -186,16 +200,23 @@ class Kernel:
             raise NeuroError(f"restart must be one of {', '.join(RESTART_KINDS)}, got {child.restart!r}")
         existing = self._router.procs.get(name)
         if existing is not None:
-            if existing.state is not State.FAILED:
+            if existing.state not in (State.FAILED, State.STOPPED):
                 raise AlreadyRunning(f"a neuro named {name!r} is already running (pid {existing.pid}); "
                                      "stop it first or spawn this one with another name=")
             await self._forget(existing)
-        pol = resolve_policy(child.policy or manifest.policy, self._policies)
-        if manifest.sandbox not in self._backends:
-            raise NeuroError(f"{name}: sandbox backend {manifest.sandbox!r} is not available in this kernel "
-                             f"(available: {', '.join(self._backends)})")
+        pol = self._store.get(child.policy or manifest.policy, manifest.policy_overrides)
+        backend = manifest.sandbox or pol.sandbox
+        if backend not in pol.sandboxes:
+            raise PolicyError(
+                f"{name}: policy {pol.name!r} does not allow the {backend!r} sandbox (it allows "
+                f"{', '.join(pol.sandboxes)}); in-process code cannot be held to CPU, memory or capability "
+                "limits, so set the neuro's sandbox to one the policy allows")
+        if backend not in self._backends:
+            raise NeuroError(f"{name}: sandbox backend {backend!r} is not available in this kernel "
+                             f"(available: {', '.join(self._backends)}); see `neuro doctor`")
         decoder, outputs = self._codec(neuro)
         proc = Process(next(self._pids), name, neuro, pol, sup, child.restart, decoder, outputs)
+        proc.backend = backend
         try:
             await self._start_worker(proc)
         except Exception as e:
@@ -207,8 +228,45 @@ class Kernel:
             self._router.neuro_topics.setdefault(topic, []).append(name)
         self._record_version(proc, "spawn")
         self._event("spawned", name, sup.name, pid=proc.pid, version=proc.version, policy=pol.name,
-                    sandbox=manifest.sandbox)
+                    sandbox=backend)
+        self._warn_unenforced(proc)
         return proc
+
+    def _warn_unenforced(self, proc: Process) -> None:
+        """Say in the log what this policy asks that this backend cannot enforce."""
+        unenforced = getattr(self._backends[proc.backend], "unenforced", None)
+        missing = unenforced(proc.policy) if unenforced is not None else {}
+        if missing:
+            self._event("quota.unenforceable", proc.name, "kernel", backend=proc.backend, limits=missing)
+
+    async def reload_policies(self) -> dict[str, Any]:
+        """Read the policy files again. Running neuros pick up changed quotas at once; a bad
+        file is an event and its policy keeps the value it had."""
+        changed, errors = await trio.to_thread.run_sync(self._store.reload)
+        for name, error in errors.items():
+            self._event("policy.invalid", None, "kernel", policy=name, error=str(error))
+        for name, policy in changed.items():
+            self._event("policy.changed", None, "kernel", policy=name)
+            for proc in self._router.procs.values():
+                if proc.policy.name != name:
+                    continue
+                try:
+                    proc.policy = apply_overrides(policy, proc.manifest.policy_overrides,
+                                                  f"overrides of {proc.name}") if proc.manifest.policy_overrides else policy
+                except PolicyError as e:
+                    self._event("policy.invalid", proc.name, "kernel", policy=name, error=str(e))
+                    continue
+                self._router.policy_changed(proc)
+                worker = proc.worker
+                if worker is not None and hasattr(worker, "apply_policy"):
+                    await worker.apply_policy(proc.policy)
+                self._event("policy.applied", proc.name, "kernel", policy=name)
+                self._warn_unenforced(proc)
+        return {"changed": sorted(changed), "errors": {n: str(e) for n, e in errors.items()}}
+
+    def policies(self) -> dict[str, Policy]:
+        """Every policy this kernel knows, by name."""
+        return dict(self._store.policies)
 
     def _codec(self, neuro: type[Neuro]) -> tuple[msgspec.msgpack.Decoder, tuple[type, ...] | None]:
         codec = self._decoders.get(neuro)
@@ -256,14 +314,23 @@ class Kernel:
             proc = self._router.procs.get(name)
             if proc is None:
                 raise NoSuchNeuro(f"no neuro named {name!r} is running")
-            if proc.state is State.FAILED and proc not in proc.supervisor.children:
+            if proc.supervisor.state != "running":
+                if proc in proc.supervisor.children:
+                    proc.supervisor.children.remove(proc)
+                self._event("reparented", name, ROOT, old_supervisor=proc.supervisor.name,
+                            reason=f"supervisor {proc.supervisor.name} is {proc.supervisor.state}")
+                proc.supervisor = self._root
+            if proc not in proc.supervisor.children:
                 proc.supervisor.children.append(proc)
             await self._halt_process(proc, "restart requested", failed=False, for_restart=True)
             await self._restart_process(proc, "restart requested")
         return proc.info()
 
     async def _forget(self, proc: Process) -> None:
-        self._router.procs.pop(proc.name, None)
+        if self._router.procs.get(proc.name) is proc:
+            del self._router.procs[proc.name]
+        if proc in proc.supervisor.children:
+            proc.supervisor.children.remove(proc)
         for subs in self._router.neuro_topics.values():
             if proc.name in subs:
                 subs.remove(proc.name)
@@ -325,6 +392,7 @@ class Kernel:
                     await self._spawn(child, sup)
         except BaseException:
             await sup.shutdown("a child failed to start", failed=False)
+            await self._forget_subtree(sup)
             if replace is None:
                 parent.children.remove(sup)
             self._supervisors.pop(spec.name, None)
@@ -332,6 +400,14 @@ class Kernel:
         self._event("supervisor.started", None, parent.name, supervisor=spec.name, strategy=spec.strategy,
                     children=[c.name for c in sup.children])
         return sup
+
+    async def _forget_subtree(self, sup: Supervisor) -> None:
+        for member in list(sup.children):
+            if isinstance(member, Supervisor):
+                await self._forget_subtree(member)
+                self._supervisors.pop(member.name, None)
+            else:
+                await self._forget(member)
 
     def _report_crash(self, proc: Process, reason: str) -> None:
         """Called by a runner when a handler raised: mark it, and let the supervisor decide."""
@@ -342,15 +418,25 @@ class Kernel:
             scope.cancel()
         self._wake_idle(proc)
         if proc.policy.on_crash == "dead_letter":
-            self._router.dead_letter_queue(proc, f"{proc.name} crashed")
+            self._router.dead_letter_queue(proc, f"{proc.name} crashed", refuse_blocked=False)
         assert self._crashes is not None
         self._crashes.send_nowait((proc, reason))
 
     async def _supervise_loop(self, crashes: trio.MemoryReceiveChannel) -> None:
         async for proc, reason in crashes:
             async with self._lifecycle:
-                if proc.state is State.CRASHED and self._router.procs.get(proc.name) is proc:
+                if proc.state is not State.CRASHED or self._router.procs.get(proc.name) is not proc:
+                    continue
+                try:
                     await proc.supervisor.child_exited(proc, crashed=True, reason=reason)
+                except Exception as e:
+                    # A supervision step that fails must not take the kernel down with it:
+                    # the neuro is marked failed, its messages get outcomes, and it is an event.
+                    import traceback
+
+                    self._event("supervisor.error", proc.name, proc.supervisor.name,
+                                error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+                    await self._halt_process(proc, f"supervision failed: {type(e).__name__}: {e}", failed=True)
 
     async def _restart_process(self, proc: Process, reason: str) -> None:
         old = proc.pid

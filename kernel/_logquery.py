@@ -7,7 +7,6 @@ writer. Blocking calls: the kernel runs them in a worker thread.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -64,14 +63,19 @@ FROM messages m LEFT JOIN outcomes o ON o.id = m.id
 class LogReader:
     """Queries over one log file. Each method is blocking; call it from a thread."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str) -> None:
+        import os
         import sqlite3
 
         import sqlite_utils  # imported here: the kernel's start-up never pays for it
 
-        self.path = Path(path)
+        from neuro._errors import LogError
+
+        self.path = str(path)
+        if not os.path.isfile(self.path):
+            raise LogError(f"no event log at {self.path!r}; give the path of a log a kernel wrote")
         # Used from worker threads one query at a time (the caller holds a lock).
-        self.db = sqlite_utils.Database(sqlite3.connect(str(self.path), check_same_thread=False))
+        self.db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
 
     def close(self) -> None:
         self.db.close()

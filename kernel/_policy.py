@@ -1,27 +1,57 @@
-"""Resource policies: the limits a neuro runs under.
+"""Resource policies: the quotas a neuro may not exceed and the capabilities it is granted.
 
-This module holds the schema and the built-in defaults the kernel enforces for messaging
-(mailbox size and overflow rule, what happens to queued messages on a crash, message size,
-concurrency). Loading policies from TOML files and the remaining quotas build on it.
+The schema is here; `_policyfiles` loads it from TOML. Where a field is enforced:
+
+| field | enforced by |
+|---|---|
+| mailbox_size, overflow, on_crash, max_message_bytes, concurrency, rate/burst/on_rate, wall_time, priority | the kernel, for every backend |
+| cpu_share, cpu_time, memory, processes, open_files | process backends (cgroups, rlimits); not enforceable in-process |
+| gpu_memory | inside the sandbox, by torch's per-process memory fraction |
+| capabilities (network, read, write, env, disk) | process backends; the in-process backend grants everything |
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 import msgspec
 
-from neuro._errors import NeuroError
+from neuro._errors import PolicyError
 
-__all__ = ["Policy", "Overflow", "BUILTIN_POLICIES", "resolve_policy"]
+__all__ = ["Policy", "Capabilities", "Overflow", "Priority", "PolicyError", "parse_size", "KERNEL_ENFORCED"]
 
 Overflow = Literal["block", "reject", "drop_oldest", "drop_newest"]
+Priority = Literal["interactive", "normal", "background"]
+
+# What the kernel enforces whatever the backend; the rest needs a process backend.
+KERNEL_ENFORCED = frozenset({
+    "mailbox_size", "overflow", "on_crash", "max_message_bytes", "concurrency", "rate", "burst",
+    "on_rate", "wall_time", "priority",
+})
+
+
+class Capabilities(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a sandboxed neuro may reach. Everything is denied unless granted here."""
+
+    # No sockets at all unless true.
+    network: bool = False
+    # Paths it may read (beyond what Python itself needs) and write.
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+    # Environment variables passed through from the kernel's environment.
+    env: tuple[str, ...] = ()
+    # Bytes it may write into its granted paths (0: no limit beyond the disk).
+    disk: int = 0
 
 
 class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Limits for one neuro. Each field's default says why it is what it is."""
+    """Limits for one neuro. Each default says why it is what it is. 0 means unlimited."""
 
     name: str = "default"
+    # The policy this one starts from; its fields override the parent's.
+    inherit: str | None = None
+    description: str = ""
     # Bounded so a slow neuro pushes back instead of eating memory; 1024 absorbs bursts.
     mailbox_size: int = 1024
     # Backpressure by default: nothing is lost, the sender waits until its deadline.
@@ -32,26 +62,69 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_message_bytes: int = 1 << 20
     # One handler at a time: actor semantics, no locking inside a neuro.
     concurrency: int = 1
+    # Messages per second (token bucket) and the burst it allows; 0: unlimited.
+    rate: float = 0.0
+    burst: int = 0
+    # What a sender over the rate gets: an error now, or a wait for a token (up to its deadline).
+    on_rate: Literal["reject", "delay"] = "reject"
+    # Seconds one message may take; past it the handler is cancelled and the caller told.
+    wall_time: float = 0.0
+    # Fraction of one core (cgroup CPU quota) and seconds of CPU per worker (RLIMIT_CPU).
+    cpu_share: float = 0.0
+    cpu_time: float = 0.0
+    # Bytes of memory (cgroup limit and RLIMIT_AS); the worker is killed and restarted past it.
+    memory: int = 0
+    # Fraction of a GPU's memory (torch's per-process memory fraction).
+    gpu_memory: float = 0.0
+    # Processes/threads (pids cgroup, RLIMIT_NPROC) and open files (RLIMIT_NOFILE).
+    processes: int = 0
+    open_files: int = 0
+    # Background work yields to interactive work.
+    priority: Priority = "normal"
+    # The backend a neuro runs in unless its manifest names one, and those it may name.
+    sandbox: str = "inproc"
+    sandboxes: tuple[str, ...] = ("inproc", "process", "docker", "ray")
+    capabilities: Capabilities = Capabilities()
 
     def __post_init__(self) -> None:
         for field in ("mailbox_size", "max_message_bytes", "concurrency"):
             if getattr(self, field) < 1:
-                raise NeuroError(f"policy {self.name!r}: `{field}` must be at least 1, got {getattr(self, field)}")
+                raise ValueError(f"`{field}` must be at least 1, got {getattr(self, field)}")
+        for field in ("rate", "burst", "wall_time", "cpu_share", "cpu_time", "memory", "processes", "open_files"):
+            if getattr(self, field) < 0:
+                raise ValueError(f"`{field}` must be 0 (unlimited) or more, got {getattr(self, field)}")
+        if not 0.0 <= self.gpu_memory <= 1.0:
+            raise ValueError(f"`gpu_memory` is a fraction from 0 to 1, got {self.gpu_memory}")
+        if self.capabilities.disk < 0:
+            raise ValueError(f"`capabilities.disk` must be 0 (unlimited) or more, got {self.capabilities.disk}")
+        if self.sandbox not in self.sandboxes:
+            raise ValueError(f"`sandbox` {self.sandbox!r} must be one of `sandboxes` {list(self.sandboxes)}")
+
+    @property
+    def burst_size(self) -> float:
+        return float(self.burst) if self.burst else max(1.0, self.rate)
+
+    def process_limits(self) -> dict[str, float]:
+        """The limits only a process backend can enforce, where set."""
+        names = ("cpu_share", "cpu_time", "memory", "processes", "open_files", "gpu_memory")
+        return {n: getattr(self, n) for n in names if getattr(self, n)}
 
 
-BUILTIN_POLICIES: dict[str, Policy] = {
-    "trusted": Policy(name="trusted", mailbox_size=4096),
-    "default": Policy(name="default"),
-    "untrusted": Policy(name="untrusted", mailbox_size=256, overflow="reject", max_message_bytes=256 << 10),
-    "learning": Policy(name="learning", mailbox_size=256, max_message_bytes=64 << 20),
-    "background": Policy(name="background", mailbox_size=4096, overflow="drop_oldest"),
-}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?[bB]?|[bB])?\s*$")
+_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
+          "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
 
 
-def resolve_policy(name: str, policies: dict[str, Policy]) -> Policy:
-    try:
-        return policies[name]
-    except KeyError:
-        raise NeuroError(
-            f"no policy named {name!r}; known policies: {', '.join(sorted(policies))}"
-        ) from None
+def parse_size(value: int | str) -> int:
+    """Bytes from an int or a string like ``"256MiB"``, ``"1.5G"``, ``"4096"``."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a size such as 268435456 or \"256MiB\", got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    m = _SIZE.match(value) if isinstance(value, str) else None
+    if not m:
+        raise ValueError(f"expected a size such as 268435456 or \"256MiB\", got {value!r}")
+    unit = (m.group(2) or "").lower().rstrip("b")
+    return int(float(m.group(1)) * _UNITS[unit])

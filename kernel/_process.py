@@ -87,7 +87,7 @@ class Process:
     __slots__ = (
         "pid", "name", "neuro", "manifest", "version", "policy", "backend", "worker", "state",
         "queue", "blocked", "idle", "runners", "in_flight", "scopes", "draining", "stop_reason",
-        "exited", "supervisor", "restart",
+        "exited", "supervisor", "restart", "tokens", "refilled",
         "decoder", "output_types", "received", "handled", "errors", "dead_letters",
         "restarts", "busy_time", "started_at", "__weakref__",
     )
@@ -112,6 +112,8 @@ class Process:
         self.draining = False
         self.stop_reason: str | None = None
         self.exited: trio.Event | None = None  # set when the last runner exits while stopping
+        self.tokens = policy.burst_size  # the message-rate token bucket
+        self.refilled = 0.0
         self.supervisor = supervisor
         self.restart = restart
         self.decoder = decoder

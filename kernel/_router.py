@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 import time
-import traceback
+from collections import deque
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -26,6 +26,7 @@ from neuro._errors import (
     MailboxFull,
     MessageTooLarge,
     NoSuchNeuro,
+    RateLimited,
     RemoteError,
 )
 
@@ -59,6 +60,25 @@ class BlockedSend(Parked):
             f"the mailbox of {self.proc.name!r} stayed full ({self.proc.policy.mailbox_size} messages) "
             "until the deadline; the message was not accepted"
         )))
+
+
+class WallGuard:
+    """Cancels a handler that runs past its policy's wall time (kept in the one timer heap)."""
+
+    __slots__ = ("letter", "scope", "breached")
+
+    def __init__(self, letter: Letter, scope: trio.CancelScope) -> None:
+        self.letter = letter
+        self.scope = scope
+        self.breached = False
+
+    @property
+    def resolved(self) -> bool:
+        return self.letter.done
+
+    def expire(self) -> None:
+        self.breached = True
+        self.scope.cancel()
 
 
 class Router:
@@ -150,7 +170,6 @@ class Router:
         if rule == "block":
             blocked = BlockedSend(letter, proc)
             if proc.blocked is None:
-                from collections import deque
                 proc.blocked = deque()
             proc.blocked.append(blocked)
             self.deadlines.add(letter.deadline, blocked)
@@ -176,16 +195,65 @@ class Router:
             if not waiter.resolved and waiter.resolve(outcome.Value(None)):
                 self._accept(proc, waiter.letter)
 
+    # -- quotas at the boundary -----------------------------------------------------------
+
+    @staticmethod
+    def _take_token(proc: Process) -> float:
+        """Take one token from `proc`'s rate bucket; returns 0, or the seconds until one is due."""
+        policy = proc.policy
+        if not policy.rate:
+            return 0.0
+        now = trio.current_time()
+        proc.tokens = min(policy.burst_size, proc.tokens + (now - proc.refilled) * policy.rate)
+        proc.refilled = now
+        if proc.tokens >= 1.0 - 1e-9:  # refills land a rounding error short of a whole token
+            proc.tokens = max(0.0, proc.tokens - 1.0)
+            return 0.0
+        return (1.0 - proc.tokens) / policy.rate
+
+    async def _rate(self, proc: Process, sender: str, deadline: float, delay_ok: bool = True) -> None:
+        """Enforce the message rate: reject, or wait for a token until the deadline."""
+        wait = self._take_token(proc)
+        while wait:
+            policy = proc.policy
+            if policy.on_rate == "reject" or not delay_ok or trio.current_time() + wait > deadline:
+                self._event("quota.rate", proc.name, sender, limit=policy.rate, burst=policy.burst_size,
+                            action="rejected")
+                raise RateLimited(
+                    f"{proc.name!r} accepts at most {policy.rate:g} messages/s (burst {policy.burst_size:g}) "
+                    f"under policy {policy.name!r}; retry in {wait:.3f} s")
+            await trio.sleep(wait)
+            wait = self._take_token(proc)
+
+    def policy_changed(self, proc: Process) -> None:
+        """A running process got a new policy: apply what the router keeps for it."""
+        proc.tokens = min(proc.tokens, proc.policy.burst_size)
+        if proc.blocked:
+            self._admit_blocked(proc)
+        while proc.queue and proc.state is State.RUNNING and proc.runners < proc.policy.concurrency:
+            self._start_runner(proc)
+
     # -- sending --------------------------------------------------------------------------
 
     def check_open(self) -> None:
         if self.closing:
             raise KernelClosed("the kernel is shutting down and accepts no new messages")
 
+    async def _wait_for_log(self) -> None:
+        """Backpressure from the event log: wait while its writer is far behind."""
+        log = self.log
+        assert log is not None
+        while log.overloaded:
+            await trio.to_thread.run_sync(log.flush_sync, 30.0)
+
     async def send(self, sender: str, to: str, payload: Any, timeout: float | None,
                    parent: Envelope | None = None) -> int:
+        if self.log is not None and self.log.overloaded:
+            await self._wait_for_log()
         proc = self._lookup(to)
         letter = self._letter(proc, sender, payload, "send", timeout, parent)
+        if proc.policy.rate:
+            await self._rate(proc, sender, letter.deadline)
         blocked = self._offer(proc, letter)
         if blocked is not None:
             await blocked.wait()
@@ -198,13 +266,21 @@ class Router:
         letter = self._letter(proc, sender, payload, "send", None, parent)
         if proc.policy.overflow == "block" and (len(proc.queue) >= proc.policy.mailbox_size or proc.blocked):
             raise trio.WouldBlock
+        if proc.policy.rate and self._take_token(proc):
+            self._event("quota.rate", proc.name, sender, limit=proc.policy.rate, action="rejected")
+            raise RateLimited(f"{proc.name!r} accepts at most {proc.policy.rate:g} messages/s "
+                              f"under policy {proc.policy.name!r}")
         self._offer(proc, letter)
         return letter.env.id
 
     async def call(self, sender: str, to: str, payload: Any, timeout: float | None,
                    parent: Envelope | None = None) -> Any:
+        if self.log is not None and self.log.overloaded:
+            await self._wait_for_log()
         proc = self._lookup(to)
         letter = self._letter(proc, sender, payload, "call", timeout, parent)
+        if proc.policy.rate:
+            await self._rate(proc, sender, letter.deadline)
         mid = letter.env.id
         call = PendingCall(lambda: CallTimeout(
             f"no reply from {to!r} within {timeout} s (message {mid}); it will still get an outcome in the log"))
@@ -230,8 +306,10 @@ class Router:
                 self._event("rejected", name, sender, error="MailboxFull", reason=f"event on {topic!r} found the mailbox full")
                 continue
             try:
+                if proc.policy.rate:
+                    await self._rate(proc, sender, math.inf, delay_ok=False)
                 self._offer(proc, letter)
-            except MailboxFull:
+            except (MailboxFull, RateLimited):
                 continue
             reached += 1
         reached += self.publish_to_clients(topic, payload, sender)
@@ -268,6 +346,8 @@ class Router:
         scope = trio.CancelScope()
         proc.scopes.append(scope)
         served = 0
+        # Background work lets everything else run after each message.
+        fairness = 1 if proc.policy.priority == "background" else _FAIRNESS
         try:
             with scope:
                 while proc.worker is worker:
@@ -283,15 +363,17 @@ class Router:
                     letter = queue.popleft()
                     if proc.blocked:
                         self._admit_blocked(proc)
-                    await self._deliver(proc, worker, letter, ctx)
+                    await self._deliver(proc, worker, letter, ctx, scope)
                     served += 1
-                    if served % _FAIRNESS == 0:
+                    if served % fairness == 0:
                         await trio.lowlevel.cancel_shielded_checkpoint()
         finally:
             proc.scopes.remove(scope)
             proc.runners -= 1
             if proc.runners == 0 and proc.exited is not None:
                 proc.exited.set()
+            elif scope.cancelled_caught and proc.worker is worker and proc.state is State.RUNNING and proc.queue:
+                self._start_runner(proc)  # a wall-time breach used up this runner's scope
 
     @staticmethod
     async def _park(proc: Process) -> None:
@@ -305,11 +387,16 @@ class Router:
 
         await trio.lowlevel.wait_task_rescheduled(abort)
 
-    async def _deliver(self, proc: Process, worker: Any, letter: Letter, ctx: KernelContext) -> None:
+    async def _deliver(self, proc: Process, worker: Any, letter: Letter, ctx: KernelContext,
+                       scope: trio.CancelScope) -> None:
         env = letter.env
         if letter.deadline < trio.current_time():
             self._dead(proc, letter, "deadline passed before delivery")
             return
+        guard = None
+        if proc.policy.wall_time:
+            guard = WallGuard(letter, scope)
+            self.deadlines.add(trio.current_time() + proc.policy.wall_time, guard)
         ctx._current = env
         proc.in_flight += 1
         start = perf_counter()
@@ -321,10 +408,15 @@ class Router:
                     f"but its manifest's output is {_type_name(proc.manifest.output)}")
             reply_raw = self.encoder.encode(result) if result is not None else None
         except trio.Cancelled:
+            if guard is not None and guard.breached:
+                self._wall_time_breached(proc, letter)
+                raise
             self._error(proc, letter, "Cancelled", f"{proc.name} stopped while handling this message: "
                         f"{proc.stop_reason or 'cancelled'}", "", reason=proc.stop_reason or "cancelled")
             raise
         except Exception as exc:
+            import traceback  # only on the error path
+
             tb = traceback.format_exc()
             self._error(proc, letter, _qualname(exc), str(exc), tb, reason="crashed")
             if proc.worker is worker and proc.state is State.RUNNING:
@@ -357,6 +449,15 @@ class Router:
         if call is not None:
             call.resolve(result)
 
+    def _wall_time_breached(self, proc: Process, letter: Letter) -> None:
+        wall = proc.policy.wall_time
+        message = (f"{proc.name} ran past its wall time of {wall:g} s per message (policy "
+                   f"{proc.policy.name!r}); the handler was cancelled")
+        self._event("quota.wall_time", proc.name, letter.env.sender, limit=wall, message_id=letter.env.id)
+        info = ErrorInfo(type="WallTimeExceeded", message=message, neuro=proc.name, path=[proc.name])
+        self._finish(proc, letter, "error", "wall time exceeded", None, _json_encode(info).decode(),
+                     outcome.Error(CallTimeout(message)))
+
     def _dead(self, proc: Process, letter: Letter, reason: str) -> None:
         self._finish(proc, letter, "dead", reason, None, None, outcome.Error(DeadLetter(
             f"message {letter.env.id} to {proc.name!r} was dead-lettered: {reason}", reason)))
@@ -366,13 +467,14 @@ class Router:
         self._finish(proc, letter, "error", reason, None, _json_encode(info).decode(),
                      outcome.Error(RemoteError(proc.name, type_, message, tb)))
 
-    def dead_letter_queue(self, proc: Process, reason: str) -> int:
-        """Give every queued message of `proc` a dead-letter outcome; refuse blocked senders."""
+    def dead_letter_queue(self, proc: Process, reason: str, refuse_blocked: bool = True) -> int:
+        """Give every queued message of `proc` a dead-letter outcome; refuse blocked senders
+        (whose messages were never accepted) unless they may wait for a restarted instance."""
         n = 0
         while proc.queue:
             self._dead(proc, proc.queue.popleft(), reason)
             n += 1
-        while proc.blocked:
+        while refuse_blocked and proc.blocked:
             waiter = proc.blocked.popleft()
             waiter.resolve(outcome.Error(NoSuchNeuro(
                 f"{proc.name!r} stopped ({reason}) before the message found room; it was not accepted")))

@@ -11,11 +11,12 @@ kernel and every other neuro keep serving.
 
 from __future__ import annotations
 
-import time
+import weakref
 from collections import deque
 from typing import Any, Literal, Protocol, Union
 
 import msgspec
+import trio
 
 from neuro._errors import NeuroError
 
@@ -100,7 +101,9 @@ class Supervisor:
         self.children: list[Member] = []
         self.state = "running"
         self.restart_count = 0
-        self._recent: dict[str, deque[float]] = {}
+        # Restart times, per child at the root (keyed by the child itself, so a respawned
+        # neuro of the same name starts with a clean history) and for all children elsewhere.
+        self._recent: weakref.WeakKeyDictionary[Any, deque[float]] = weakref.WeakKeyDictionary()
 
     @property
     def is_root(self) -> bool:
@@ -115,9 +118,9 @@ class Supervisor:
 
     def _within_intensity(self, child: Member) -> bool:
         """Record a restart; False once there were more than max_restarts within period."""
-        key = child.name if self.is_root else ""  # the root counts per child, others in all
+        key = child if self.is_root else self
         recent = self._recent.setdefault(key, deque())
-        now = time.monotonic()
+        now = trio.current_time()
         recent.append(now)
         while recent and now - recent[0] > self.period:
             recent.popleft()

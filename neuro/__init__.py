@@ -27,6 +27,8 @@ from ._errors import (
     MessageTooLarge,
     NeuroError,
     NoSuchNeuro,
+    PolicyError,
+    RateLimited,
     RemoteError,
 )
 from .kernel import (
@@ -67,6 +69,8 @@ __all__ = [
     "InvalidPayload",
     "MessageTooLarge",
     "MailboxFull",
+    "RateLimited",
+    "PolicyError",
     "CallTimeout",
     "DeadLetter",
     "RemoteError",

@@ -7,7 +7,10 @@
     ├── InvalidPayload             a payload fails the recipient's input type (names the field path)
     ├── MessageTooLarge            a payload is bigger than the recipient's policy allows
     ├── MailboxFull                the recipient's mailbox is full and its policy rejects
-    ├── CallTimeout                no reply before the deadline (also a TimeoutError)
+    ├── RateLimited                the sender is over the recipient's message rate
+    ├── PolicyError                a policy file or override is invalid (names file, key, expectation)
+    ├── CallTimeout                no reply before the deadline, or the handler ran past its
+    │                              policy's wall time (also a TimeoutError)
     ├── DeadLetter                 the message was dead-lettered; `.reason` says why
     ├── RemoteError                the recipient's handler raised; carries type, message, traceback
     ├── KernelClosed               the kernel is shutting down or has stopped
@@ -27,6 +30,8 @@ __all__ = [
     "InvalidPayload",
     "MessageTooLarge",
     "MailboxFull",
+    "RateLimited",
+    "PolicyError",
     "CallTimeout",
     "DeadLetter",
     "RemoteError",
@@ -68,6 +73,14 @@ class MessageTooLarge(NeuroError, ValueError):
 
 class MailboxFull(NeuroError):
     """The recipient's mailbox is full and its overflow rule rejects new messages."""
+
+
+class RateLimited(NeuroError):
+    """The sender is over the recipient's message rate and its policy rejects (`on_rate`)."""
+
+
+class PolicyError(NeuroError, ValueError):
+    """A policy file or override is invalid: names the file, the key and what was expected."""
 
 
 class CallTimeout(NeuroError, TimeoutError):

@@ -48,6 +48,19 @@ class InprocBackend(Backend):
         "files, network and CPU; use it only for trusted code"
     )
 
+    def unenforced(self, policy: Any) -> dict[str, Any]:
+        """What `policy` limits that an in-process neuro is not held to."""
+        missing: dict[str, Any] = dict(policy.process_limits())
+        caps = policy.capabilities
+        if not caps.network:
+            missing["network"] = "denied by the policy, reachable in-process"
+        for kind in ("read", "write", "env"):
+            if "*" not in getattr(caps, kind):
+                missing[kind] = f"limited to {list(getattr(caps, kind))} by the policy, unlimited in-process"
+        if caps.disk:
+            missing["disk"] = caps.disk
+        return missing
+
     async def start(self, neuro: type, policy: Any) -> Worker:
         await trio.lowlevel.checkpoint()
         return InprocWorker(neuro(), neuro.__manifest__.is_async)

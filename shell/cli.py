@@ -35,6 +35,24 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--calls", type=_positive_int, default=2000, metavar="N",
                       help="how many calls to send to echo (default 2000)")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    policy = sub.add_parser("policy", help="show or check resource policies",
+                            description="Show the resource policies Neuro knows, or check a policy file.",
+                            epilog="example: neuro policy check ~/.neuro/policies/mine.toml")
+    psub = policy.add_subparsers(dest="policy_command", metavar="ACTION")
+    show = psub.add_parser("show", help="list policies, or show one in full",
+                           description="List every known policy, or show one policy's resolved fields.",
+                           epilog="example: neuro policy show untrusted --json")
+    show.add_argument("name", nargs="?", help="a policy name (default: list them all)")
+    show.add_argument("--dir", action="append", metavar="FOLDER", help="a policy folder (default: $NEURO_HOME/policies)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    check = psub.add_parser("check", help="validate a policy file",
+                            description="Validate a policy file against the schema and the policies it "
+                                        "inherits from. Exit 0 if valid, 1 if not.",
+                            epilog="example: neuro policy check policies/untrusted.toml")
+    check.add_argument("file", help="the TOML file to check")
+    check.add_argument("--dir", action="append", metavar="FOLDER", help="a policy folder to resolve `inherit` against")
+    check.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -59,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
             from .demo import main as demo_main
 
             return demo_main(args.log, args.calls, args.json)
+        if args.command == "policy":
+            from .policy import main as policy_main
+
+            if args.policy_command is None:
+                parser.parse_args(["policy", "--help"])
+            return policy_main(args)
     except neuro.NeuroError as e:
         if getattr(args, "json", False):
             print(json.dumps({"error": {"type": type(e).__name__, "message": str(e)}}))

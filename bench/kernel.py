@@ -1,0 +1,274 @@
+"""bench/kernel: the kernel's call and send rates against bare trio, the log writer's
+headroom, start-up against importing trio and msgspec, and the cost of idle neuros.
+
+Every rate is a ratio against a baseline measured in the same process, interleaved with it,
+median of the repetitions (min and max beside it).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import trio
+
+import neuro
+from neuro import sdk
+from neuro.kernel import Policy
+from neuro.kernel._eventlog import EventLog
+
+from ._harness import Metric, ProgressBar, Report, interleaved, summarize
+
+
+class Ping(sdk.Message):
+    n: int
+
+
+class Pong(sdk.Message):
+    n: int
+
+
+class Echo(sdk.Neuro):
+    name = "echo"
+    input = Ping
+    output = Pong
+
+    async def handle(self, ctx, msg):
+        return Pong(n=msg.n)
+
+
+class Sink(sdk.Neuro):
+    """Counts one-way messages; wakes the benchmark when the expected number arrived."""
+
+    name = "sink"
+    input = Ping
+    policy = "flood"
+    expected = 0
+    done: trio.Event | None = None
+
+    def __init__(self):
+        self.count = 0
+
+    async def handle(self, ctx, msg):
+        self.count += 1
+        if self.count == Sink.expected:
+            Sink.done.set()
+
+
+class Idle(sdk.Neuro):
+    name = "idle"
+    input = Ping
+
+    async def handle(self, ctx, msg):
+        return None
+
+
+FLOOD = {"flood": Policy(name="flood", mailbox_size=1000, overflow="block")}
+
+
+# -- baselines: bare trio ------------------------------------------------------------------
+
+def trio_ping_pong(n: int) -> float:
+    """Round trips/s between two tasks over two unbuffered memory channels."""
+
+    async def main():
+        req_s, req_r = trio.open_memory_channel(0)
+        rep_s, rep_r = trio.open_memory_channel(0)
+
+        async def server():
+            async for x in req_r:
+                await rep_s.send(x)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server)
+            t0 = time.perf_counter()
+            for i in range(n):
+                await req_s.send(i)
+                await rep_r.receive()
+            elapsed = time.perf_counter() - t0
+            nursery.cancel_scope.cancel()
+        return n / elapsed
+
+    return trio.run(main)
+
+
+def trio_flood(n: int) -> float:
+    """One-way items/s from a producer to a consumer over a channel of capacity 1000."""
+
+    async def main():
+        send, receive = trio.open_memory_channel(1000)
+        done = trio.Event()
+
+        async def consumer():
+            count = 0
+            async for _ in receive:
+                count += 1
+                if count == n:
+                    done.set()
+                    return
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consumer)
+            t0 = time.perf_counter()
+            for i in range(n):
+                await send.send(i)
+            await done.wait()
+            return n / (time.perf_counter() - t0)
+
+    return trio.run(main)
+
+
+# -- the kernel -----------------------------------------------------------------------------
+
+def kernel_calls(n: int, log: Path | None) -> float:
+    async def main():
+        async with neuro.Kernel(log=log) as k:
+            await k.spawn(Echo)
+            for i in range(200):  # warm up
+                await k.call("echo", Ping(n=i))
+            t0 = time.perf_counter()
+            for i in range(n):
+                await k.call("echo", Ping(n=i), timeout=5.0)
+            return n / (time.perf_counter() - t0)
+
+    return trio.run(main)
+
+
+def kernel_sends(n: int, log: Path | None) -> float:
+    async def main():
+        Sink.expected = n
+        Sink.done = trio.Event()
+        async with neuro.Kernel(log=log, policies=FLOOD) as k:
+            await k.spawn(Sink)
+            t0 = time.perf_counter()
+            for i in range(n):
+                await k.send("sink", Ping(n=i))
+            await Sink.done.wait()
+            return n / (time.perf_counter() - t0)
+
+    return trio.run(main)
+
+
+def log_writer_rate(rows: int, path: Path) -> float:
+    """Rows/s the writer thread commits when fed as fast as the event loop appends."""
+    log = EventLog(path)
+    log.open()
+    payload = b"\x81\xa1n\x01"
+    try:
+        t0 = time.perf_counter()
+        for i in range(rows // 2):
+            log.append_message((i, 0.0, "client", "echo", "call", None, i, None, None, payload))
+            log.append_outcome((i, 0.0, "handled", None, "echo", 1e-5, payload, None))
+        log.flush_sync(60)
+        return rows / (time.perf_counter() - t0)
+    finally:
+        log.close()
+
+
+STARTUP = """
+import sys, trio, neuro
+async def main():
+    async with neuro.Kernel(log=sys.argv[1]):
+        pass
+trio.run(main)
+heavy = [m for m in ("torch", "textual", "sqlite_utils") if m in sys.modules]
+if heavy:
+    sys.exit("imported at start-up: " + ", ".join(heavy))
+"""
+
+
+def startup_pair(folder: Path, i: int) -> tuple[float, float]:
+    py = sys.executable
+    t0 = time.perf_counter()
+    subprocess.run([py, "-c", STARTUP, str(folder / f"start{i}.db")], check=True)
+    ours = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run([py, "-I", "-c", "import trio, msgspec"], check=True)
+    base = time.perf_counter() - t0
+    return ours, base
+
+
+def idle_memory(n: int) -> float:
+    """Bytes of Python heap per idle spawned neuro, measured with tracemalloc."""
+
+    async def main():
+        async with neuro.Kernel() as k:
+            await k.spawn(Idle, name="idle-warm")
+            gc.collect()
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            for i in range(n):
+                await k.spawn(Idle, name=f"idle-{i}")
+            gc.collect()
+            after = tracemalloc.get_traced_memory()[0]
+            tracemalloc.stop()
+            return (after - before) / n
+
+    return trio.run(main)
+
+
+def spawn_rate(n: int) -> float:
+    async def main():
+        async with neuro.Kernel() as k:
+            t0 = time.perf_counter()
+            for i in range(n):
+                await k.spawn(Idle, name=f"idle-{i}")
+            return n / (time.perf_counter() - t0)
+
+    return trio.run(main)
+
+
+def run(quick: bool) -> Report:
+    reps = 5
+    calls = 3000 if quick else 20000
+    sends = 5000 if quick else 50000
+    neuros = 2000 if quick else 10000
+    folder = Path(tempfile.mkdtemp(prefix="bench-kernel-"))
+    logs = iter(folder / f"log{i}.db" for i in range(10_000))
+
+    k_calls, t_calls, call_ratio = interleaved(
+        lambda: kernel_calls(calls, next(logs)), lambda: trio_ping_pong(calls), reps, "calls vs trio ping-pong")
+    on, off, log_ratio = interleaved(
+        lambda: kernel_calls(calls, next(logs)), lambda: kernel_calls(calls, None), reps, "calls log on vs off")
+    k_sends, t_sends, send_ratio = interleaved(
+        lambda: kernel_sends(sends, next(logs)), lambda: trio_flood(sends), reps, "sends vs trio flood")
+    writer, rate, headroom = interleaved(
+        lambda: log_writer_rate(4 * calls, next(logs)), lambda: kernel_calls(calls, next(logs)), reps,
+        "log writer vs 2x call rate")
+    headroom = [w / (2 * r) for w, r in zip(writer, rate)]
+
+    bar = ProgressBar(reps, "start-up vs import trio")
+    pairs = []
+    for i in range(reps):
+        pairs.append(startup_pair(folder, i))
+        bar.update(i + 1)
+    bar.close()
+
+    mem = [idle_memory(neuros) for _ in range(3 if quick else reps)]
+    spawns = [spawn_rate(neuros) for _ in range(3 if quick else reps)]
+
+    metrics = {
+        "call_ratio_vs_trio_channel": summarize(call_ratio, "ratio", goal=0.5),
+        "call_log_on_vs_off": summarize(log_ratio, "ratio", goal=0.8),
+        "send_ratio_vs_trio_flood": summarize(send_ratio, "ratio", goal=0.5),
+        "log_writer_headroom": summarize(headroom, "ratio", goal=2.0),
+        "startup_vs_import_trio_msgspec": summarize([a / b for a, b in pairs], "ratio", goal=1.2,
+                                                    higher_is_better=False),
+        "idle_neuro_memory": summarize([m / 1024 for m in mem], "KB", goal=10.0, higher_is_better=False,
+                                       note=f"{neuros:,} idle neuros, tracemalloc"),
+        "spawns_per_second": summarize(spawns, "spawns/s", goal=10_000.0, note=f"{neuros:,} neuros"),
+        # For information: the absolute figures behind the ratios.
+        "kernel_calls_per_second": summarize(k_calls, "calls/s"),
+        "trio_ping_pong_per_second": summarize(t_calls, "round trips/s"),
+        "kernel_sends_per_second": summarize(k_sends, "sends/s"),
+        "log_writer_rows_per_second": summarize(writer, "rows/s"),
+        "startup_seconds": summarize([a for a, _ in pairs], "s"),
+        "import_trio_msgspec_seconds": summarize([b for _, b in pairs], "s"),
+    }
+    return Report(metrics=metrics, extra={"calls": calls, "sends": sends, "neuros": neuros})

@@ -1,0 +1,62 @@
+"""Reload policies when their files change: watchdog reports, the kernel reloads.
+
+Editors save in several steps (truncate, write, rename), so reports are gathered for a short
+quiet period before one reload; a half-written file in between is never applied.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Awaitable, Callable
+
+import trio
+
+__all__ = ["PolicyWatch"]
+
+QUIET = 0.1  # seconds without a new report before reloading
+
+
+class PolicyWatch:
+    def __init__(self, folders: list[str], reload: Callable[[], Awaitable[Any]]) -> None:
+        self.folders = [f for f in folders if os.path.isdir(f)]
+        self.reload = reload
+        self._observer: Any = None
+        self._changed = trio.Event()
+
+    async def run(self) -> None:
+        if not self.folders:
+            return
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        token = trio.lowlevel.current_trio_token()
+        watch = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                paths = [getattr(event, "src_path", ""), getattr(event, "dest_path", "")]
+                if any(str(p).endswith(".toml") for p in paths):
+                    try:
+                        trio.from_thread.run_sync(watch._changed.set, trio_token=token)
+                    except trio.RunFinishedError:
+                        pass
+
+        self._observer = Observer()
+        for folder in self.folders:
+            self._observer.schedule(Handler(), folder, recursive=False)
+        self._observer.start()
+        while True:
+            await self._changed.wait()
+            while True:  # wait for a quiet moment
+                self._changed = trio.Event()
+                with trio.move_on_after(QUIET) as quiet:
+                    await self._changed.wait()
+                if quiet.cancelled_caught:
+                    break
+            await self.reload()
+
+    def close(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=2)
+            self._observer = None
