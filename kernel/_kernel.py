@@ -108,6 +108,8 @@ class Kernel:
         self._nursery_manager = trio.open_nursery()
         self._nursery = await self._nursery_manager.__aenter__()
         self._router.nursery = self._nursery
+        for backend in self._backends.values():
+            backend.bind(self._nursery)
         send, receive = trio.open_memory_channel(math.inf)
         self._crashes = send
         self._background = trio.CancelScope()
@@ -287,7 +289,10 @@ class Kernel:
 
     async def _start_worker(self, proc: Process) -> None:
         backend = self._backends[proc.backend]
-        proc.worker = await backend.start(proc.neuro, proc.policy)
+        worker = await backend.start(proc.neuro, proc.policy)
+        if hasattr(worker, "on_exit"):  # a worker in another process can die on its own
+            worker.on_exit = lambda died: self._worker_died(proc, worker, died)
+        proc.worker = worker
         proc.state = State.RUNNING
         proc.stop_reason = None
         proc.started_at = time.time()
@@ -409,8 +414,20 @@ class Kernel:
             else:
                 await self._forget(member)
 
+    def _worker_died(self, proc: Process, worker: Any, died: Exception) -> None:
+        """A sandboxed worker ended without being asked: a quota it hit is an event, and the
+        process is a crash for its supervisor (unless a handler already reported it)."""
+        quota = getattr(died, "quota", None)
+        if quota:
+            self._event(f"quota.{quota}", proc.name, proc.name, pid=proc.pid, error=str(died),
+                        limit=getattr(proc.policy, quota, None))
+        if proc.worker is worker and proc.state is State.RUNNING:
+            self._report_crash(proc, f"{type(died).__name__}: {died}")
+
     def _report_crash(self, proc: Process, reason: str) -> None:
         """Called by a runner when a handler raised: mark it, and let the supervisor decide."""
+        if proc.state is State.CRASHED:
+            return
         proc.state = State.CRASHED
         proc.stop_reason = f"crashed: {reason}"
         self._event("crashed", proc.name, proc.name, pid=proc.pid, error=reason)

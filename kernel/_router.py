@@ -417,10 +417,13 @@ class Router:
         except Exception as exc:
             import traceback  # only on the error path
 
-            tb = traceback.format_exc()
-            self._error(proc, letter, _qualname(exc), str(exc), tb, reason="crashed")
+            tb = getattr(exc, "remote_traceback", None) or traceback.format_exc()
+            kind = getattr(exc, "remote_type", None) or _qualname(exc)
+            self._error(proc, letter, kind, str(exc), tb, reason="crashed")
             if proc.worker is worker and proc.state is State.RUNNING:
-                self._crashed(proc, f"{_qualname(exc)}: {exc}")
+                if kind == "MemoryError":
+                    self._event("quota.memory", proc.name, proc.name, error=str(exc), limit=proc.policy.memory)
+                self._crashed(proc, f"{kind}: {exc}")
             return
         finally:
             proc.in_flight -= 1

@@ -12,7 +12,12 @@ tasks on trio:
             reply = await k.call("echo", EchoIn(text="hi"), timeout=1.0)
 
     trio.run(main)
+
+The kernel's names are imported on first use, so a sandboxed worker that only needs
+`neuro.sdk` never pays for the kernel.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from . import sdk
 from ._errors import (
@@ -31,20 +36,22 @@ from ._errors import (
     RateLimited,
     RemoteError,
 )
-from .kernel import (
-    Child,
-    Envelope,
-    EventRecord,
-    Kernel,
-    KernelEvent,
-    KernelStatistics,
-    LogReader,
-    MessageRecord,
-    Policy,
-    ProcessInfo,
-    SupervisorSpec,
-    TraceNode,
-)
+
+if TYPE_CHECKING:
+    from .kernel import (
+        Child,
+        Envelope,
+        EventRecord,
+        Kernel,
+        KernelEvent,
+        KernelStatistics,
+        LogReader,
+        MessageRecord,
+        Policy,
+        ProcessInfo,
+        SupervisorSpec,
+        TraceNode,
+    )
 
 __version__ = "0.1.0"
 
@@ -77,3 +84,18 @@ __all__ = [
     "KernelClosed",
     "LogError",
 ]
+
+_FROM_KERNEL = {
+    "Kernel", "Child", "SupervisorSpec", "Policy", "Envelope", "ProcessInfo", "KernelStatistics",
+    "KernelEvent", "LogReader", "MessageRecord", "EventRecord", "TraceNode",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_KERNEL:
+        from . import kernel
+
+        value = getattr(kernel, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'neuro' has no attribute {name!r}")

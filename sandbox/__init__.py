@@ -7,5 +7,8 @@ __all__ = ["Backend", "Worker", "InprocBackend", "default_backends"]
 
 
 def default_backends() -> dict[str, Backend]:
-    """The backends a kernel starts with when none are given."""
-    return {"inproc": InprocBackend()}
+    """The backends a kernel starts with. Each checks what it needs (bubblewrap, a Docker
+    daemon) when first used, and says how to install it if it is missing."""
+    from ._process import ProcessBackend
+
+    return {"inproc": InprocBackend(), "process": ProcessBackend()}

@@ -44,5 +44,8 @@ class Backend(abc.ABC):
     async def start(self, neuro: type, policy: Any) -> Worker:
         """Start a fresh instance of `neuro` under `policy` and return its worker."""
 
+    def bind(self, nursery: Any) -> None:
+        """Called when a kernel starts: the nursery its background tasks may run in."""
+
     async def aclose(self) -> None:
         """Release whatever the backend holds (pools, containers)."""

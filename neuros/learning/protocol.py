@@ -57,7 +57,7 @@ __all__ = [
 DTYPES = ("float32", "float64", "int64", "int32", "uint8")
 
 #: A learner-specific option value (the learner's config field names are the keys).
-Option = Union[bool, int, float, str, list[int], list[float]]
+Option = Union[bool, int, float, str, list[Union[int, float]]]
 
 
 class Array(Message):

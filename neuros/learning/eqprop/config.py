@@ -51,7 +51,7 @@ class EqPropConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     lipschitz: float | None = 0.95
     # Power-iteration steps per update to track the norm; warm-started, so 3 is enough.
     power_iters: int = 3
-    # Homeostatic braking: after each free phase, if the median final velocity (largest
+    # Homeostatic braking: after each free phase, if the 90th-percentile final velocity (largest
     # state change in the last step) is above `brake_velocity` the net has not settled and
     # the couplings shrink by `brake`; if every input settled within `boost_steps` the
     # couplings grow by `boost` (capped by `lipschitz`). 1e-2 is 1000x `tol`: clearly

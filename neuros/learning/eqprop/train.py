@@ -81,7 +81,7 @@ def train_step(net: EqPropNet, opt: Adam | SGD, x: torch.Tensor, y: torch.Tensor
             net.W[k].mul_(1 - cfg.fb_decay)
     braked = boosted = 0
     if cfg.homeostasis:
-        if float(d.free.velocity.median()) > cfg.brake_velocity:
+        if float(d.free.velocity.quantile(0.9)) > cfg.brake_velocity:
             net.scale_couplings(cfg.brake)
             braked = 1
         elif int(d.free.settle.max()) <= cfg.boost_steps:
@@ -201,3 +201,35 @@ class Learner:
         lab = torch.as_tensor(labels, dtype=torch.long, device=self.device)
         xs = dream(self.net, lab, steps or self.cfg.dream_steps, self.input_range)
         return xs.cpu().numpy().reshape(len(labels), *self.input_shape)
+
+    # ------------------------------------------------------------------------- weights
+
+    def to_weights(self):
+        """The learnt state as current-version `Weights` (optimiser state is not kept)."""
+        from .weights import encode
+
+        tensors = {f"W{k}": w.cpu().numpy() for k, w in enumerate(self.net.W)}
+        tensors.update({f"b{k}": v.cpu().numpy() for k, v in enumerate(self.net.b)})
+        tensors.update({f"B{k}": v.cpu().numpy() for k, v in enumerate(self.net.B) if v is not None})
+        return encode(self.cfg, self.input_shape, self.classes, self.input_range, tensors)
+
+    @classmethod
+    def from_weights(cls, weights, device: torch.device | str = "cpu") -> "Learner":
+        """A learner holding `weights` (current version; migrate older ones first)."""
+        from .weights import decode
+
+        cfg, input_shape, classes, input_range, tensors = decode(weights)
+        learner = cls(cfg, input_shape, classes, input_range, device)
+        net = learner.net
+        expected = {f"W{k}" for k in range(len(net.W))} | {f"b{k}" for k in range(len(net.b))}
+        expected |= {f"B{k}" for k, v in enumerate(net.B) if v is not None}
+        missing, unexpected = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
+        if missing or unexpected:
+            raise ValueError(f"eqprop weights do not fit their config: missing {missing}, unexpected {unexpected}")
+        for name, arr in tensors.items():
+            target = {"W": net.W, "b": net.b, "B": net.B}[name[0]][int(name[1:])]
+            if tuple(arr.shape) != tuple(target.shape):
+                raise ValueError(f"eqprop weights: {name} has shape {arr.shape}, config needs {tuple(target.shape)}")
+            target.copy_(torch.from_numpy(arr))
+        net.refresh()
+        return learner

@@ -1,0 +1,178 @@
+"""Cgroups for sandboxed workers: memory, CPU and process limits, on cgroup v1 or v2.
+
+`detect()` says which hierarchy this host mounts and which controllers Neuro may use. A
+limit that cannot be set here is returned by `Cgroup.apply` as unenforced, so the kernel can
+say so in the log instead of pretending.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CgroupHost", "Cgroup", "detect"]
+
+ROOT = "/sys/fs/cgroup"
+V1_CONTROLLERS = ("memory", "cpu", "pids")
+PERIOD_US = 100_000
+# cpu weights for the priority classes (v2 cpu.weight range 1..10000; v1 cpu.shares 2..262144)
+WEIGHTS = {"interactive": (1000, 10240), "normal": (100, 1024), "background": (1, 2)}
+
+
+@dataclass
+class CgroupHost:
+    version: int  # 1, 2, or 0 when none can be used
+    base: dict[str, str] = field(default_factory=dict)  # controller -> our parent folder
+    problem: str = ""
+
+    def create(self, name: str) -> Cgroup | None:
+        if not self.version:
+            return None
+        paths = {}
+        try:
+            for controller, parent in self.base.items():
+                path = os.path.join(parent, name)
+                os.makedirs(path, exist_ok=True)
+                paths[controller] = path
+        except OSError:
+            return None
+        return Cgroup(self, paths)
+
+
+class Cgroup:
+    """One worker's cgroup (one folder per controller on v1, one folder on v2)."""
+
+    def __init__(self, host: CgroupHost, paths: dict[str, str]) -> None:
+        self.host = host
+        self.paths = paths
+
+    def procs_files(self) -> list[str]:
+        return sorted({os.path.join(p, "cgroup.procs") for p in self.paths.values()})
+
+    def apply(self, policy: Any) -> dict[str, str]:
+        """Set memory, CPU and process limits from `policy`; return those it could not set."""
+        unenforced: dict[str, str] = {}
+        v2 = self.host.version == 2
+        weight = WEIGHTS.get(policy.priority, WEIGHTS["normal"])
+        wanted = [
+            ("memory", "memory.max" if v2 else "memory.limit_in_bytes",
+             str(policy.memory) if policy.memory else ("max" if v2 else "-1"), policy.memory),
+            ("cpu", "cpu.max" if v2 else "cpu.cfs_quota_us",
+             _cpu_quota(policy.cpu_share, v2), policy.cpu_share),
+            ("cpu", "cpu.weight" if v2 else "cpu.shares", str(weight[0] if v2 else weight[1]), True),
+            ("pids", "pids.max", str(policy.processes) if policy.processes else "max", policy.processes),
+        ]
+        if v2 and policy.memory:
+            wanted.append(("memory", "memory.swap.max", "0", True))
+        for controller, filename, value, asked in wanted:
+            folder = self.paths.get(controller)
+            if folder is None:
+                if asked:
+                    unenforced[filename] = f"no {controller} controller here ({self.host.problem or 'not delegated'})"
+                continue
+            try:
+                if not v2 and filename == "cpu.cfs_quota_us":
+                    _write(os.path.join(folder, "cpu.cfs_period_us"), str(PERIOD_US))
+                _write(os.path.join(folder, filename), value)
+            except OSError as e:
+                if asked:
+                    unenforced[filename] = f"cannot write {filename}: {e.strerror}"
+        return unenforced
+
+    def memory_events(self) -> int:
+        """How often the memory limit was hit (v1 failcnt, v2 memory.events max+oom_kill)."""
+        folder = self.paths.get("memory")
+        if folder is None:
+            return 0
+        try:
+            if self.host.version == 1:
+                return int(_read(os.path.join(folder, "memory.failcnt")))
+            events = dict(line.split() for line in _read(os.path.join(folder, "memory.events")).splitlines())
+            return int(events.get("oom_kill", 0)) + int(events.get("max", 0))
+        except (OSError, ValueError):
+            return 0
+
+    def kill_all(self) -> None:
+        """Kill every process still in this cgroup (v2: cgroup.kill; v1: one by one)."""
+        if self.host.version == 2:
+            folder = next(iter(self.paths.values()), None)
+            if folder and os.path.exists(os.path.join(folder, "cgroup.kill")):
+                try:
+                    _write(os.path.join(folder, "cgroup.kill"), "1")
+                    return
+                except OSError:
+                    pass
+        for procs in self.procs_files():
+            try:
+                for pid in _read(procs).split():
+                    try:
+                        os.kill(int(pid), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            except OSError:
+                pass
+
+    def remove(self) -> None:
+        for folder in self.paths.values():
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass  # still has processes (they die shortly) or already gone
+
+
+def _cpu_quota(share: float, v2: bool) -> str:
+    if not share:
+        return f"max {PERIOD_US}" if v2 else "-1"
+    quota = max(1000, int(share * PERIOD_US))
+    return f"{quota} {PERIOD_US}" if v2 else str(quota)
+
+
+def _write(path: str, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def detect(name: str = "neuro") -> CgroupHost:
+    """Find a cgroup hierarchy this process may write, and make Neuro's parent folders in it."""
+    if not os.path.isdir(ROOT):
+        return CgroupHost(0, problem="no /sys/fs/cgroup on this host")
+    if os.path.exists(os.path.join(ROOT, "cgroup.controllers")):
+        return _detect_v2(name)
+    base = {}
+    for controller in V1_CONTROLLERS:
+        parent = os.path.join(ROOT, controller, name)
+        try:
+            os.makedirs(parent, exist_ok=True)
+            base[controller] = parent
+        except OSError:
+            continue
+    if not base:
+        return CgroupHost(0, problem="cgroup v1 is mounted but not writable by this user")
+    missing = [c for c in V1_CONTROLLERS if c not in base]
+    return CgroupHost(1, base, problem=f"controllers not writable: {', '.join(missing)}" if missing else "")
+
+
+def _detect_v2(name: str) -> CgroupHost:
+    # Our own cgroup's folder; make a child for Neuro's workers and delegate controllers to it.
+    try:
+        own = _read("/proc/self/cgroup").strip().split("::", 1)[-1]
+    except OSError:
+        own = "/"
+    parent = os.path.join(ROOT, own.lstrip("/"), name)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        available = _read(os.path.join(os.path.dirname(parent), "cgroup.controllers")).split()
+        wanted = [c for c in V1_CONTROLLERS if c in available]
+        _write(os.path.join(parent, "cgroup.subtree_control"), " ".join(f"+{c}" for c in wanted))
+    except OSError as e:
+        return CgroupHost(0, problem=f"cgroup v2 is mounted but {parent} is not usable: {e.strerror}")
+    missing = [c for c in V1_CONTROLLERS if c not in wanted]
+    return CgroupHost(2, {c: parent for c in wanted},
+                      problem=f"controllers not delegated: {', '.join(missing)}" if missing else "")

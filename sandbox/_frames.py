@@ -1,0 +1,145 @@
+"""The wire between the kernel and a sandboxed worker: length-prefixed msgpack frames.
+
+Each frame is a 4-byte big-endian length, then a msgspec-msgpack encoding of one of the
+tagged Structs below. Payloads travel as bytes already encoded by the kernel, so the worker
+decodes them against the neuro's own types. A frame that is malformed, over MAX_FRAME, or
+not what the protocol expects at that moment is a protocol violation: the kernel kills the
+worker, never itself.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Union
+
+import msgspec
+
+__all__ = [
+    "PROTOCOL", "MAX_FRAME", "Frame", "Hello", "Load", "Loaded", "Call", "Result", "Hook",
+    "CtxOp", "CtxResult", "Stop", "encode", "FrameDecoder", "ProtocolError",
+]
+
+PROTOCOL = 1
+# A frame carries one message; the largest policy allows 64 MiB payloads, plus headroom.
+MAX_FRAME = 80 << 20
+_HEADER = struct.Struct(">I")
+
+
+class ProtocolError(Exception):
+    """The other side sent something the protocol does not allow."""
+
+
+class Hello(msgspec.Struct, tag="hello", forbid_unknown_fields=True):
+    """worker -> kernel, first: who it is and which protocol it speaks."""
+
+    protocol: int
+    pid: int
+    token: str = ""
+
+
+class Load(msgspec.Struct, tag="load", forbid_unknown_fields=True):
+    """kernel -> worker: import a neuro class and make an instance."""
+
+    module: str
+    qualname: str
+    version: str = ""
+    # The neuro's code (relative path -> bytes; a package folder's files under its name),
+    # for neuros outside the installed packages. None: import `module` as installed.
+    source: dict[str, bytes] | None = None
+    gpu_memory: float = 0.0
+
+
+class Loaded(msgspec.Struct, tag="loaded", forbid_unknown_fields=True):
+    """worker -> kernel: the instance is ready (or why not)."""
+
+    ok: bool
+    version: str = ""
+    error: str = ""
+
+
+class Call(msgspec.Struct, tag="call", forbid_unknown_fields=True):
+    """kernel -> worker: serve one message (payload already validated by the kernel)."""
+
+    id: int
+    payload: bytes
+
+
+class Result(msgspec.Struct, tag="result", forbid_unknown_fields=True):
+    """worker -> kernel: the reply to Call/Hook `id`, or the error it raised."""
+
+    id: int
+    ok: bool
+    reply: bytes = b""
+    error_type: str = ""
+    error: str = ""
+    traceback: str = ""
+
+
+class Hook(msgspec.Struct, tag="hook", forbid_unknown_fields=True):
+    """kernel -> worker: run a hook (snapshot, restore, sleep, selfcheck)."""
+
+    id: int
+    name: str
+    arg: bytes = b""
+
+
+class CtxOp(msgspec.Struct, tag="ctx", forbid_unknown_fields=True):
+    """worker -> kernel: the neuro, while serving Call `call`, sends/calls/publishes."""
+
+    id: int
+    call: int
+    op: str  # "send" | "call" | "publish" | "progress"
+    to: str
+    payload: bytes
+    timeout: float | None = None
+
+
+class CtxResult(msgspec.Struct, tag="ctx_result", forbid_unknown_fields=True):
+    """kernel -> worker: the outcome of CtxOp `id`."""
+
+    id: int
+    ok: bool
+    reply: bytes = b""
+    error_type: str = ""
+    error: str = ""
+    reply_type: str = ""  # "module:qualname" of the reply's type, so the worker can decode it
+
+
+class Stop(msgspec.Struct, tag="stop", forbid_unknown_fields=True):
+    """kernel -> worker: finish and exit."""
+
+
+Frame = Union[Hello, Load, Loaded, Call, Result, Hook, CtxOp, CtxResult, Stop]
+
+_encoder = msgspec.msgpack.Encoder()
+
+
+def encode(frame: Any) -> bytes:
+    body = _encoder.encode(frame)
+    return _HEADER.pack(len(body)) + body
+
+
+class FrameDecoder:
+    """Feed bytes in, get whole frames out; raises ProtocolError on anything malformed."""
+
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        self.max_frame = max_frame
+        self._buffer = bytearray()
+        self._decoder = msgspec.msgpack.Decoder(Frame)
+
+    def feed(self, data: bytes) -> list[Any]:
+        self._buffer += data
+        frames = []
+        while len(self._buffer) >= 4:
+            (length,) = _HEADER.unpack_from(self._buffer)
+            if length > self.max_frame:
+                raise ProtocolError(f"frame of {length:,} bytes is over the {self.max_frame:,} byte limit")
+            if len(self._buffer) < 4 + length:
+                break
+            body = bytes(self._buffer[4:4 + length])
+            del self._buffer[:4 + length]
+            try:
+                frames.append(self._decoder.decode(body))
+            except msgspec.DecodeError as e:
+                raise ProtocolError(f"malformed frame: {e}") from None
+        return frames

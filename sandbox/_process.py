@@ -1,0 +1,229 @@
+"""The process backend: each neuro in its own child process under bubblewrap.
+
+What it isolates: the worker runs in new user, pid, ipc, uts and (unless the policy grants
+network) network namespaces, as an unprivileged uid, in a new session (no TIOCSTI into the
+kernel's terminal), with a read-only view of only Python, its packages and Neuro's own code,
+a private /tmp (size-limited by the policy's disk quota), the paths the policy grants, an
+empty environment plus the variables it grants, rlimits (CPU time, address space, open
+files, file size) and a cgroup for memory, CPU and process count where the host allows.
+
+What it does not: it shares the host's kernel (a kernel exploit escapes it); it does not
+filter system calls (no seccomp profile); CPU time inside the neuro's own threads counts
+against RLIMIT_CPU only per process. bubblewrap's own README says it is "not a complete,
+ready-made sandbox"; this is that plus Neuro's limits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from typing import Any
+
+import msgspec
+import trio
+
+from neuro._errors import NeuroError
+
+from ._base import Backend
+from ._cgroups import CgroupHost, detect
+from ._remote import WorkerProcess, RemoteWorker
+
+__all__ = ["ProcessBackend", "bwrap_command", "BubblewrapMissing"]
+
+UNPRIVILEGED = 65534  # nobody, inside the sandbox's user namespace
+
+
+class BubblewrapMissing(NeuroError):
+    """bubblewrap is not installed: the process backend cannot start."""
+
+
+def _python_roots() -> list[str]:
+    """The folders Python and Neuro's packages are read from, to bind read-only."""
+    import neuro
+    import neuro.kernel
+    import neuro.neuros
+    import neuro.sandbox
+
+    roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
+    for entry in sys.path:
+        if entry and os.path.isdir(entry) and "site-packages" in entry:
+            roots.add(os.path.realpath(entry))
+    for module in (neuro, neuro.kernel, neuro.sandbox, neuro.neuros):
+        roots.add(os.path.dirname(os.path.realpath(module.__file__)))
+    policies = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(neuro.kernel.__file__))), "policies")
+    if os.path.isdir(policies):
+        roots.add(policies)
+    # Drop folders inside others, so each is bound once.
+    ordered = sorted(roots, key=len)
+    kept: list[str] = []
+    for root in ordered:
+        if not any(root == k or root.startswith(k + os.sep) for k in kept):
+            kept.append(root)
+    return kept
+
+
+def bwrap_command(policy: Any, fd: int, bwrap: str = "bwrap") -> list[str]:
+    """The bubblewrap command line that runs a worker under `policy`."""
+    caps = policy.capabilities
+    args = [bwrap, "--die-with-parent", "--new-session", "--unshare-user", "--unshare-pid",
+            "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--uid", str(UNPRIVILEGED), "--gid", str(UNPRIVILEGED)]
+    if not caps.network:
+        args.append("--unshare-net")
+    for system in ("/usr", "/lib", "/lib64", "/bin"):
+        if os.path.exists(system):
+            args += ["--ro-bind", system, system]
+    if caps.network:
+        for name in ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl"):
+            args += ["--ro-bind-try", name, name]
+    for root in _python_roots():
+        args += ["--ro-bind", root, root]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    if caps.disk:
+        args += ["--size", str(caps.disk)]
+    args += ["--tmpfs", "/tmp"]
+    for path in caps.read:
+        if path != "*":
+            args += ["--ro-bind-try", path, path]
+    for path in caps.write:
+        if path != "*":
+            args += ["--bind-try", path, path]
+    args += ["--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin",
+             "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--chdir", "/tmp"]
+    for name in caps.env:
+        if name == "*":
+            continue
+        if name in os.environ:
+            args += ["--setenv", name, os.environ[name]]
+    limits = []
+    if policy.cpu_time:
+        limits += ["--cpu-time", str(int(policy.cpu_time))]
+    if policy.memory:
+        limits += ["--address-space", str(policy.memory + (256 << 20))]  # + the interpreter's own mappings
+    if policy.open_files:
+        limits += ["--open-files", str(policy.open_files)]
+    if caps.disk:
+        limits += ["--file-size", str(caps.disk)]
+    args += ["--", sys.executable, "-s", "-B", "-m", "neuro.sandbox.worker", "--fd", str(fd), *limits]
+    return args
+
+
+class ProcessBackend(Backend):
+    name = "process"
+    isolation = __doc__.split("\n\n")[1].replace("\n", " ")
+
+    def __init__(self, *, pool_size: int = 2, bwrap: str | None = None) -> None:
+        self.pool_size = pool_size
+        self.bwrap = bwrap or shutil.which("bwrap")
+        self.cgroups: CgroupHost | None = None
+        self._idle: dict[Any, list[WorkerProcess]] = defaultdict(list)
+        self._filling: set[Any] = set()
+        self._nursery: trio.Nursery | None = None
+        self._count = 0
+        self._all: set[WorkerProcess] = set()
+
+    def bind(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+
+    def _require(self) -> str:
+        if not self.bwrap:
+            raise BubblewrapMissing(
+                "the process sandbox needs bubblewrap, which is not installed; install it with "
+                "`apt-get install -y bubblewrap` (or run scripts/setup.sh --sandboxes)")
+        if self._nursery is None:
+            raise NeuroError("the process backend is not bound to a running kernel")
+        if self.cgroups is None:
+            self.cgroups = detect()
+        return self.bwrap
+
+    def unenforced(self, policy: Any) -> dict[str, Any]:
+        """What this host cannot hold a process-backend neuro to."""
+        self._require()
+        assert self.cgroups is not None
+        missing: dict[str, Any] = {}
+        if not self.cgroups.version:
+            for name in ("memory", "cpu_share", "processes"):
+                if getattr(policy, name):
+                    missing[name] = f"no usable cgroups: {self.cgroups.problem}"
+        elif self.cgroups.problem:
+            for controller, name in (("memory", "memory"), ("cpu", "cpu_share"), ("pids", "processes")):
+                if getattr(policy, name) and controller not in self.cgroups.base:
+                    missing[name] = self.cgroups.problem
+        if policy.gpu_memory:
+            missing["gpu_memory"] = "applied by torch inside the worker, only when the neuro uses CUDA"
+        return missing
+
+    async def _spawn(self, policy: Any) -> WorkerProcess:
+        bwrap = self._require()
+        assert self.cgroups is not None
+        self._count += 1
+        cgroup = self.cgroups.create(f"w{os.getpid()}-{self._count}")
+        unenforced = cgroup.apply(policy) if cgroup is not None else {}
+        kernel_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        command = bwrap_command(policy, worker_end.fileno(), bwrap)
+        if cgroup is not None:  # join the cgroup before bubblewrap starts, so all it runs is in it
+            joins = "; ".join(f"echo $$ > {f}" for f in cgroup.procs_files())
+            command = ["/bin/sh", "-c", f'{joins}; exec "$@"', "sh", *command]
+        started = time.perf_counter()
+        process = await trio.lowlevel.open_process(
+            command, pass_fds=(worker_end.fileno(),), stdin=subprocess.DEVNULL, start_new_session=True)
+        worker_end.close()
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(kernel_end))
+        handle = WorkerProcess(process, stream, cgroup, policy, unenforced, started)
+        self._all.add(handle)
+        assert self._nursery is not None
+        self._nursery.start_soon(handle.read_frames)
+        return handle
+
+    async def _fill(self, policy: Any) -> None:
+        if policy in self._filling:
+            return
+        self._filling.add(policy)
+        try:
+            while len(self._idle[policy]) < self.pool_size:
+                handle = await self._spawn(policy)
+                await handle.wait_hello()
+                self._idle[policy].append(handle)
+        except Exception:
+            pass  # the pool is an optimisation: a failed warm spawn shows up on the next cold one
+        finally:
+            self._filling.discard(policy)
+
+    async def acquire(self, policy: Any) -> WorkerProcess:
+        """A started worker for `policy`: from the warm pool if one waits, else a cold one."""
+        idle = self._idle[policy]
+        while idle:
+            handle = idle.pop()
+            if handle.alive:
+                break
+        else:
+            handle = await self._spawn(policy)
+        await handle.wait_hello()
+        assert self._nursery is not None
+        if self.pool_size:  # refill after, so warm spawns do not slow this cold one
+            self._nursery.start_soon(self._fill, policy)
+        return handle
+
+    async def warm(self, policy: Any) -> None:
+        """Fill the pool for `policy` now (before the first spawn needs it)."""
+        await self._fill(policy)
+
+    async def start(self, neuro: type, policy: Any) -> RemoteWorker:
+        handle = await self.acquire(policy)
+        try:
+            await handle.load(neuro, policy)
+        except BaseException:
+            await handle.stop(0.5)
+            raise
+        return RemoteWorker(handle, neuro, self._nursery)
+
+    async def aclose(self) -> None:
+        for handle in list(self._all):
+            await handle.stop(0.5)
+        self._all.clear()
+        self._idle.clear()

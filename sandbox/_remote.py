@@ -1,0 +1,361 @@
+"""The kernel's side of a worker in another process (or container): frames out, frames in.
+
+Anything the worker sends that the protocol does not allow at that moment (a malformed or
+oversized frame, a reply to nothing, an operation for a call it is not serving) kills the
+worker. A worker that dies, for whatever reason, fails what it was serving with WorkerDied,
+which says why (memory limit, CPU time, killed, exited) so the supervisor can restart it.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any, Callable
+
+import msgspec
+import trio
+
+from neuro._errors import NeuroError
+
+from ._base import Worker
+from ._frames import (
+    Call, CtxOp, CtxResult, FrameDecoder, Hello, Hook, Load, Loaded, ProtocolError, Result, Stop, encode,
+)
+
+__all__ = ["WorkerProcess", "RemoteWorker", "WorkerDied", "RemoteHandlerError"]
+
+_enc = msgspec.msgpack.Encoder()
+# Operations a worker may have in flight on the kernel at once; past it, its frames wait.
+MAX_CTX_OPS = 64
+
+
+class WorkerDied(NeuroError):
+    """The worker process ended while serving; `quota` names the limit it hit, if any."""
+
+    def __init__(self, message: str, quota: str | None = None) -> None:
+        super().__init__(message)
+        self.quota = quota
+
+
+class RemoteHandlerError(NeuroError):
+    """The neuro's handler raised inside its sandbox; carries the original type and traceback."""
+
+    def __init__(self, type_name: str, message: str, traceback: str) -> None:
+        super().__init__(message)
+        self.remote_type = type_name
+        self.remote_traceback = traceback
+
+
+class _Pending:
+    __slots__ = ("event", "frame")
+
+    def __init__(self) -> None:
+        self.event = trio.Event()
+        self.frame: Any = None
+
+
+class WorkerProcess:
+    """One worker process and its frame stream."""
+
+    def __init__(self, process: Any, stream: trio.abc.Stream, cgroup: Any, policy: Any,
+                 unenforced: dict[str, str], started: float) -> None:
+        self.process = process
+        self.stream = stream
+        self.cgroup = cgroup
+        self.policy = policy
+        self.unenforced = unenforced
+        self.started = started
+        self.ready_at: float | None = None
+        self.pid: int | None = None
+        self.alive = True
+        self.stopping = False
+        self.death: WorkerDied | None = None
+        self.on_exit: Callable[[WorkerDied], None] | None = None
+        self._hello = trio.Event()
+        self._exited = trio.Event()
+        self._pending: dict[int, _Pending] = {}
+        self._load: _Pending | None = None
+        self.calls: dict[int, Any] = {}  # call id -> the kernel context serving it
+        self._ids = 0
+        self._send_lock = trio.Lock()
+        self._ops = trio.Semaphore(MAX_CTX_OPS)
+        self._nursery: trio.Nursery | None = None
+
+    def new_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    async def write(self, frame: Any) -> None:
+        if not self.alive:
+            raise self._died()
+        data = encode(frame)
+        try:
+            async with self._send_lock:
+                await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise self._died() from None
+
+    async def wait_hello(self) -> None:
+        await self._hello.wait()
+        if not self.alive:
+            raise self._died()
+
+    async def request(self, frame: Any) -> Any:
+        """Send Call or Hook `frame` and wait for its Result."""
+        pending = _Pending()
+        self._pending[frame.id] = pending
+        try:
+            await self.write(frame)
+            await pending.event.wait()
+        finally:
+            self._pending.pop(frame.id, None)
+        if pending.frame is None:
+            raise self._died()
+        return pending.frame
+
+    async def load(self, neuro: type, policy: Any) -> None:
+        manifest = neuro.__manifest__
+        self._load = _Pending()
+        await self.write(Load(module=manifest.module, qualname=manifest.qualname, version=neuro.version(),
+                              source=_source_of(neuro), gpu_memory=policy.gpu_memory))
+        await self._load.event.wait()
+        loaded = self._load.frame
+        if loaded is None:
+            raise self._died()
+        if not loaded.ok:
+            raise NeuroError(f"the sandboxed worker could not load {manifest.name}: {loaded.error}")
+
+    async def read_frames(self) -> None:
+        decoder = FrameDecoder()
+        reason: WorkerDied | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                while True:
+                    try:
+                        data = await self.stream.receive_some(1 << 16)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        data = b""
+                    if not data:
+                        break
+                    try:
+                        for frame in decoder.feed(data):
+                            await self._dispatch(frame)
+                    except ProtocolError as e:
+                        reason = WorkerDied(f"the worker broke the protocol and was killed: {e}", quota="protocol")
+                        break
+                nursery.cancel_scope.cancel()
+        finally:
+            await self._finish(reason)
+
+    async def _dispatch(self, frame: Any) -> None:
+        if isinstance(frame, Result):
+            pending = self._pending.get(frame.id)
+            if pending is None or pending.frame is not None:
+                raise ProtocolError(f"a result for request {frame.id}, which is not waiting")
+            pending.frame = frame
+            pending.event.set()
+        elif isinstance(frame, CtxOp):
+            ctx = self.calls.get(frame.call)
+            if ctx is None:
+                raise ProtocolError(f"an operation for call {frame.call}, which it is not serving")
+            await self._ops.acquire()  # backpressure: a flood waits in the socket, not in memory
+            assert self._nursery is not None
+            self._nursery.start_soon(self._run_op, ctx, frame)
+        elif isinstance(frame, Hello) and not self._hello.is_set():
+            self.pid = frame.pid
+            self.ready_at = time.perf_counter()
+            self._hello.set()
+        elif isinstance(frame, Loaded) and self._load is not None and self._load.frame is None:
+            self._load.frame = frame
+            self._load.event.set()
+        else:
+            raise ProtocolError(f"an unexpected {type(frame).__name__} frame")
+
+    async def _run_op(self, ctx: Any, op: CtxOp) -> None:
+        try:
+            payload = msgspec.msgpack.decode(op.payload)
+            if op.op == "call":
+                reply = await ctx.call(op.to, payload, timeout=op.timeout)
+                out = CtxResult(id=op.id, ok=True, reply=_enc.encode(reply), reply_type=_type_path(reply))
+            elif op.op == "send":
+                out = CtxResult(id=op.id, ok=True, reply=_enc.encode(await ctx.send(op.to, payload, timeout=op.timeout)))
+            elif op.op == "publish":
+                out = CtxResult(id=op.id, ok=True, reply=_enc.encode(await ctx.publish(op.to, payload)))
+            else:
+                out = CtxResult(id=op.id, ok=False, error_type="ValueError", error=f"unknown operation {op.op!r}")
+        except Exception as e:
+            out = CtxResult(id=op.id, ok=False, error_type=type(e).__name__, error=str(e))
+        finally:
+            self._ops.release()
+        try:
+            await self.write(out)
+        except WorkerDied:
+            pass
+
+    async def _finish(self, reason: WorkerDied | None) -> None:
+        """The stream ended: find out why, fail what waits, clean up, tell the kernel."""
+        was_stopping = self.stopping
+        self.alive = False
+        if reason is not None:
+            self.kill()
+        with trio.move_on_after(2):
+            await self.process.wait()
+        if self.process.returncode is None:
+            self.kill()
+            with trio.move_on_after(2):
+                await self.process.wait()
+        self.death = reason or self._diagnose()
+        for pending in list(self._pending.values()):
+            pending.event.set()
+        if self._load is not None:
+            self._load.event.set()
+        self._hello.set()
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+            self.cgroup.remove()
+        await _aclose(self.stream)
+        self._exited.set()
+        if not was_stopping and self.on_exit is not None:
+            self.on_exit(self.death)
+
+    def _diagnose(self) -> WorkerDied:
+        code = self.process.returncode
+        if self.cgroup is not None and self.cgroup.memory_events() and code and code < 0:
+            return WorkerDied(f"the worker was killed for going over its memory limit ({self.policy.memory:,} bytes)",
+                              quota="memory")
+        if code == -signal.SIGXCPU:
+            return WorkerDied(f"the worker used up its CPU time ({self.policy.cpu_time:g} s)", quota="cpu_time")
+        if code == 3:  # the worker's own exit code for MemoryError under RLIMIT_AS
+            return WorkerDied(f"the worker ran out of its address-space limit ({self.policy.memory:,} bytes)",
+                              quota="memory")
+        if code is not None and code < 0:
+            return WorkerDied(f"the worker was killed by signal {signal.Signals(-code).name}")
+        return WorkerDied(f"the worker exited with code {code}")
+
+    def _died(self) -> WorkerDied:
+        return self.death or WorkerDied("the worker is gone")
+
+    def kill(self) -> None:
+        try:
+            self.process.kill()
+        except (ProcessLookupError, OSError):
+            pass
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
+
+    async def stop(self, grace: float) -> None:
+        """Ask it to stop, wait up to `grace` seconds, then kill it."""
+        if self._exited.is_set():
+            return
+        self.stopping = True
+        try:
+            await self.write(Stop())
+        except WorkerDied:
+            pass
+        with trio.move_on_after(grace):
+            await self._exited.wait()
+        if not self._exited.is_set():
+            self.kill()
+            await self._exited.wait()
+
+
+class RemoteWorker(Worker):
+    """The `Worker` the kernel sees for a neuro in another process."""
+
+    def __init__(self, handle: WorkerProcess, neuro: type, nursery: Any) -> None:
+        self.handle = handle
+        output = neuro.__manifest__.output
+        self._reply = msgspec.msgpack.Decoder(output) if output is not None else None
+        self.invoke = self._invoke
+
+    @property
+    def on_exit(self) -> Callable[[WorkerDied], None] | None:
+        return self.handle.on_exit
+
+    @on_exit.setter
+    def on_exit(self, callback: Callable[[WorkerDied], None]) -> None:
+        self.handle.on_exit = callback
+
+    async def _invoke(self, ctx: Any, msg: Any) -> Any:
+        handle = self.handle
+        call_id = handle.new_id()
+        handle.calls[call_id] = ctx
+        done = False
+        try:
+            result = await handle.request(Call(id=call_id, payload=_enc.encode(msg)))
+            done = True
+        finally:
+            handle.calls.pop(call_id, None)
+            if not done and handle.alive:
+                # Cancelled (wall time, stop) while the sandbox still runs the handler: the only
+                # sure way to stop code we do not trust is to end its process. Say so now, so
+                # nothing more is sent to a worker that is on its way out.
+                handle.kill()
+                handle.alive = False
+                if handle.on_exit is not None and not handle.stopping:
+                    handle.on_exit(WorkerDied("the worker was killed: its handler was cancelled"))
+        if not result.ok:
+            raise RemoteHandlerError(result.error_type, result.error, result.traceback)
+        if not result.reply or self._reply is None:
+            return None
+        return self._reply.decode(result.reply)
+
+    async def hook(self, name: str, *args: Any) -> Any:
+        handle = self.handle
+        arg = _enc.encode(args[0]) if args else b""
+        result = await handle.request(Hook(id=handle.new_id(), name=name, arg=arg))
+        if not result.ok:
+            raise RemoteHandlerError(result.error_type, result.error, result.traceback)
+        return msgspec.msgpack.decode(result.reply) if result.reply else None
+
+    async def apply_policy(self, policy: Any) -> None:
+        """Live policy change: cgroup limits apply at once; rlimits only to new workers."""
+        if self.handle.cgroup is not None:
+            self.handle.cgroup.apply(policy)
+        self.handle.policy = policy
+        await trio.lowlevel.checkpoint()
+
+    async def stop(self, grace: float) -> None:
+        await self.handle.stop(grace)
+
+
+def _source_of(neuro: type) -> dict[str, bytes] | None:
+    """The neuro's code to ship into the sandbox, unless it is part of the installed neuro
+    package (which the sandbox can import itself)."""
+    import os
+    import sys
+
+    module = sys.modules.get(neuro.__module__)
+    path = getattr(module, "__file__", None)
+    if path is None or neuro.__module__.startswith("neuro."):
+        return None
+    folder = os.path.dirname(path)
+    if os.path.basename(path) == "__init__.py" or os.path.exists(os.path.join(folder, "neuro.toml")):
+        package = os.path.basename(folder)
+        files = {}
+        for root, dirs, names in os.walk(folder):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in names:
+                if name.endswith(".py"):
+                    full = os.path.join(root, name)
+                    with open(full, "rb") as f:
+                        files[f"{package}/{os.path.relpath(full, folder)}"] = f.read()
+        main = f"{package}/{os.path.relpath(path, folder)}"
+        return {main: files.pop(main), **files}
+    with open(path, "rb") as f:
+        return {os.path.basename(path): f.read()}
+
+
+def _type_path(value: Any) -> str:
+    t = type(value)
+    if isinstance(value, msgspec.Struct):
+        return f"{t.__module__}:{t.__qualname__}"
+    return ""
+
+
+async def _aclose(stream: Any) -> None:
+    try:
+        await stream.aclose()
+    except Exception:
+        pass

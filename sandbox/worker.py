@@ -1,0 +1,256 @@
+"""The process a sandboxed neuro lives in: `python -m neuro.sandbox.worker --fd N`.
+
+It starts before it knows which neuro it will serve (so a pool of them can be kept warm),
+says Hello, waits for Load, then serves Call and Hook frames until Stop or end of input.
+A neuro's sends, calls and publishes travel back to the kernel as CtxOp frames. The neuro's
+code arrives inside the Load frame, so the sandbox needs no view of the user's folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import socket
+import sys
+import tempfile
+import traceback
+from typing import Any, Callable
+
+import msgspec
+import trio
+
+from neuro._context import Context
+
+from ._frames import (
+    PROTOCOL, Call, CtxOp, CtxResult, FrameDecoder, Hello, Hook, Load, Loaded, Result, Stop, encode,
+)
+
+_enc = msgspec.msgpack.Encoder()
+
+
+class WorkerContext(Context):
+    """A handler's context inside the sandbox: every operation is a CtxOp to the kernel."""
+
+    def __init__(self, worker: Worker, call_id: int) -> None:
+        self._worker = worker
+        self._call = call_id
+
+    @property
+    def name(self) -> str:
+        return self._worker.neuro_name
+
+    @property
+    def version(self) -> str:
+        return self._worker.version
+
+    async def send(self, to: str, payload: Any, *, timeout: float | None = None) -> int:
+        return msgspec.msgpack.decode(await self._worker.ctx_op(self._call, "send", to, payload, timeout))
+
+    async def call(self, to: str, payload: Any, *, timeout: float = 10.0) -> Any:
+        result = await self._worker.ctx_op(self._call, "call", to, payload, timeout, whole=True)
+        return _decode_reply(result.reply, result.reply_type)
+
+    async def publish(self, topic: str, payload: Any) -> int:
+        return msgspec.msgpack.decode(await self._worker.ctx_op(self._call, "publish", topic, payload, None))
+
+    async def run_sync(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await trio.to_thread.run_sync(fn, *args)
+
+
+class RemoteCallError(Exception):
+    """What the kernel said went wrong with a ctx operation (its type is in the message)."""
+
+
+class Worker:
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.send_lock = trio.Lock()
+        self.instance: Any = None
+        self.decoder: msgspec.msgpack.Decoder | None = None
+        self.neuro_name = ""
+        self.version = ""
+        self.pending: dict[int, tuple[trio.Event, list[CtxResult]]] = {}
+        self.next_op = 0
+
+    async def write(self, frame: Any) -> None:
+        data = encode(frame)
+        async with self.send_lock:
+            await self.stream.send_all(data)
+
+    async def ctx_op(self, call_id: int, op: str, to: str, payload: Any, timeout: float | None,
+                     whole: bool = False) -> Any:
+        self.next_op += 1
+        op_id = self.next_op
+        done, box = trio.Event(), []
+        self.pending[op_id] = (done, box)
+        await self.write(CtxOp(id=op_id, call=call_id, op=op, to=to, payload=_enc.encode(payload), timeout=timeout))
+        await done.wait()
+        result = box[0]
+        if not result.ok:
+            raise RemoteCallError(f"{result.error_type}: {result.error}")
+        return result if whole else result.reply
+
+    def load(self, frame: Load) -> Loaded:
+        try:
+            if frame.source is not None:
+                # A neuro declared in a script: load it under another name, so the script's
+                # `if __name__ == "__main__":` block does not run again in here.
+                name = "__neuro_main__" if frame.module == "__main__" else frame.module
+                module = _module_from_source(name, frame.source)
+            else:
+                module = importlib.import_module(frame.module)
+            cls: Any = module
+            for part in frame.qualname.split("."):
+                cls = getattr(cls, part)
+            if frame.gpu_memory:
+                os.environ["NEURO_GPU_MEMORY_FRACTION"] = str(frame.gpu_memory)
+            self.instance = cls()
+            manifest = cls.__manifest__
+            self.decoder = msgspec.msgpack.Decoder(manifest.input)
+            self.neuro_name = manifest.name
+            self.version = frame.version
+            self.is_async = manifest.is_async
+        except BaseException as e:  # noqa: BLE001 - reported to the kernel, which decides
+            return Loaded(ok=False, error=f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+        return Loaded(ok=True, version=self.version)
+
+    async def serve_call(self, frame: Call) -> None:
+        assert self.decoder is not None
+        try:
+            msg = self.decoder.decode(frame.payload)
+            ctx = WorkerContext(self, frame.id)
+            result = self.instance.handle(ctx, msg)
+            if self.is_async:
+                result = await result
+            reply = _enc.encode(result) if result is not None else b""
+            out = Result(id=frame.id, ok=True, reply=reply)
+        except Exception as e:
+            out = Result(id=frame.id, ok=False, error_type=_qualname(e), error=str(e), traceback=traceback.format_exc())
+        await self.write(out)
+
+    async def serve_hook(self, frame: Hook) -> None:
+        try:
+            fn = getattr(self.instance, frame.name)
+            if frame.name in ("restore",):
+                result = fn(msgspec.msgpack.decode(frame.arg))
+            elif frame.name == "sleep":
+                result = fn(WorkerContext(self, frame.id))
+            else:
+                result = fn()
+            if hasattr(result, "__await__"):
+                result = await result
+            out = Result(id=frame.id, ok=True, reply=_enc.encode(result))
+        except Exception as e:
+            out = Result(id=frame.id, ok=False, error_type=_qualname(e), error=str(e), traceback=traceback.format_exc())
+        await self.write(out)
+
+    async def run(self) -> None:
+        await self.write(Hello(protocol=PROTOCOL, pid=os.getpid()))
+        decoder = FrameDecoder()
+        async with trio.open_nursery() as nursery:
+            while True:
+                data = await self.stream.receive_some(1 << 16)
+                if not data:
+                    break  # the kernel went away: nothing left to serve
+                for frame in decoder.feed(data):
+                    if isinstance(frame, Call):
+                        nursery.start_soon(self.serve_call, frame)
+                    elif isinstance(frame, CtxResult):
+                        waiter = self.pending.pop(frame.id, None)
+                        if waiter is not None:
+                            waiter[1].append(frame)
+                            waiter[0].set()
+                    elif isinstance(frame, Hook):
+                        nursery.start_soon(self.serve_hook, frame)
+                    elif isinstance(frame, Load):
+                        await self.write(self.load(frame))
+                    elif isinstance(frame, Stop):
+                        nursery.cancel_scope.cancel()
+                        return
+            nursery.cancel_scope.cancel()
+
+
+def _module_from_source(name: str, files: dict[str, bytes]) -> Any:
+    """Write the neuro's files into this sandbox's private temp folder and import them."""
+    root = tempfile.mkdtemp(prefix="neuro-src-")
+    for rel, data in files.items():
+        if rel.startswith("/") or ".." in rel.split("/"):
+            raise ValueError(f"refusing a source path outside the folder: {rel!r}")
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    main = next(iter(files))
+    if "/" in main:  # a package folder: import it as a package from root
+        package = main.split("/")[0]
+        sys.path.insert(0, root)
+        importlib.import_module(package)
+        return importlib.import_module(name if name.startswith(package) else f"{package}.{name.rsplit('.', 1)[-1]}")
+    spec = importlib.util.spec_from_file_location(name, os.path.join(root, main))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _decode_reply(data: bytes, type_path: str) -> Any:
+    """Decode a reply as its own type when this sandbox can import it, else as plain data."""
+    if type_path:
+        module, _, qualname = type_path.partition(":")
+        try:
+            tp: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                tp = getattr(tp, part)
+            return msgspec.msgpack.decode(data, type=tp)
+        except (ImportError, AttributeError, msgspec.DecodeError):
+            pass
+    return msgspec.msgpack.decode(data)
+
+
+def _apply_limits(args: argparse.Namespace) -> None:
+    """Lower this process's rlimits (soft and hard) before any neuro code runs."""
+    import resource
+
+    for value, kind, extra in ((args.cpu_time, resource.RLIMIT_CPU, 1), (args.address_space, resource.RLIMIT_AS, 0),
+                               (args.open_files, resource.RLIMIT_NOFILE, 0), (args.file_size, resource.RLIMIT_FSIZE, 0)):
+        if value:
+            # RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL a second later.
+            resource.setrlimit(kind, (value, value + extra))
+
+
+def _qualname(exc: BaseException) -> str:
+    t = type(exc)
+    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m neuro.sandbox.worker")
+    parser.add_argument("--fd", type=int, help="an inherited, connected Unix socket")
+    parser.add_argument("--connect", help="a Unix socket path to connect to")
+    parser.add_argument("--cpu-time", type=int, default=0, help="RLIMIT_CPU, seconds")
+    parser.add_argument("--address-space", type=int, default=0, help="RLIMIT_AS, bytes")
+    parser.add_argument("--open-files", type=int, default=0, help="RLIMIT_NOFILE")
+    parser.add_argument("--file-size", type=int, default=0, help="RLIMIT_FSIZE, bytes")
+    args = parser.parse_args()
+    _apply_limits(args)
+    if args.fd is not None:
+        sock = socket.socket(fileno=args.fd)
+    else:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(args.connect)
+
+    async def run() -> None:
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+        await Worker(stream).run()
+
+    try:
+        trio.run(run)
+    except MemoryError:
+        os._exit(3)  # the kernel reads 3 as: out of its address-space limit
+
+
+if __name__ == "__main__":
+    main()

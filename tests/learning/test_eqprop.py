@@ -1,0 +1,238 @@
+"""Behaviour of the equilibrium-propagation model and its training code, without the kernel."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+from neuro.neuros.learning.eqprop.config import EqPropConfig, config_with  # noqa: E402
+from neuro.neuros.learning.eqprop.measure import bptt_direction, cosines  # noqa: E402
+from neuro.neuros.learning.eqprop.model import EqPropNet, coupling_matrix, ep_direction, relax  # noqa: E402
+from neuro.neuros.learning.eqprop.train import Learner  # noqa: E402
+
+SMALL = dict(hidden=(16,), seed=0, device="cpu", batch_size=16)
+
+
+def _data(n=64, n_in=12, classes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, n_in)).astype(np.float32)
+    y = rng.integers(0, classes, n)
+    return x, y
+
+
+def _onehot(y, classes):
+    return torch.nn.functional.one_hot(torch.as_tensor(y), classes).float()
+
+
+def test_hidden_update_norm_is_positive_every_step():
+    """Every training step moves the weights into every hidden layer."""
+    x, y = _data()
+    learner = Learner(EqPropConfig(hidden=(16, 16), seed=0, device="cpu", batch_size=16), (12,), 4)
+    norms = []
+    learner.fit_epoch(x, y, on_step=lambda out: norms.append(out["update_norms"][:2]))
+    assert 4 == len(norms)
+    assert [] == [n for step in norms for n in step if not n > 0.0]
+
+
+def test_training_never_calls_backward(monkeypatch):
+    """Training runs with Tensor.backward and torch.autograd disabled, and leaves .grad None."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("autograd used on the EP training path")
+
+    monkeypatch.setattr(torch.Tensor, "backward", forbidden)
+    monkeypatch.setattr(torch.autograd, "backward", forbidden)
+    monkeypatch.setattr(torch.autograd, "grad", forbidden)
+    x, y = _data()
+    learner = Learner(EqPropConfig(**SMALL), (12,), 4)
+    learner.fit_epoch(x, y)
+    assert [None] * (2 * len(learner.net.W)) == [p.grad for p in [*learner.net.W, *learner.net.b]]
+    assert [False] * len(learner.net.W) == [w.requires_grad for w in learner.net.W]
+
+
+def test_training_modules_do_not_import_the_measurement_module():
+    """The training path imports neither measure.py (the only autograd user) nor the bench."""
+    code = ("import sys; import neuro.neuros.learning.eqprop.train, neuro.neuros.learning.eqprop.neuro;"
+            "print(any(m.endswith('eqprop.measure') or m.startswith('bench') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "False" == out.stdout.strip()
+
+
+def test_importing_the_neuro_does_not_import_torch():
+    """The kernel can import the neuro's module without paying for torch."""
+    code = "import sys; import neuro.neuros.learning.eqprop; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "False" == out.stdout.strip()
+
+
+def test_centred_ep_update_matches_bptt_gradient_on_a_settled_net():
+    """On a small settled net the centred EP update points where BPTT's gradient points."""
+    cfg = EqPropConfig(hidden=(20,), beta=0.05, free_steps=500, nudge_steps=500, tol=1e-7, seed=1, device="cpu")
+    x, y = _data(n=32, n_in=10, classes=3, seed=1)
+    learner = Learner(cfg, (10,), 3)
+    learner.fit_epoch(x, y)  # off the all-at-the-kink initial point
+    X, Y = learner.tensor(x), _onehot(y, 3)
+    d = ep_direction(learner.net, X, Y)
+    gW, gb, residual = bptt_direction(learner.net, X, Y, d.free.steps + 50)
+    overall, per_layer = cosines([*d.dW, *d.db], [*gW, *gb])
+    assert bool((d.free.settle < 500).all())
+    assert residual < 1e-5
+    assert overall > 0.99, (overall, per_layer)
+
+
+def test_lipschitz_bound_holds_after_training():
+    """After training with lr 10x the default, the coupling operator's norm stays below 1."""
+    x, y = _data()
+    cfg = EqPropConfig(hidden=(16, 16), lr=1e-2, lipschitz=0.9, seed=0, device="cpu", batch_size=8)
+    learner = Learner(cfg, (12,), 4)
+    learner.fit_epoch(x, y)
+    net = learner.net
+    exact = float(torch.linalg.matrix_norm(coupling_matrix(net.fwd, net.bwd), ord=2))
+    assert exact <= 0.9 * 1.01
+    assert exact < 1.0
+
+
+def test_relaxation_contracts_to_the_same_fixed_point_from_any_start():
+    """With the bound below 1 there is one fixed point: two starts end at the same state."""
+    net = EqPropNet(EqPropConfig(hidden=(16,), tol=1e-7, seed=0), 12, 4)
+    x = torch.rand(8, 12)
+    a = relax(net, x, net.zeros(8), 500)
+    b = relax(net, x, [torch.ones_like(t) for t in net.zeros(8)], 500)
+    assert max(float((u - v).abs().max()) for u, v in zip(a.s, b.s)) < 1e-5
+
+
+def test_lazy_relaxation_reaches_the_dense_fixed_point_with_fewer_flops():
+    """Event-driven relaxation ends where dense relaxation ends, doing fewer FLOPs."""
+    net = EqPropNet(EqPropConfig(hidden=(32,), tol=1e-7, lazy_tol=1e-7, seed=0), 12, 4)
+    x = torch.rand(8, 12)
+    dense = relax(net, x, net.zeros(8), 300)
+    net.cfg = config_with(net.cfg, {"lazy": True})
+    lazy = relax(net, x, net.zeros(8), 300)
+    assert max(float((u - v).abs().max()) for u, v in zip(dense.s, lazy.s)) < 1e-5
+    assert lazy.flops < dense.flops
+
+
+def test_ternary_weights_take_three_values_per_layer():
+    """With ternary on, each coupling the dynamics use holds only {-a, 0, +a}."""
+    net = EqPropNet(EqPropConfig(hidden=(16,), ternary=True, seed=0), 12, 4)
+    assert [3, 3] == [len(torch.unique(w)) for w in net.fwd]
+
+
+def test_settling_steps_come_back_with_each_prediction():
+    """predict returns one settling time per input, each within the cap."""
+    x, _ = _data(n=10)
+    learner = Learner(EqPropConfig(**SMALL), (12,), 4)
+    scores, settle, _ = learner.predict(x, max_steps=200)
+    assert (10, 4) == scores.shape
+    assert (10,) == settle.shape
+    assert bool(((settle >= 1) & (settle <= 200)).all())
+
+
+def test_ablation_holds_killed_units_at_zero():
+    """Killed hidden units stay at 0 from the ablation step on."""
+    net = EqPropNet(EqPropConfig(hidden=(20,), seed=0), 12, 4)
+    x = torch.rand(6, 12)
+    mask = torch.ones(20)
+    mask[:3] = 0
+    r = relax(net, x, net.zeros(6), 100, ablate=[mask], ablate_at=5)
+    assert 0.0 == float(r.s[0][:, :3].abs().max())
+
+
+def test_dreaming_returns_an_input_shaped_array():
+    """A dream per label comes back in the input's shape, inside the input's box."""
+    learner = Learner(EqPropConfig(**SMALL), (3, 4), 4, (0.0, 1.0))
+    xs = learner.dream([0, 1, 3], steps=20)
+    assert (3, 3, 4) == xs.shape
+    assert bool(((xs >= 0) & (xs <= 1)).all())
+
+
+def test_feedback_variants_use_their_own_feedback_weights():
+    """random and learned feedback keep B separate from W^T; symmetric uses W^T itself."""
+    sym = EqPropNet(EqPropConfig(hidden=(8, 8), seed=0), 12, 4)
+    rnd = EqPropNet(EqPropConfig(hidden=(8, 8), feedback="random", seed=0), 12, 4)
+    assert [True, True] == [torch.equal(sym.bwd[k], sym.fwd[k].T) for k in (1, 2)]
+    assert [False, False] == [torch.equal(rnd.bwd[k], rnd.fwd[k].T) for k in (1, 2)]
+
+
+def test_same_seed_gives_the_same_weights_after_training():
+    """Training is deterministic for a fixed seed."""
+    x, y = _data()
+    a, b = (Learner(EqPropConfig(**SMALL), (12,), 4) for _ in range(2))
+    a.fit_epoch(x, y)
+    b.fit_epoch(x, y)
+    assert [True] * 2 == [torch.equal(u, v) for u, v in zip(a.net.W, b.net.W)]
+
+
+def test_unknown_option_names_the_known_ones():
+    """A misspelt option is refused with the list of known options."""
+    with pytest.raises(ValueError, match=r"unknown option\(s\) 'betta'.*known options: hidden, beta"):
+        config_with(EqPropConfig(), {"betta": 0.1})
+
+
+def test_out_of_range_config_is_refused_with_its_reason():
+    """beta outside (0, 1) and a Lipschitz bound >= 1 are refused, both named."""
+    with pytest.raises(ValueError, match=r"`beta` must be in \(0, 1\).*`lipschitz` must be in \(0, 1\)"):
+        EqPropConfig(beta=1.5, lipschitz=1.2)
+
+
+def test_unknown_dataset_names_the_known_ones():
+    """Loading an unknown data set lists the ones this neuro knows."""
+    from neuro.neuros.learning.eqprop.data import load
+
+    with pytest.raises(ValueError, match="unknown dataset 'cifar10'; this neuro knows: digits, mnist1d"):
+        load("cifar10")
+
+
+def test_weights_round_trip_through_bytes():
+    """to_weights then from_weights gives identical tensors and identical predictions."""
+    x, y = _data()
+    learner = Learner(EqPropConfig(hidden=(16,), feedback="learned", seed=0, device="cpu"), (12,), 4)
+    learner.fit_epoch(x, y)
+    back = Learner.from_weights(learner.to_weights())
+    assert [True] * 3 == [torch.equal(u, v) for u, v in zip([*learner.net.W, learner.net.B[1]],
+                                                            [*back.net.W, back.net.B[1]])]
+    assert np.array_equal(learner.predict(x)[0], back.predict(x)[0])
+
+
+def test_version_1_weights_migrate_to_the_current_version():
+    """A version-1 snapshot is upgraded to version 2 and predicts like the net it came from."""
+    from neuro.neuros.learning.eqprop import weights as wf
+
+    learner = Learner(EqPropConfig(hidden=(16,), seed=0, device="cpu"), (12,), 4)
+    old = wf.encode_v1((16,), 0.2, learner.net.sizes, [w.numpy() for w in learner.net.W],
+                       [b.numpy() for b in learner.net.b])
+    new, migrated_from = wf.migrate(old)
+    assert (2, 1) == (new.version, migrated_from)
+    back = Learner.from_weights(new)
+    x, _ = _data(n=5)
+    assert np.allclose(learner.predict(x)[0], back.predict(x)[0])
+
+
+def test_weights_from_a_newer_version_are_refused():
+    """A snapshot newer than the code says so instead of loading garbage."""
+    from neuro.neuros.learning.eqprop import weights as wf
+    from neuro.neuros.learning.protocol import Weights
+
+    with pytest.raises(ValueError, match="version 9, newer than this code's 2"):
+        wf.migrate(Weights(format="learning.eqprop", version=9, data=b""))
+
+
+def test_homeostasis_brakes_an_oscillating_net():
+    """A net whose free phase does not settle gets its couplings shrunk."""
+    from neuro.neuros.learning.eqprop.train import make_optimizer, train_step
+
+    cfg = EqPropConfig(hidden=(16,), lipschitz=None, free_steps=3, tol=1e-9, brake_velocity=0.0, seed=0)
+    net = EqPropNet(cfg, 12, 4)
+    before = net.lipschitz_exact()
+    x, y = _data(n=8)
+    out = train_step(net, make_optimizer(net), torch.as_tensor(x), torch.as_tensor(y))
+    assert 1 == out["braked"]
+    assert net.lipschitz_exact() < before
+    assert not math.isnan(net.lipschitz_exact())

@@ -1,0 +1,58 @@
+"""The eqprop neuro driven through the kernel API: train tiny, predict, evaluate, snapshot/restore."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+neuro = pytest.importorskip("neuro")
+if not hasattr(neuro, "Kernel"):
+    pytest.skip("kernel core not landed yet", allow_module_level=True)
+pytest.importorskip("torch")
+
+import trio  # noqa: E402
+
+from neuro.neuros.learning import protocol as P  # noqa: E402
+from neuro.neuros.learning.eqprop import EqPropNeuro  # noqa: E402
+
+TINY = {"hidden": [16], "device": "cpu"}
+
+
+def _inline(n=48, seed=0):
+    rng = np.random.default_rng(seed)
+    return P.Array.of(rng.random((n, 3, 4)).astype(np.float32)), P.Array.of(rng.integers(0, 3, n))
+
+
+def test_train_predict_evaluate_snapshot_restore_through_the_kernel(tmp_path):
+    """A tiny net trains, predicts, evaluates, and survives a snapshot/restore round trip."""
+    x, y = _inline()
+
+    async def main():
+        async with neuro.Kernel(log=str(tmp_path / "run.db")) as k:
+            await k.spawn(EqPropNeuro)
+            trained = await k.call("learning.eqprop", P.Train(x=x, y=y, epochs=2, options=TINY), timeout=120)
+            before = await k.call("learning.eqprop", P.Predict(x=x), timeout=60)
+            ev = await k.call("learning.eqprop", P.Evaluate(x=x, y=y), timeout=60)
+            weights = await k.call("learning.eqprop", P.Snapshot(), timeout=60)
+            restored = await k.call("learning.eqprop", P.Restore(weights=weights), timeout=60)
+            after = await k.call("learning.eqprop", P.Predict(x=x), timeout=60)
+            return trained, before, ev, weights, restored, after
+
+    trained, before, ev, weights, restored, after = trio.run(main)
+    assert (2, 48) == (trained.epochs, ev.n)
+    assert "settling_steps" == before.uncertainty_kind
+    assert (2, None) == (restored.version, restored.migrated_from)
+    assert before.scores == after.scores
+    assert 0.0 <= ev.metrics["accuracy"] <= 1.0
+
+
+def test_bad_input_through_the_kernel_is_a_typed_error(tmp_path):
+    """An unknown dataset comes back to the caller as an error naming the known ones."""
+
+    async def main():
+        async with neuro.Kernel(log=str(tmp_path / "run.db")) as k:
+            await k.spawn(EqPropNeuro)
+            await k.call("learning.eqprop", P.Train(dataset="imagenet"), timeout=60)
+
+    with pytest.raises(Exception, match="unknown dataset 'imagenet'; this neuro knows: digits, mnist1d"):
+        trio.run(main)
