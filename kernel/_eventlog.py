@@ -107,6 +107,7 @@ class EventLog:
         self._messages: deque[MessageRow] = deque()
         self._outcomes: deque[OutcomeRow] = deque()
         self._events: deque[tuple[float, str, str | None, str, str]] = deque()
+        self._versions: deque[tuple[str, str, float, str, str | None, bytes | None]] = deque()
         self._wake = threading.Event()
         self._cond = threading.Condition()
         self._passes_started = 0
@@ -158,6 +159,11 @@ class EventLog:
     def append_event(self, name: str, neuro: str | None, actor: str, data: dict[str, Any]) -> None:
         self._events.append((time.time(), name, neuro, actor, _encode_json(data).decode()))
 
+    def append_version(self, neuro: str, version: str, origin: str, parent: str | None,
+                       source: bytes | None) -> None:
+        """A row for the version store (kept once per neuro and version)."""
+        self._versions.append((neuro, version, time.time(), origin, parent, source))
+
     def flush_sync(self, timeout: float | None = None) -> None:
         """Block until everything appended before this call is committed."""
         with self._cond:
@@ -196,13 +202,14 @@ class EventLog:
                 return
 
     def _pending(self) -> int:
-        return len(self._messages) + len(self._outcomes) + len(self._events)
+        return len(self._messages) + len(self._outcomes) + len(self._events) + len(self._versions)
 
     def _write_pass(self, conn: sqlite3.Connection) -> None:
         messages = _drain(self._messages)
         outcomes = _drain(self._outcomes)
         events = _drain(self._events)
-        if not (messages or outcomes or events):
+        versions = _drain(self._versions)
+        if not (messages or outcomes or events or versions):
             return
         with conn:
             if messages:
@@ -213,6 +220,8 @@ class EventLog:
                 conn.executemany(
                     "INSERT INTO events (time, name, neuro, actor, data) VALUES (?,?,?,?,?)", events
                 )
+            if versions:
+                conn.executemany("INSERT OR IGNORE INTO versions VALUES (?,?,?,?,?,?)", versions)
         self._rows_written += len(messages) + len(outcomes) + len(events)
 
 

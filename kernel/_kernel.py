@@ -20,7 +20,7 @@ import msgspec
 import trio
 
 from neuro._errors import AlreadyRunning, KernelClosed, ManifestError, NeuroError, NoSuchNeuro
-from neuro._manifest import NAME_PATTERN, Neuro, _is_union
+from neuro._manifest import NAME_PATTERN, Neuro, _is_union, hash_files, source_files
 from neuro.sandbox import Backend, default_backends
 
 from ._calls import Deadlines
@@ -31,6 +31,7 @@ from ._policyfiles import PolicyStore, apply_overrides
 from ._process import Process, ProcessInfo, State
 from ._router import Router
 from ._supervisor import RESTART_KINDS, Child, Supervisor, SupervisorInfo, SupervisorSpec
+from ._swap import SwapReport, swap_process
 
 __all__ = ["Kernel", "KernelStatistics", "KernelEvent", "LogQuery"]
 
@@ -51,6 +52,17 @@ class KernelStatistics(msgspec.Struct, frozen=True):
     pending_deadlines: int
     log_rows_written: int
     log_rows_queued: int
+
+
+class VersionInfo(msgspec.Struct, frozen=True):
+    """One version of a neuro in the version store."""
+
+    neuro: str
+    version: str
+    time: float
+    origin: str  # spawn, file, api, rollback, dream
+    parent: str | None
+    live: bool = False
 
 
 class KernelEvent(msgspec.Struct, frozen=True):
@@ -89,7 +101,8 @@ class Kernel:
         self._supervisors: dict[str, Supervisor] = {ROOT: self._root}
         self._lifecycle = trio.Lock()
         self._decoders: dict[type, tuple[msgspec.msgpack.Decoder, tuple[type, ...] | None]] = {}
-        self._versions_logged: set[tuple[str, str]] = set()
+        self._versions: dict[str, list[VersionInfo]] = {}  # manifest name -> versions, oldest first
+        self._version_classes: dict[tuple[str, str], type[Neuro]] = {}
         self._crashes: trio.MemorySendChannel | None = None
         self._nursery_manager: Any = None
         self._nursery: trio.Nursery | None = None
@@ -228,7 +241,7 @@ class Kernel:
         sup.children.append(proc)
         for topic in manifest.subscribe:
             self._router.neuro_topics.setdefault(topic, []).append(name)
-        self._record_version(proc, "spawn")
+        self._record_version(neuro, "spawn", None)
         self._event("spawned", name, sup.name, pid=proc.pid, version=proc.version, policy=pol.name,
                     sandbox=backend)
         self._warn_unenforced(proc)
@@ -279,13 +292,22 @@ class Kernel:
             self._decoders[neuro] = codec
         return codec
 
-    def _record_version(self, proc: Process, origin: str) -> None:
-        key = (proc.manifest.name, proc.version)
-        if key in self._versions_logged or self._eventlog is None:
+    def _record_version(self, neuro: type[Neuro], origin: str, parent: str | None,
+                        source: dict[str, bytes] | None = None) -> None:
+        """Keep a version in the store: its hash, origin, parent, and its source for rollback."""
+        name, version = neuro.__manifest__.name, neuro.version()
+        self._version_classes[(name, version)] = neuro
+        history = self._versions.setdefault(name, [])
+        if any(v.version == version for v in history):
             return
-        self._versions_logged.add(key)
-        self._eventlog.append_event("version", proc.manifest.name, origin, {
-            "version": proc.version, "module": proc.manifest.module, "path": proc.manifest.source_path})
+        history.append(VersionInfo(neuro=name, version=version, time=time.time(), origin=origin, parent=parent))
+        if self._eventlog is not None:
+            files = source if source is not None else source_files(neuro)
+            blob = msgspec.msgpack.encode(files) if files is not None else None
+            self._eventlog.append_version(name, version, origin, parent, blob)
+            self._eventlog.append_event("version", name, origin, {
+                "version": version, "parent": parent, "module": neuro.__manifest__.module,
+                "path": neuro.__manifest__.source_path})
 
     async def _start_worker(self, proc: Process) -> None:
         backend = self._backends[proc.backend]
@@ -339,6 +361,69 @@ class Kernel:
         for subs in self._router.neuro_topics.values():
             if proc.name in subs:
                 subs.remove(proc.name)
+
+    # -- versions: swap and rollback -------------------------------------------------------
+
+    async def swap(self, name: str, neuro: type[Neuro], *, replay: int | None = None,
+                   tolerance: float | None = None, accept: bool = False, origin: str = "api",
+                   source: dict[str, bytes] | None = None) -> SwapReport:
+        """Replace the running version of `name` with `neuro`, atomically, without losing a
+        message. With `replay` (or the manifest's `replay`), the new version first answers the
+        last N logged calls in a shadow instance and goes live only if its answers agree
+        (within `tolerance`; `accept` takes the differences). Raises `SwapFailed` (with the
+        report) if it does not go live; the old version keeps serving."""
+        self._check_open()
+        if not (isinstance(neuro, type) and issubclass(neuro, Neuro) and "__manifest__" in vars(neuro)):
+            raise ManifestError(f"swap takes a Neuro subclass with a manifest, got {neuro!r}")
+        if source is not None:
+            neuro.__version_cache__ = hash_files(source)
+        async with self._lifecycle:
+            proc = self._router.procs.get(name)
+            if proc is None or proc.state in (State.STOPPED, State.FAILED):
+                raise NoSuchNeuro(f"no neuro named {name!r} is running; spawn it first")
+            old = proc.version
+            if neuro.version() == old:
+                return SwapReport(name=name, old_version=old, new_version=old, origin=origin, ok=True,
+                                  stage="unchanged", seconds=0.0)
+            report = await swap_process(self, proc, neuro, replay=replay, tolerance=tolerance, accept=accept,
+                                        origin=origin)
+            self._record_version(neuro, origin, old, source)
+        return report
+
+    async def rollback(self, name: str, version: str | None = None) -> SwapReport:
+        """Swap `name` back to `version` (default: the version the running one replaced)."""
+        self._check_open()
+        proc = self._router.procs.get(name)
+        if proc is None:
+            raise NoSuchNeuro(f"no neuro named {name!r} is running")
+        history = self.versions(name)
+        if version is None:
+            current = next((v for v in history if v.version == proc.version), None)
+            version = current.parent if current is not None else None
+            if version is None:
+                raise NeuroError(f"{name} has no earlier version to roll back to; see `neuro versions {name}`")
+        matches = [v.version for v in history if v.version.startswith(version)]
+        if len(matches) != 1:
+            raise NeuroError(f"{name} has {'no' if not matches else 'several'} versions matching {version!r}; "
+                             f"known: {', '.join(v.version for v in history)}")
+        target = matches[0]
+        neuro = self._version_classes.get((proc.manifest.name, target))
+        source = None
+        if neuro is None:
+            source = await self.log._query("version_source", proc.manifest.name, target)
+            if source is None:
+                raise NeuroError(f"the source of {name} {target} is not in the version store")
+            from ._neurofile import load_neuro_files
+
+            neuro = load_neuro_files(source, f"neuro_rollback.{proc.manifest.name.replace('.', '_')}_{target}")
+        return await self.swap(name, neuro, origin="rollback", source=source)
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        """Every version of neuro `name` this kernel has run, oldest first; `live` marks the running one."""
+        proc = self._router.procs.get(name)
+        key = proc.manifest.name if proc is not None else name
+        live = proc.version if proc is not None else None
+        return [msgspec.structs.replace(v, live=v.version == live) for v in self._versions.get(key, [])]
 
     def ps(self) -> list[ProcessInfo]:
         """The process table, in start order."""

@@ -187,6 +187,28 @@ class LogReader:
         sql = "SELECT m.id, COUNT(o.id) FROM messages m LEFT JOIN outcomes o ON o.id = m.id GROUP BY m.id"
         return dict(self.db.execute(sql).fetchall())
 
+    def replay_records(self, neuro: str, count: int) -> list[tuple[int, bytes, bytes | None]]:
+        """The last `count` calls to `neuro` that were handled: (id, payload, reply), oldest first."""
+        rows = self.db.execute(
+            """SELECT m.id, m.payload, o.reply FROM messages m JOIN outcomes o ON o.id = m.id
+               WHERE m.recipient = ? AND m.kind = 'call' AND o.outcome = 'handled'
+               ORDER BY m.id DESC LIMIT ?""", [neuro, int(count)]).fetchall()
+        return [(r[0], r[1], r[2]) for r in reversed(rows)]
+
+    def versions(self, neuro: str) -> list[dict[str, Any]]:
+        """Every version of `neuro` in the store, oldest first (without the source)."""
+        rows = self.db.execute(
+            "SELECT neuro, version, time, origin, parent FROM versions WHERE neuro = ? ORDER BY time",
+            [neuro]).fetchall()
+        return [dict(zip(("neuro", "version", "time", "origin", "parent"), r)) for r in rows]
+
+    def version_source(self, neuro: str, version: str) -> dict[str, bytes] | None:
+        row = self.db.execute("SELECT source FROM versions WHERE neuro = ? AND version = ?",
+                              [neuro, version]).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return msgspec.msgpack.decode(row[0])
+
     def latencies(self) -> dict[str, list[float]]:
         """Per neuro: the seconds from acceptance to outcome of each handled message."""
         out: dict[str, list[float]] = {}

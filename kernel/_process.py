@@ -30,6 +30,7 @@ class State(str, enum.Enum):
     RUNNING = "running"
     CRASHED = "crashed"      # its instance died; the supervisor decides what next
     RESTARTING = "restarting"  # being replaced by a fresh instance; messages queue meanwhile
+    SWAPPING = "swapping"    # a new version is taking over; messages queue meanwhile
     STOPPING = "stopping"
     STOPPED = "stopped"
     FAILED = "failed"        # its supervisor gave up on it
@@ -128,7 +129,7 @@ class Process:
 
     @property
     def accepting(self) -> bool:
-        return self.state in (State.RUNNING, State.STARTING, State.CRASHED, State.RESTARTING)
+        return self.state in (State.RUNNING, State.STARTING, State.CRASHED, State.RESTARTING, State.SWAPPING)
 
     def has_room(self) -> bool:
         return len(self.queue) < self.policy.mailbox_size

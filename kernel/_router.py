@@ -419,6 +419,9 @@ class Router:
 
             tb = getattr(exc, "remote_traceback", None) or traceback.format_exc()
             kind = getattr(exc, "remote_type", None) or _qualname(exc)
+            if kind in ("Reject", "neuro._errors.Reject"):  # refused on purpose: no crash
+                self._error(proc, letter, "Reject", str(exc), tb, reason="rejected")
+                return
             self._error(proc, letter, kind, str(exc), tb, reason="crashed")
             if proc.worker is worker and proc.state is State.RUNNING:
                 if kind == "MemoryError":
@@ -486,6 +489,8 @@ class Router:
 
 def _qualname(exc: BaseException) -> str:
     t = type(exc)
+    if t.__name__ == "Reject" and t.__module__ == "neuro._errors":
+        return "Reject"
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 

@@ -35,6 +35,7 @@ from ._errors import (
     PolicyError,
     RateLimited,
     RemoteError,
+    SwapFailed,
 )
 
 if TYPE_CHECKING:
@@ -50,7 +51,9 @@ if TYPE_CHECKING:
         Policy,
         ProcessInfo,
         SupervisorSpec,
+        SwapReport,
         TraceNode,
+        VersionInfo,
     )
 
 __version__ = "0.1.0"
@@ -81,13 +84,16 @@ __all__ = [
     "CallTimeout",
     "DeadLetter",
     "RemoteError",
+    "SwapFailed",
     "KernelClosed",
     "LogError",
+    "SwapReport",
+    "VersionInfo",
 ]
 
 _FROM_KERNEL = {
     "Kernel", "Child", "SupervisorSpec", "Policy", "Envelope", "ProcessInfo", "KernelStatistics",
-    "KernelEvent", "LogReader", "MessageRecord", "EventRecord", "TraceNode",
+    "KernelEvent", "LogReader", "MessageRecord", "EventRecord", "TraceNode", "SwapReport", "VersionInfo",
 }
 
 

@@ -13,6 +13,8 @@
     │                              policy's wall time (also a TimeoutError)
     ├── DeadLetter                 the message was dead-lettered; `.reason` says why
     ├── RemoteError                the recipient's handler raised; carries type, message, traceback
+    ├── Reject                     raised by a handler to refuse one message without crashing
+    ├── SwapFailed                 a new version did not go live; `.report` says where and why
     ├── KernelClosed               the kernel is shutting down or has stopped
     └── LogError                   the event log could not be written or read
 
@@ -35,6 +37,8 @@ __all__ = [
     "CallTimeout",
     "DeadLetter",
     "RemoteError",
+    "Reject",
+    "SwapFailed",
     "KernelClosed",
     "LogError",
 ]
@@ -108,6 +112,21 @@ class RemoteError(NeuroError):
         self.type = type
         self.message = message
         self.traceback = traceback
+
+
+class SwapFailed(NeuroError):
+    """A new version did not go live; the old one keeps serving. `report` is the SwapReport:
+    the stage that failed and the error with its file, line and traceback."""
+
+    def __init__(self, message: str, report: object) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class Reject(NeuroError, ValueError):
+    """Raise in a handler to refuse one message (bad input, say): the caller gets the error
+    as a RemoteError of type ``Reject``, and the instance keeps its state. Any other
+    exception crashes the instance, which its supervisor restarts fresh."""
 
 
 class KernelClosed(NeuroError):

@@ -63,6 +63,9 @@ class Neuro:
     - ``sandbox``: where it runs: ``"inproc"`` (trusted), ``"process"``, ``"docker"``, ``"ray"``;
       ``None`` (the default) lets the policy choose.
     - ``subscribe``: topics whose events are delivered to ``handle`` like messages.
+    - ``replay``: before a new version goes live, replay this many logged calls through it
+      and compare its answers with the old version's (0: no replay gate).
+    - ``replay_tolerance``: how far numbers in the answers may differ (0: exactly equal).
 
     Methods:
 
@@ -84,6 +87,8 @@ class Neuro:
     policy_overrides: ClassVar[dict[str, Any]] = {}
     sandbox: ClassVar[str | None] = None
     subscribe: ClassVar[tuple[str, ...]] = ()
+    replay: ClassVar[int] = 0
+    replay_tolerance: ClassVar[float] = 0.0
 
     __manifest__: ClassVar[Manifest]
     __version_cache__: ClassVar[str | None] = None
@@ -235,31 +240,47 @@ def _is_union(tp: Any) -> bool:
 _file_hashes: dict[str, str] = {}
 
 
+def hash_files(files: dict[str, bytes]) -> str:
+    """The content hash of a neuro's code: relative paths and bytes, in path order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        h.update(rel.encode())
+        h.update(files[rel])
+    return h.hexdigest()[:16]
+
+
+def source_files(cls: type) -> dict[str, bytes] | None:
+    """The files a neuro is made of (relative path -> bytes), or None without a file."""
+    module = sys.modules.get(cls.__module__)
+    path = getattr(module, "__file__", None)
+    if not path:
+        return None
+    folder = os.path.dirname(path)
+    if os.path.basename(path) == "__init__.py" or os.path.exists(os.path.join(folder, "neuro.toml")):
+        files = {}
+        for f in _python_files(folder):
+            with open(f, "rb") as fh:
+                files[os.path.relpath(f, folder)] = fh.read()
+        return files
+    with open(path, "rb") as fh:
+        return {os.path.basename(path): fh.read()}
+
+
 def _content_hash(cls: type) -> str:
     """Hash the code a neuro is made of: its package folder's .py files, or its module file.
 
     A class with no file behind it (defined in a REPL) hashes its own source, or its name.
     """
-    import hashlib  # here, not at import: start-up stays cheap
-
     module = sys.modules.get(cls.__module__)
-    path = getattr(module, "__file__", None)
-    if path:
-        folder = os.path.dirname(path)
-        if os.path.basename(path) == "__init__.py" or os.path.exists(os.path.join(folder, "neuro.toml")):
-            files = sorted(_python_files(folder))
-            key = folder
-        else:
-            files = [path]
-            key = path
+    key = getattr(module, "__file__", None)
+    if key:
         if key not in _file_hashes:
-            h = hashlib.sha256()
-            for f in files:
-                h.update(os.path.relpath(f, os.path.dirname(files[0])).encode())
-                with open(f, "rb") as fh:
-                    h.update(fh.read())
-            _file_hashes[key] = h.hexdigest()[:16]
+            files = source_files(cls)
+            _file_hashes[key] = hash_files(files or {})
         return _file_hashes[key]
+    import hashlib
     import inspect
 
     try:

@@ -25,6 +25,7 @@ from ._errors import (
     ManifestError,
     NeuroError,
     NoSuchNeuro,
+    Reject,
     RemoteError,
 )
 from ._manifest import Manifest, Message, Neuro, neuro
@@ -43,4 +44,5 @@ __all__ = [
     "CallTimeout",
     "DeadLetter",
     "RemoteError",
+    "Reject",
 ]

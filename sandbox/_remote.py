@@ -303,7 +303,7 @@ class RemoteWorker(Worker):
 
     async def hook(self, name: str, *args: Any) -> Any:
         handle = self.handle
-        arg = _enc.encode(args[0]) if args else b""
+        arg = _enc.encode(list(args))
         result = await handle.request(Hook(id=handle.new_id(), name=name, arg=arg))
         if not result.ok:
             raise RemoteHandlerError(result.error_type, result.error, result.traceback)

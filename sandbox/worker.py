@@ -133,12 +133,10 @@ class Worker:
     async def serve_hook(self, frame: Hook) -> None:
         try:
             fn = getattr(self.instance, frame.name)
-            if frame.name in ("restore",):
-                result = fn(msgspec.msgpack.decode(frame.arg))
-            elif frame.name == "sleep":
+            if frame.name == "sleep":
                 result = fn(WorkerContext(self, frame.id))
             else:
-                result = fn()
+                result = fn(*(msgspec.msgpack.decode(frame.arg) if frame.arg else ()))
             if hasattr(result, "__await__"):
                 result = await result
             out = Result(id=frame.id, ok=True, reply=_enc.encode(result))

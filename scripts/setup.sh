@@ -4,6 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The sandboxes need bubblewrap and Docker (Debian packages). Install them when we can (root
+# with apt); otherwise the tests that need them say why they skip.
+if ! command -v bwrap >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing bubblewrap and docker.io (Debian packages)"
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap docker.io >/dev/null \
+            || echo "setup: could not install bubblewrap/docker.io; sandbox tests will skip" >&2
+    else
+        echo "setup: bubblewrap or docker.io missing and not root; sandbox tests will skip" >&2
+    fi
+fi
+
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then

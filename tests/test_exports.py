@@ -37,8 +37,11 @@ NEURO_API = [
     "CallTimeout",
     "DeadLetter",
     "RemoteError",
+    "SwapFailed",
     "KernelClosed",
     "LogError",
+    "SwapReport",
+    "VersionInfo",
 ]
 SDK_API = [
     "Message",
@@ -54,6 +57,7 @@ SDK_API = [
     "CallTimeout",
     "DeadLetter",
     "RemoteError",
+    "Reject",
 ]
 
 

@@ -72,6 +72,15 @@ class EqPropNeuro(sdk.Neuro):
     # ------------------------------------------------------------------------- serving
 
     async def handle(self, ctx: sdk.Context, msg: Any) -> Any:
+        try:
+            return await self._serve(ctx, msg)
+        except sdk.Reject:
+            raise
+        except ValueError as e:
+            # Bad input is refused without a crash: a restart would lose the learnt weights.
+            raise sdk.Reject(str(e)) from e
+
+    async def _serve(self, ctx: sdk.Context, msg: Any) -> Any:
         if isinstance(msg, Train):
             return await self._train(ctx, msg)
         if isinstance(msg, Step):

@@ -1,0 +1,219 @@
+"""Hot swap: a new version of a running neuro goes live atomically, or not at all.
+
+1. load the new version in its sandbox, beside the old one;
+2. run its `selfcheck`;
+3. replay the last N logged calls through a shadow instance that sends nothing, and compare
+   (the replay gate), when asked;
+4. stop handing messages to the old version and let its calls in flight finish there;
+   move state: old `snapshot` -> new `migrate(old_version, state)` -> new `restore`;
+5. switch: queued and arriving messages are served by the new version.
+If any step fails, the old version keeps serving and the error (file, line, traceback) is
+in the report and in the log.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import trio
+
+from neuro._errors import NeuroError, SwapFailed
+
+from ._process import Process, State
+from ._replay import ReplayReport, ShadowContext, replay_calls
+
+if TYPE_CHECKING:
+    from ._kernel import Kernel
+
+__all__ = ["SwapReport", "SwapError", "swap_process"]
+
+# How long the old version's calls in flight may take to finish before the swap gives up.
+DRAIN_TIMEOUT = 10.0
+
+
+class SwapError(msgspec.Struct, frozen=True):
+    """Why a swap failed: the stage, the exception, and where in the neuro's code."""
+
+    stage: str
+    type: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    traceback: str = ""
+
+
+class SwapReport(msgspec.Struct, frozen=True):
+    name: str
+    old_version: str
+    new_version: str
+    origin: str
+    ok: bool
+    stage: str  # the last stage reached: load, selfcheck, replay, drain, migrate, live
+    seconds: float
+    error: SwapError | None = None
+    replay: ReplayReport | None = None
+    state_moved: bool = False
+    requeued: int = 0
+    dropped: int = 0
+
+
+def _error(stage: str, exc: BaseException) -> SwapError:
+    file = line = None
+    if isinstance(exc, SyntaxError):
+        file, line = exc.filename, exc.lineno
+    else:
+        frames = traceback.extract_tb(exc.__traceback__)
+        if frames:
+            file, line = frames[-1].filename, frames[-1].lineno
+    tb = getattr(exc, "remote_traceback", None) or "".join(traceback.format_exception(exc))
+    kind = getattr(exc, "remote_type", None) or type(exc).__name__
+    return SwapError(stage=stage, type=kind, message=str(exc), file=file, line=line, traceback=tb)
+
+
+async def swap_process(kernel: Kernel, proc: Process, neuro: type, *, replay: int | None, tolerance: float | None,
+                       accept: bool, origin: str) -> SwapReport:
+    started = time.perf_counter()
+    old_version, new_version = proc.version, neuro.version()
+    manifest = neuro.__manifest__
+
+    def report(ok: bool, stage: str, **extra: Any) -> SwapReport:
+        return SwapReport(name=proc.name, old_version=old_version, new_version=new_version, origin=origin,
+                          ok=ok, stage=stage, seconds=time.perf_counter() - started, **extra)
+
+    def fail(stage: str, exc: BaseException, **extra: Any) -> SwapFailed:
+        rep = report(False, stage, error=_error(stage, exc), **extra)
+        kernel._event("swap.failed", proc.name, origin, old_version=old_version, new_version=new_version,
+                      stage=stage, error=f"{rep.error.type}: {rep.error.message}", file=rep.error.file,
+                      line=rep.error.line, traceback=rep.error.traceback)
+        return SwapFailed(f"swap of {proc.name} to {new_version} failed at {stage}: {rep.error.type}: "
+                          f"{rep.error.message}" + (f" ({rep.error.file}, line {rep.error.line})" if rep.error.file else ""),
+                          rep)
+
+    if manifest.name != proc.manifest.name:
+        raise fail("load", NeuroError(f"the new version declares name {manifest.name!r}, not {proc.manifest.name!r}"))
+    try:
+        policy = kernel._store.get(manifest.policy, manifest.policy_overrides)
+        backend = manifest.sandbox or policy.sandbox
+        if backend not in policy.sandboxes or backend not in kernel._backends:
+            raise NeuroError(f"sandbox {backend!r} is not allowed by policy {policy.name!r} or not available")
+        new_worker = await kernel._backends[backend].start(neuro, policy)
+    except Exception as e:
+        raise fail("load", e) from None
+
+    async def discard() -> None:
+        with trio.CancelScope(shield=True):
+            await new_worker.stop(1.0)
+
+    try:
+        if "selfcheck" in manifest.hooks:
+            await new_worker.hook("selfcheck")
+    except Exception as e:
+        await discard()
+        raise fail("selfcheck", e) from None
+
+    decoder, outputs = kernel._codec(neuro)
+    replay_report = None
+    count = replay if replay is not None else getattr(neuro, "replay", 0)
+    if count:
+        tol = tolerance if tolerance is not None else float(getattr(neuro, "replay_tolerance", 0.0))
+        try:
+            replay_report = await _replay(kernel, proc, neuro, policy, backend, decoder, count, tol)
+        except Exception as e:
+            await discard()
+            raise fail("replay", e) from None
+        kernel._event("swap.replayed", proc.name, origin, new_version=new_version, compared=replay_report.compared,
+                      agreed=replay_report.agreed, differences=len(replay_report.differences))
+        if replay_report.agreed < replay_report.compared and not accept:
+            await discard()
+            raise fail("replay", NeuroError(
+                f"{replay_report.compared - replay_report.agreed} of {replay_report.compared} replayed calls "
+                "answered differently; review the differences and swap again with accept to take them"),
+                replay=replay_report)
+
+    # Stop handing messages to the old version; its calls in flight finish there.
+    proc.state = State.SWAPPING
+    if proc.runners:
+        proc.exited = trio.Event()
+        kernel._wake_idle(proc)
+        with trio.move_on_after(DRAIN_TIMEOUT):
+            await proc.exited.wait()
+        proc.exited = None
+        if proc.runners:
+            _resume(kernel, proc)
+            await discard()
+            raise fail("drain", NeuroError(f"calls in flight in the old version did not finish within {DRAIN_TIMEOUT:g} s"),
+                       replay=replay_report)
+
+    moved = False
+    try:
+        if "snapshot" in proc.manifest.hooks and proc.worker is not None and "restore" in manifest.hooks:
+            state = await proc.worker.hook("snapshot")
+            if "migrate" in manifest.hooks:
+                state = await new_worker.hook("migrate", old_version, state)
+            await new_worker.hook("restore", state)
+            moved = True
+    except Exception as e:
+        _resume(kernel, proc)
+        await discard()
+        raise fail("migrate", e, replay=replay_report) from None
+
+    # Switch. Nothing below awaits until the process is RUNNING again: the switch is atomic.
+    old_worker = proc.worker
+    requeued, dropped = _revalidate_queue(kernel, proc, decoder)
+    proc.neuro, proc.manifest, proc.version = neuro, manifest, new_version
+    proc.decoder, proc.output_types, proc.policy, proc.backend = decoder, outputs, policy, backend
+    if hasattr(new_worker, "on_exit"):
+        new_worker.on_exit = lambda died: kernel._worker_died(proc, new_worker, died)
+    proc.worker = new_worker
+    proc.state = State.RUNNING
+    if proc.queue:
+        kernel._router._start_runner(proc)
+    if old_worker is not None:
+        await old_worker.stop(1.0)
+    kernel._event("swapped", proc.name, origin, old_version=old_version, new_version=new_version,
+                  state_moved=moved, replayed=replay_report.compared if replay_report else 0)
+    return report(True, "live", replay=replay_report, state_moved=moved, requeued=requeued, dropped=dropped)
+
+
+def _resume(kernel: Kernel, proc: Process) -> None:
+    proc.state = State.RUNNING
+    if proc.queue and proc.runners < proc.policy.concurrency:
+        kernel._router._start_runner(proc)
+
+
+def _revalidate_queue(kernel: Kernel, proc: Process, decoder: msgspec.msgpack.Decoder) -> tuple[int, int]:
+    """Queued messages were checked against the old input type: check them against the new."""
+    kept, dropped = 0, 0
+    for letter in list(proc.queue):
+        try:
+            letter.env.payload = decoder.decode(letter.raw)
+            kept += 1
+        except msgspec.ValidationError as e:
+            proc.queue.remove(letter)
+            kernel._router._dead(proc, letter, f"does not fit the new version's input type: {e}")
+            dropped += 1
+    return kept, dropped
+
+
+async def _replay(kernel: Kernel, proc: Process, neuro: type, policy: Any, backend: str,
+                  decoder: msgspec.msgpack.Decoder, count: int, tolerance: float) -> ReplayReport:
+    """Replay the last `count` handled calls to `proc` through a fresh shadow instance."""
+    if kernel._eventlog is None:
+        raise NeuroError("the replay gate needs the event log; start the kernel with Kernel(log=...)")
+    records = await kernel.log._query("replay_records", proc.name, count)
+    shadow = await kernel._backends[backend].start(neuro, policy)
+    try:
+        if "snapshot" in proc.manifest.hooks and "restore" in neuro.__manifest__.hooks and proc.worker is not None:
+            state = await proc.worker.hook("snapshot")
+            if "migrate" in neuro.__manifest__.hooks:
+                state = await shadow.hook("migrate", proc.version, state)
+            await shadow.hook("restore", state)
+        ctx = ShadowContext(proc.name, neuro.version())
+        return await replay_calls(shadow.invoke, ctx, decoder, records, tolerance)
+    finally:
+        with trio.CancelScope(shield=True):
+            await shadow.stop(1.0)
+
