@@ -53,6 +53,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE INDEX events_neuro_time ON events (neuro, time)",
         "CREATE INDEX events_name_time ON events (name, time)",
     ]),
+    (2, "durable messages", [
+        # Durable messages are redelivered after a crash; the rest are dead-lettered.
+        "ALTER TABLE messages ADD COLUMN durable INTEGER NOT NULL DEFAULT 0",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -108,6 +112,11 @@ class EventLog:
         self._outcomes: deque[OutcomeRow] = deque()
         self._events: deque[tuple[float, str, str | None, str, str]] = deque()
         self._versions: deque[tuple[str, str, float, str, str | None, bytes | None]] = deque()
+        # Durable messages: committed with synchronous=FULL, in groups, before they are acked.
+        self._durable: deque[tuple[int, MessageRow]] = deque()
+        self._tickets = 0
+        self.durable_committed = 0
+        self.on_durable: Any = None  # called from the writer thread with the last ticket committed
         self._wake = threading.Event()
         self._cond = threading.Condition()
         self._passes_started = 0
@@ -120,10 +129,16 @@ class EventLog:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def open(self) -> None:
+    def open(self) -> tuple[int, dict[str, list[Any]]]:
+        """Open the file and start the writer; first give every message a crash left without
+        an outcome its outcome. Returns (dead-lettered, durable ones to redeliver by neuro)."""
+        from ._recovery import recover
+
         self._conn = open_database(self.path)
+        recovered = recover(self._conn)
         self._thread = threading.Thread(target=self._run, name="neuro-log-writer", daemon=True)
         self._thread.start()
+        return recovered
 
     def close(self) -> None:
         """Write everything still queued, stop the thread, close the file."""
@@ -148,6 +163,14 @@ class EventLog:
         self._messages.append(row)
         if len(self._messages) >= self.batch_size:
             self._wake.set()
+
+    def append_durable(self, row: MessageRow) -> int:
+        """Queue a durable message row; returns the ticket that `durable_committed` reaches
+        once it is on disk. The writer starts a pass at once."""
+        self._tickets += 1
+        self._durable.append((self._tickets, row))
+        self._wake.set()
+        return self._tickets
 
     @property
     def overloaded(self) -> bool:
@@ -202,18 +225,24 @@ class EventLog:
                 return
 
     def _pending(self) -> int:
-        return len(self._messages) + len(self._outcomes) + len(self._events) + len(self._versions)
+        return (len(self._messages) + len(self._outcomes) + len(self._events) + len(self._versions)
+                + len(self._durable))
 
     def _write_pass(self, conn: sqlite3.Connection) -> None:
         messages = _drain(self._messages)
         outcomes = _drain(self._outcomes)
         events = _drain(self._events)
         versions = _drain(self._versions)
-        if not (messages or outcomes or events or versions):
+        durable = _drain(self._durable)
+        if not (messages or outcomes or events or versions or durable):
             return
+        if durable:  # this commit must reach the disk before anyone is told it did
+            conn.execute("PRAGMA synchronous=FULL")
         with conn:
+            if durable:
+                conn.executemany("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,1)", [r for _, r in durable])
             if messages:
-                conn.executemany("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?)", messages)
+                conn.executemany("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,0)", messages)
             if outcomes:
                 conn.executemany("INSERT INTO outcomes VALUES (?,?,?,?,?,?,?,?)", outcomes)
             if events:
@@ -222,7 +251,12 @@ class EventLog:
                 )
             if versions:
                 conn.executemany("INSERT OR IGNORE INTO versions VALUES (?,?,?,?,?,?)", versions)
-        self._rows_written += len(messages) + len(outcomes) + len(events)
+        if durable:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self.durable_committed = durable[-1][0]
+            if self.on_durable is not None:
+                self.on_durable(self.durable_committed)
+        self._rows_written += len(messages) + len(outcomes) + len(events) + len(durable)
 
 
 _encode_json = msgspec.json.Encoder(enc_hook=str).encode

@@ -28,7 +28,8 @@ from ._eventlog import EventLog
 from ._logquery import EventRecord, LogReader, MessageRecord, TraceNode
 from ._policy import KERNEL_ENFORCED, Policy, PolicyError
 from ._policyfiles import PolicyStore, apply_overrides
-from ._process import Process, ProcessInfo, State
+from ._envelope import Envelope
+from ._process import Letter, Process, ProcessInfo, State
 from ._router import Router
 from ._supervisor import RESTART_KINDS, Child, Supervisor, SupervisorInfo, SupervisorSpec
 from ._swap import SwapReport, swap_process
@@ -101,6 +102,7 @@ class Kernel:
         self._supervisors: dict[str, Supervisor] = {ROOT: self._root}
         self._lifecycle = trio.Lock()
         self._decoders: dict[type, tuple[msgspec.msgpack.Decoder, tuple[type, ...] | None]] = {}
+        self._recovered: dict[str, list[Any]] = {}  # durable messages to redeliver, by neuro
         self._versions: dict[str, list[VersionInfo]] = {}  # manifest name -> versions, oldest first
         self._version_classes: dict[tuple[str, str], type[Neuro]] = {}
         self._crashes: trio.MemorySendChannel | None = None
@@ -114,10 +116,14 @@ class Kernel:
     async def __aenter__(self) -> Kernel:
         if self._state != "new":
             raise NeuroError("a Kernel can be entered once; make a new one")
+        recovered: tuple[int, dict[str, list[Any]]] = (0, {})
         if self._log_path is not None:
             self._eventlog = EventLog(self._log_path, flush_interval=self._flush_interval)
-            self._eventlog.open()
+            self._eventlog.on_durable = self._router.on_durable
+            recovered = self._eventlog.open()
             self._router.log = self._eventlog
+        self._router.token = trio.lowlevel.current_trio_token()
+        self._recovered = recovered[1]
         self._nursery_manager = trio.open_nursery()
         self._nursery = await self._nursery_manager.__aenter__()
         self._router.nursery = self._nursery
@@ -129,6 +135,9 @@ class Kernel:
         self._nursery.start_soon(self._run_background, receive)
         self._state = "running"
         self._event("kernel.started", None, "kernel", log=self._log_path)
+        if recovered[0] or recovered[1]:
+            self._event("kernel.recovered", None, "kernel", dead_lettered=recovered[0],
+                        durable={name: len(rows) for name, rows in recovered[1].items()})
         if self._watch_policies:
             from ._policywatch import PolicyWatch
 
@@ -162,6 +171,7 @@ class Kernel:
                 while any(p.queue or p.in_flight for p in self._router.procs.values()):
                     await trio.sleep(0.005)
         async with self._lifecycle:
+            await self._dead_letter_recovered()
             await self._root.shutdown("shutdown", failed=False)
             for proc in list(self._router.procs.values()):  # failed ones the tree no longer holds
                 await self._halt_process(proc, "shutdown", failed=False)
@@ -176,6 +186,19 @@ class Kernel:
             await trio.to_thread.run_sync(self._eventlog.close)
         self.log._close()
         self._state = "stopped"
+
+    async def _dead_letter_recovered(self) -> None:
+        """Durable messages recovered for a neuro that was never spawned again end here."""
+        log = self._eventlog
+        if log is None or not self._recovered:
+            return
+        now = time.time()
+        for name, rows in self._recovered.items():
+            for row in rows:
+                log.append_outcome((row.id, now, "dead", "kernel restarted; its neuro was not spawned again",
+                                    name, None, None, None))
+        self._recovered = {}
+        await trio.lowlevel.checkpoint()
 
     async def _run_background(self, crashes: trio.MemoryReceiveChannel) -> None:
         # The kernel's own tasks run under one scope so shutdown can cancel them without
@@ -244,8 +267,28 @@ class Kernel:
         self._record_version(neuro, "spawn", None)
         self._event("spawned", name, sup.name, pid=proc.pid, version=proc.version, policy=pol.name,
                     sandbox=backend)
+        if name in self._recovered:
+            self._redeliver(proc, self._recovered.pop(name))
         self._warn_unenforced(proc)
         return proc
+
+    def _redeliver(self, proc: Process, rows: list[Any]) -> None:
+        """Durable messages a crash left without an outcome go to the neuro's new instance."""
+        for row in rows:
+            env = Envelope(id=row.id, time=row.id / 1e9, sender=row.sender, recipient=proc.name, kind=row.kind,
+                           payload=None, correlation=row.correlation, parent=row.parent)
+            letter = Letter(env, row.payload, None, math.inf)
+            try:
+                env.payload = proc.decoder.decode(row.payload)
+            except msgspec.ValidationError as e:
+                letter.accepted_at = 0.0
+                proc.received += 1
+                self._router._dead(proc, letter, f"redelivery after restart: no longer fits the input type: {e}")
+                continue
+            self._router._enqueue(proc, letter)
+        if proc.queue and proc.state is State.RUNNING and not proc.runners:
+            self._router._start_runner(proc)
+        self._event("redelivered", proc.name, "kernel", count=len(rows))
 
     def _warn_unenforced(self, proc: Process) -> None:
         """Say in the log what this policy asks that this backend cannot enforce."""
@@ -600,22 +643,25 @@ class Kernel:
 
     # -- messaging -------------------------------------------------------------------------
 
-    async def send(self, to: str, payload: Any, *, timeout: float | None = None) -> int:
+    async def send(self, to: str, payload: Any, *, timeout: float | None = None, durable: bool = False) -> int:
         """Send a one-way message; returns its id. Waits for room in a full mailbox whose rule
-        is `block` (up to `timeout`); raises `InvalidPayload`, `NoSuchNeuro`, `MailboxFull`."""
+        is `block` (up to `timeout`); raises `InvalidPayload`, `NoSuchNeuro`, `MailboxFull`.
+        With `durable`, returns only once the message is on disk (synchronous=FULL, committed
+        in groups with other durable senders): after a crash it is delivered again."""
         self._check_open()
-        return await self._router.send(CLIENT, to, payload, timeout)
+        return await self._router.send(CLIENT, to, payload, timeout, durable=durable)
 
     def send_nowait(self, to: str, payload: Any) -> int:
         """Like `send`, but raises `trio.WouldBlock` instead of waiting for room."""
         self._check_open()
         return self._router.send_nowait(CLIENT, to, payload)
 
-    async def call(self, to: str, payload: Any, *, timeout: float | None = 10.0) -> Any:
+    async def call(self, to: str, payload: Any, *, timeout: float | None = 10.0, durable: bool = False) -> Any:
         """Send a request and wait for the reply; raises `RemoteError` if the handler raised,
-        `CallTimeout` after `timeout` seconds, `DeadLetter` if the message was dropped."""
+        `CallTimeout` after `timeout` seconds, `DeadLetter` if the message was dropped.
+        With `durable`, the request is on disk before it is delivered (see `send`)."""
         self._check_open()
-        return await self._router.call(CLIENT, to, payload, timeout)
+        return await self._router.call(CLIENT, to, payload, timeout, durable=durable)
 
     async def publish(self, topic: str, payload: Any) -> int:
         """Publish an event on `topic`; returns how many subscribers it reached."""

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import msgspec
 
 from neuro._errors import ManifestError, NeuroError
-from neuro._manifest import NAME_PATTERN, SANDBOXES, Neuro
+from neuro._manifest import NAME_PATTERN, SANDBOXES, Neuro, hash_files
 
 __all__ = [
     "MAX_FILE_BYTES", "LoadedNeuro", "NeuroFileError", "NeuroToml", "ReplaySpec",
@@ -141,11 +141,9 @@ def read_neuro_files(path: str, folder: str) -> dict[str, bytes]:
 
 
 def _check_inside(path: str, folder_real: str, shown: str) -> None:
-    parts = os.path.normpath(os.path.relpath(path, folder_real if os.path.isabs(path) else ".")).split(os.sep)
-    if ".." in os.path.basename(path) or ".." in path.replace(os.sep, "/").split("/"):
+    if ".." in os.path.basename(os.path.normpath(path)) or ".." in path.replace(os.sep, "/").split("/"):
         raise NeuroFileError("a name with '..' is refused: name neuro files plainly, inside the folder",
                              file=shown)
-    del parts
     real = os.path.realpath(path)
     if real != folder_real and not real.startswith(folder_real + os.sep):
         raise NeuroFileError(f"a symlink pointing outside the folder (to {real}) is refused: copy the file "
@@ -274,22 +272,26 @@ def _install() -> None:
             sys.meta_path.insert(0, _finder)
 
 
-def _module_name(stem: str, version: str) -> str:
-    clean = re.sub(r"\W", "_", stem) or "neuro"
-    base = f"{PACKAGE}.{clean}_{version}"
-    name = base
-    while name in sys.modules or name in _finder.packages:
-        name = f"{base}_{next(_counter)}"
+def _reserve(stem: str, version: str | None, package: _Package) -> str:
+    """A module name no other version has used, registered to `package` at once."""
+    clean = re.sub(r"\W", "_", stem.rsplit(".", 1)[-1]) or "neuro"
+    base = f"{PACKAGE}.{clean}_{version}" if version else f"{PACKAGE}.{clean}"
+    with _finder.lock:
+        name = base
+        while name in sys.modules or name in _finder.packages:
+            name = f"{base}_{next(_counter)}"
+        _finder.packages[name] = package
     return name
 
 
-def load_neuro_path(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> LoadedNeuro:
-    """Load the neuro at `path` (a ``.py`` file or a package folder inside `folder`)."""
-    path, folder = os.fspath(path), os.fspath(folder)
+def load_neuro_path(path: str | os.PathLike[str], folder: str | os.PathLike[str] | None = None) -> LoadedNeuro:
+    """Load the neuro at `path` (a ``.py`` file or a package folder inside `folder`, by
+    default the folder that holds it)."""
+    path = os.path.abspath(os.fspath(path))
+    folder = os.fspath(folder) if folder is not None else os.path.dirname(os.path.normpath(path))
     files = read_neuro_files(path, folder)
-    stem = os.path.basename(os.path.normpath(path)).removesuffix(".py")
-    loaded = _load(files, None, os.path.dirname(os.path.abspath(path)))
-    return msgspec.structs.replace(loaded, path=os.path.abspath(path), module=loaded.module) if stem else loaded
+    loaded = _load(files, None, os.path.dirname(os.path.normpath(path)))
+    return msgspec.structs.replace(loaded, path=path)
 
 
 def load_neuro_files(files: dict[str, bytes], module_name: str | None = None, *,
@@ -306,7 +308,24 @@ def load_neuro_files(files: dict[str, bytes], module_name: str | None = None, *,
         if b"\0" in data:
             raise NeuroFileError("a binary file (it contains NUL bytes) is refused: a neuro is UTF-8 Python source",
                                  file=rel)
-    return _load(dict(files), module_name, origin or "<stored>").cls
+    return _load(_as_drop_layout(files, module_name), module_name, origin or "<stored>").cls
+
+
+def _as_drop_layout(files: dict[str, bytes], module_name: str | None) -> dict[str, bytes]:
+    """Stored sources come as ``name.py`` (a module), ``pkg/...`` (a folder, as here) or
+    folder-relative paths with no folder name (``__init__.py``, ``impl.py``): give the
+    last a folder name, and put the entry module first."""
+    if any("/" in rel for rel in files) and len({rel.split("/")[0] for rel in files}) == 1:
+        first = next(iter(files)).split("/")[0]
+        init = f"{first}/__init__.py"
+        return {init: files[init], **files} if init in files else dict(files)
+    sources = [rel for rel in files if rel.endswith(".py")]
+    if len(files) == 1 and len(sources) == 1:
+        return dict(files)
+    stem = re.sub(r"\W", "_", (module_name or "neuro").rsplit(".", 1)[-1]) or "neuro"
+    out = {f"{stem}/{rel}": data for rel, data in files.items()}
+    init = f"{stem}/__init__.py"
+    return {init: out[init], **out} if init in out else out
 
 
 def _load(files: dict[str, bytes], module_name: str | None, origin: str) -> LoadedNeuro:
@@ -316,74 +335,31 @@ def _load(files: dict[str, bytes], module_name: str | None, origin: str) -> Load
     is_folder = "/" in first
     shown = {rel: os.path.join(origin, rel) for rel in files}
     toml_rel = f"{first.split('/')[0]}/{TOML}" if is_folder else None
-    spec = read_toml(files[toml_rel], shown[toml_rel]) if toml_rel and toml_rel in files else NeuroToml()
+    toml_file = shown[toml_rel] if toml_rel in files else None
+    spec = read_toml(files[toml_rel], toml_file) if toml_file else NeuroToml()  # type: ignore[index]
     version = _hash(files)
     stem = first.split("/")[0] if is_folder else first.removesuffix(".py")
-    name = module_name or _module_name(spec.name or stem, version)
-    if module_name is not None and (name in sys.modules or name in _finder.packages):
-        name = _module_name(module_name.split(".")[-1], version)
-    if "." not in name or not name.startswith(PACKAGE + "."):
-        name = _module_name(name, version)
-
-    # Compile everything first: a syntax error anywhere refuses the whole version.
-    modules: dict[str, tuple[str, types.CodeType, bool]] = {}
-    for rel, data in files.items():
-        if not rel.endswith(".py"):
-            continue
-        text = data.decode("utf-8")
-        if is_folder:
-            inner = rel.split("/", 1)[1].removesuffix(".py").split("/")
-            is_package = inner[-1] == "__init__"
-            if is_package:
-                inner = inner[:-1]
-            modname = ".".join([name, *inner])
-        else:
-            modname, is_package = name, False
-        try:
-            code = compile(text, shown[rel], "exec", dont_inherit=True)
-        except SyntaxError as e:
-            offending = (e.text or "").strip()
-            raise NeuroFileError(f"syntax error: {e.msg}" + (f": {offending}" if offending else ""),
-                                 file=shown[rel], line=e.lineno) from None
-        modules[modname] = (shown[rel], code, is_package)
-    if is_folder:
-        entry = name if name in modules else None
-        if spec.module is not None:
-            entry = f"{name}.{spec.module}"
-            if entry not in modules:
-                raise NeuroFileError(f"invalid neuro.toml: module = {spec.module!r} is not a module of the folder "
-                                     "- at `$.module`", file=shown[toml_rel or first])
-        elif entry is None:
-            top = [m for m in modules if m.count(".") == name.count(".") + 1 and not modules[m][2]]
-            if len(top) != 1:
-                raise NeuroFileError("a neuro folder needs an __init__.py, or a neuro.toml with module = "
-                                     "\"<entry module>\"", file=origin if not toml_rel else shown[toml_rel])
-            entry = top[0]
-        if name not in modules:  # a folder without __init__.py: an empty package module
-            modules[name] = (os.path.join(origin, stem), compile("", os.path.join(origin, stem, "__init__.py"),
-                                                                   "exec"), True)
-    else:
-        entry = name
-
-    targets = {"qualname": spec.neuro, "attrs": _toml_attrs(spec), "active": True, "toml": shown.get(toml_rel or "")}
-    package = _Package(modules, _builtins_for(targets))
-    _install()
-    with _finder.lock:
-        _finder.packages[name] = package
+    targets: dict[str, Any] = {"qualname": spec.neuro, "attrs": _toml_attrs(spec), "active": True}
+    package = _Package({}, _builtins_for(targets))
+    name = _reserve(module_name, None, package) if module_name else _reserve(spec.name or stem, version, package)
     try:
-        module = importlib.import_module(entry)
-    except ManifestError as e:
+        entry = _compile(files, shown, name, package, spec, toml_file, origin, stem)
+        _install()
+        try:
+            module = importlib.import_module(entry)
+        except ManifestError as e:
+            file, line, tb = _where(e, shown.values())
+            raise NeuroFileError(f"manifest error: {e}", file=file or shown[first], line=line, traceback=tb) from None
+        except (Exception, SystemExit) as e:
+            file, line, tb = _where(e, shown.values())
+            raise NeuroFileError(f"import failed: {type(e).__name__}: {e}", file=file or shown[first], line=line,
+                                 traceback=tb) from None
+        finally:
+            targets["active"] = False
+        cls = _pick_class(module, name, spec, toml_file or shown[first])
+    except BaseException:
         _unload(name)
-        file, line, tb = _where(e, shown.values())
-        raise NeuroFileError(f"manifest error: {e}", file=file or shown[first], line=line, traceback=tb) from None
-    except (Exception, SystemExit) as e:
-        _unload(name)
-        file, line, tb = _where(e, shown.values())
-        raise NeuroFileError(f"import failed: {type(e).__name__}: {e}", file=file or shown[first], line=line,
-                             traceback=tb) from None
-    finally:
-        targets["active"] = False
-    cls = _pick_class(module, name, spec, shown[toml_rel] if toml_rel in files else shown[first])
+        raise
     cls.__version_cache__ = version
     replay = spec.replay.calls if isinstance(spec.replay, ReplaySpec) else spec.replay
     if replay is None:
@@ -391,6 +367,49 @@ def _load(files: dict[str, bytes], module_name: str | None, origin: str) -> Load
         replay = declared.get("calls") if isinstance(declared, dict) else declared if isinstance(declared, int) else None
     return LoadedNeuro(cls=cls, name=cls.__manifest__.name, version=version, files=files, path=origin,
                        module=name, replay=replay)
+
+
+def _compile(files: dict[str, bytes], shown: dict[str, str], name: str, package: _Package, spec: NeuroToml,
+             toml_file: str | None, origin: str, stem: str) -> str:
+    """Compile every module (a syntax error anywhere refuses the whole version) into
+    `package`; return the entry module's name."""
+    first = next(iter(files))
+    is_folder = "/" in first
+    for rel, data in files.items():
+        if not rel.endswith(".py"):
+            continue
+        if is_folder:
+            inner = rel.split("/", 1)[1].removesuffix(".py").split("/")
+            is_package = inner[-1] == "__init__"
+            modname = ".".join([name, *(inner[:-1] if is_package else inner)])
+        else:
+            modname, is_package = name, False
+        try:
+            code = compile(data.decode("utf-8"), shown[rel], "exec", dont_inherit=True)
+        except SyntaxError as e:
+            offending = (e.text or "").strip()
+            raise NeuroFileError(f"syntax error: {e.msg}" + (f": {offending}" if offending else ""),
+                                 file=shown[rel], line=e.lineno) from None
+        package.modules[modname] = (shown[rel], code, is_package)
+    if not is_folder:
+        return name
+    if spec.module is not None:
+        entry = f"{name}.{spec.module}"
+        if entry not in package.modules:
+            raise NeuroFileError(f"invalid neuro.toml: module = {spec.module!r} is not a module of the folder "
+                                 "- at `$.module`", file=toml_file or shown[first])
+    elif name in package.modules:
+        entry = name
+    else:
+        top = [m for m in package.modules if m.count(".") == name.count(".") + 1 and not package.modules[m][2]]
+        if len(top) != 1:
+            raise NeuroFileError("a neuro folder needs an __init__.py, or a neuro.toml with module = "
+                                 "\"<entry module>\"", file=toml_file or os.path.join(origin, stem))
+        entry = top[0]
+    if name not in package.modules:  # a folder without __init__.py: an empty package module
+        init = os.path.join(origin, stem, "__init__.py")
+        package.modules[name] = (init, compile("", init, "exec"), True)
+    return entry
 
 
 def _builtins_for(targets: dict[str, Any]) -> dict[str, Any]:
@@ -469,10 +488,4 @@ def _unload(name: str) -> None:
 
 
 def _hash(files: dict[str, bytes]) -> str:
-    h = hashlib.sha256()
-    for rel in sorted(files):
-        h.update(rel.encode())
-        h.update(b"\0")
-        h.update(files[rel])
-        h.update(b"\0")
-    return h.hexdigest()[:16]
+    return hash_files(files)  # the kernel's version store hashes the same way

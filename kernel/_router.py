@@ -19,6 +19,7 @@ import outcome
 import trio
 
 from neuro._errors import (
+    NeuroError,
     CallTimeout,
     DeadLetter,
     InvalidPayload,
@@ -48,12 +49,13 @@ _json_encode = msgspec.json.encode
 class BlockedSend(Parked):
     """A sender waiting for room in a full mailbox whose rule is `block`."""
 
-    __slots__ = ("letter", "proc")
+    __slots__ = ("letter", "proc", "admit")
 
     def __init__(self, letter: Letter, proc: Process) -> None:
         super().__init__()
         self.letter = letter
         self.proc = proc
+        self.admit = True  # accept the letter when room comes (durable senders log it themselves)
 
     def expire(self) -> None:
         self.resolve(outcome.Error(MailboxFull(
@@ -97,6 +99,9 @@ class Router:
         self.accepted = 0
         self.outcomes = {"handled": 0, "error": 0, "dead": 0}
         self.neuro_topics: dict[str, list[str]] = {}
+        # Durable letters waiting for their group commit: (ticket, process, letter, sender).
+        self._durable: deque[tuple[int, Process, Letter, Parked]] = deque()
+        self.token: trio.lowlevel.TrioToken | None = None
         self.client_topics: dict[str, list[trio.MemorySendChannel]] = {}
 
     # -- the boundary ---------------------------------------------------------------------
@@ -149,12 +154,15 @@ class Router:
     def _accept(self, proc: Process, letter: Letter) -> None:
         """The message is now the kernel's: log it and put it in the mailbox."""
         env = letter.env
-        letter.accepted_at = perf_counter()
-        proc.received += 1
-        self.accepted += 1
         if self.log is not None:
             self.log.append_message((env.id, env.time, env.sender, env.recipient, env.kind, env.topic,
                                      env.correlation, env.parent, env.deadline, letter.raw))
+        self._enqueue(proc, letter)
+
+    def _enqueue(self, proc: Process, letter: Letter) -> None:
+        letter.accepted_at = perf_counter()
+        proc.received += 1
+        self.accepted += 1
         proc.queue.append(letter)
         if proc.idle:
             trio.lowlevel.reschedule(proc.idle.pop())
@@ -192,7 +200,7 @@ class Router:
         blocked = proc.blocked
         while blocked and len(proc.queue) < proc.policy.mailbox_size:
             waiter = blocked.popleft()
-            if not waiter.resolved and waiter.resolve(outcome.Value(None)):
+            if not waiter.resolved and waiter.resolve(outcome.Value(None)) and waiter.admit:
                 self._accept(proc, waiter.letter)
 
     # -- quotas at the boundary -----------------------------------------------------------
@@ -246,14 +254,70 @@ class Router:
         while log.overloaded:
             await trio.to_thread.run_sync(log.flush_sync, 30.0)
 
+    # -- durable messages ------------------------------------------------------------------
+
+    async def _accept_durable(self, proc: Process, letter: Letter) -> None:
+        """Log `letter` with synchronous=FULL and return once it is on disk; it joins the
+        mailbox then, even if this sender was cancelled meanwhile."""
+        log = self.log
+        if log is None:
+            raise NeuroError("durable messages need the event log: start the kernel with Kernel(log=...)")
+        if proc.policy.overflow == "block" and (len(proc.queue) >= proc.policy.mailbox_size or proc.blocked):
+            await self._wait_for_room(proc, letter)
+        env = letter.env
+        ticket = log.append_durable((env.id, env.time, env.sender, env.recipient, env.kind, env.topic,
+                                     env.correlation, env.parent, env.deadline, letter.raw))
+        waiter = Parked()
+        self._durable.append((ticket, proc, letter, waiter))
+        await waiter.wait()
+
+    async def _wait_for_room(self, proc: Process, letter: Letter) -> None:
+        blocked = BlockedSend(letter, proc)
+        if proc.blocked is None:
+            proc.blocked = deque()
+        blocked.admit = False  # _admit_blocked only wakes it; it is logged as durable after
+        proc.blocked.append(blocked)
+        self.deadlines.add(letter.deadline, blocked)
+        await blocked.wait()
+
+    def durable_committed(self, upto: int) -> None:
+        """From the log writer (through the trio token): these tickets are on disk."""
+        while self._durable and self._durable[0][0] <= upto:
+            _, proc, letter, waiter = self._durable.popleft()
+            if proc.accepting:
+                self._enqueue(proc, letter)
+                if proc.idle:
+                    trio.lowlevel.reschedule(proc.idle.pop())
+                elif proc.runners < proc.policy.concurrency and proc.state is State.RUNNING:
+                    self._start_runner(proc)
+            else:
+                proc.received += 1
+                self.accepted += 1
+                letter.accepted_at = perf_counter()
+                self._dead(proc, letter, f"{proc.name} stopped before the message was delivered")
+            waiter.resolve(outcome.Value(None))
+
+    def on_durable(self, upto: int) -> None:
+        """Called in the writer thread."""
+        if self.token is not None:
+            try:
+                self.token.run_sync_soon(self.durable_committed, upto)
+            except trio.RunFinishedError:
+                pass
+
+    # -- sending --------------------------------------------------------------------------
+
     async def send(self, sender: str, to: str, payload: Any, timeout: float | None,
-                   parent: Envelope | None = None) -> int:
+                   parent: Envelope | None = None, durable: bool = False) -> int:
         if self.log is not None and self.log.overloaded:
             await self._wait_for_log()
         proc = self._lookup(to)
         letter = self._letter(proc, sender, payload, "send", timeout, parent)
         if proc.policy.rate:
             await self._rate(proc, sender, letter.deadline)
+        if durable:
+            await self._accept_durable(proc, letter)
+            return letter.env.id
         blocked = self._offer(proc, letter)
         if blocked is not None:
             await blocked.wait()
@@ -274,7 +338,7 @@ class Router:
         return letter.env.id
 
     async def call(self, sender: str, to: str, payload: Any, timeout: float | None,
-                   parent: Envelope | None = None) -> Any:
+                   parent: Envelope | None = None, durable: bool = False) -> Any:
         if self.log is not None and self.log.overloaded:
             await self._wait_for_log()
         proc = self._lookup(to)
@@ -285,9 +349,12 @@ class Router:
         call = PendingCall(lambda: CallTimeout(
             f"no reply from {to!r} within {timeout} s (message {mid}); it will still get an outcome in the log"))
         letter.call = call
-        blocked = self._offer(proc, letter)
-        if blocked is not None:
-            await blocked.wait()
+        if durable:
+            await self._accept_durable(proc, letter)
+        else:
+            blocked = self._offer(proc, letter)
+            if blocked is not None:
+                await blocked.wait()
         self.deadlines.add(letter.deadline, call)
         return await call.wait()
 

@@ -52,7 +52,7 @@ def test_the_log_is_in_wal_mode(log_path):
 def test_the_schema_version_is_recorded_in_the_migrations_table(log_path):
     """A new log records each applied migration, up to the current schema version."""
     trio.run(idle_kernel, log_path)
-    assert [(1, "initial schema")] == sql(log_path, "SELECT version, name FROM migrations")
+    assert [(1, "initial schema"), (2, "durable messages")] == sql(log_path, "SELECT version, name FROM migrations")
     assert SCHEMA_VERSION == read(log_path, "schema_version")
 
 

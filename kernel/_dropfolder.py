@@ -1,0 +1,369 @@
+"""Drop folders: a neuro file dropped in is spawned, changed is swapped, deleted is stopped.
+
+    drop = DropFolder(kernel, "~/.neuro/neuros")
+    nursery.start_soon(drop.run)          # or: await nursery.start(drop.run)
+
+watchdog reports changes from its own thread; they reach trio through the kernel's trio
+token. Editors save in several steps, and an in-place save reports `modified` while the file
+is still empty, so a file is loaded only after `closed` (close-write) or `moved`, and only
+once nothing more happened to it for `debounce` seconds. `created` and `deleted` mark it for
+a look too (a deleted file is stopped, once it stays gone for `debounce`). When inotify
+reports that its queue overflowed, events were lost: the whole folder is scanned again, as
+at start.
+
+A file that fails to load (see `_neurofile`) or a version the kernel refuses is a
+``drop.error`` event, and nothing changes: the old version keeps serving. A name that a
+neuro spawned by someone else already runs under (another folder, the API) is refused.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import weakref
+from typing import Any
+
+import msgspec
+import trio
+
+from neuro._errors import NeuroError, NoSuchNeuro
+
+from ._neurofile import LoadedNeuro, NeuroFileError, is_neuro_entry, load_neuro_path
+
+__all__ = ["DropFolder", "DropFolderStatistics"]
+
+ACTOR = "dropfolder"
+LIVE = ("running", "starting", "restarting", "crashed", "swapping")
+
+# name -> (folder, entry) of every neuro a drop folder of that kernel runs
+_owners: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, str]]] = weakref.WeakKeyDictionary()
+
+
+class DropFolderStatistics(msgspec.Struct, frozen=True):
+    """A drop folder's counters: `files` it runs now, `loads` tried, `errors` reported,
+    `pending` entries waiting for their quiet period, `last_event` (UTC, 0 before any)."""
+
+    folder: str
+    files: int
+    loads: int
+    spawned: int
+    swapped: int
+    removed: int
+    errors: int
+    rescans: int
+    pending: int
+    last_event: float
+
+
+class _Entry(msgspec.Struct):
+    name: str
+    version: str
+
+
+class DropFolder:
+    """Watch `path` and keep the kernel's neuros in step with the neuro files in it.
+
+    `debounce` is the quiet period (seconds) after a file's last change before it is loaded;
+    `stop_timeout` how long a removed neuro's queued messages may drain before the rest end
+    as dead letters with reason ``removed``.
+    """
+
+    def __init__(self, kernel: Any, path: str | os.PathLike[str], *, debounce: float = 0.05,
+                 stop_timeout: float = 5.0) -> None:
+        self.kernel = kernel
+        self.path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+        self.debounce = debounce
+        self.stop_timeout = stop_timeout
+        self._entries: dict[str, _Entry] = {}  # entry (file or folder name) -> what runs from it
+        self._dirty: dict[str, float] = {}  # entry -> trio time of its last report
+        self._wakeup = trio.Event()
+        self._idle = trio.Event()
+        self._busy = False
+        self._token: Any = None
+        self._observer: Any = None
+        self._barriers: dict[str, trio.Event] = {}
+        self._barrier_seq = 0
+        self._counts = {"loads": 0, "spawned": 0, "swapped": 0, "removed": 0, "errors": 0, "rescans": 0}
+        self._last_event = 0.0
+
+    # -- public -----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Watch the folder until cancelled. With ``nursery.start`` it returns once the
+        watch is in place and the first scan is queued."""
+        os.makedirs(self.path, exist_ok=True)
+        self._token = trio.lowlevel.current_trio_token()
+        self._observer = _make_observer(self)
+        self._observer.start()
+        try:
+            self.rescan()
+            task_status.started()
+            await self._loop()
+        finally:
+            observer, self._observer = self._observer, None
+            observer.stop()
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(observer.join, 2.0)
+
+    def rescan(self) -> None:
+        """Look at every entry again: those on disk and those running from here. Called at
+        start and when inotify reports a queue overflow (events were lost)."""
+        self._counts["rescans"] += 1
+        try:
+            names = os.listdir(self.path)
+        except OSError:
+            names = []
+        now = trio.current_time()
+        for entry in {*(n for n in names if is_neuro_entry(self.path, n) or self._refused(n)), *self._entries}:
+            self._mark(entry, now - self.debounce)  # no quiet period: nothing is known to be mid-save
+        self._wake()
+
+    async def wait_idle(self) -> None:
+        """Wait until every change made to the folder before this call has been handled.
+
+        A hidden marker file is written and removed: once its report comes back (reports
+        arrive in order), every earlier one has, and then this waits for the folder's queue
+        to empty."""
+        self._barrier_seq += 1
+        marker = f".neuro-drop-sync-{os.getpid()}-{id(self)}-{self._barrier_seq}"
+        done = self._barriers[marker] = trio.Event()
+        try:
+            path = os.path.join(self.path, marker)
+            try:
+                with open(path, "wb"):
+                    pass
+                os.unlink(path)
+            except OSError:  # a read-only folder: no barrier, just what has arrived
+                done.set()
+            with trio.move_on_after(5.0):
+                await done.wait()
+        finally:
+            self._barriers.pop(marker, None)
+        while self._dirty or self._busy:
+            await self._idle.wait()
+
+    def statistics(self) -> DropFolderStatistics:
+        return DropFolderStatistics(folder=self.path, files=len(self._entries), pending=len(self._dirty),
+                                    last_event=self._last_event, **self._counts)
+
+    # -- reports from watchdog's thread --------------------------------------------------------
+
+    def _report(self, kind: str, paths: list[str]) -> None:
+        """In the watchdog thread: hand a report to trio."""
+        try:
+            trio.from_thread.run_sync(self._on_report, kind, paths, trio_token=self._token)
+        except (trio.RunFinishedError, RuntimeError):
+            pass  # trio has gone away (shutdown)
+
+    def _on_report(self, kind: str, paths: list[str]) -> None:
+        self._last_event = time.time()
+        if kind == "overflow":
+            self.rescan()
+            return
+        now = trio.current_time()
+        for path in paths:
+            if not path:
+                continue
+            rel = os.path.relpath(path, self.path)
+            if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
+                continue
+            top = rel.split(os.sep)[0]
+            if top in self._barriers:
+                self._barriers[top].set()
+                continue
+            if kind == "created" and not os.path.isdir(path):
+                continue  # its content comes later: wait for close-write
+            if top in self._entries or is_neuro_entry(self.path, top) or self._refused(top):
+                self._mark(top, now)
+        self._wake()
+
+    def _mark(self, entry: str, when: float) -> None:
+        self._dirty[entry] = when
+        if self._idle.is_set():
+            self._idle = trio.Event()
+
+    def _refused(self, entry: str) -> bool:
+        """An entry that looks like a neuro but must be refused with an error (not ignored)."""
+        return ".." in entry and not entry.startswith(".")
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    # -- the trio side ---------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            if not self._dirty:
+                self._idle.set()
+                self._wakeup = trio.Event()
+                await self._wakeup.wait()
+                continue
+            now = trio.current_time()
+            due = min(self._dirty.values()) + self.debounce
+            if due > now:
+                self._wakeup = trio.Event()
+                with trio.move_on_at(due):
+                    await self._wakeup.wait()
+                continue
+            ready = sorted(e for e, t in self._dirty.items() if t + self.debounce <= now)
+            self._busy = True
+            if self._idle.is_set():
+                self._idle = trio.Event()
+            try:
+                for entry in ready:
+                    if self._dirty.get(entry, math.inf) + self.debounce > trio.current_time():
+                        continue  # changed again meanwhile: wait for its quiet period
+                    del self._dirty[entry]
+                    await self._sync(entry)
+            finally:
+                self._busy = False
+
+    async def _sync(self, entry: str) -> None:
+        """Bring the kernel in step with one entry of the folder."""
+        path = os.path.join(self.path, entry)
+        if not os.path.lexists(path):
+            await self._removed(entry)
+            return
+        if ".." in entry:
+            self._error(None, path, f"{path}: a name with '..' is refused: name neuro files plainly, inside the "
+                                    "folder", None, None)
+            return
+        if not is_neuro_entry(self.path, entry):
+            await self._removed(entry)  # a folder that lost its __init__.py and neuro.toml
+            return
+        self._counts["loads"] += 1
+        try:
+            loaded: LoadedNeuro = await trio.to_thread.run_sync(load_neuro_path, path, self.path)
+        except NeuroFileError as e:
+            self._error(self._entries[entry].name if entry in self._entries else None, e.file, str(e), e.line,
+                        e.traceback)
+            return
+        except Exception as e:  # noqa: BLE001 - any loader failure is this file's error event
+            self._error(None, path, f"{path}: {type(e).__name__}: {e}", None, None)
+            return
+        await self._apply(entry, loaded)
+
+    async def _apply(self, entry: str, loaded: LoadedNeuro) -> None:
+        owners = _owners.setdefault(self.kernel, {})
+        mine = (self.path, entry)
+        previous = self._entries.get(entry)
+        name = loaded.name
+        running = self._running(name)
+        owner = owners.get(name)
+        if running and owner != mine:
+            who = f"the drop folder entry {owner[0]}/{owner[1]}" if owner else "the API (or a supervisor)"
+            self._error(name, loaded.path, f"{loaded.path}: a neuro named {name!r} is already running, started by "
+                                           f"{who}; rename this one (its manifest's name) or stop that one first",
+                        None, None)
+            return
+        try:
+            if running:
+                report = await self.kernel.swap(name, loaded.cls, replay=loaded.replay, origin="file",
+                                                source=loaded.files)
+                if getattr(report, "stage", None) == "unchanged":
+                    self._entries[entry] = _Entry(name, loaded.version)
+                    return
+                self._counts["swapped"] += 1
+                self.kernel._event("drop.swapped", name, ACTOR, file=loaded.path, folder=self.path,
+                                   old_version=getattr(report, "old_version", previous.version if previous else None),
+                                   version=loaded.version)
+            else:
+                info = await self.kernel.spawn(loaded.cls)
+                self._counts["spawned"] += 1
+                self.kernel._event("drop.spawned", name, ACTOR, file=loaded.path, folder=self.path,
+                                   version=loaded.version, pid=info.pid)
+        except NeuroError as e:
+            report = getattr(e, "report", None)
+            err = getattr(report, "error", None)
+            self._error(name, getattr(err, "file", None) or loaded.path, f"{loaded.path}: {e}",
+                        getattr(err, "line", None), getattr(err, "traceback", None))
+            return
+        owners[name] = mine
+        self._entries[entry] = _Entry(name, loaded.version)
+        if previous is not None and previous.name != name:  # the manifest's name changed
+            await self._stop(entry, previous.name, loaded.path)
+
+    async def _removed(self, entry: str) -> None:
+        previous = self._entries.pop(entry, None)
+        if previous is not None:
+            await self._stop(entry, previous.name, os.path.join(self.path, entry))
+
+    async def _stop(self, entry: str, name: str, file: str) -> None:
+        owners = _owners.setdefault(self.kernel, {})
+        if owners.get(name) != (self.path, entry):
+            return
+        del owners[name]
+        try:
+            await self.kernel.stop(name, drain=True, timeout=self.stop_timeout, reason="removed")
+        except NoSuchNeuro:
+            pass  # stopped already (by the API): nothing left to do
+        except NeuroError as e:
+            self._error(name, file, f"{file}: could not stop {name}: {e}", None, None)
+            return
+        self._counts["removed"] += 1
+        self.kernel._event("drop.removed", name, ACTOR, file=file, folder=self.path)
+
+    def _running(self, name: str) -> bool:
+        try:
+            info = self.kernel.info(name)
+        except NoSuchNeuro:
+            return False
+        return str(getattr(info.state, "value", info.state)) in LIVE
+
+    def _error(self, name: str | None, file: str | None, error: str, line: int | None,
+               traceback: str | None) -> None:
+        self._counts["errors"] += 1
+        self.kernel._event("drop.error", name, ACTOR, folder=self.path, file=file, line=line, error=error,
+                           traceback=traceback)
+
+
+def _make_observer(drop: DropFolder) -> Any:
+    """A watchdog observer on the folder (recursive, for package folders) whose inotify
+    queue overflows are reported too."""
+    from watchdog.events import (
+        DirDeletedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent, FileDeletedEvent,
+        FileMovedEvent, FileSystemEventHandler, DirCreatedEvent,
+    )
+    from watchdog.observers import Observer
+
+    kinds = {FileClosedEvent: "closed", FileMovedEvent: "moved", DirMovedEvent: "moved",
+             FileCreatedEvent: "created", DirCreatedEvent: "created", FileDeletedEvent: "deleted",
+             DirDeletedEvent: "deleted"}
+
+    class Handler(FileSystemEventHandler):
+        def on_any_event(self, event: Any) -> None:
+            kind = kinds.get(type(event))
+            if kind is not None:
+                drop._report(kind, [os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")])
+
+    observer = Observer()
+    _report_overflows(observer, lambda: drop._report("overflow", []))
+    observer.schedule(Handler(), drop.path, recursive=True)
+    return observer
+
+
+def _report_overflows(observer: Any, on_overflow: Any) -> None:
+    """Make an inotify observer call `on_overflow` when the kernel's event queue overflowed.
+    (watchdog rebuilds its watches then but tells no handler.) Other platforms: no-op."""
+    try:
+        from watchdog.observers.inotify import InotifyEmitter, InotifyWatchGroup
+    except ImportError:  # pragma: no cover - not Linux
+        return
+    emitter_class = getattr(observer, "_emitter_class", None)
+    if not (isinstance(emitter_class, type) and issubclass(emitter_class, InotifyEmitter)):
+        return
+
+    class Group(InotifyWatchGroup):
+        def on_queue_overflow(self) -> None:
+            super().on_queue_overflow()
+            on_overflow()
+
+    class Emitter(emitter_class):  # type: ignore[misc, valid-type]
+        def on_thread_start(self) -> None:  # InotifyEmitter's, with the Group above
+            self._inotify = Group(self._inotify_fd, os.fsencode(self.watch.path),
+                                  is_recursive=self.watch.is_recursive,
+                                  event_mask=self.get_event_mask_from_filter(),
+                                  follow_symlink=self.watch.follow_symlink)
+
+    observer._emitter_class = Emitter
