@@ -173,8 +173,8 @@ class ProcessBackend(Backend):
         process = await trio.lowlevel.open_process(
             command, pass_fds=(worker_end.fileno(),), stdin=subprocess.DEVNULL, start_new_session=True)
         worker_end.close()
-        stream = trio.SocketStream(trio.socket.from_stdlib_socket(kernel_end))
-        handle = WorkerProcess(process, stream, cgroup, policy, unenforced, started)
+        kernel_end.setblocking(False)
+        handle = WorkerProcess(process, None, cgroup, policy, unenforced, started, sock=kernel_end)
         self._all.add(handle)
         assert self._nursery is not None
         self._nursery.start_soon(handle.read_frames)

@@ -57,10 +57,13 @@ class _Pending:
 class WorkerProcess:
     """One worker process and its frame stream."""
 
-    def __init__(self, process: Any, stream: trio.abc.Stream, cgroup: Any, policy: Any,
-                 unenforced: dict[str, str], started: float) -> None:
+    def __init__(self, process: Any, stream: trio.abc.Stream | None, cgroup: Any, policy: Any,
+                 unenforced: dict[str, str], started: float, sock: Any = None) -> None:
+        """`sock` (a connected, non-blocking stdlib socket) is the fast path; `stream` any
+        trio stream (a container's attach, say) works too."""
         self.process = process
         self.stream = stream
+        self.sock = sock
         self.cgroup = cgroup
         self.policy = policy
         self.unenforced = unenforced
@@ -89,11 +92,38 @@ class WorkerProcess:
         if not self.alive:
             raise self._died()
         data = encode(frame)
+        lock = self._send_lock
+        if lock.locked():
+            await lock.acquire()
+        else:
+            lock.acquire_nowait()  # no checkpoint when nobody else is writing
         try:
-            async with self._send_lock:
+            if self.sock is not None:
+                await self._send_raw(memoryview(data))
+            else:
                 await self.stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+        except (trio.BrokenResourceError, trio.ClosedResourceError, BrokenPipeError, ConnectionError, OSError):
             raise self._died() from None
+        finally:
+            lock.release()
+
+    async def _send_raw(self, data: memoryview) -> None:
+        while data:
+            try:
+                sent = self.sock.send(data)
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self.sock)
+                continue
+            data = data[sent:]
+
+    async def _receive(self) -> bytes:
+        if self.sock is None:
+            return await self.stream.receive_some(1 << 16)
+        while True:
+            try:
+                return self.sock.recv(1 << 16)
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(self.sock)
 
     async def wait_hello(self) -> None:
         await self._hello.wait()
@@ -133,8 +163,8 @@ class WorkerProcess:
                 self._nursery = nursery
                 while True:
                     try:
-                        data = await self.stream.receive_some(1 << 16)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        data = await self._receive()
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError, OSError):
                         data = b""
                     if not data:
                         break
@@ -214,7 +244,10 @@ class WorkerProcess:
         if self.cgroup is not None:
             self.cgroup.kill_all()
             self.cgroup.remove()
-        await _aclose(self.stream)
+        if self.stream is not None:
+            await _aclose(self.stream)
+        if self.sock is not None:
+            self.sock.close()
         self._exited.set()
         if not was_stopping and self.on_exit is not None:
             self.on_exit(self.death)

@@ -16,6 +16,8 @@ import socket
 import sys
 import tempfile
 import traceback
+import types
+from collections import deque
 from typing import Any, Callable
 
 import msgspec
@@ -64,20 +66,69 @@ class RemoteCallError(Exception):
 
 
 class Worker:
-    def __init__(self, stream: trio.SocketStream) -> None:
-        self.stream = stream
+    """Serves one neuro over one socket.
+
+    While nothing is in flight, the worker reads, runs the handler and answers with plain
+    blocking calls on its own thread: cheaper than an event loop's wake-up, and nothing else
+    needs the loop then. A handler that awaits something (a ctx call, a sleep) keeps running
+    in the task that started it, and a fresh task takes over reading; while such calls are
+    in flight, reading goes through trio.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
         self.send_lock = trio.Lock()
+        self.frames: deque[Any] = deque()
+        self.decoder = FrameDecoder()
+        self.busy = 0  # calls and hooks being finished by tasks of their own
         self.instance: Any = None
-        self.decoder: msgspec.msgpack.Decoder | None = None
+        self.is_async = True
+        self.input: msgspec.msgpack.Decoder | None = None
         self.neuro_name = ""
         self.version = ""
         self.pending: dict[int, tuple[trio.Event, list[CtxResult]]] = {}
         self.next_op = 0
+        self.nursery: trio.Nursery | None = None
 
     async def write(self, frame: Any) -> None:
-        data = encode(frame)
-        async with self.send_lock:
-            await self.stream.send_all(data)
+        data = memoryview(encode(frame))
+        lock = self.send_lock
+        if lock.locked():
+            await lock.acquire()
+        else:
+            lock.acquire_nowait()  # no checkpoint when nobody else is writing
+        try:
+            while data:
+                try:
+                    sent = self.sock.send(data)
+                except BlockingIOError:
+                    await trio.lowlevel.wait_writable(self.sock)
+                    continue
+                data = data[sent:]
+        finally:
+            lock.release()
+
+    async def read(self) -> bool:
+        """Read more frames into the queue; False at end of input."""
+        if self.busy == 0:
+            self.sock.setblocking(True)  # idle: nothing else runs, so block this thread
+            try:
+                data = self.sock.recv(1 << 16)
+            finally:
+                self.sock.setblocking(False)
+        else:
+            while True:
+                await trio.lowlevel.wait_readable(self.sock)
+                try:
+                    data = self.sock.recv(1 << 16)
+                    break
+                except BlockingIOError:
+                    continue
+        if not data:
+            return False
+        self.frames.extend(self.decoder.feed(data))
+        return True
 
     async def ctx_op(self, call_id: int, op: str, to: str, payload: Any, timeout: float | None,
                      whole: bool = False) -> Any:
@@ -108,7 +159,7 @@ class Worker:
                 os.environ["NEURO_GPU_MEMORY_FRACTION"] = str(frame.gpu_memory)
             self.instance = cls()
             manifest = cls.__manifest__
-            self.decoder = msgspec.msgpack.Decoder(manifest.input)
+            self.input = msgspec.msgpack.Decoder(manifest.input)
             self.neuro_name = manifest.name
             self.version = frame.version
             self.is_async = manifest.is_async
@@ -116,19 +167,59 @@ class Worker:
             return Loaded(ok=False, error=f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
         return Loaded(ok=True, version=self.version)
 
-    async def serve_call(self, frame: Call) -> None:
-        assert self.decoder is not None
+    async def serve(self) -> None:
+        """Take frames off the queue; the task that runs this is the reader."""
+        assert self.nursery is not None
+        while True:
+            if not self.frames:
+                if not await self.read():
+                    self.nursery.cancel_scope.cancel()  # the kernel went away
+                    return
+                continue
+            frame = self.frames.popleft()
+            if isinstance(frame, Call):
+                if not await self.serve_call(frame):
+                    return  # this task finished a call that needed the loop; another reads
+            elif isinstance(frame, CtxResult):
+                waiter = self.pending.pop(frame.id, None)
+                if waiter is not None:
+                    waiter[1].append(frame)
+                    waiter[0].set()
+            elif isinstance(frame, Hook):
+                self.busy += 1
+                self.nursery.start_soon(self.serve_hook, frame)
+            elif isinstance(frame, Load):
+                await self.write(self.load(frame))
+            elif isinstance(frame, Stop):
+                self.nursery.cancel_scope.cancel()
+                return
+
+    async def serve_call(self, frame: Call) -> bool:
+        """Serve one call; False when this task had to give up reading to finish it."""
+        assert self.input is not None and self.nursery is not None
+        keep_reading = True
         try:
-            msg = self.decoder.decode(frame.payload)
-            ctx = WorkerContext(self, frame.id)
-            result = self.instance.handle(ctx, msg)
+            msg = self.input.decode(frame.payload)
+            result = self.instance.handle(WorkerContext(self, frame.id), msg)
             if self.is_async:
-                result = await result
-            reply = _enc.encode(result) if result is not None else b""
-            out = Result(id=frame.id, ok=True, reply=reply)
+                coro = result
+                try:
+                    step = coro.send(None)  # most handlers finish without awaiting anything
+                except StopIteration as done:
+                    result = done.value
+                else:
+                    keep_reading = False
+                    self.busy += 1
+                    self.nursery.start_soon(self.serve)
+                    try:
+                        result = await _carry_on(coro, step)
+                    finally:
+                        self.busy -= 1
+            out = Result(id=frame.id, ok=True, reply=_enc.encode(result) if result is not None else b"")
         except Exception as e:
             out = Result(id=frame.id, ok=False, error_type=_qualname(e), error=str(e), traceback=traceback.format_exc())
         await self.write(out)
+        return keep_reading
 
     async def serve_hook(self, frame: Hook) -> None:
         try:
@@ -142,32 +233,36 @@ class Worker:
             out = Result(id=frame.id, ok=True, reply=_enc.encode(result))
         except Exception as e:
             out = Result(id=frame.id, ok=False, error_type=_qualname(e), error=str(e), traceback=traceback.format_exc())
+        finally:
+            self.busy -= 1
         await self.write(out)
 
     async def run(self) -> None:
         await self.write(Hello(protocol=PROTOCOL, pid=os.getpid()))
-        decoder = FrameDecoder()
         async with trio.open_nursery() as nursery:
-            while True:
-                data = await self.stream.receive_some(1 << 16)
-                if not data:
-                    break  # the kernel went away: nothing left to serve
-                for frame in decoder.feed(data):
-                    if isinstance(frame, Call):
-                        nursery.start_soon(self.serve_call, frame)
-                    elif isinstance(frame, CtxResult):
-                        waiter = self.pending.pop(frame.id, None)
-                        if waiter is not None:
-                            waiter[1].append(frame)
-                            waiter[0].set()
-                    elif isinstance(frame, Hook):
-                        nursery.start_soon(self.serve_hook, frame)
-                    elif isinstance(frame, Load):
-                        await self.write(self.load(frame))
-                    elif isinstance(frame, Stop):
-                        nursery.cancel_scope.cancel()
-                        return
-            nursery.cancel_scope.cancel()
+            self.nursery = nursery
+            nursery.start_soon(self.serve)
+
+
+@types.coroutine
+def _carry_on(coro: Any, step: Any) -> Any:
+    """Go on running `coro`, which has just yielded `step` to the event loop, in this task.
+
+    The task that started a coroutine must be the one that finishes it: what it awaits may
+    already have registered this task to be woken."""
+    while True:
+        try:
+            sent = yield step
+        except BaseException as exc:
+            try:
+                step = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                step = coro.send(sent)
+            except StopIteration as done:
+                return done.value
 
 
 def _module_from_source(name: str, files: dict[str, bytes]) -> Any:
@@ -241,8 +336,7 @@ def main() -> None:
         sock.connect(args.connect)
 
     async def run() -> None:
-        stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
-        await Worker(stream).run()
+        await Worker(sock).run()
 
     try:
         trio.run(run)
