@@ -102,9 +102,15 @@ class DropFolder:
             await self._loop()
         finally:
             observer, self._observer = self._observer, None
-            observer.stop()
+
+            def stop() -> None:
+                observer.stop()
+                observer.join(2.0)
+
+            # Off the trio thread: watchdog's dispatch thread may be waiting on trio (in
+            # `_report`) while holding the lock that `stop` needs.
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(observer.join, 2.0)
+                await trio.to_thread.run_sync(stop)
 
     def rescan(self) -> None:
         """Look at every entry again: those on disk and those running from here. Called at
@@ -206,7 +212,9 @@ class DropFolder:
                 with trio.move_on_at(due):
                     await self._wakeup.wait()
                 continue
-            ready = sorted(e for e, t in self._dirty.items() if t + self.debounce <= now)
+            # Removals first, so a file renamed in the folder frees its name before it is loaded again.
+            ready = sorted((e for e, t in self._dirty.items() if t + self.debounce <= now),
+                           key=lambda e: (os.path.lexists(os.path.join(self.path, e)), e))
             self._busy = True
             if self._idle.is_set():
                 self._idle = trio.Event()
@@ -269,7 +277,7 @@ class DropFolder:
                                    old_version=getattr(report, "old_version", previous.version if previous else None),
                                    version=loaded.version)
             else:
-                info = await self.kernel.spawn(loaded.cls)
+                info = await self.kernel.spawn(loaded.cls, source=loaded.files)
                 self._counts["spawned"] += 1
                 self.kernel._event("drop.spawned", name, ACTOR, file=loaded.path, folder=self.path,
                                    version=loaded.version, pid=info.pid)

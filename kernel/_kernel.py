@@ -82,16 +82,21 @@ class Kernel:
     `log` is the SQLite file for the event log (``None``: no log). Policies come from the
     shipped `policies/` folder and `policy_dirs` (default: ``$NEURO_HOME/policies``);
     `policies` adds or replaces some by name; `watch_policies` reloads them live when their
-    files change. `backends` adds sandbox backends by name.
+    files change. `neuro_dirs` are drop folders: a neuro file dropped in is spawned, a
+    changed one swapped, a deleted one stopped. `backends` adds sandbox backends by name.
     """
 
     def __init__(self, log: str | PathLike[str] | None = None, *, policies: dict[str, Policy] | None = None,
                  policy_dirs: list[str] | None = None, watch_policies: bool = False,
+                 neuro_dirs: list[str | PathLike[str]] | None = None,
                  backends: dict[str, Backend] | None = None, flush_interval: float = 0.05) -> None:
         self._log_path = str(log) if log is not None else None
         self._store = PolicyStore(policy_dirs, policies)
         self._watch_policies = watch_policies
         self._policy_watch: Any = None
+        self._neuro_dirs = [str(d) for d in (neuro_dirs or [])]
+        self._drop_folders: list[Any] = []
+        self._watchers = trio.CancelScope()  # drop folders and the policy watch
         self._backends = {**default_backends(), **(backends or {})}
         self._flush_interval = flush_interval
         self._eventlog: EventLog | None = None
@@ -138,12 +143,28 @@ class Kernel:
         if recovered[0] or recovered[1]:
             self._event("kernel.recovered", None, "kernel", dead_lettered=recovered[0],
                         durable={name: len(rows) for name, rows in recovered[1].items()})
-        if self._watch_policies:
-            from ._policywatch import PolicyWatch
-
-            self._policy_watch = PolicyWatch(self._store.folders[1:], self.reload_policies)
-            self._nursery.start_soon(self._policy_watch.run)
+        if self._watch_policies or self._neuro_dirs:
+            await self._nursery.start(self._run_watchers)
         return self
+
+    async def _run_watchers(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Drop folders and the policy watch: started once the kernel runs (they spawn
+        neuros), cancelled first at shutdown (so nothing is respawned while stopping)."""
+        with self._watchers:
+            async with trio.open_nursery() as nursery:
+                if self._watch_policies:
+                    from ._policywatch import PolicyWatch
+
+                    self._policy_watch = PolicyWatch(self._store.folders[1:], self.reload_policies)
+                    nursery.start_soon(self._policy_watch.run)
+                if self._neuro_dirs:
+                    from ._dropfolder import DropFolder
+
+                    for folder in self._neuro_dirs:
+                        drop = DropFolder(self, folder)
+                        self._drop_folders.append(drop)
+                        await nursery.start(drop.run)
+                task_status.started()
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool | None:
         try:
@@ -166,6 +187,7 @@ class Kernel:
             return
         self._state = "stopping"
         self._router.closing = True
+        self._watchers.cancel()
         if drain:
             with trio.move_on_after(timeout):
                 while any(p.queue or p.in_flight for p in self._router.procs.values()):
@@ -216,9 +238,15 @@ class Kernel:
     # -- the process table -----------------------------------------------------------------
 
     async def spawn(self, neuro: type[Neuro], *, name: str | None = None, policy: str | None = None,
-                    supervisor: str = ROOT, restart: str = "permanent") -> ProcessInfo:
-        """Start a neuro under `supervisor` (the root one by default) and return its row."""
+                    supervisor: str = ROOT, restart: str = "permanent",
+                    source: dict[str, bytes] | None = None) -> ProcessInfo:
+        """Start a neuro under `supervisor` (the root one by default) and return its row.
+        `source` is the exact code it was loaded from (relative path -> bytes), kept in the
+        version store and shipped to a sandbox; by default it is read from the module's file."""
         self._check_open()
+        if source is not None:
+            neuro.__version_cache__ = hash_files(source)
+            neuro.__neuro_source__ = source
         sup = self._supervisors.get(supervisor)
         if sup is None:
             raise NeuroError(f"no supervisor named {supervisor!r}; known: {', '.join(self._supervisors)}")
@@ -264,7 +292,7 @@ class Kernel:
         sup.children.append(proc)
         for topic in manifest.subscribe:
             self._router.neuro_topics.setdefault(topic, []).append(name)
-        self._record_version(neuro, "spawn", None)
+        self._record_version(neuro, "spawn", None, getattr(neuro, "__neuro_source__", None))
         self._event("spawned", name, sup.name, pid=proc.pid, version=proc.version, policy=pol.name,
                     sandbox=backend)
         if name in self._recovered:
@@ -321,6 +349,10 @@ class Kernel:
                 self._event("policy.applied", proc.name, "kernel", policy=name)
                 self._warn_unenforced(proc)
         return {"changed": sorted(changed), "errors": {n: str(e) for n, e in errors.items()}}
+
+    def drop_folders(self) -> list[Any]:
+        """The drop folders this kernel watches (each has `statistics()` and `wait_idle()`)."""
+        return list(self._drop_folders)
 
     def policies(self) -> dict[str, Policy]:
         """Every policy this kernel knows, by name."""
@@ -420,6 +452,7 @@ class Kernel:
             raise ManifestError(f"swap takes a Neuro subclass with a manifest, got {neuro!r}")
         if source is not None:
             neuro.__version_cache__ = hash_files(source)
+            neuro.__neuro_source__ = source
         async with self._lifecycle:
             proc = self._router.procs.get(name)
             if proc is None or proc.state in (State.STOPPED, State.FAILED):

@@ -26,6 +26,13 @@ class PolicyWatch:
     async def run(self) -> None:
         if not self.folders:
             return
+        try:
+            await self._watch()
+        finally:
+            with trio.CancelScope(shield=True):  # stop watchdog off the trio thread
+                await trio.to_thread.run_sync(self.close)
+
+    async def _watch(self) -> None:
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
 

@@ -39,6 +39,7 @@ from ._errors import (
 )
 
 if TYPE_CHECKING:
+    from .shell.client import connect
     from .kernel import (
         Child,
         Envelope,
@@ -60,6 +61,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "sdk",
+    "connect",
     "Kernel",
     "Child",
     "SupervisorSpec",
@@ -98,6 +100,11 @@ _FROM_KERNEL = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "connect":
+        from .shell.client import connect
+
+        globals()["connect"] = connect
+        return connect
     if name in _FROM_KERNEL:
         from . import kernel
 

@@ -359,6 +359,9 @@ def _source_of(neuro: type) -> dict[str, bytes] | None:
     import os
     import sys
 
+    exact = getattr(neuro, "__neuro_source__", None)  # the bytes it was loaded from (drop folders)
+    if exact is not None:
+        return dict(exact)
     module = sys.modules.get(neuro.__module__)
     path = getattr(module, "__file__", None)
     if path is None or neuro.__module__.startswith("neuro."):

@@ -145,16 +145,22 @@ class Worker:
 
     def load(self, frame: Load) -> Loaded:
         try:
-            if frame.source is not None:
-                # A neuro declared in a script: load it under another name, so the script's
-                # `if __name__ == "__main__":` block does not run again in here.
-                name = "__neuro_main__" if frame.module == "__main__" else frame.module
-                module = _module_from_source(name, frame.source)
+            if frame.source is not None and any(p.endswith("neuro.toml") for p in frame.source):
+                # From a drop folder, with its manifest beside it: load it the way the kernel did.
+                from neuro.kernel._neurofile import load_neuro_files
+
+                cls = load_neuro_files(frame.source, origin="sandbox")
             else:
-                module = importlib.import_module(frame.module)
-            cls: Any = module
-            for part in frame.qualname.split("."):
-                cls = getattr(cls, part)
+                if frame.source is not None:
+                    # A neuro declared in a script: load it under another name, so the script's
+                    # `if __name__ == "__main__":` block does not run again in here.
+                    name = "__neuro_main__" if frame.module == "__main__" else frame.module
+                    module = _module_from_source(name, frame.source)
+                else:
+                    module = importlib.import_module(frame.module)
+                cls = module
+                for part in frame.qualname.split("."):
+                    cls = getattr(cls, part)
             if frame.gpu_memory:
                 os.environ["NEURO_GPU_MEMORY_FRACTION"] = str(frame.gpu_memory)
             self.instance = cls()

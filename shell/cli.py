@@ -1,7 +1,15 @@
 """The `neuro` command.
 
-Exit codes: 0 success; 1 the command ran and found a problem; 2 a usage error (bad
-arguments); 3 the command failed (an error Neuro raised, printed as one line).
+Exit codes (also in `neuro --help`):
+  0  success
+  1  the command ran and found a problem (an invalid policy file, a swap the gate refused,
+     a message without exactly one outcome, a second `daemon start`)
+  2  a usage error (bad arguments), printed with the usage
+  3  the command failed (an error Neuro raised, printed as one line with what to do)
+  4  no daemon is running (start one with `neuro daemon start`)
+
+With --json every command prints JSON on stdout, and an error as one object:
+``{"error": {"type": ..., "message": ..., "hint": ..., "exit_code": ...}}``.
 """
 
 from __future__ import annotations
@@ -9,54 +17,110 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any, Callable
 
-import neuro
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_FAILED, EXIT_NO_DAEMON = 0, 1, 2, 3, 4
 
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
+EXIT_CODES = """exit codes:
+  0  success
+  1  the command ran and found a problem
+  2  usage error (bad arguments)
+  3  the command failed (the error says what to do)
+  4  no daemon is running (start one with `neuro daemon start`)"""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="neuro",
-        description="Neuro: a local-first runtime for self-improving agents.",
-        epilog="example: neuro demo",
-    )
-    parser.add_argument("--version", action="version", version=f"neuro {neuro.__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+class Problem(Exception):
+    """A command's failure with its exit code and a hint: what to do about it."""
 
-    demo = sub.add_parser(
-        "demo",
-        help="run an embedded kernel with the built-in neuros and a scripted session",
-        description="Start an embedded kernel, spawn the built-in neuros, run a scripted session "
-                    "that ends by itself, and print a summary read back from the event log.",
-        epilog="example: neuro demo --calls 5000 --log /tmp/demo.db",
-    )
-    demo.add_argument("--log", metavar="PATH", help="event log file (default: a new temporary folder)")
-    demo.add_argument("--calls", type=_positive_int, default=2000, metavar="N",
-                      help="how many calls to send to echo (default 2000)")
-    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    def __init__(self, message: str, *, code: int = EXIT_FAILED, hint: str | None = None,
+                 type: str = "Error", data: Any = None) -> None:
+        super().__init__(message)
+        self.code, self.hint, self.type, self.data = code, hint, type, data
 
-    policy = sub.add_parser("policy", help="show or check resource policies",
-                            description="Show the resource policies Neuro knows, or check a policy file.",
-                            epilog="example: neuro policy check ~/.neuro/policies/mine.toml")
-    psub = policy.add_subparsers(dest="policy_command", metavar="ACTION")
-    show = psub.add_parser("show", help="list policies, or show one in full",
-                           description="List every known policy, or show one policy's resolved fields.",
-                           epilog="example: neuro policy show untrusted --json")
-    show.add_argument("name", nargs="?", help="a policy name (default: list them all)")
-    show.add_argument("--dir", action="append", metavar="FOLDER", help="a policy folder (default: $NEURO_HOME/policies)")
-    show.add_argument("--json", action="store_true", help="print JSON")
-    check = psub.add_parser("check", help="validate a policy file",
-                            description="Validate a policy file against the schema and the policies it "
-                                        "inherits from. Exit 0 if valid, 1 if not.",
-                            epilog="example: neuro policy check policies/untrusted.toml")
-    check.add_argument("file", help="the TOML file to check")
-    check.add_argument("--dir", action="append", metavar="FOLDER", help="a policy folder to resolve `inherit` against")
-    check.add_argument("--json", action="store_true", help="print JSON")
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error under --json is the one JSON error shape."""
+
+    json_mode = False
+
+    def error(self, message: str) -> Any:
+        if Parser.json_mode:
+            emit_error("UsageError", message, f"see `{self.prog} --help`", EXIT_USAGE)
+            raise SystemExit(EXIT_USAGE)
+        super().error(message)
+
+
+def emit_error(type_: str, message: str, hint: str | None, code: int, data: Any = None) -> None:
+    doc: dict[str, Any] = {"type": type_, "message": message, "hint": hint, "exit_code": code}
+    if data is not None:
+        doc["data"] = data
+    print(json.dumps({"error": doc}, default=str))
+
+
+def output_options() -> argparse.ArgumentParser:
+    """The flags every command shares, defined once."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print JSON (errors too, as one object)")
+    common.add_argument("--home", metavar="PATH",
+                        help="the daemon's state folder (default: $NEURO_HOME, else ~/.neuro)")
+    return common
+
+
+def add(sub: Any, name: str, common: argparse.ArgumentParser, *, help: str, example: str,
+        description: str | None = None, run: Callable[[argparse.Namespace], int] | None = None,
+        parents: tuple[argparse.ArgumentParser, ...] = ()) -> Parser:
+    """One subcommand: its help line, a description, and an example as the last line of --help."""
+    parser = sub.add_parser(name, help=help, description=description or help[0].upper() + help[1:] + ".",
+                            epilog=f"example: {example}", parents=[common, *parents],
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    if run is not None:
+        parser.set_defaults(run=run)
     return parser
 
 
-def _positive_int(text: str) -> int:
+def _parser() -> Parser:
+    import neuro
+
+    from . import commands_daemon, commands_dev, commands_log, commands_neuros
+
+    common = output_options()
+    parser = Parser(prog="neuro", description="Neuro: a local-first runtime for self-improving agents.\n\n"
+                    + EXIT_CODES, epilog="example: neuro demo", formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"neuro {neuro.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    demo = add(sub, "demo", common, help="run an embedded kernel with the built-in neuros and a scripted session",
+               description="Start an embedded kernel, spawn the built-in neuros, run a scripted session "
+                           "that ends by itself, and print a summary read back from the event log.",
+               example="neuro demo --calls 5000 --log /tmp/demo.db", run=_demo)
+    demo.add_argument("--log", metavar="PATH", help="event log file (default: a new temporary folder)")
+    demo.add_argument("--calls", type=positive_int, default=2000, metavar="N",
+                      help="how many calls to send to echo (default 2000)")
+
+    policy = add(sub, "policy", common, help="show or check resource policies",
+                 description="Show the resource policies Neuro knows, or check a policy file.",
+                 example="neuro policy check ~/.neuro/policies/mine.toml")
+    psub = policy.add_subparsers(dest="policy_command", metavar="ACTION", parser_class=Parser)
+    show = add(psub, "show", common, help="list policies, or show one in full",
+               description="List every known policy, or show one policy's resolved fields.",
+               example="neuro policy show untrusted --json", run=_policy)
+    show.add_argument("name", nargs="?", help="a policy name (default: list them all)")
+    show.add_argument("--dir", action="append", metavar="FOLDER", help="a policy folder (default: $NEURO_HOME/policies)")
+    check = add(psub, "check", common, help="validate a policy file",
+                description="Validate a policy file against the schema and the policies it "
+                            "inherits from. Exit 0 if valid, 1 if not.",
+                example="neuro policy check policies/untrusted.toml", run=_policy)
+    check.add_argument("file", help="the TOML file to check")
+    check.add_argument("--dir", action="append", metavar="FOLDER", help="a policy folder to resolve `inherit` against")
+
+    commands_daemon.register(sub, common)
+    commands_neuros.register(sub, common)
+    commands_log.register(sub, common)
+    commands_dev.register(sub, common)
+    return parser
+
+
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -66,31 +130,81 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(args.log, args.calls, args.json)
+
+
+def _policy(args: argparse.Namespace) -> int:
+    from .policy import main as policy_main
+
+    return policy_main(args)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    Parser.json_mode = "--json" in argv
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    run = getattr(args, "run", None)
+    if run is None:  # a command with actions, given none
+        parser.parse_args([*argv, "--help"])
+        return EXIT_USAGE
+    return _run(run, args)
+
+
+def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    import neuro
+
+    from ._wire_errors import ControlError, DaemonNotRunning
+
     try:
-        if args.command == "demo":
-            from .demo import main as demo_main
-
-            return demo_main(args.log, args.calls, args.json)
-        if args.command == "policy":
-            from .policy import main as policy_main
-
-            if args.policy_command is None:
-                parser.parse_args(["policy", "--help"])
-            return policy_main(args)
+        return run(args)
+    except Problem as e:
+        return _fail(args, e.type, str(e), e.hint, e.code, e.data)
+    except DaemonNotRunning as e:
+        return _fail(args, "DaemonNotRunning", str(e), "start one with `neuro daemon start`", EXIT_NO_DAEMON)
+    except ControlError as e:
+        return _fail(args, e.type, e.message, "see the daemon's output in $NEURO_HOME/daemon.out", EXIT_FAILED)
     except neuro.NeuroError as e:
-        if getattr(args, "json", False):
-            print(json.dumps({"error": {"type": type(e).__name__, "message": str(e)}}))
-        else:
-            print(f"neuro {args.command}: {e}", file=sys.stderr)
-        return EXIT_FAILED
-    parser.error(f"unknown command {args.command!r}")
-    return EXIT_USAGE
+        return _fail(args, type(e).__name__, str(e), _hint(e), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug: still one line and an exit code, the traceback on request
+        import os
+        import traceback
+
+        if os.environ.get("NEURO_DEBUG"):
+            traceback.print_exc()
+        return _fail(args, type(e).__name__, f"internal error: {e}",
+                     "run again with NEURO_DEBUG=1 for the traceback, and report it", EXIT_FAILED)
+
+
+def _hint(e: Exception) -> str | None:
+    return {
+        "NoSuchNeuro": "see the running neuros with `neuro ps`",
+        "InvalidPayload": "give the fields the neuro's input type expects (JSON or key=value)",
+        "CallTimeout": "raise --timeout, or check the neuro with `neuro logs --neuro NAME`",
+        "ManifestError": "give `module:Class` or the path of a neuro file",
+        "AlreadyRunning": "stop it first (`neuro stop NAME`) or spawn with --name",
+    }.get(type(e).__name__)
+
+
+def _fail(args: argparse.Namespace, type_: str, message: str, hint: str | None, code: int, data: Any = None) -> int:
+    if getattr(args, "json", False):
+        emit_error(type_, message, hint, code, data)
+    else:
+        print(f"neuro {args.command}: error: {message}", file=sys.stderr)
+        if hint:
+            print(f"hint: {hint}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import neuro.sdk
 # The documented API. A change to either list is an API change: update the docs with it.
 NEURO_API = [
     "sdk",
+    "connect",
     "Kernel",
     "Child",
     "SupervisorSpec",

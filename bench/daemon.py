@@ -1,0 +1,303 @@
+"""bench/daemon: the control socket against a bare msgpack echo, `neuro ps` against a bare
+interpreter, fuzzing, SIGKILL-and-restart cycles under load, and durable acknowledgements
+against a raw fsync. Every speed figure is a ratio measured in the same run, interleaved.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+from neuro.shell import control as c
+from neuro.shell import daemon as d
+from neuro.shell.client import blocking, run_blocking
+
+from ._harness import Metric, ProgressBar, Report, interleaved, summarize
+
+REPO = Path(__file__).resolve().parent.parent
+NEURO = REPO / ".venv" / "bin" / "neuro"
+
+
+class Sync:
+    """A blocking client, opened and closed with `with`."""
+
+    def __init__(self, st: d.State) -> None:
+        self.client = blocking(str(st.socket), timeout=30)
+
+    def __enter__(self):
+        run_blocking(self.client.__aenter__())
+        return self
+
+    def __exit__(self, *exc):
+        run_blocking(self.client.__aexit__(None, None, None))
+
+    def __getattr__(self, name):
+        method = getattr(self.client, name)
+        return lambda *a, **kw: run_blocking(method(*a, **kw))
+
+
+# -- baselines -------------------------------------------------------------------------------
+
+BARE_ECHO = """
+import socket, sys
+from neuro.shell import control as c
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind(sys.argv[1])
+listener.listen(1)
+print("ready", flush=True)
+conn, _ = listener.accept()
+decoder = c.FrameDecoder(c.ClientFrame)
+while data := conn.recv(65536):
+    for frame in decoder.feed(data):
+        conn.sendall(c.encode(c.Reply(id=frame.id, value=frame.payload)))
+"""
+
+
+def bare_echo_server(path: str) -> subprocess.Popen:
+    """A msgpack echo over a Unix socket, in a process of its own like the daemon: read a
+    length-prefixed frame, decode it, encode a reply, write it back. The floor for any
+    protocol of this shape; what the control server adds is measured against it."""
+    server = subprocess.Popen([sys.executable, "-c", BARE_ECHO, path], stdout=subprocess.PIPE, text=True)
+    server.stdout.readline()
+    return server
+
+
+def bare_round_trips(path: str, n: int) -> float:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    decoder = c.FrameDecoder(c.ServerFrame)
+    t0 = time.perf_counter()
+    for i in range(n):
+        sock.sendall(c.encode(c.Call(id=i, to="echo", payload={"text": "ping"})))
+        got: list = []
+        while not got:
+            got = decoder.feed(sock.recv(65536))
+    elapsed = time.perf_counter() - t0
+    sock.close()
+    return n / elapsed
+
+
+def control_round_trips(client: Sync, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        client.call("echo", {"text": "ping"})
+    return n / (time.perf_counter() - t0)
+
+
+def wall(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - t0
+
+
+# -- fuzzing ---------------------------------------------------------------------------------
+
+def fuzz_frames(rng: random.Random, count: int) -> list[bytes]:
+    tags = ["ping", "call", "send", "spawn", "subscribe", "cancel", "messages", "reply", "nope", "hello"]
+    out = []
+    for _ in range(count):
+        kind = rng.random()
+        if kind < 0.4:  # a frame with the right shape and wrong contents
+            body = msgspec.msgpack.encode({"frame": rng.choice(tags), "id": rng.choice([1, "x", None, -1, 2**70 - 1 >> 8]),
+                                           rng.choice(["to", "payload", "topic", "x"]): rng.choice([1, "a", [1], {}, None])})
+            out.append(struct.pack(">I", len(body)) + body)
+        elif kind < 0.8:  # random bytes, correctly framed
+            body = rng.randbytes(rng.randrange(0, 64))
+            out.append(struct.pack(">I", len(body)) + body)
+        else:  # random bytes, unframed
+            out.append(rng.randbytes(rng.randrange(1, 64)))
+    return out
+
+
+def fuzz(st: d.State, total: int, rng: random.Random) -> tuple[int, int]:
+    """Send `total` fuzzed frames over many connections; return (sent, crashes)."""
+    pid = d.running_pid(st)
+    sent = crashes = 0
+    bar = ProgressBar(total, "fuzzed frames")
+    while sent < total:
+        batch = fuzz_frames(rng, min(500, total - sent))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(10)
+        try:
+            sock.connect(str(st.socket))
+            if rng.random() < 0.9:
+                sock.sendall(c.encode(c.Hello(protocol=c.PROTOCOL, client="fuzz")))
+            if rng.random() < 0.05:  # a huge length
+                batch.append(struct.pack(">I", rng.randrange(c.MAX_FRAME + 1, 2**32)))
+            sock.sendall(b"".join(batch))
+            sock.shutdown(socket.SHUT_WR)
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            sock.close()
+        sent += len(batch)
+        bar.update(min(sent, total))
+        if d.running_pid(st) != pid:
+            crashes += 1
+            d.start(st)
+            pid = d.running_pid(st)
+    bar.close()
+    with Sync(st) as client:
+        if client.ping() != "pong":
+            crashes += 1
+    return sent, crashes
+
+
+# -- crash cycles ----------------------------------------------------------------------------
+
+LOAD = """
+import sys, trio
+from neuro.shell.client import connect
+async def main():
+    async with connect(sys.argv[1]) as client:
+        i = 0
+        while True:
+            await client.send("counter", {"type": "add", "key": "k"}, durable=i % 2 == 0)
+            i += 1
+            if i == 100:
+                print("loaded", flush=True)
+trio.run(main)
+"""
+
+
+def crash_cycles(st: d.State, cycles: int) -> tuple[int, int]:
+    """SIGKILL the daemon under load `cycles` times; return (messages without an outcome, integrity ok count)."""
+    ok = 0
+    bar = ProgressBar(cycles, "SIGKILL cycles")
+    for i in range(cycles):
+        with Sync(st) as client:
+            if "counter" not in [p["name"] for p in client.ps()]:
+                client.spawn("neuro.neuros.counter:Counter")
+        load = subprocess.Popen([sys.executable, "-c", LOAD, str(st.socket)], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        load.stdout.readline()
+        os.kill(d.running_pid(st), signal.SIGKILL)
+        load.wait(30)
+        while d.running_pid(st) is not None:
+            time.sleep(0.01)
+        d.start(st)
+        with Sync(st) as client:  # recovery ran at start; give durable ones their neuro again
+            client.spawn("neuro.neuros.counter:Counter")
+            client.messages(limit=1)  # flushes the log
+        db = sqlite3.connect(st.log)
+        try:
+            ok += db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            db.close()
+        bar.update(i + 1)
+    bar.close()
+    d.stop(st)
+    db = sqlite3.connect(st.log)
+    try:
+        missing = db.execute("SELECT COUNT(*) FROM messages m LEFT JOIN outcomes o ON o.id = m.id "
+                             "WHERE o.id IS NULL").fetchone()[0]
+    finally:
+        db.close()
+    return missing, ok
+
+
+# -- durable acknowledgements ------------------------------------------------------------------
+
+def durable_latencies(client: Sync, n: int) -> list[float]:
+    out = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        client.send("counter", {"type": "add", "key": "d"}, durable=True)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def fsync_latencies(folder: str, n: int) -> list[float]:
+    path = os.path.join(folder, "fsync.bin")
+    out = []
+    with open(path, "ab") as f:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            f.write(b"x" * 100)
+            f.flush()
+            os.fsync(f.fileno())
+            out.append(time.perf_counter() - t0)
+    return out
+
+
+def p99(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * 0.99))]
+
+
+def run(quick: bool) -> Report:
+    reps = 5
+    calls = 300 if quick else 3000
+    fuzz_total = 5_000 if quick else 100_000
+    cycles = 3 if quick else 30
+    durable_n = 100 if quick else 1000
+    rng = random.Random(7)
+    home = tempfile.mkdtemp(prefix="nb", dir="/tmp")
+    st = d.State(home)
+    metrics: dict[str, Metric] = {}
+    extra: dict = {}
+    try:
+        d.start(st)
+        with Sync(st) as client:
+            client.spawn("neuro.neuros.echo:Echo")
+            client.spawn("neuro.neuros.counter:Counter")
+            control_round_trips(client, 50)  # warm up
+
+            def ours() -> float:
+                return control_round_trips(client, calls)
+
+            def bare() -> float:
+                path = os.path.join(home, f"bare{rng.randrange(10**9)}.sock")
+                server = bare_echo_server(path)
+                try:
+                    return bare_round_trips(path, calls)
+                finally:
+                    server.wait(10)
+
+            xs, ys, ratios = interleaved(ours, bare, reps, "control vs bare echo")
+            metrics["call_ratio_vs_bare_msgpack_echo"] = summarize(ratios, "ratio", goal=0.5)
+            extra["control_calls_per_s"] = sorted(xs)[len(xs) // 2]
+            extra["bare_echo_per_s"] = sorted(ys)[len(ys) // 2]
+
+            env = {**os.environ, "NEURO_HOME": home}
+            xs, ys, ratios = interleaved(lambda: wall([str(NEURO), "ps"], env),
+                                         lambda: wall([sys.executable, "-c", "pass"], env), reps, "neuro ps vs python")
+            metrics["ps_wall_ratio_vs_python_pass"] = summarize(ratios, "ratio", goal=2.0, higher_is_better=False)
+            extra["ps_seconds"] = sorted(xs)[len(xs) // 2]
+
+            ratios = []
+            for _ in range(reps):
+                durable = durable_latencies(client, durable_n // reps)
+                raw = fsync_latencies(home, durable_n // reps)
+                ratios.append(p99(durable) / p99(raw))
+                extra.setdefault("durable_p99_ms", []).append(p99(durable) * 1e3)
+                extra.setdefault("fsync_p99_ms", []).append(p99(raw) * 1e3)
+            metrics["durable_ack_p99_ratio_vs_fsync_p99"] = summarize(ratios, "ratio", goal=3.0, higher_is_better=False)
+
+        sent, crashes = fuzz(st, fuzz_total, rng)
+        metrics["fuzzed_frames_sent"] = Metric(value=sent, unit="frames", goal=100_000)
+        metrics["daemon_crashes_under_fuzzing"] = Metric(value=crashes, unit="crashes", goal=0, higher_is_better=False)
+
+        missing, ok = crash_cycles(st, cycles)
+        metrics["messages_without_outcome_after_sigkill_cycles"] = Metric(
+            value=missing, unit="messages", goal=0, higher_is_better=False, note=f"{cycles} cycles")
+        metrics["integrity_check_ok"] = Metric(value=ok, unit=f"of {cycles}", goal=cycles)
+    finally:
+        if d.running_pid(st) is not None:
+            d.stop(st)
+        shutil.rmtree(home, ignore_errors=True)
+    return Report(metrics=metrics, extra=extra)

@@ -1,0 +1,266 @@
+"""What each control request does to a kernel: the one place requests meet the Kernel API.
+
+The daemon's server and the embedded client both call `Ops`, so a request means the same
+thing whichever way it arrives. `request()` returns a value the protocol can carry; `stream()`
+yields ``(topic, sender, payload)`` items for `Subscribe` and `Tail`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Callable
+
+import msgspec
+import trio
+
+import neuro
+from neuro._errors import ManifestError, NeuroError
+from neuro._manifest import Neuro
+
+from . import control as c
+
+__all__ = ["Ops", "resolve_neuro"]
+
+
+class Ops:
+    """Runs control requests against `kernel`. `status` adds the daemon's own facts to
+    `Status`; `shutdown` is called for `Shutdown` (None: refused)."""
+
+    def __init__(self, kernel: Any, *, status: Callable[[], dict[str, Any]] | None = None,
+                 shutdown: Callable[[], None] | None = None) -> None:
+        self.kernel = kernel
+        self._status = status
+        self._shutdown = shutdown
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            c.Ping: self._ping, c.Status: self._status_of, c.Shutdown: self._shutdown_req,
+            c.Ps: self._ps, c.Info: self._info, c.Spawn: self._spawn, c.Stop: self._stop,
+            c.Restart: self._restart, c.Send: self._send, c.Call: self._call, c.Publish: self._publish,
+            c.Messages: self._messages, c.Events: self._events, c.Trace: self._trace, c.Swap: self._swap,
+            c.Rollback: self._rollback, c.Versions: self._versions, c.Policies: self._policies,
+            c.ReloadPolicies: self._reload, c.Statistics: self._statistics,
+        }
+
+    async def request(self, req: Any) -> Any:
+        handler = self._handlers.get(type(req))
+        if handler is None:
+            raise NeuroError(f"{type(req).__name__} is not a request this daemon serves")
+        return await handler(req)
+
+    # -- the daemon ---------------------------------------------------------------------------
+
+    async def _ping(self, req: c.Ping) -> str:
+        await trio.lowlevel.checkpoint()
+        return "pong"
+
+    async def _status_of(self, req: c.Status) -> dict[str, Any]:
+        await trio.lowlevel.checkpoint()
+        facts = {"protocol": c.PROTOCOL, "version": neuro.__version__, "neuros": len(self.kernel.ps()),
+                 "statistics": msgspec.to_builtins(self.kernel.statistics())}
+        if self._status is not None:
+            facts.update(self._status())
+        return facts
+
+    async def _shutdown_req(self, req: c.Shutdown) -> str:
+        await trio.lowlevel.checkpoint()
+        if self._shutdown is None:
+            raise NeuroError("an embedded kernel stops when its `async with` block ends; nothing to shut down")
+        self._shutdown()
+        return "stopping"
+
+    # -- the process table --------------------------------------------------------------------
+
+    async def _ps(self, req: c.Ps) -> list[Any]:
+        await trio.lowlevel.checkpoint()
+        return self.kernel.ps()
+
+    async def _info(self, req: c.Info) -> Any:
+        await trio.lowlevel.checkpoint()
+        return self.kernel.info(req.name)
+
+    async def _spawn(self, req: c.Spawn) -> Any:
+        cls = await self._resolve(req.neuro)
+        return await self.kernel.spawn(cls, name=req.name, policy=req.policy)
+
+    @staticmethod
+    async def _resolve(neuro: Any) -> type[Neuro]:
+        if isinstance(neuro, type):  # an embedded client passes the class itself
+            await trio.lowlevel.checkpoint()
+            return neuro
+        return await trio.to_thread.run_sync(resolve_neuro, neuro)
+
+    async def _stop(self, req: c.Stop) -> None:
+        await self.kernel.stop(req.name, timeout=req.timeout)
+
+    async def _restart(self, req: c.Restart) -> Any:
+        return await self.kernel.restart(req.name)
+
+    # -- messages -----------------------------------------------------------------------------
+
+    async def _send(self, req: c.Send) -> int:
+        if req.durable:
+            return await self.kernel.send(req.to, req.payload, timeout=req.timeout, durable=True)
+        return await self.kernel.send(req.to, req.payload, timeout=req.timeout)
+
+    async def _call(self, req: c.Call) -> Any:
+        if req.durable:
+            return await self.kernel.call(req.to, req.payload, timeout=req.timeout, durable=True)
+        return await self.kernel.call(req.to, req.payload, timeout=req.timeout)
+
+    async def _publish(self, req: c.Publish) -> int:
+        return await self.kernel.publish(req.topic, req.payload)
+
+    # -- the log ------------------------------------------------------------------------------
+
+    async def _messages(self, req: c.Messages) -> list[Any]:
+        return await self.kernel.log.messages(**_fields(req))
+
+    async def _events(self, req: c.Events) -> list[Any]:
+        return await self.kernel.log.events(**_fields(req))
+
+    async def _trace(self, req: c.Trace) -> Any:
+        return await self.kernel.log.trace(req.message)
+
+    # -- versions -----------------------------------------------------------------------------
+
+    async def _swap(self, req: c.Swap) -> Any:
+        cls = await self._resolve(req.neuro)
+        files = getattr(cls, "__neuro_files__", None)
+        return await self.kernel.swap(req.name, cls, replay=req.replay, origin="api", source=files)
+
+    async def _rollback(self, req: c.Rollback) -> Any:
+        return await self.kernel.rollback(req.name, req.version)
+
+    async def _versions(self, req: c.Versions) -> list[Any]:
+        await trio.lowlevel.checkpoint()
+        return self.kernel.versions(req.name)
+
+    # -- policies and counters ----------------------------------------------------------------
+
+    async def _policies(self, req: c.Policies) -> dict[str, Any]:
+        await trio.lowlevel.checkpoint()
+        return self.kernel.policies()
+
+    async def _reload(self, req: c.ReloadPolicies) -> dict[str, Any]:
+        return await self.kernel.reload_policies()
+
+    async def _statistics(self, req: c.Statistics) -> Any:
+        await trio.lowlevel.checkpoint()
+        return self.kernel.statistics()
+
+    # -- streams ------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def stream(self, req: Any) -> AsyncIterator[AsyncIterator[tuple[str, str, Any]]]:
+        """Items of a `Subscribe` or `Tail` stream, until the caller leaves the block."""
+        if isinstance(req, c.Subscribe):
+            async with self.kernel.subscribe(req.topic) as channel:
+                yield channel
+        elif isinstance(req, c.Tail):
+            yield self._tail(req)
+        else:
+            raise NeuroError(f"{type(req).__name__} is not a stream")
+
+    async def _tail(self, req: c.Tail) -> AsyncIterator[tuple[str, str, Any]]:
+        after: int | None = None
+        since = req.since
+        interval = min(max(req.interval, 0.01), 5.0)
+        while True:
+            if req.events:
+                rows = await self.kernel.log.events(neuro=req.neuro, since=since, after_seq=after, limit=500)
+                for row in rows:
+                    yield "log.events", row.actor, row
+                    after = row.seq
+            else:
+                rows = await self.kernel.log.messages(neuro=req.neuro, kind=req.kind, correlation=req.correlation,
+                                                      since=since, after_id=after, limit=500)
+                for row in rows:
+                    yield "log.messages", row.sender, row
+                    after = row.id
+            since = None if after is not None else since
+            if len(rows) < 500:
+                await trio.sleep(interval)
+
+
+def _fields(req: Any) -> dict[str, Any]:
+    return {f: getattr(req, f) for f in req.__struct_fields__ if f != "id"}
+
+
+# -- naming a neuro: "module:Class", "path.py", "path.py:Class" or a package folder -----------
+
+def resolve_neuro(spec: str) -> type[Neuro]:
+    """The Neuro class `spec` names. Blocking (it imports); raises ManifestError saying why not."""
+    path, _, cls_name = spec.partition(":") if not _is_windows_drive(spec) else (spec, "", "")
+    if path.endswith(".py") or os.sep in path or os.path.exists(path):
+        return _from_path(path, cls_name or None, spec)
+    if not cls_name:
+        raise ManifestError(f"cannot tell which neuro {spec!r} names; give `module:Class` "
+                            "(for example neuro.neuros.echo:Echo) or the path of a neuro file")
+    try:
+        module = importlib.import_module(path)
+    except ImportError as e:
+        raise ManifestError(f"cannot import module {path!r} for {spec!r}: {e}; is it installed, "
+                            "or is it a file (give its path)?") from None
+    return _pick(module, cls_name, spec)
+
+
+def _is_windows_drive(spec: str) -> bool:
+    return len(spec) > 2 and spec[1] == ":" and spec[2] in "\\/"
+
+
+def _from_path(path: str, cls_name: str | None, spec: str) -> type[Neuro]:
+    if not os.path.exists(path):
+        raise ManifestError(f"no neuro file at {path!r}; give an existing .py file or package folder")
+    try:
+        from neuro.kernel._neurofile import load_neuro_path
+    except ImportError:  # an older kernel: import the file ourselves
+        return _pick(_import_file(path), cls_name, spec)
+    loaded = load_neuro_path(path)
+    if cls_name and loaded.cls.__name__ != cls_name:
+        return _pick(sys.modules[loaded.cls.__module__], cls_name, spec)
+    cls = loaded.cls
+    cls.__neuro_files__ = loaded.files  # so a swap can store the exact source
+    return cls
+
+
+def _import_file(path: str) -> Any:
+    """Import a neuro file under a name made from its content, so a changed file is a new module."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "__init__.py")
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    stem = os.path.splitext(os.path.basename(path))[0].replace("-", "_").replace(".", "_")
+    name = f"neuro_file_{stem}_{digest}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ManifestError(f"{path!r} is not a Python file Neuro can load")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        del sys.modules[name]
+        raise ManifestError(f"loading {path} failed: {type(e).__name__}: {e}") from e
+    return module
+
+
+def _pick(module: Any, cls_name: str | None, spec: str) -> type[Neuro]:
+    if cls_name:
+        cls = getattr(module, cls_name, None)
+        if not (inspect.isclass(cls) and issubclass(cls, Neuro) and "__manifest__" in vars(cls)):
+            raise ManifestError(f"{spec!r}: {module.__name__} has no neuro class {cls_name!r}")
+        return cls
+    found = [v for v in vars(module).values() if inspect.isclass(v) and issubclass(v, Neuro)
+             and "__manifest__" in vars(v) and v.__module__ == module.__name__]
+    if len(found) != 1:
+        names = ", ".join(v.__name__ for v in found) or "none"
+        raise ManifestError(f"{spec!r} defines {len(found)} neuro classes ({names}); name one as PATH:Class")
+    return found[0]
+

@@ -1,0 +1,296 @@
+"""The client API: one set of async methods, whether the kernel is embedded or the daemon's.
+
+    async with neuro.connect() as client:                 # the daemon, over its socket
+        await client.spawn("neuro.neuros.echo:Echo")
+        reply = await client.call("echo", {"text": "hi"})
+
+    async with neuro.connect(embedded=True, log="run.db") as client:   # an embedded kernel (trio)
+        ...
+
+Over the socket it works from trio and from asyncio (it picks the transport for the loop it
+runs in). A neuro to spawn or swap is a class, ``module:Class``, or a neuro file's path
+(``path.py`` or ``path.py:Class``); a class defined in a script travels as its file's path.
+Results are the kernel's own types (`ProcessInfo`, `MessageRecord`, ...); a reply comes back
+as its Struct type when the client has imported that type's module, else as plain data.
+With ``raw=True`` every result is plain data (what the CLI prints). Errors are the kernel's:
+`InvalidPayload`, `NoSuchNeuro`, `RemoteError`, ...; `DaemonNotRunning` when no daemon answers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import os
+import sys
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import msgspec
+
+from . import control as c
+from ._transport import AsyncioTransport, BlockingTransport, Local, TrioTransport, default_socket
+from ._wire_errors import ControlError, DaemonNotRunning
+
+__all__ = ["connect", "Client", "DaemonNotRunning", "ControlError", "revive"]
+
+
+def connect(path: str | None = None, *, embedded: bool = False, home: str | None = None, raw: bool = False,
+            client: str = "", **kernel_options: Any) -> Client:
+    """A client, used as ``async with neuro.connect() as client``.
+
+    `path` is the daemon's control socket (default ``$NEURO_HOME/control.sock``, NEURO_HOME
+    defaulting to ``~/.neuro``; `home` picks another state folder). With `embedded` a kernel
+    starts in this process (trio only) with `kernel_options` (``log=``, ``policy_dirs=``, ...).
+    Under `neuro run --embedded` (``NEURO_SESSION=embedded``) a plain ``connect()`` is embedded.
+    """
+    if not embedded and path is None and os.environ.get("NEURO_SESSION") == "embedded":
+        embedded = True
+    if embedded:
+        if path is not None:
+            raise TypeError("connect(embedded=True) starts its own kernel; it takes no socket path")
+        return Client(Local(**kernel_options), raw=raw)
+    if kernel_options:
+        raise TypeError(f"kernel options ({', '.join(kernel_options)}) only apply with embedded=True")
+    return Client(_Auto(path or default_socket(home), client or _me()), raw=raw)
+
+
+def _me() -> str:
+    return f"{os.path.basename(sys.argv[0] or 'python')}[{os.getpid()}]"
+
+
+class _Auto:
+    """Picks the trio or asyncio transport for the loop `open()` runs in."""
+
+    remote = True
+
+    def __init__(self, path: str, client: str) -> None:
+        self.path, self.client = path, client
+        self.inner: Any = None
+
+    async def open(self) -> None:
+        import sniffio
+
+        flavour = sniffio.current_async_library()
+        self.inner = (TrioTransport if flavour == "trio" else AsyncioTransport)(self.path, self.client)
+        await self.inner.open()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class Client:
+    """The same async methods over any transport; see the module docstring."""
+
+    def __init__(self, transport: Any, *, raw: bool = False) -> None:
+        self._t = transport
+        self._raw = raw
+        self._ids = itertools.count(1)
+
+    async def __aenter__(self) -> Client:
+        await self._t.open()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._t.aclose()
+
+    @property
+    def kernel(self) -> Any:
+        """The embedded kernel (None over the socket)."""
+        return getattr(self._t, "kernel", None)
+
+    async def _ask(self, frame_type: type, /, **fields: Any) -> c.Reply:
+        return await self._t.request(frame_type(id=next(self._ids), **fields))
+
+    def _as(self, value: Any, tp: Any) -> Any:
+        if self._raw:
+            return msgspec.to_builtins(value)
+        return msgspec.convert(value, tp, from_attributes=True)
+
+    def _neuro(self, neuro: Any) -> Any:
+        if isinstance(neuro, str) or not self._t.remote:
+            return neuro
+        return neuro_spec(neuro)
+
+    # -- the daemon ---------------------------------------------------------------------------
+
+    async def ping(self) -> str:
+        return (await self._ask(c.Ping)).value
+
+    async def status(self) -> dict[str, Any]:
+        """The daemon's pid, socket, uptime, clients, and the kernel's statistics."""
+        return msgspec.to_builtins((await self._ask(c.Status)).value)
+
+    async def shutdown(self) -> None:
+        """Ask the daemon to stop gracefully (it drains, dead-letters the rest, flushes the log)."""
+        await self._ask(c.Shutdown)
+
+    # -- the process table --------------------------------------------------------------------
+
+    async def spawn(self, neuro: Any, *, name: str | None = None, policy: str | None = None) -> Any:
+        """Start a neuro (a class, ``module:Class`` or a file path); returns its ProcessInfo."""
+        reply = await self._ask(c.Spawn, neuro=self._neuro(neuro), name=name, policy=policy)
+        return self._as(reply.value, _types().ProcessInfo)
+
+    async def stop(self, name: str, *, timeout: float = 5.0) -> None:
+        await self._ask(c.Stop, name=name, timeout=timeout)
+
+    async def restart(self, name: str) -> Any:
+        return self._as((await self._ask(c.Restart, name=name)).value, _types().ProcessInfo)
+
+    async def ps(self) -> list[Any]:
+        return self._as((await self._ask(c.Ps)).value, list[_types().ProcessInfo])
+
+    async def info(self, name: str) -> Any:
+        return self._as((await self._ask(c.Info, name=name)).value, _types().ProcessInfo)
+
+    async def statistics(self) -> Any:
+        return self._as((await self._ask(c.Statistics)).value, _types().KernelStatistics)
+
+    # -- messages -----------------------------------------------------------------------------
+
+    async def send(self, to: str, payload: Any, *, timeout: float | None = None, durable: bool = False) -> int:
+        """Send one way; returns the message id once the kernel accepted it."""
+        return (await self._ask(c.Send, to=to, payload=payload, timeout=timeout, durable=durable)).value
+
+    async def call(self, to: str, payload: Any, *, timeout: float | None = 10.0, durable: bool = False) -> Any:
+        """Send a request and return the reply (its Struct type when this process knows it)."""
+        reply = await self._ask(c.Call, to=to, payload=payload, timeout=timeout, durable=durable)
+        if self._raw:
+            return msgspec.to_builtins(reply.value)
+        return revive(reply.value, reply.type)
+
+    async def publish(self, topic: str, payload: Any) -> int:
+        return (await self._ask(c.Publish, topic=topic, payload=payload)).value
+
+    @asynccontextmanager
+    async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[tuple[str, str, Any]]]:
+        """``async with client.subscribe("kernel.events") as events: async for topic, sender,
+        payload in events``. Live once the block is entered."""
+        async with self._t.stream(c.Subscribe(id=next(self._ids), topic=topic)) as frames:
+            yield self._items(frames)
+
+    @asynccontextmanager
+    async def tail(self, *, neuro: str | None = None, kind: str | None = None, correlation: int | None = None,
+                   since: float | None = None, events: bool = False,
+                   interval: float = 0.2) -> AsyncIterator[AsyncIterator[Any]]:
+        """Log rows as they are written (MessageRecord, or EventRecord with `events`)."""
+        req = c.Tail(id=next(self._ids), neuro=neuro, kind=kind, correlation=correlation, since=since,
+                     events=events, interval=interval)
+        tp = _types().EventRecord if events else _types().MessageRecord
+        async with self._t.stream(req) as frames:
+            yield self._rows(frames, tp)
+
+    async def _items(self, frames: AsyncIterator[c.Event]) -> AsyncIterator[tuple[str, str, Any]]:
+        async for f in frames:
+            if self._raw:
+                yield f.topic, f.sender, msgspec.to_builtins(f.payload)
+            elif f.topic == "kernel.events" and isinstance(f.payload, dict):
+                yield f.topic, f.sender, msgspec.convert(f.payload, _types().KernelEvent)
+            else:
+                yield f.topic, f.sender, revive(f.payload, f.type)
+
+    async def _rows(self, frames: AsyncIterator[c.Event], tp: Any) -> AsyncIterator[Any]:
+        async for f in frames:
+            yield self._as(f.payload, tp)
+
+    # -- the log ------------------------------------------------------------------------------
+
+    async def messages(self, **filters: Any) -> list[Any]:
+        """Logged messages with outcomes; filters: neuro, sender, kind, correlation, outcome,
+        since, until, after_id, limit, newest_first."""
+        return self._as((await self._ask(c.Messages, **filters)).value, list[_types().MessageRecord])
+
+    async def events(self, **filters: Any) -> list[Any]:
+        """Logged events; filters: name (globs), neuro, since, until, after_seq, limit, newest_first."""
+        return self._as((await self._ask(c.Events, **filters)).value, list[_types().EventRecord])
+
+    async def trace(self, message_id: int) -> Any:
+        """A message and everything sent while handling it (None if not in the log)."""
+        return self._as((await self._ask(c.Trace, message=message_id)).value, _types().TraceNode | None)
+
+    # -- versions and policies ----------------------------------------------------------------
+
+    async def swap(self, name: str, neuro: Any, *, replay: int | None = None) -> Any:
+        """Hot-swap `name` to `neuro` (replaying `replay` logged calls first); returns the
+        SwapReport, or raises SwapFailed (with `.report`) when the new version is refused."""
+        reply = await self._ask(c.Swap, name=name, neuro=self._neuro(neuro), replay=replay)
+        return self._as(reply.value, _types().SwapReport)
+
+    async def rollback(self, name: str, version: str | None = None) -> Any:
+        return self._as((await self._ask(c.Rollback, name=name, version=version)).value, _types().SwapReport)
+
+    async def versions(self, name: str) -> list[Any]:
+        return self._as((await self._ask(c.Versions, name=name)).value, list[_types().VersionInfo])
+
+    async def policies(self) -> dict[str, Any]:
+        return self._as((await self._ask(c.Policies)).value, dict[str, _types().Policy])
+
+    async def reload_policies(self) -> dict[str, Any]:
+        return msgspec.to_builtins((await self._ask(c.ReloadPolicies)).value)
+
+
+def _types() -> Any:
+    import neuro.kernel as k
+
+    return k
+
+
+def neuro_spec(neuro: Any) -> str:
+    """How a neuro class travels to the daemon: ``module:Class``, or ``file.py:Class`` for a
+    class whose module the daemon cannot import (a script's ``__main__``, a test file)."""
+    if not inspect.isclass(neuro):
+        raise TypeError(f"a neuro is a class, `module:Class` or a file path, got {neuro!r}")
+    module = sys.modules.get(neuro.__module__)
+    file = getattr(module, "__file__", None)
+    if neuro.__module__ == "__main__" or file is None or not _importable(neuro.__module__):
+        if file is None:
+            raise TypeError(f"{neuro.__qualname__} has no file the daemon could load; define it in a .py file")
+        return f"{os.path.abspath(file)}:{neuro.__qualname__}"
+    return f"{neuro.__module__}:{neuro.__qualname__}"
+
+
+def _importable(module: str) -> bool:
+    top = module.split(".")[0]
+    return top == "neuro" or (top in sys.modules and getattr(sys.modules[top], "__spec__", None) is not None
+                              and "site-packages" in str(getattr(sys.modules[top], "__file__", "")))
+
+
+def revive(value: Any, path: str) -> Any:
+    """`value` decoded as the Struct `path` names, when its module is already imported here
+    (or is one of Neuro's own); otherwise `value` as it came, plain data."""
+    if not path or value is None:
+        return value
+    module_name, _, qualname = path.partition(":")
+    tp: Any = sys.modules.get(module_name)
+    if tp is None and module_name.startswith("neuro."):  # Neuro's own types: always importable
+        try:
+            import importlib
+
+            tp = importlib.import_module(module_name)
+        except ImportError:
+            return value
+    if tp is None:
+        return value
+    for part in qualname.split("."):
+        tp = getattr(tp, part, None)
+    if not (isinstance(tp, type) and issubclass(tp, msgspec.Struct)):
+        return value
+    try:
+        return msgspec.convert(value, tp, from_attributes=True)
+    except (msgspec.ValidationError, TypeError):
+        return value
+
+
+def blocking(path: str | None = None, *, home: str | None = None, timeout: float | None = None) -> Client:
+    """A raw client on a blocking socket, for the CLI (see `run_blocking`)."""
+    return Client(BlockingTransport(path or default_socket(home), "neuro-cli", timeout), raw=True)
+
+
+def run_blocking(coro: Any) -> Any:
+    """Run a coroutine of a `blocking()` client to completion: it never suspends, so no loop."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise RuntimeError("a blocking client's coroutine suspended; it must not await a loop")

@@ -1,0 +1,187 @@
+"""`neuro ps|spawn|stop|restart|send|call|swap|rollback|versions`: neuros on the daemon."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ._cliutil import Session, parse_payload, print_value
+from ._output import print_table
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    from .cli import add
+
+    add(sub, "ps", common, help="the process table, with counters", example="neuro ps --json", run=_ps)
+
+    spawn = add(sub, "spawn", common, help="start a neuro on the daemon",
+                description="Start a neuro on the daemon. NEURO is `module:Class`, a neuro file "
+                            "(`path.py` or `path.py:Class`) or a package folder.",
+                example="neuro spawn neuro.neuros.echo:Echo --name echo2", run=_spawn)
+    spawn.add_argument("neuro", metavar="NEURO", help="module:Class, or the path of a neuro file or folder")
+    spawn.add_argument("--name", help="the process name (default: the neuro's own)")
+    spawn.add_argument("--policy", help="a policy name (default: the neuro's own)")
+
+    stop = add(sub, "stop", common, help="stop a neuro (it drains, then the rest are dead letters)",
+               example="neuro stop echo", run=_stop)
+    stop.add_argument("name", metavar="NAME")
+    stop.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="drain time (default 5)")
+
+    restart = add(sub, "restart", common, help="restart a neuro with fresh state", example="neuro restart echo",
+                  run=_restart)
+    restart.add_argument("name", metavar="NAME")
+
+    for name, helptext, example, fn in (
+        ("send", "send a one-way message; prints its id", "neuro send counter key=apples", _send),
+        ("call", "call a neuro and print its reply", "neuro call echo text=hi   (or: neuro call echo '{\"text\": \"hi\"}')", _call),
+    ):
+        p = add(sub, name, common, help=helptext, example=example, run=fn,
+                description=f"{helptext[0].upper()}{helptext[1:]}. The payload is one JSON document or key=value "
+                            "pairs (a value is read as JSON when it is JSON); the kernel validates it against "
+                            "the neuro's input type and names the field that fails.")
+        p.add_argument("to", metavar="NAME", help="the neuro")
+        p.add_argument("payload", nargs="*", metavar="PAYLOAD", help="JSON, or key=value pairs")
+        p.add_argument("--timeout", type=float, default=10.0 if name == "call" else None, metavar="SECONDS",
+                       help="deadline" + (" (default 10)" if name == "call" else " for room in a full mailbox"))
+        p.add_argument("--durable", action="store_true",
+                       help="commit the message to the log (synchronous=FULL) before it is acknowledged")
+
+    swap = add(sub, "swap", common, help="hot-swap a running neuro to a new version",
+               description="Replace a running neuro's version atomically without losing a message. With "
+                           "--replay N the new version first answers the last N logged calls in a shadow "
+                           "instance and goes live only if it agrees. Exit 1 if the swap is refused.",
+               example="neuro swap echo ./echo_v2.py --replay 50", run=_swap)
+    swap.add_argument("name", metavar="NAME")
+    swap.add_argument("neuro", metavar="NEURO", help="module:Class, or the path of a neuro file or folder")
+    swap.add_argument("--replay", type=int, metavar="N", help="replay the last N logged calls first")
+
+    rollback = add(sub, "rollback", common, help="swap a neuro back to an earlier version",
+                   example="neuro rollback echo --version 3fa2", run=_rollback)
+    rollback.add_argument("name", metavar="NAME")
+    rollback.add_argument("--version", help="a version (or its prefix); default: the one before")
+
+    versions = add(sub, "versions", common, help="every version of a neuro in the version store",
+                   example="neuro versions echo", run=_versions)
+    versions.add_argument("name", metavar="NAME")
+
+
+def _row(p: dict[str, Any]) -> dict[str, Any]:
+    return {"pid": p["pid"], "name": p["name"], "state": p["state"], "version": p["version"][:8],
+            "policy": p["policy"], "sandbox": p["sandbox"], "mailbox": f"{p['mailbox']}/{p['mailbox_capacity']}",
+            "received": p["received"], "handled": p["handled"], "errors": p["errors"],
+            "dead": p["dead_letters"], "restarts": p["restarts"], "busy_s": round(p["busy_time"], 3)}
+
+
+def _ps(args: argparse.Namespace) -> int:
+    with Session(args) as s:
+        rows = s.ps()
+    print_table(rows if args.json else [_row(p) for p in rows], as_json=args.json)
+    return 0
+
+
+def _spawn(args: argparse.Namespace) -> int:
+    import os
+
+    spec = args.neuro
+    path = spec.split(":")[0]
+    if os.path.exists(path):  # the daemon runs elsewhere: give it an absolute path
+        spec = os.path.abspath(path) + spec[len(path):]
+    with Session(args) as s:
+        info = s.spawn(spec, name=args.name, policy=args.policy)
+    if args.json:
+        print_value(info, as_json=True)
+    else:
+        print(f"spawned {info['name']} (pid {info['pid']}, version {info['version'][:8]}, policy {info['policy']})")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    with Session(args) as s:
+        s.stop(args.name, timeout=args.timeout)
+    print_value({"stopped": args.name} if args.json else f"stopped {args.name}", as_json=args.json)
+    return 0
+
+
+def _restart(args: argparse.Namespace) -> int:
+    with Session(args) as s:
+        info = s.restart(args.name)
+    print_value(info if args.json else f"restarted {info['name']} (pid {info['pid']})", as_json=args.json)
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    payload = parse_payload(args.payload)
+    with Session(args) as s:
+        mid = s.send(args.to, payload, timeout=args.timeout, durable=args.durable)
+    print_value({"id": mid} if args.json else str(mid), as_json=args.json)
+    return 0
+
+
+def _call(args: argparse.Namespace) -> int:
+    import json
+
+    payload = parse_payload(args.payload)
+    with Session(args) as s:
+        reply = s.call(args.to, payload, timeout=args.timeout, durable=args.durable)
+    if args.json:
+        print_value({"reply": reply}, as_json=True)
+    else:
+        print(json.dumps(reply, default=str))
+    return 0
+
+
+def _swap(args: argparse.Namespace) -> int:
+    import os
+
+    from .cli import EXIT_PROBLEM
+
+    spec = args.neuro
+    path = spec.split(":")[0]
+    if os.path.exists(path):
+        spec = os.path.abspath(path) + spec[len(path):]
+    with Session(args) as s:
+        try:
+            report = s.swap(args.name, spec, replay=args.replay)
+        except Exception as e:
+            report = getattr(e, "report", None)
+            if report is None:
+                raise
+            _report(report, args.json)
+            return EXIT_PROBLEM
+    _report(report, args.json)
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    with Session(args) as s:
+        report = s.rollback(args.name, args.version)
+    _report(report, args.json)
+    return 0
+
+
+def _report(report: Any, as_json: bool) -> None:
+    from msgspec import to_builtins
+
+    report = to_builtins(report)
+    if as_json:
+        print_value(report, as_json=True)
+        return
+    verdict = "live" if report.get("ok") else f"refused at {report.get('stage')}"
+    print(f"{report['name']}: {report['old_version'][:8]} -> {report['new_version'][:8]} {verdict} "
+          f"({report.get('seconds', 0):.3f}s, origin {report.get('origin')})")
+    error = report.get("error")
+    if error:
+        where = f" ({error.get('file')}:{error.get('line')})" if error.get("file") else ""
+        print(f"  {error['type']}: {error['message']}{where}")
+
+
+def _versions(args: argparse.Namespace) -> int:
+    with Session(args) as s:
+        rows = s.versions(args.name)
+    if not args.json:
+        from ._cliutil import when
+
+        rows = [{**r, "version": r["version"][:12], "parent": (r.get("parent") or "-")[:12],
+                 "time": when(r["time"])} for r in rows]
+    print_table(rows, as_json=args.json)
+    return 0

@@ -1,0 +1,353 @@
+"""The control protocol: how a client talks to the daemon over its Unix socket.
+
+Each frame is a 4-byte big-endian length, then the msgpack encoding of one of the tagged
+Structs below (``forbid_unknown_fields``: a field the protocol does not know is an error).
+The set is closed: a client sends `ClientFrame`s, the daemon sends `ServerFrame`s.
+
+    client                                 daemon
+    Hello{protocol, client}        ->
+                                   <-      Welcome{protocol, server, pid}   (or Error, then close)
+    Call{id, to, payload, ...}     ->
+                                   <-      Reply{id, value, type} | Error{id, type, message, ...}
+    Subscribe{id, topic}           ->
+                                   <-      Event{id, ...} ... End{id}
+    Cancel{id}                     ->      (stops stream `id`)
+
+Every frame is validated. A frame that fails (malformed msgpack, unknown tag, a field of the
+wrong type) gets an `Error` naming what was wrong, and the connection goes on; one whose
+length is over `MAX_FRAME`, or that never completes, closes the connection. Either way the
+daemon goes on serving everyone else.
+
+Schema evolution follows msgspec's rules: a new field gets a default, an existing field never
+changes type; a change that breaks that bumps `PROTOCOL`.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, Union
+
+import msgspec
+
+__all__ = [
+    "PROTOCOL", "MAX_FRAME", "ProtocolError", "Malformed", "FrameDecoder", "encode", "type_path",
+    "Hello", "Welcome", "Ping", "Status", "Shutdown", "Ps", "Info", "Spawn", "Stop", "Restart",
+    "Send", "Call", "Publish", "Subscribe", "Tail", "Cancel", "Messages", "Events", "Trace",
+    "Swap", "Rollback", "Versions", "Policies", "ReloadPolicies", "Statistics",
+    "Reply", "Error", "Event", "End", "ClientFrame", "ServerFrame", "Request", "STREAMS",
+]
+
+PROTOCOL = 1
+MAX_FRAME = 16 << 20  # 16 MiB: a frame carries one request or reply, never a data set
+_HEADER = struct.Struct(">I")
+
+
+class ProtocolError(Exception):
+    """The other side broke the framing (a length over the limit): the connection must close."""
+
+
+def _frame(tag: str) -> dict[str, Any]:
+    return {"tag": tag, "tag_field": "frame", "forbid_unknown_fields": True}
+
+
+# -- the handshake --------------------------------------------------------------------------
+
+class Hello(msgspec.Struct, **_frame("hello")):
+    """client -> daemon, first: the protocol it speaks and who it is (for the log)."""
+
+    protocol: int
+    client: str = ""
+
+
+class Welcome(msgspec.Struct, **_frame("welcome")):
+    """daemon -> client: the handshake succeeded."""
+
+    protocol: int
+    server: str
+    pid: int
+
+
+# -- requests: client -> daemon, each with an id the reply carries ---------------------------
+
+class Ping(msgspec.Struct, **_frame("ping")):
+    id: int
+
+
+class Status(msgspec.Struct, **_frame("status")):
+    id: int
+
+
+class Shutdown(msgspec.Struct, **_frame("shutdown")):
+    """Stop the daemon gracefully: drain, dead-letter the rest, flush the log, exit."""
+
+    id: int
+
+
+class Ps(msgspec.Struct, **_frame("ps")):
+    id: int
+
+
+class Info(msgspec.Struct, **_frame("info")):
+    id: int
+    name: str
+
+
+class Spawn(msgspec.Struct, **_frame("spawn")):
+    """`neuro` is ``module:Class`` or the path of a neuro file (``path.py`` or ``path.py:Class``)."""
+
+    id: int
+    neuro: str
+    name: str | None = None
+    policy: str | None = None
+
+
+class Stop(msgspec.Struct, **_frame("stop")):
+    id: int
+    name: str
+    timeout: float = 5.0
+
+
+class Restart(msgspec.Struct, **_frame("restart")):
+    id: int
+    name: str
+
+
+class Send(msgspec.Struct, **_frame("send")):
+    id: int
+    to: str
+    payload: Any
+    timeout: float | None = None
+    durable: bool = False
+
+
+class Call(msgspec.Struct, **_frame("call")):
+    id: int
+    to: str
+    payload: Any
+    timeout: float | None = 10.0
+    durable: bool = False
+
+
+class Publish(msgspec.Struct, **_frame("publish")):
+    id: int
+    topic: str
+    payload: Any
+
+
+class Subscribe(msgspec.Struct, **_frame("subscribe")):
+    """A stream: one `Event` per event published on `topic` (``kernel.events`` for lifecycle)."""
+
+    id: int
+    topic: str
+
+
+class Tail(msgspec.Struct, **_frame("tail")):
+    """A stream: log rows as they are written (messages, or events with `events`)."""
+
+    id: int
+    neuro: str | None = None
+    kind: str | None = None
+    correlation: int | None = None
+    since: float | None = None
+    events: bool = False
+    interval: float = 0.2
+
+
+class Cancel(msgspec.Struct, **_frame("cancel")):
+    """End stream `id`; the daemon answers with `End`."""
+
+    id: int
+
+
+class Messages(msgspec.Struct, **_frame("messages")):
+    id: int
+    neuro: str | None = None
+    sender: str | None = None
+    kind: str | None = None
+    correlation: int | None = None
+    outcome: str | None = None
+    since: float | None = None
+    until: float | None = None
+    after_id: int | None = None
+    limit: int | None = 100
+    newest_first: bool = False
+
+
+class Events(msgspec.Struct, **_frame("events")):
+    id: int
+    name: str | None = None
+    neuro: str | None = None
+    since: float | None = None
+    until: float | None = None
+    after_seq: int | None = None
+    limit: int | None = 100
+    newest_first: bool = False
+
+
+class Trace(msgspec.Struct, **_frame("trace")):
+    id: int
+    message: int
+
+
+class Swap(msgspec.Struct, **_frame("swap")):
+    id: int
+    name: str
+    neuro: str
+    replay: int | None = None
+
+
+class Rollback(msgspec.Struct, **_frame("rollback")):
+    id: int
+    name: str
+    version: str | None = None
+
+
+class Versions(msgspec.Struct, **_frame("versions")):
+    id: int
+    name: str
+
+
+class Policies(msgspec.Struct, **_frame("policies")):
+    id: int
+
+
+class ReloadPolicies(msgspec.Struct, **_frame("reload_policies")):
+    id: int
+
+
+class Statistics(msgspec.Struct, **_frame("statistics")):
+    id: int
+
+
+# -- daemon -> client ---------------------------------------------------------------------
+
+class Reply(msgspec.Struct, **_frame("reply")):
+    """The result of request `id`; `type` is ``module:qualname`` of a Struct value, if any."""
+
+    id: int
+    value: Any = None
+    type: str = ""
+
+
+class Error(msgspec.Struct, **_frame("error")):
+    """Request `id` failed (`id` is None when the frame had none). `source` says who raised
+    (``daemon``, ``protocol``, or a neuro's name), `path` the way the request travelled,
+    `data` the error's own fields (``path`` of an InvalidPayload, ``reason`` of a DeadLetter)."""
+
+    id: int | None
+    type: str
+    message: str
+    source: str = "daemon"
+    path: list[str] = []
+    traceback: str = ""
+    data: dict[str, Any] = {}
+
+
+class Event(msgspec.Struct, **_frame("event")):
+    """One item of stream `id`."""
+
+    id: int
+    topic: str
+    sender: str
+    payload: Any = None
+    type: str = ""
+
+
+class End(msgspec.Struct, **_frame("end")):
+    """Stream `id` is over (cancelled, or the daemon is stopping)."""
+
+    id: int
+    reason: str = ""
+
+
+Request = Union[
+    Ping, Status, Shutdown, Ps, Info, Spawn, Stop, Restart, Send, Call, Publish, Subscribe, Tail,
+    Cancel, Messages, Events, Trace, Swap, Rollback, Versions, Policies, ReloadPolicies, Statistics,
+]
+ClientFrame = Union[Hello, Request]
+ServerFrame = Union[Welcome, Reply, Error, Event, End]
+STREAMS = (Subscribe, Tail)
+
+
+class Malformed(msgspec.Struct, frozen=True):
+    """A whole frame that failed validation; `id` is its request id when one could be read."""
+
+    reason: str
+    id: int | None = None
+
+
+_encoder = msgspec.msgpack.Encoder()
+
+
+def encode(frame: Any) -> bytes:
+    """One frame, length prefix included. Raises TypeError/ValueError for unencodable values."""
+    body = _encoder.encode(frame)
+    if len(body) > MAX_FRAME:
+        raise ValueError(f"a frame of {len(body):,} bytes is over the {MAX_FRAME:,} byte limit")
+    return _HEADER.pack(len(body)) + body
+
+
+def type_path(value: Any) -> str:
+    """``module:qualname`` of a Struct value (so the other side can decode it as its type)."""
+    if isinstance(value, msgspec.Struct):
+        t = type(value)
+        return f"{t.__module__}:{t.__qualname__}"
+    return ""
+
+
+class FrameDecoder:
+    """Sans-io: feed bytes in, get frames (or `Malformed`) out.
+
+    `kinds` is the union this side accepts. Raises `ProtocolError` when a length prefix is over
+    `max_frame`: after that the stream cannot be re-synchronised.
+    """
+
+    def __init__(self, kinds: Any, max_frame: int = MAX_FRAME) -> None:
+        self.max_frame = max_frame
+        self._buffer = bytearray()
+        self._decoder = msgspec.msgpack.Decoder(kinds)
+
+    @property
+    def pending(self) -> int:
+        """Bytes of a frame not yet complete."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[Any]:
+        self._buffer += data
+        frames: list[Any] = []
+        while len(self._buffer) >= 4:
+            (length,) = _HEADER.unpack_from(self._buffer)
+            if length > self.max_frame:
+                raise ProtocolError(f"frame of {length:,} bytes is over the {self.max_frame:,} byte limit")
+            if len(self._buffer) < 4 + length:
+                break
+            body = bytes(self._buffer[4:4 + length])
+            del self._buffer[:4 + length]
+            frames.append(self._decode(body))
+        return frames
+
+    def _decode(self, body: bytes) -> Any:
+        try:
+            return self._decoder.decode(body)
+        except (msgspec.DecodeError, RecursionError, OverflowError, ValueError) as e:
+            return Malformed(reason=_reason(e), id=_guess_id(body))
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, msgspec.ValidationError):
+        return f"invalid frame: {e}"
+    if isinstance(e, msgspec.DecodeError):
+        return f"malformed frame: {e}"
+    return f"malformed frame: {type(e).__name__}: {e}"
+
+
+def _guess_id(body: bytes) -> int | None:
+    try:
+        raw = msgspec.msgpack.decode(body)
+    except Exception:
+        return None
+    if isinstance(raw, dict):
+        value = raw.get("id")
+        if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**64:
+            return value
+    return None

@@ -1,0 +1,270 @@
+"""`neuro daemon start|stop|status|restart|run`: a long-running kernel behind a control socket.
+
+The state folder (``$NEURO_HOME``, default ``~/.neuro``) holds:
+
+    control.sock   the control socket (a Unix socket, mode 0600: its user only)
+    daemon.pid     the running daemon's pid
+    daemon.lock    held (flock) by the running daemon for its whole life: a pid file whose
+                   lock nobody holds is stale, whatever pid it names
+    log.db         the kernel's event log (SQLite, WAL)
+    daemon.out     the daemon's stdout and stderr
+    policies/      policy files (watched); neuros/  a drop folder, when the kernel has them
+
+`start` runs ``python -m neuro daemon run`` in a new session, detached, and waits until the
+socket answers. `stop` asks over the socket, then sends SIGTERM, then SIGKILL, each after a
+bounded wait.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import inspect
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["State", "state", "running_pid", "start", "stop", "run", "DaemonError"]
+
+
+class DaemonError(Exception):
+    """Starting or stopping the daemon failed; the message says why and what to do."""
+
+
+class State:
+    """The files of one state folder."""
+
+    def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
+        from ._transport import state_home
+
+        self.home = Path(home or state_home()).expanduser().absolute()
+        self.socket = self.home / "control.sock"
+        self.pid_file = self.home / "daemon.pid"
+        self.lock_file = self.home / "daemon.lock"
+        self.log = self.home / "log.db"
+        self.out = self.home / "daemon.out"
+        self.policies = self.home / "policies"
+        self.neuros = self.home / "neuros"
+
+
+def state(home: str | None = None) -> State:
+    return State(home)
+
+
+def running_pid(st: State) -> int | None:
+    """The running daemon's pid, or None. A pid file nobody holds the lock for is removed."""
+    if not st.lock_file.exists():
+        return None
+    fd = os.open(st.lock_file, os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            try:
+                return int(st.pid_file.read_text().strip() or 0) or _lock_owner(st)
+            except (OSError, ValueError):
+                return _lock_owner(st)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        for stale in (st.pid_file,):
+            try:
+                stale.unlink()
+            except FileNotFoundError:
+                pass
+        return None
+    finally:
+        os.close(fd)
+
+
+def _lock_owner(st: State) -> int:
+    return -1  # running, but its pid file is not written yet (it is starting)
+
+
+# -- start ----------------------------------------------------------------------------------
+
+def start(st: State, *, wait: float = 20.0, extra_env: dict[str, str] | None = None) -> int:
+    """Start a detached daemon; return its pid once its socket answers. Raises DaemonError."""
+    pid = running_pid(st)
+    if pid is not None:
+        raise AlreadyStarted(pid, st)
+    st.home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "NEURO_HOME": str(st.home), **(extra_env or {})}
+    with open(st.out, "ab") as out:
+        child = subprocess.Popen([sys.executable, "-m", "neuro", "daemon", "run", "--home", str(st.home)],
+                                 stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
+                                 start_new_session=True, close_fds=True, cwd=str(st.home))
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        code = child.poll()
+        if code is not None:
+            tail = _tail(st.out)
+            if "already running" in tail[-200:]:
+                raise AlreadyStarted(running_pid(st) or -1, st)
+            raise DaemonError(f"the daemon exited at start (code {code}); its output ends:\n{tail}")
+        if _answers(st):
+            return child.pid
+        time.sleep(0.02)
+    raise DaemonError(f"the daemon (pid {child.pid}) did not answer on {st.socket} within {wait:.0f}s; "
+                      f"see {st.out}, then `neuro daemon stop`")
+
+
+class AlreadyStarted(DaemonError):
+    def __init__(self, pid: int, st: State) -> None:
+        super().__init__(f"a daemon is already running (pid {pid}, socket {st.socket}); "
+                         "stop it first with `neuro daemon stop`")
+        self.pid = pid
+
+
+def _answers(st: State) -> bool:
+    from .client import blocking, run_blocking
+
+    try:
+        client = blocking(str(st.socket), timeout=2.0)
+        run_blocking(client.__aenter__())
+        try:
+            return run_blocking(client.ping()) == "pong"
+        finally:
+            run_blocking(client.__aexit__(None, None, None))
+    except Exception:
+        return False
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# -- stop -----------------------------------------------------------------------------------
+
+def stop(st: State, *, grace: float = 15.0, term_wait: float = 5.0) -> dict[str, Any]:
+    """Stop the daemon: ask over the socket, then SIGTERM, then SIGKILL. Returns what it took."""
+    pid = running_pid(st)
+    if pid is None:
+        raise NotStarted(st)
+    how = "socket"
+    try:
+        from .client import blocking, run_blocking
+
+        client = blocking(str(st.socket), timeout=5.0)
+        run_blocking(client.__aenter__())
+        try:
+            run_blocking(client.shutdown())
+        finally:
+            run_blocking(client.__aexit__(None, None, None))
+    except Exception:
+        how = "SIGTERM"
+        _signal(pid, signal.SIGTERM)
+    if not _wait_gone(st, grace):
+        how = "SIGTERM"
+        _signal(pid, signal.SIGTERM)
+        if not _wait_gone(st, term_wait):
+            how = "SIGKILL"
+            _signal(pid, signal.SIGKILL)
+            _wait_gone(st, 5.0)
+    for leftover in (st.socket, st.pid_file):
+        if running_pid(st) is None:
+            try:
+                leftover.unlink()
+            except FileNotFoundError:
+                pass
+    return {"pid": pid, "stopped_by": how}
+
+
+class NotStarted(DaemonError):
+    def __init__(self, st: State) -> None:
+        super().__init__(f"no daemon is running for {st.home}; start one with `neuro daemon start`")
+
+
+def _signal(pid: int, sig: int) -> None:
+    if pid > 0:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _wait_gone(st: State, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if running_pid(st) is None:
+            return True
+        time.sleep(0.02)
+    return running_pid(st) is None
+
+
+# -- run: the daemon itself -----------------------------------------------------------------
+
+def run(st: State, **server_options: Any) -> int:
+    """Be the daemon, in the foreground, until asked to stop (Shutdown, SIGTERM or SIGINT)."""
+    import faulthandler
+
+    import trio
+
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: every thread's stack, to daemon.out
+    st.home.mkdir(parents=True, exist_ok=True)
+    st.policies.mkdir(exist_ok=True)
+    fd = os.open(st.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        print(f"neuro daemon: a daemon is already running for {st.home}", file=sys.stderr, flush=True)
+        return 1
+    try:
+        _write_pid(st)
+        if st.socket.exists():  # left by a daemon that was killed: nobody holds the lock
+            st.socket.unlink()
+        trio.run(_serve, st, server_options)
+        return 0
+    finally:
+        try:
+            st.pid_file.unlink()
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _write_pid(st: State) -> None:
+    tmp = st.pid_file.with_suffix(".tmp")
+    tmp.write_text(f"{os.getpid()}\n")
+    tmp.replace(st.pid_file)
+
+
+def _kernel_options(st: State) -> dict[str, Any]:
+    import neuro
+
+    options: dict[str, Any] = {"log": st.log, "policy_dirs": [str(st.policies)], "watch_policies": True}
+    if "neuro_dirs" in inspect.signature(neuro.Kernel).parameters:
+        st.neuros.mkdir(exist_ok=True)
+        options["neuro_dirs"] = [str(st.neuros)]
+    return options
+
+
+async def _serve(st: State, server_options: dict[str, Any]) -> None:
+    import trio
+
+    import neuro
+
+    from ._server import ControlServer
+
+    async with neuro.Kernel(**_kernel_options(st)) as kernel:
+        server = ControlServer(kernel, str(st.socket), facts=lambda: {"home": str(st.home), "log": str(st.log)},
+                               **server_options)
+        async with trio.open_nursery() as nursery:
+            async def on_signals() -> None:
+                with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for _ in signals:
+                        server.shutdown()
+                        return
+
+            nursery.start_soon(on_signals)
+            print(f"neuro daemon: pid {os.getpid()}, socket {st.socket}, log {st.log}", flush=True)
+            await server.serve()
+            nursery.cancel_scope.cancel()
+    print("neuro daemon: stopped", flush=True)

@@ -1,0 +1,23 @@
+"""`slow`: answers after `ms` milliseconds (a neuro file the daemon loads by path)."""
+
+import trio
+
+from neuro import sdk
+
+
+class Nap(sdk.Message):
+    ms: int
+
+
+class Woke(sdk.Message):
+    ms: int
+
+
+class Slow(sdk.Neuro):
+    name = "slow"
+    input = Nap
+    output = Woke
+
+    async def handle(self, ctx, msg):
+        await trio.sleep(msg.ms / 1000)
+        return Woke(ms=msg.ms)
