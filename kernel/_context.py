@@ -26,6 +26,24 @@ class KernelContext(Context):
         self._proc = proc
         self._current: Envelope | None = None
 
+    async def _pace(self) -> None:
+        """The policy's send_rate: one token bucket per process (a second's worth of burst);
+        a sender past it waits for a token."""
+        proc = self._proc
+        rate = proc.policy.send_rate
+        if not rate:
+            return
+        while True:
+            now = trio.current_time()
+            if proc.send_refilled < 0:
+                proc.send_tokens, proc.send_refilled = max(1.0, rate), now
+            proc.send_tokens = min(max(1.0, rate), proc.send_tokens + (now - proc.send_refilled) * rate)
+            proc.send_refilled = now
+            if proc.send_tokens >= 1.0 - 1e-9:
+                proc.send_tokens = max(0.0, proc.send_tokens - 1.0)
+                return
+            await trio.sleep((1.0 - proc.send_tokens) / rate)
+
     @property
     def name(self) -> str:
         return self._proc.name
@@ -35,12 +53,15 @@ class KernelContext(Context):
         return self._proc.version
 
     async def send(self, to: str, payload: Any, *, timeout: float | None = None) -> int:
+        await self._pace()
         return await self._router.send(self._proc.name, to, payload, timeout, self._current)
 
     async def call(self, to: str, payload: Any, *, timeout: float = 10.0) -> Any:
+        await self._pace()
         return await self._router.call(self._proc.name, to, payload, timeout, self._current)
 
     async def publish(self, topic: str, payload: Any) -> int:
+        await self._pace()
         return await self._router.publish(self._proc.name, topic, payload, self._current)
 
     async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:

@@ -4,7 +4,7 @@ The schema is here; `_policyfiles` loads it from TOML. Where a field is enforced
 
 | field | enforced by |
 |---|---|
-| mailbox_size, overflow, on_crash, max_message_bytes, concurrency, rate/burst/on_rate, wall_time, priority | the kernel, for every backend |
+| mailbox_size, overflow, on_crash, max_message_bytes, concurrency, rate/burst/on_rate, send_rate, wall_time, priority | the kernel, for every backend |
 | cpu_share, cpu_time, memory, processes, open_files | process backends (cgroups, rlimits); not enforceable in-process |
 | gpu_memory | inside the sandbox, by torch's per-process memory fraction |
 | capabilities (network, read, write, env, disk) | process backends; the in-process backend grants everything |
@@ -27,7 +27,7 @@ Priority = Literal["interactive", "normal", "background"]
 # What the kernel enforces whatever the backend; the rest needs a process backend.
 KERNEL_ENFORCED = frozenset({
     "mailbox_size", "overflow", "on_crash", "max_message_bytes", "concurrency", "rate", "burst",
-    "on_rate", "wall_time", "priority",
+    "on_rate", "send_rate", "wall_time", "priority",
 })
 
 
@@ -67,6 +67,9 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     burst: int = 0
     # What a sender over the rate gets: an error now, or a wait for a token (up to its deadline).
     on_rate: Literal["reject", "delay"] = "reject"
+    # Messages per second this neuro may send (sends, calls, publishes); past it, it waits.
+    # Keeps one neuro's flood from taking the kernel's time from everyone else. 0: unlimited.
+    send_rate: float = 0.0
     # Seconds one message may take; past it the handler is cancelled and the caller told.
     wall_time: float = 0.0
     # Fraction of one core (cgroup CPU quota) and seconds of CPU per worker (RLIMIT_CPU).
@@ -90,7 +93,8 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         for field in ("mailbox_size", "max_message_bytes", "concurrency"):
             if getattr(self, field) < 1:
                 raise ValueError(f"`{field}` must be at least 1, got {getattr(self, field)}")
-        for field in ("rate", "burst", "wall_time", "cpu_share", "cpu_time", "memory", "processes", "open_files"):
+        for field in ("rate", "burst", "send_rate", "wall_time", "cpu_share", "cpu_time", "memory", "processes",
+                      "open_files"):
             if getattr(self, field) < 0:
                 raise ValueError(f"`{field}` must be 0 (unlimited) or more, got {getattr(self, field)}")
         if not 0.0 <= self.gpu_memory <= 1.0:

@@ -88,7 +88,7 @@ class Process:
     __slots__ = (
         "pid", "name", "neuro", "manifest", "version", "policy", "backend", "worker", "state",
         "queue", "blocked", "idle", "runners", "in_flight", "scopes", "draining", "stop_reason",
-        "exited", "supervisor", "restart", "tokens", "refilled",
+        "exited", "supervisor", "restart", "tokens", "refilled", "send_tokens", "send_refilled",
         "decoder", "output_types", "received", "handled", "errors", "dead_letters",
         "restarts", "busy_time", "started_at", "__weakref__",
     )
@@ -115,6 +115,8 @@ class Process:
         self.exited: trio.Event | None = None  # set when the last runner exits while stopping
         self.tokens = policy.burst_size  # the message-rate token bucket
         self.refilled = 0.0
+        self.send_tokens = 0.0  # the send-rate bucket (policy.send_rate)
+        self.send_refilled = -1.0
         self.supervisor = supervisor
         self.restart = restart
         self.decoder = decoder

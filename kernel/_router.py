@@ -65,22 +65,45 @@ class BlockedSend(Parked):
 
 
 class WallGuard:
-    """Cancels a handler that runs past its policy's wall time (kept in the one timer heap)."""
+    """Cancels a runner's handler that runs past its policy's wall time.
 
-    __slots__ = ("letter", "scope", "breached")
+    One guard per runner, not per message: it sits in the timer heap at most once, and when
+    its time comes it checks the message now in flight, re-arming itself for that message's
+    own deadline if it started later. A message costs two attribute stores, not a heap push.
+    """
 
-    def __init__(self, letter: Letter, scope: trio.CancelScope) -> None:
-        self.letter = letter
+    __slots__ = ("letter", "started", "wall", "scope", "breached", "armed", "deadlines")
+
+    def __init__(self, scope: trio.CancelScope, deadlines: Deadlines) -> None:
+        self.letter: Letter | None = None
+        self.started = 0.0
+        self.wall = 0.0
         self.scope = scope
         self.breached = False
+        self.armed = False
+        self.deadlines = deadlines
 
-    @property
-    def resolved(self) -> bool:
-        return self.letter.done
+    resolved = False  # the timer always asks
+
+    def watch(self, letter: Letter, wall: float) -> None:
+        now = trio.current_time()
+        self.letter, self.started, self.wall = letter, now, wall
+        if not self.armed:
+            self.armed = True
+            self.deadlines.add(now + wall, self)
 
     def expire(self) -> None:
-        self.breached = True
-        self.scope.cancel()
+        self.armed = False
+        letter = self.letter
+        if letter is None or letter.done:
+            return  # idle, or already answered: the next message arms it again
+        due = self.started + self.wall
+        if trio.current_time() >= due:
+            self.breached = True
+            self.scope.cancel()
+        else:
+            self.armed = True
+            self.deadlines.add(due, self)
 
 
 class Router:
@@ -411,6 +434,7 @@ class Router:
     async def _run(self, proc: Process, worker: Any) -> None:
         ctx = KernelContext(self, proc)
         scope = trio.CancelScope()
+        guard = WallGuard(scope, self.deadlines)
         proc.scopes.append(scope)
         served = 0
         # Background work lets everything else run after each message.
@@ -430,7 +454,7 @@ class Router:
                     letter = queue.popleft()
                     if proc.blocked:
                         self._admit_blocked(proc)
-                    await self._deliver(proc, worker, letter, ctx, scope)
+                    await self._deliver(proc, worker, letter, ctx, guard)
                     served += 1
                     if served % fairness == 0:
                         await trio.lowlevel.cancel_shielded_checkpoint()
@@ -455,15 +479,14 @@ class Router:
         await trio.lowlevel.wait_task_rescheduled(abort)
 
     async def _deliver(self, proc: Process, worker: Any, letter: Letter, ctx: KernelContext,
-                       scope: trio.CancelScope) -> None:
+                       guard: WallGuard) -> None:
         env = letter.env
-        if letter.deadline < trio.current_time():
+        if letter.deadline != math.inf and letter.deadline < trio.current_time():
             self._dead(proc, letter, "deadline passed before delivery")
             return
-        guard = None
-        if proc.policy.wall_time:
-            guard = WallGuard(letter, scope)
-            self.deadlines.add(trio.current_time() + proc.policy.wall_time, guard)
+        wall = proc.policy.wall_time
+        if wall:
+            guard.watch(letter, wall)
         ctx._current = env
         proc.in_flight += 1
         start = perf_counter()
@@ -475,7 +498,7 @@ class Router:
                     f"but its manifest's output is {_type_name(proc.manifest.output)}")
             reply_raw = self.encoder.encode(result) if result is not None else None
         except trio.Cancelled:
-            if guard is not None and guard.breached:
+            if guard.breached:
                 self._wall_time_breached(proc, letter)
                 raise
             self._error(proc, letter, "Cancelled", f"{proc.name} stopped while handling this message: "
@@ -499,6 +522,7 @@ class Router:
             proc.in_flight -= 1
             proc.busy_time += perf_counter() - start
             ctx._current = None
+            guard.letter = None
         self._finish(proc, letter, "handled", None, reply_raw, None, outcome.Value(result))
 
     # -- outcomes -------------------------------------------------------------------------

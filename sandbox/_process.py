@@ -126,6 +126,8 @@ class ProcessBackend(Backend):
         self._nursery: trio.Nursery | None = None
         self._count = 0
         self._all: set[WorkerProcess] = set()
+        self._closed = False
+        self._fills: set[trio.CancelScope] = set()  # warm spawns in flight; cancelled at close
 
     def bind(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
@@ -146,6 +148,10 @@ class ProcessBackend(Backend):
         self._require()
         assert self.cgroups is not None
         missing: dict[str, Any] = {}
+        writable = [p for p in policy.capabilities.write if p != "*"]
+        if policy.capabilities.disk and writable:
+            missing["disk"] = (f"granted write paths {writable} are limited per file (RLIMIT_FSIZE), not in "
+                               "total; the sandbox's own /tmp is limited in total")
         if not self.cgroups.version:
             for name in ("memory", "cpu_share", "processes"):
                 if getattr(policy, name):
@@ -166,12 +172,17 @@ class ProcessBackend(Backend):
         unenforced = cgroup.apply(policy) if cgroup is not None else {}
         kernel_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         command = bwrap_command(policy, worker_end.fileno(), bwrap)
+        if policy.priority == "background":  # the lowest CPU priority, beside a low cgroup weight
+            command = ["nice", "-n", "19", *command]
         if cgroup is not None:  # join the cgroup before bubblewrap starts, so all it runs is in it
             joins = "; ".join(f"echo $$ > {f}" for f in cgroup.procs_files())
             command = ["/bin/sh", "-c", f'{joins}; exec "$@"', "sh", *command]
         started = time.perf_counter()
+        # bubblewrap's own init is pid 1 in the sandbox and runs as the worker's uid: give it
+        # an empty environment too, or /proc/1/environ shows the kernel's.
         process = await trio.lowlevel.open_process(
-            command, pass_fds=(worker_end.fileno(),), stdin=subprocess.DEVNULL, start_new_session=True)
+            command, pass_fds=(worker_end.fileno(),), stdin=subprocess.DEVNULL, start_new_session=True,
+            env={"PATH": "/usr/bin:/bin"})
         worker_end.close()
         kernel_end.setblocking(False)
         handle = WorkerProcess(process, None, cgroup, policy, unenforced, started, sock=kernel_end)
@@ -181,17 +192,21 @@ class ProcessBackend(Backend):
         return handle
 
     async def _fill(self, policy: Any) -> None:
-        if policy in self._filling:
+        if policy in self._filling or self._closed:
             return
         self._filling.add(policy)
+        scope = trio.CancelScope()
+        self._fills.add(scope)
         try:
-            while len(self._idle[policy]) < self.pool_size:
-                handle = await self._spawn(policy)
-                await handle.wait_hello()
-                self._idle[policy].append(handle)
+            with scope:
+                while len(self._idle[policy]) < self.pool_size and not self._closed:
+                    handle = await self._spawn(policy)
+                    await handle.wait_hello()
+                    self._idle[policy].append(handle)
         except Exception:
             pass  # the pool is an optimisation: a failed warm spawn shows up on the next cold one
         finally:
+            self._fills.discard(scope)
             self._filling.discard(policy)
 
     async def acquire(self, policy: Any) -> WorkerProcess:
@@ -223,6 +238,9 @@ class ProcessBackend(Backend):
         return RemoteWorker(handle, neuro, self._nursery)
 
     async def aclose(self) -> None:
+        self._closed = True
+        for scope in list(self._fills):
+            scope.cancel()
         for handle in list(self._all):
             await handle.stop(0.5)
         self._all.clear()

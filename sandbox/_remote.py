@@ -254,6 +254,8 @@ class WorkerProcess:
 
     def _diagnose(self) -> WorkerDied:
         code = self.process.returncode
+        if code is not None and 128 < code < 193:
+            code = -(code - 128)  # bubblewrap (and tini) exit 128+N when their child dies of signal N
         if self.cgroup is not None and self.cgroup.memory_events() and code and code < 0:
             return WorkerDied(f"the worker was killed for going over its memory limit ({self.policy.memory:,} bytes)",
                               quota="memory")

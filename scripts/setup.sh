@@ -39,8 +39,9 @@ fi
 stamp=.venv/.neuro-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing neuro and its extras (editable)"
-    pip install -e ".[learning,dev]" 2>&1 | grep -v "^WARNING: Location" || true
+    pip install -e ".[learning,dev,docker]" 2>&1 | grep -v "^WARNING: Location" || true
     .venv/bin/python -c 'import neuro' 
     touch "$stamp"
 fi
+bash scripts/docker.sh || echo "setup: Docker sandbox not ready; docker tests will skip" >&2
 echo "setup: ready (.venv/bin/neuro)"

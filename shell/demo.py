@@ -46,7 +46,7 @@ class Summary(msgspec.Struct):
     ok: bool
 
 
-async def run_session(log_path: Path, echo_calls: int, say: Callable[[str], None]) -> Summary:
+async def run_session(log_path: Path, echo_calls: int, say: Callable[[str], None], learn: bool = True) -> Summary:
     steps: list[Step] = []
 
     async def step(what: str, action: Any) -> Any:
@@ -56,7 +56,10 @@ async def run_session(log_path: Path, echo_calls: int, say: Callable[[str], None
         say(f"  {what:<52} {steps[-1].result}")
         return result
 
-    async with neuro.Kernel(log=log_path) as k:
+    from .demo_parts import ACTS
+
+    drop_folder = log_path.parent / "neuros"
+    async with neuro.Kernel(log=log_path, neuro_dirs=[drop_folder]) as k:
         say(f"kernel up, log at {log_path}")
         for cls in BUILTINS:
             await k.spawn(cls)
@@ -111,6 +114,18 @@ async def run_session(log_path: Path, echo_calls: int, say: Callable[[str], None
 
         await step("a call to a neuro that does not exist", unknown)
 
+        for what, act in ACTS:
+            if act.__name__ == "learning" and not learn:
+                continue
+
+            async def run_act(act=act) -> str:
+                try:
+                    return await act(k, log_path.parent)
+                except neuro.NeuroError as e:
+                    return f"FAILED: {type(e).__name__}: {e}"
+
+            await step(what, run_act)
+
         rows = k.ps()
         counts = await k.log.outcome_counts()
         latencies = await k.log._query("latencies")
@@ -154,13 +169,16 @@ def format_summary(s: Summary) -> str:
     lines.append("")
     lines.append("  steps: " + "; ".join(f"{st.what.split(':')[0]} {st.seconds * 1e3:.0f} ms" for st in s.steps))
     lines.append("  events: " + ", ".join(f"{k} {v}" for k, v in sorted(s.events.items())))
+    failed = [st.what for st in s.steps if st.result.startswith("FAILED")]
     verdict = "every one has exactly one outcome" if s.ok else "SOME DO NOT HAVE EXACTLY ONE OUTCOME"
+    if failed:
+        lines.append(f"  acts that failed: {', '.join(failed)}")
     lines.append(f"  messages accepted: {s.accepted}; {verdict}")
     lines.append(f"  log: {s.log}")
     return "\n".join(lines)
 
 
-def main(log: str | None, echo_calls: int, as_json: bool) -> int:
+def main(log: str | None, echo_calls: int, as_json: bool, learn: bool = True) -> int:
     say = (lambda _: None) if as_json else (lambda line: print(line, flush=True))
     if log is None:
         folder = Path(tempfile.mkdtemp(prefix="neuro-demo-"))
@@ -168,9 +186,10 @@ def main(log: str | None, echo_calls: int, as_json: bool) -> int:
     else:
         log_path = Path(log)
     say("Neuro demo: an embedded kernel with the built-in neuros and a scripted session")
-    summary = trio.run(run_session, log_path, echo_calls, say)
+    summary = trio.run(run_session, log_path, echo_calls, say, learn)
     if as_json:
         sys.stdout.write(msgspec.json.encode(summary).decode() + "\n")
     else:
         print(format_summary(summary))
-    return 0 if summary.ok else 1
+    failed = any(st.result.startswith("FAILED") for st in summary.steps)
+    return 0 if summary.ok and not failed else 1

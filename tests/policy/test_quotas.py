@@ -184,3 +184,32 @@ def test_background_work_yields_to_an_interactive_call():
             return Background.done
 
     assert trio.run(main) < 200
+
+
+class Chatty(sdk.Neuro):
+    """Sends n messages to sleeper as fast as it can."""
+
+    name = "chatty"
+    input = Ping
+    output = Pong
+    policy_overrides = {"send_rate": 100}
+
+    async def handle(self, ctx, msg):
+        for i in range(msg.n):
+            await ctx.send("sleeper", Ping(n=0))
+        return Pong(n=msg.n)
+
+
+def test_send_rate_paces_a_neuro_that_floods_others():
+    """A neuro with send_rate=100 takes about a second to send 200 messages (100 burst + 100)."""
+
+    async def main():
+        async with neuro.Kernel() as k:
+            await k.spawn(Sleeper)
+            await k.spawn(Chatty)
+            start = trio.current_time()
+            await k.call("chatty", Ping(n=200), timeout=None)
+            return trio.current_time() - start
+
+    elapsed = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert pytest.approx(1.0, abs=0.02) == elapsed

@@ -1,0 +1,221 @@
+"""bench/sandbox: what isolation costs, and whether it holds.
+
+Rates are ratios against baselines measured in the same run: a bare socketpair with
+length-prefixed msgpack to a child process (blocking on both sides), `python -I -c "import
+msgspec, trio"` for start-up, and `docker run --rm IMAGE true` for containers. The escape
+figure runs the escape suite (tests/sandbox/test_escapes.py) and counts what it blocked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import msgspec
+import trio
+
+import neuro
+from neuro.sandbox._process import ProcessBackend
+
+from ._harness import Metric, ProgressBar, Report, interleaved, summarize
+from ._sandboxed import BoxedEcho, DockerEcho, Flooder, Ping
+
+ROOT = Path(__file__).resolve().parent.parent
+_HEADER = struct.Struct(">I")
+ECHO_CHILD = textwrap.dedent("""
+    import socket, sys
+    s = socket.socket(fileno=int(sys.argv[1]))
+    while True:
+        data = s.recv(65536)
+        if not data:
+            break
+        s.sendall(data)
+""")
+
+
+def socketpair_ping_pong(n: int) -> float:
+    """Round trips/s: length-prefixed msgpack frames to an echoing child over a socketpair."""
+    ours, theirs = socket.socketpair()
+    child = subprocess.Popen([sys.executable, "-c", ECHO_CHILD, str(theirs.fileno())], pass_fds=(theirs.fileno(),))
+    theirs.close()
+    body = msgspec.msgpack.encode({"id": 1, "payload": msgspec.msgpack.encode({"n": 1})})
+    frame = _HEADER.pack(len(body)) + body
+    decode = msgspec.msgpack.decode
+    try:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            ours.sendall(frame)
+            got = ours.recv(65536)
+            decode(got[4:])
+        return n / (time.perf_counter() - t0)
+    finally:
+        ours.close()
+        child.wait()
+
+
+def backend_calls(neuro_cls: type, n: int) -> float:
+    async def main():
+        async with neuro.Kernel() as k:
+            await k.spawn(neuro_cls)
+            for i in range(100):
+                await k.call(neuro_cls.name, Ping(n=i))
+            t0 = time.perf_counter()
+            for i in range(n):
+                await k.call(neuro_cls.name, Ping(n=i), timeout=10)
+            return n / (time.perf_counter() - t0)
+
+    return trio.run(main)
+
+
+def start_to_first_reply(neuro_cls: type, backends: dict | None = None, warm: bool = False) -> float:
+    """Seconds from spawn to the first reply, in a running kernel (optionally from a warm pool)."""
+
+    async def main():
+        async with neuro.Kernel(backends=backends) as k:
+            if warm:
+                backend = k._backends[neuro_cls.sandbox]
+                await backend.warm(k._store.get(neuro_cls.policy, neuro_cls.policy_overrides))
+            t0 = time.perf_counter()
+            await k.spawn(neuro_cls)
+            await k.call(neuro_cls.name, Ping(n=1), timeout=60)
+            return time.perf_counter() - t0
+
+    return trio.run(main)
+
+
+def python_start() -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-I", "-c", "import msgspec, trio"], check=True)
+    return time.perf_counter() - t0
+
+
+def docker_run_true() -> float:
+    t0 = time.perf_counter()
+    subprocess.run(["docker", "run", "--rm", "-v", "/usr:/usr:ro", "neuro-sandbox:current", "true"],
+                   check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def docker_ready() -> str:
+    """'' when the docker backend can run here, else why not."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=5)
+        client.images.get("neuro-sandbox:current")
+        client.close()
+        return ""
+    except Exception as e:  # noqa: BLE001 - any failure means: measure without docker
+        return f"{type(e).__name__}: {e}"
+
+
+def others_under_attack(n: int, attack: bool) -> float:
+    """An in-process echo's call rate, with or without a sandboxed neuro flooding sends."""
+    from .quotas import Echo
+
+    async def main():
+        async with neuro.Kernel() as k:
+            await k.spawn(Echo, policy="trusted")
+            await k.spawn(Echo, name="sink", policy="trusted")
+            await k.spawn(Flooder)
+            async with trio.open_nursery() as nursery:
+                if attack:
+                    async def flood() -> None:
+                        try:
+                            await k.call("flooder", Ping(n=60_000), timeout=None)
+                        except neuro.NeuroError:
+                            pass
+
+                    nursery.start_soon(flood)
+                    await trio.sleep(0.3)
+                t0 = time.perf_counter()
+                for i in range(n):
+                    await k.call("echo", Ping(n=i))
+                rate = n / (time.perf_counter() - t0)
+                nursery.cancel_scope.cancel()
+            return rate
+
+    return trio.run(main)
+
+
+def escapes(backends: list[str]) -> dict[str, tuple[int, int]]:
+    """Run the escape suite; per backend, (attempts blocked, attempts made)."""
+    expr = " or ".join(f"[{b}]" for b in backends)
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "-k", expr,
+         str(ROOT / "tests" / "sandbox" / "test_escapes.py")],
+        capture_output=True, text=True, cwd=ROOT)
+    counts = {b: [0, 0] for b in backends}
+    for line in out.stdout.splitlines():
+        m = re.match(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED) \S+\[(\w+)\]", line)
+        if m and m.group(2) in counts:
+            counts[m.group(2)][1] += 1
+            counts[m.group(2)][0] += m.group(1) == "PASSED"
+    return {b: (c[0], c[1]) for b, c in counts.items()}
+
+
+def run(quick: bool) -> Report:
+    reps = 5
+    n = 1000 if quick else 5000
+    why_no_docker = docker_ready()
+    metrics: dict[str, Metric] = {}
+    extra: dict = {}
+
+    proc, pair, ratio = interleaved(lambda: backend_calls(BoxedEcho, n), lambda: socketpair_ping_pong(n), reps,
+                                    "process calls vs socketpair")
+    metrics["process_calls_vs_socketpair"] = summarize(ratio, "ratio", goal=0.5)
+    metrics["process_calls_per_second"] = summarize(proc, "calls/s")
+    metrics["socketpair_round_trips_per_second"] = summarize(pair, "round trips/s")
+
+    cold_backends = lambda: {"process": ProcessBackend(pool_size=0)}  # noqa: E731 - a fresh one each run
+    cold, base, cold_ratio = interleaved(lambda: start_to_first_reply(BoxedEcho, cold_backends()), python_start,
+                                         reps, "process cold start vs python")
+    metrics["process_cold_start_vs_python_import"] = summarize(cold_ratio, "ratio", goal=1.3, higher_is_better=False)
+    metrics["process_cold_start_seconds"] = summarize(cold, "s")
+    metrics["python_import_trio_msgspec_seconds"] = summarize(base, "s")
+
+    warm, cold2, warm_ratio = interleaved(
+        lambda: start_to_first_reply(BoxedEcho, {"process": ProcessBackend(pool_size=1)}, warm=True),
+        lambda: start_to_first_reply(BoxedEcho, cold_backends()), reps, "warm pool vs cold start")
+    metrics["warm_start_vs_cold_start"] = summarize(warm_ratio, "ratio", goal=0.1, higher_is_better=False)
+    metrics["warm_start_seconds"] = summarize(warm, "s")
+
+    calm, attacked, attack_ratio = interleaved(lambda: others_under_attack(n, False),
+                                               lambda: others_under_attack(n, True), reps, "others under attack")
+    metrics["others_rate_under_attack_vs_calm"] = summarize([b / a for a, b in zip(calm, attacked)], "ratio", goal=0.8)
+
+    backends = ["process"]
+    if why_no_docker:
+        extra["docker"] = f"not measured: {why_no_docker}"
+    else:
+        backends.append("docker")
+        dock, proc2, d_ratio = interleaved(lambda: backend_calls(DockerEcho, n), lambda: backend_calls(BoxedEcho, n),
+                                           reps, "docker calls vs process")
+        metrics["docker_calls_vs_process_calls"] = summarize(d_ratio, "ratio", goal=0.5)
+        metrics["docker_calls_per_second"] = summarize(dock, "calls/s")
+        from neuro.sandbox._docker import DockerBackend
+
+        dcold, drun, dc_ratio = interleaved(
+            lambda: start_to_first_reply(DockerEcho, {"docker": DockerBackend(pool_size=0)}), docker_run_true,
+            3 if quick else reps, "docker cold start vs docker run")
+        metrics["docker_cold_start_vs_docker_run"] = summarize(dc_ratio, "ratio", goal=1.5, higher_is_better=False)
+        metrics["docker_cold_start_seconds"] = summarize(dcold, "s")
+        metrics["docker_run_true_seconds"] = summarize(drun, "s")
+
+    bar = ProgressBar(1, "escape suite")
+    blocked = escapes(backends)
+    bar.update(1)
+    bar.close()
+    for backend, (ok, total) in blocked.items():
+        metrics[f"escapes_blocked_{backend}"] = Metric(value=ok / total if total else 0.0, unit="fraction",
+                                                       goal=1.0, runs=1, note=f"{ok} of {total} attempts blocked")
+    extra["escapes"] = {b: {"blocked": ok, "attempts": total} for b, (ok, total) in blocked.items()}
+    return Report(metrics=metrics, extra=extra)

@@ -1,0 +1,481 @@
+"""The Docker backend: each neuro in its own long-lived container, through the `docker` SDK.
+
+What it isolates: the worker runs in a container of the local image `neuro-sandbox:current`
+(an empty root file system; the host's /usr, Python, virtual environment and Neuro's code
+are bind-mounted read-only), as uid 65534 with every capability dropped and no new
+privileges, under Docker's default seccomp profile, in its own pid, ipc, uts, mount and
+(network "none" unless the policy grants network) network namespaces, with a read-only root
+file system, a private /tmp (a tmpfs the size of the policy's disk quota), only the paths
+the policy grants, an environment of HOME, PATH and the variables it grants, cgroup limits
+for memory (no swap), CPU (nano_cpus) and process count, and the worker's rlimits (CPU time,
+address space, open files, file size). It talks to the kernel over a Unix socket in a host
+folder of its own, bind-mounted into the container; the kernel accepts only a peer inside
+that container.
+
+What it does not: it shares the host's kernel (a kernel exploit escapes it); Docker's
+defaults are not a sandbox in themselves (gVisor's README: "containers are not a sandbox");
+whoever can reach the Docker daemon is root on the host, and that is the kernel, not the
+neuro; writes into granted paths are limited per file (RLIMIT_FSIZE), not in total.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import struct
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import trio
+
+from neuro._errors import NeuroError
+
+from ._base import Backend
+from ._process import _python_roots
+from ._remote import RemoteWorker, WorkerProcess
+
+__all__ = ["DockerBackend", "DockerUnavailable", "IMAGE"]
+
+IMAGE = "neuro-sandbox:current"
+UNPRIVILEGED = "65534:65534"
+LABEL = "org.neuro.sandbox"
+SOCKET_DIR = "/run/neuro"  # where the worker finds its socket, inside the container
+FIX = "run `bash scripts/docker.sh` as root (it installs docker.io, starts dockerd and builds the image)"
+
+
+class DockerUnavailable(NeuroError):
+    """The docker backend cannot start: the SDK, the daemon or the image is missing."""
+
+
+class _Container:
+    """A running container seen like a child process: wait(), kill(), returncode."""
+
+    def __init__(self, container: Any, trio_token: Any) -> None:
+        self.container = container
+        self.id: str = container.id
+        self.pid: int = container.attrs.get("State", {}).get("Pid") or 0  # its init, on the host
+        self.returncode: int | None = None
+        self.oom_killed = False
+        self.removed = False
+        self._done = trio.Event()
+        self._token = trio_token
+        self._lock = threading.Lock()
+        threading.Thread(target=self._watch, name=f"docker-wait-{self.id[:12]}", daemon=True).start()
+
+    def _watch(self) -> None:
+        try:
+            code = int(self.container.wait().get("StatusCode", -1))
+        except Exception:  # the daemon went away: the container is as good as gone
+            code = 255
+        try:
+            self.container.reload()
+            self.oom_killed = bool(self.container.attrs["State"].get("OOMKilled"))
+        except Exception:
+            pass
+        # tini (docker's --init) exits 128+N when the worker dies of signal N.
+        self.returncode = -(code - 128) if 128 < code < 128 + 65 else code
+        try:
+            trio.from_thread.run_sync(self._done.set, trio_token=self._token)
+        except (trio.RunFinishedError, RuntimeError):
+            pass
+
+    async def wait(self) -> int | None:
+        await self._done.wait()
+        return self.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the container's init now; the whole container ends with it."""
+        if self.returncode is not None:
+            return
+        if self.pid:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                return
+            except (ProcessLookupError, PermissionError):
+                pass  # another pid namespace than the daemon's, or already gone
+        threading.Thread(target=self._api_kill, daemon=True).start()
+
+    def _api_kill(self) -> None:
+        try:
+            self.container.kill()
+        except Exception:
+            pass
+
+    def remove(self) -> threading.Thread | None:
+        with self._lock:
+            if self.removed:
+                return None
+            self.removed = True
+        thread = threading.Thread(target=self._api_remove, name=f"docker-rm-{self.id[:12]}")
+        thread.start()  # not a daemon thread: the interpreter waits for it at exit
+        return thread
+
+    def _api_remove(self) -> None:
+        try:
+            self.container.remove(force=True)
+        except Exception:
+            pass
+
+
+class _ContainerLimits:
+    """What WorkerProcess calls its cgroup, for a container: limits, OOM, kill, remove."""
+
+    def __init__(self, backend: DockerBackend, process: _Container, folder: str) -> None:
+        self.backend = backend
+        self.process = process
+        self.folder = folder
+
+    def apply(self, policy: Any) -> dict[str, str]:
+        """A live policy change: memory and CPU apply to the running container at once."""
+        args: dict[str, Any] = {}
+        if policy.memory:
+            args.update(mem_limit=policy.memory, memswap_limit=policy.memory)
+        if policy.cpu_share:
+            args.update(cpu_period=100_000, cpu_quota=max(1000, int(policy.cpu_share * 100_000)))
+        if args:
+            try:
+                self.process.container.update(**args)
+            except Exception as e:
+                return {"memory/cpu": f"docker could not update the container: {e}"}
+        return {}
+
+    def memory_events(self) -> int:
+        return int(self.process.oom_killed)
+
+    def procs_files(self) -> list[str]:
+        return []
+
+    def kill_all(self) -> None:
+        self.process.kill()
+
+    def remove(self) -> None:
+        thread = self.process.remove()
+        if thread is not None:
+            self.backend._removals.append(thread)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def container_config(policy: Any, socket_folder: str) -> dict[str, Any]:
+    """The keyword arguments of `containers.run` for a worker under `policy`."""
+    caps = policy.capabilities
+    volumes: dict[str, dict[str, str]] = {}
+    for system in ("/usr", "/bin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.isdir(system) and not os.path.islink(system):  # a merged-/usr host's links are in the image
+            volumes[system] = {"bind": system, "mode": "ro"}
+    for root in _python_roots():
+        volumes[root] = {"bind": root, "mode": "ro"}
+    if caps.network and os.path.isdir("/etc/ssl"):
+        volumes["/etc/ssl"] = {"bind": "/etc/ssl", "mode": "ro"}
+    for path in caps.read:
+        if path != "*" and os.path.exists(path):
+            volumes[path] = {"bind": path, "mode": "ro"}
+    for path in caps.write:
+        if path != "*" and os.path.exists(path):
+            volumes[path] = {"bind": path, "mode": "rw"}
+    volumes[socket_folder] = {"bind": SOCKET_DIR, "mode": "rw"}
+    env = {"HOME": "/tmp", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
+    for name in caps.env:
+        if name != "*" and name in os.environ:
+            env[name] = os.environ[name]
+    tmpfs = "rw,nosuid,nodev,mode=1777" + (f",size={caps.disk}" if caps.disk else "")
+    limits: list[str] = []
+    if policy.cpu_time:
+        limits += ["--cpu-time", str(int(policy.cpu_time))]
+    if policy.memory:
+        limits += ["--address-space", str(policy.memory + (256 << 20))]  # + the interpreter's own mappings
+    if policy.open_files:
+        limits += ["--open-files", str(policy.open_files)]
+    if caps.disk:
+        limits += ["--file-size", str(caps.disk)]
+    config: dict[str, Any] = dict(
+        command=[sys.executable, "-s", "-B", "-m", "neuro.sandbox.worker",
+                 "--connect", f"{SOCKET_DIR}/worker.sock", *limits],
+        user=UNPRIVILEGED, working_dir="/tmp", environment=env, volumes=volumes,
+        tmpfs={"/tmp": tmpfs}, read_only=True, init=True, detach=True, stdin_open=False, tty=False,
+        network_mode="bridge" if caps.network else "none", ipc_mode="private", hostname="neuro-sandbox",
+        cap_drop=["ALL"], security_opt=["no-new-privileges"],
+        log_config={"type": "json-file", "config": {"max-size": "1m", "max-file": "1"}},
+    )
+    if policy.memory:
+        config.update(mem_limit=policy.memory, memswap_limit=policy.memory)
+    if policy.cpu_share:
+        config["nano_cpus"] = int(policy.cpu_share * 1e9)
+    if policy.processes:
+        config["pids_limit"] = int(policy.processes)
+    return config
+
+
+class DockerBackend(Backend):
+    name = "docker"
+    isolation = __doc__.split("\n\n")[1].replace("\n", " ")
+
+    def __init__(self, *, pool_size: int = 2, image: str = IMAGE, base_url: str | None = None,
+                 start_timeout: float = 30.0) -> None:
+        # Cheap on purpose: nothing here touches the daemon; the first start does.
+        self.pool_size = pool_size
+        self.image = image
+        self.base_url = base_url
+        self.start_timeout = start_timeout
+        self._client: Any = None
+        self._info: dict[str, Any] | None = None
+        self._idle: dict[Any, list[WorkerProcess]] = defaultdict(list)
+        self._filling: set[Any] = set()
+        self._nursery: trio.Nursery | None = None
+        self._all: set[WorkerProcess] = set()
+        self._removals: list[threading.Thread] = []
+        self._count = 0
+        self._connect_lock = trio.Lock()
+        self._closed = False
+        self._fills: set[trio.CancelScope] = set()
+
+    def bind(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+
+    # -- the daemon, checked lazily --------------------------------------------------------
+
+    def _connect_sync(self) -> Any:
+        try:
+            import docker
+        except ImportError:
+            raise DockerUnavailable(
+                "the docker sandbox needs the `docker` Python package, which is not installed; install it "
+                "with `.venv/bin/pip install 'neuro-runtime[docker]'` (scripts/setup.sh does)") from None
+        where = self.base_url or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        try:
+            client = (docker.DockerClient(base_url=self.base_url, timeout=30) if self.base_url
+                      else docker.from_env(timeout=30))
+            client.ping()
+            info = client.info()
+        except docker.errors.DockerException as e:
+            raise DockerUnavailable(f"no Docker daemon answers at {where} ({_short(e)}); {FIX}") from None
+        try:
+            client.images.get(self.image)
+        except docker.errors.ImageNotFound:
+            raise DockerUnavailable(f"the sandbox image {self.image} is not built; {FIX}") from None
+        except docker.errors.DockerException as e:
+            raise DockerUnavailable(f"the Docker daemon at {where} failed to look up {self.image} "
+                                    f"({_short(e)}); {FIX}") from None
+        self._reap_orphans(client)
+        self._info = info
+        return client
+
+    @staticmethod
+    def _reap_orphans(client: Any) -> None:
+        """Remove worker containers left by kernels on this host that no longer run."""
+        host = socket.gethostname()
+        try:
+            for c in client.containers.list(all=True, filters={"label": LABEL}):
+                owner = c.labels.get(LABEL, "")
+                name, _, pid = owner.rpartition(":")
+                if name == host and pid.isdigit() and not _pid_alive(int(pid)):
+                    c.remove(force=True)
+        except Exception:
+            pass  # tidying up is best effort; it never blocks a start
+
+    async def _require(self) -> Any:
+        if self._nursery is None:
+            raise NeuroError("the docker backend is not bound to a running kernel")
+        if self._client is None:
+            async with self._connect_lock:
+                if self._client is None:
+                    self._client = await trio.to_thread.run_sync(self._connect_sync)
+        return self._client
+
+    def unenforced(self, policy: Any) -> dict[str, Any]:
+        """What this host's Docker cannot hold a docker-backend neuro to."""
+        missing: dict[str, Any] = {}
+        info = self._info or {}
+        for field, key in (("memory", "MemoryLimit"), ("cpu_share", "CpuCfsQuota"), ("processes", "PidsLimit")):
+            if getattr(policy, field) and info and not info.get(key, True):
+                missing[field] = f"this Docker daemon reports no {key} support (see `docker info` warnings)"
+        if policy.memory and info and not info.get("SwapLimit", True):
+            missing["memory.swap"] = "no swap accounting: the worker may swap past its memory limit"
+        if policy.capabilities.disk and any(p != "*" for p in policy.capabilities.write):
+            missing["capabilities.disk"] = "in granted write paths only per file (RLIMIT_FSIZE); /tmp is a sized tmpfs"
+        if policy.gpu_memory:
+            missing["gpu_memory"] = "no GPU is passed into containers"
+        return missing
+
+    # -- starting workers ------------------------------------------------------------------
+
+    async def _spawn(self, policy: Any) -> WorkerProcess:
+        client = await self._require()
+        self._count += 1
+        folder = tempfile.mkdtemp(prefix="neuro-docker-")
+        os.chmod(folder, 0o711)  # the container's uid must reach its socket; nobody may list it
+        path = os.path.join(folder, "worker.sock")
+        listener = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        started = time.perf_counter()
+        process: _Container | None = None
+        try:
+            await listener.bind(path)
+            os.chmod(path, 0o777)
+            listener.listen(1)
+            config = container_config(policy, folder)
+            config["labels"] = {LABEL: f"{socket.gethostname()}:{os.getpid()}"}
+            config["name"] = f"neuro-{os.getpid()}-{self._count}-{uuid.uuid4().hex[:6]}"
+            token = trio.lowlevel.current_trio_token()
+
+            def run() -> _Container:
+                container = client.containers.run(self.image, **config)
+                try:
+                    container.reload()
+                except Exception:
+                    pass
+                return _Container(container, token)
+
+            try:
+                process = await trio.to_thread.run_sync(run)
+            except Exception as e:
+                raise NeuroError(f"docker could not start a worker container from {self.image}: {_short(e)}; "
+                                 f"if the image is missing or stale, {FIX}") from None
+            conn = await self._accept(listener, process)
+        except BaseException:
+            if process is not None:
+                process.kill()
+                removal = process.remove()
+                if removal is not None:
+                    self._removals.append(removal)
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        finally:
+            listener.close()
+        os.unlink(path)  # one worker per socket: nothing else may connect later
+        stream = trio.SocketStream(conn)
+        handle = WorkerProcess(process, stream, _ContainerLimits(self, process, folder), policy, {}, started)
+        self._all.add(handle)
+        assert self._nursery is not None
+        self._nursery.start_soon(handle.read_frames)
+        return handle
+
+    async def _accept(self, listener: Any, process: _Container) -> Any:
+        """The worker's connection, once the container is up; only a peer inside it counts."""
+        conn = None
+        async with trio.open_nursery() as nursery:
+            async def exited() -> None:
+                await process.wait()
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(exited)
+            with trio.move_on_after(self.start_timeout):
+                while conn is None:
+                    candidate, _ = await listener.accept()
+                    if _peer_in(candidate, process.id):
+                        conn = candidate
+                    else:
+                        candidate.close()
+            nursery.cancel_scope.cancel()
+        if conn is None:
+            logs = await trio.to_thread.run_sync(_logs, process)
+            why = (f"its container exited with code {process.returncode}" if process.returncode is not None
+                   else f"it did not connect within {self.start_timeout:g} s")
+            raise NeuroError(f"the docker worker did not start: {why}; its output: {logs or '(none)'}")
+        return conn
+
+    async def _fill(self, policy: Any) -> None:
+        if policy in self._filling or self._closed:
+            return
+        self._filling.add(policy)
+        # aclose cancels this scope: a warm start must not outlive the kernel.
+        with trio.CancelScope() as scope:
+            self._fills.add(scope)
+            try:
+                while len(self._idle[policy]) < self.pool_size and not self._closed:
+                    handle = await self._spawn(policy)
+                    await handle.wait_hello()
+                    self._idle[policy].append(handle)
+            except Exception:
+                pass  # the pool is an optimisation: a failed warm start shows up on the next cold one
+            finally:
+                self._fills.discard(scope)
+                self._filling.discard(policy)
+
+    async def acquire(self, policy: Any) -> WorkerProcess:
+        """A started worker for `policy`: from the warm pool if one waits, else a cold one."""
+        idle = self._idle[policy]
+        while idle:
+            handle = idle.pop()
+            if handle.alive:
+                break
+        else:
+            handle = await self._spawn(policy)
+        await handle.wait_hello()
+        assert self._nursery is not None
+        if self.pool_size:  # refill after, so warm starts do not slow this cold one
+            self._nursery.start_soon(self._fill, policy)
+        return handle
+
+    async def warm(self, policy: Any) -> None:
+        """Fill the pool for `policy` now (before the first spawn needs it)."""
+        await self._require()
+        await self._fill(policy)
+
+    async def start(self, neuro: type, policy: Any) -> RemoteWorker:
+        handle = await self.acquire(policy)
+        try:
+            await handle.load(neuro, policy)
+        except BaseException:
+            await handle.stop(0.5)
+            raise
+        return RemoteWorker(handle, neuro, self._nursery)
+
+    def statistics(self) -> dict[str, int]:
+        return {"live": sum(h.alive for h in self._all), "idle": sum(len(v) for v in self._idle.values()),
+                "started": self._count}
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for scope in list(self._fills):
+            scope.cancel()
+        with trio.CancelScope(shield=True):
+            while self._fills:  # a container being created finishes, then is killed and removed
+                await trio.sleep(0.01)
+            for handle in list(self._all):
+                await handle.stop(0.5)
+            self._all.clear()
+            self._idle.clear()
+            removals, self._removals = self._removals, []
+            for thread in removals:
+                await trio.to_thread.run_sync(thread.join, 10.0)
+
+
+def _peer_in(sock: Any, container_id: str) -> bool:
+    """Is the process at the other end of `sock` inside the container `container_id`?"""
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid, _uid, _gid = struct.unpack("3i", creds)
+        with open(f"/proc/{pid}/cgroup") as f:
+            return container_id in f.read()
+    except OSError:
+        # The daemon runs in another pid namespace than the kernel (a remote or rootless
+        # Docker): the socket folder, private to this container, is the only check left.
+        return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _logs(process: _Container) -> str:
+    try:
+        return process.container.logs(tail=20).decode(errors="replace").strip()[-2000:]
+    except Exception:
+        return ""
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else type(e).__name__
