@@ -90,10 +90,56 @@ def bare_round_trips(path: str, n: int) -> float:
 
 
 def control_round_trips(client: Sync, n: int) -> float:
+    """Calls/s with the blocking client (what the CLI uses); reported beside the main figure."""
     t0 = time.perf_counter()
     for _ in range(n):
         client.call("echo", {"text": "ping"})
     return n / (time.perf_counter() - t0)
+
+
+def connect_round_trips(path: str, n: int) -> float:
+    """Calls/s with the client API the issue names: `neuro.connect()` from trio, one call at a
+    time (connecting and a short warm-up are not timed)."""
+    import trio
+
+    import neuro
+
+    async def main() -> float:
+        async with neuro.connect(path) as client:
+            for _ in range(20):
+                await client.call("echo", {"text": "ping"})
+            t0 = time.perf_counter()
+            for _ in range(n):
+                await client.call("echo", {"text": "ping"})
+            return n / (time.perf_counter() - t0)
+
+    return trio.run(main)
+
+
+def embedded_round_trips(n: int) -> float:
+    """Calls/s into an embedded kernel with a log, as the daemon runs it: no socket at all. A
+    call over the socket costs at least this plus a bare round trip, so the control/bare ratio
+    cannot pass embedded/(embedded + bare), whatever the server does."""
+    import trio
+
+    import neuro
+    from neuro.neuros.echo import Echo
+
+    async def main() -> float:
+        folder = tempfile.mkdtemp(prefix="nk", dir="/tmp")
+        try:
+            async with neuro.Kernel(log=os.path.join(folder, "log.db")) as kernel:
+                await kernel.spawn(Echo)
+                for _ in range(20):
+                    await kernel.call("echo", {"text": "ping"})
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    await kernel.call("echo", {"text": "ping"})
+                return n / (time.perf_counter() - t0)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return trio.run(main)
 
 
 def wall(cmd: list[str], env: dict[str, str]) -> float:
@@ -258,7 +304,7 @@ def run(quick: bool) -> Report:
             control_round_trips(client, 50)  # warm up
 
             def ours() -> float:
-                return control_round_trips(client, calls)
+                return connect_round_trips(str(st.socket), calls)
 
             def bare() -> float:
                 path = os.path.join(home, f"bare{rng.randrange(10**9)}.sock")
@@ -272,6 +318,16 @@ def run(quick: bool) -> Report:
             metrics["call_ratio_vs_bare_msgpack_echo"] = summarize(ratios, "ratio", goal=0.5)
             extra["control_calls_per_s"] = sorted(xs)[len(xs) // 2]
             extra["bare_echo_per_s"] = sorted(ys)[len(ys) // 2]
+            extra["control_client"] = "neuro.connect() from trio (TrioTransport), one call at a time"
+            blocking_rates, embedded_rates, ceilings = [], [], []
+            for _ in range(3):  # context for the ratio: the CLI's client, and the ceiling
+                blocking_rates.append(control_round_trips(client, calls))
+                embedded_rates.append(embedded_round_trips(calls))
+                bare_rate = bare()
+                ceilings.append(embedded_rates[-1] / (embedded_rates[-1] + bare_rate))
+            extra["blocking_client_calls_per_s"] = sorted(blocking_rates)[1]
+            extra["embedded_kernel_calls_per_s"] = sorted(embedded_rates)[1]
+            extra["ratio_ceiling_embedded_over_embedded_plus_bare"] = sorted(ceilings)[1]
 
             env = {**os.environ, "NEURO_HOME": home}
             xs, ys, ratios = interleaved(lambda: wall([str(NEURO), "ps"], env),

@@ -13,13 +13,10 @@ tasks on trio:
 
     trio.run(main)
 
-The kernel's names are imported on first use, so a sandboxed worker that only needs
-`neuro.sdk` never pays for the kernel.
+The kernel's names (and `neuro.sdk` itself) are imported on first use, so a sandboxed worker
+that only needs `neuro.sdk` never pays for the kernel, and `neuro ps` pays for neither.
 """
 
-from typing import TYPE_CHECKING, Any
-
-from . import sdk
 from ._errors import (
     AlreadyRunning,
     CallTimeout,
@@ -38,7 +35,11 @@ from ._errors import (
     SwapFailed,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (a few ms at start-up)
 if TYPE_CHECKING:
+    from typing import Any
+
+    from . import sdk
     from .shell.client import connect
     from .kernel import (
         Child,
@@ -99,7 +100,13 @@ _FROM_KERNEL = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
+    if name == "sdk":
+        import importlib
+
+        value = importlib.import_module(".sdk", __name__)
+        globals()["sdk"] = value
+        return value
     if name == "connect":
         from .shell.client import connect
 

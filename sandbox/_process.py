@@ -67,6 +67,21 @@ def _python_roots() -> list[str]:
     return kept
 
 
+def _gpu_access() -> list[str]:
+    """What a policy that grants GPU memory adds: the NVIDIA device nodes, the driver's
+    folder, /sys (read-only; CUDA enumerates devices there) and the driver's environment."""
+    import glob
+
+    args: list[str] = []
+    for node in sorted(glob.glob("/dev/nvidia*")) + ["/dev/dri"]:
+        args += ["--dev-bind-try", node, node]
+    args += ["--ro-bind-try", "/usr/local/nvidia", "/usr/local/nvidia", "--ro-bind-try", "/sys", "/sys"]
+    for name, value in os.environ.items():
+        if name in ("LD_LIBRARY_PATH", "CUDA_HOME") or name.startswith(("NVIDIA_", "CUDA_VISIBLE")):
+            args += ["--setenv", name, value]
+    return args
+
+
 def bwrap_command(policy: Any, fd: int, bwrap: str = "bwrap") -> list[str]:
     """The bubblewrap command line that runs a worker under `policy`."""
     caps = policy.capabilities
@@ -84,6 +99,8 @@ def bwrap_command(policy: Any, fd: int, bwrap: str = "bwrap") -> list[str]:
     for root in _python_roots():
         args += ["--ro-bind", root, root]
     args += ["--proc", "/proc", "--dev", "/dev"]
+    if policy.gpu_memory:
+        args += _gpu_access()
     if caps.disk:
         args += ["--size", str(caps.disk)]
     args += ["--tmpfs", "/tmp"]
@@ -93,7 +110,8 @@ def bwrap_command(policy: Any, fd: int, bwrap: str = "bwrap") -> list[str]:
     for path in caps.write:
         if path != "*":
             args += ["--bind-try", path, path]
-    args += ["--clearenv", "--setenv", "HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin",
+    args[args.index("--proc"):args.index("--proc")] = ["--clearenv"]  # before any --setenv
+    args += ["--setenv", "HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin",
              "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--chdir", "/tmp"]
     for name in caps.env:
         if name == "*":

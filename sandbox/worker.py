@@ -162,7 +162,7 @@ class Worker:
                 for part in frame.qualname.split("."):
                     cls = getattr(cls, part)
             if frame.gpu_memory:
-                os.environ["NEURO_GPU_MEMORY_FRACTION"] = str(frame.gpu_memory)
+                _limit_gpu_memory(frame.gpu_memory)  # before the neuro's own code can allocate
             self.instance = cls()
             manifest = cls.__manifest__
             self.input = msgspec.msgpack.Decoder(manifest.input)
@@ -307,6 +307,21 @@ def _decode_reply(data: bytes, type_path: str) -> Any:
         except (ImportError, AttributeError, msgspec.DecodeError):
             pass
     return msgspec.msgpack.decode(data)
+
+
+def _limit_gpu_memory(fraction: float) -> None:
+    """The policy's gpu_memory: torch's per-process memory fraction on every visible GPU.
+
+    Only where torch is installed and sees a GPU; torch's caching allocator then refuses
+    (OutOfMemoryError) any allocation past the fraction."""
+    os.environ["NEURO_GPU_MEMORY_FRACTION"] = str(fraction)
+    try:
+        import torch
+    except ImportError:
+        return
+    if torch.cuda.is_available():
+        for device in range(torch.cuda.device_count()):
+            torch.cuda.set_per_process_memory_fraction(fraction, device)
 
 
 def _apply_limits(args: argparse.Namespace) -> None:

@@ -3,6 +3,10 @@
 The daemon's server and the embedded client both call `Ops`, so a request means the same
 thing whichever way it arrives. `request()` returns a value the protocol can carry; `stream()`
 yields ``(topic, sender, payload)`` items for `Subscribe` and `Tail`.
+
+Requests that only read the kernel's tables (ping, ps, info, status, statistics, versions,
+policies, shutdown) finish without a checkpoint, so the daemon answers them inline in the task
+that read them; a caller that loops on them from trio must checkpoint itself (`Local` does).
 """
 
 from __future__ import annotations
@@ -55,11 +59,9 @@ class Ops:
     # -- the daemon ---------------------------------------------------------------------------
 
     async def _ping(self, req: c.Ping) -> str:
-        await trio.lowlevel.checkpoint()
         return "pong"
 
     async def _status_of(self, req: c.Status) -> dict[str, Any]:
-        await trio.lowlevel.checkpoint()
         facts = {"protocol": c.PROTOCOL, "version": neuro.__version__, "neuros": len(self.kernel.ps()),
                  "statistics": msgspec.to_builtins(self.kernel.statistics())}
         if self._status is not None:
@@ -67,7 +69,6 @@ class Ops:
         return facts
 
     async def _shutdown_req(self, req: c.Shutdown) -> str:
-        await trio.lowlevel.checkpoint()
         if self._shutdown is None:
             raise NeuroError("an embedded kernel stops when its `async with` block ends; nothing to shut down")
         self._shutdown()
@@ -76,11 +77,9 @@ class Ops:
     # -- the process table --------------------------------------------------------------------
 
     async def _ps(self, req: c.Ps) -> list[Any]:
-        await trio.lowlevel.checkpoint()
         return self.kernel.ps()
 
     async def _info(self, req: c.Info) -> Any:
-        await trio.lowlevel.checkpoint()
         return self.kernel.info(req.name)
 
     async def _spawn(self, req: c.Spawn) -> Any:
@@ -137,20 +136,17 @@ class Ops:
         return await self.kernel.rollback(req.name, req.version)
 
     async def _versions(self, req: c.Versions) -> list[Any]:
-        await trio.lowlevel.checkpoint()
         return self.kernel.versions(req.name)
 
     # -- policies and counters ----------------------------------------------------------------
 
     async def _policies(self, req: c.Policies) -> dict[str, Any]:
-        await trio.lowlevel.checkpoint()
         return self.kernel.policies()
 
     async def _reload(self, req: c.ReloadPolicies) -> dict[str, Any]:
         return await self.kernel.reload_policies()
 
     async def _statistics(self, req: c.Statistics) -> Any:
-        await trio.lowlevel.checkpoint()
         return self.kernel.statistics()
 
     # -- streams ------------------------------------------------------------------------------

@@ -20,3 +20,11 @@ def print_table(rows: list[dict[str, Any]], *, as_json: bool) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
         if j == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def ps_row(p: dict[str, Any]) -> dict[str, Any]:
+    """One process of `neuro ps`, as the table shows it."""
+    return {"pid": p["pid"], "name": p["name"], "state": p["state"], "version": p["version"][:8],
+            "policy": p["policy"], "sandbox": p["sandbox"], "mailbox": f"{p['mailbox']}/{p['mailbox_capacity']}",
+            "received": p["received"], "handled": p["handled"], "errors": p["errors"],
+            "dead": p["dead_letters"], "restarts": p["restarts"], "busy_s": round(p["busy_time"], 3)}

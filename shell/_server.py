@@ -1,23 +1,28 @@
-"""The daemon's control server: many clients on one Unix socket, each request a task.
+"""The daemon's control server: many clients on one Unix socket.
 
 One connection's trouble stays its own: a frame that fails validation gets an `Error` and the
 connection goes on; a length over the limit, a handshake not done in `hello_timeout`, a frame
 not completed in `frame_timeout`, or a client that stops reading (`write_timeout`) closes that
 connection only. Calls run in the server's nursery, not the connection's, so a client that
 disconnects mid-call does not cancel it: the message still reaches its outcome, and the reply
-is dropped. Per-connection limits (requests in flight, queued frames) bound memory.
+is dropped. Per-connection limits (requests in flight) bound memory: a reply waits in the task
+that made it, never in an unbounded queue.
 """
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import socket as _socket
 import sys
 import time
 import traceback
+import types
+from collections import deque
 from typing import Any, Callable
 
+import outcome
 import trio
 
 from . import control as c
@@ -28,25 +33,54 @@ __all__ = ["ControlServer"]
 
 
 class _Conn:
-    __slots__ = ("stream", "out", "_receive", "scope", "in_flight", "streams", "closed", "dropped")
+    """One client connection. Its socket is a plain non-blocking one: the server reads and
+    writes it with raw `recv`/`send` and waits with `wait_readable`/`wait_writable` only when
+    the kernel says it would block."""
 
-    def __init__(self, stream: trio.SocketStream, queue: int) -> None:
-        self.stream = stream
-        self.out, self._receive = trio.open_memory_channel(queue)
-        self.scope: trio.CancelScope | None = None
+    __slots__ = ("sock", "lock", "frames", "decoder", "greeted", "hello_by", "in_flight", "streams",
+                 "closed", "dropped", "spare", "drained")
+
+    def __init__(self, sock: _socket.socket) -> None:
+        self.sock = sock
+        self.lock = trio.Lock()  # one frame at a time on the socket
+        self.frames: deque[Any] = deque()  # decoded, not yet dispatched
+        self.decoder = c.FrameDecoder(c.ClientFrame)
+        self.greeted = False
+        self.hello_by = math.inf
         self.in_flight = 0
         self.streams: dict[int, trio.CancelScope] = {}
         self.closed = False
         self.dropped = 0
+        self.spare: Any = None  # a parked task, ready to take over reading
+        self.drained = False
 
     def kill(self) -> None:
+        """Close the socket now; whichever task reads it sees that and ends the connection."""
+        if self.closed:
+            return
         self.closed = True
-        if self.scope is not None:
-            self.scope.cancel()
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            trio.lowlevel.reschedule(spare, outcome.Value(False))
+        for scope in self.streams.values():
+            scope.cancel()
+        try:
+            trio.lowlevel.notify_closing(self.sock)
+        except Exception:
+            pass
+        self.sock.close()
 
 
 class ControlServer:
-    """Serves `kernel` on the Unix socket at `path` (created 0600) until `shutdown()`."""
+    """Serves `kernel` on the Unix socket at `path` (created 0600) until `shutdown()`.
+
+    Per request, the fast path costs no task and no extra scheduler pass: the task that reads
+    a connection decodes the frame and runs its handler inline. A handler that finishes without
+    waiting (ping, ps, status, ...) writes its reply straight to the socket. One that has to
+    wait (a call waits for the neuro) goes on in the same task, and a fresh task takes over
+    reading the connection; the reply is written by the task that finished the call, with a
+    non-blocking `send` under a lock that costs nothing when nobody else is writing.
+    """
 
     def __init__(self, kernel: Any, path: str, *, max_clients: int = 128, max_in_flight: int = 256,
                  hello_timeout: float = 10.0, frame_timeout: float = 30.0, write_timeout: float = 10.0,
@@ -57,7 +91,7 @@ class ControlServer:
         self.hello_timeout = hello_timeout
         self.frame_timeout = frame_timeout
         self.write_timeout = write_timeout
-        self.out_queue = out_queue
+        self.out_queue = out_queue  # kept for compatibility: replies no longer queue
         self._facts = facts
         self.ops = Ops(kernel, status=self.facts, shutdown=self._shutdown_requested)
         self.started = time.time()
@@ -70,6 +104,7 @@ class ControlServer:
         self._stop = trio.Event()
         self._stopping = False
         self._nursery: trio.Nursery | None = None
+        self._conns: set[_Conn] = set()
 
     def facts(self) -> dict[str, Any]:
         out = {"pid": os.getpid(), "socket": self.path, "started": self.started,
@@ -88,87 +123,172 @@ class ControlServer:
         self._stopping = True  # `_request` stops once the reply to Shutdown is on its way
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        sock = _bind(self.path)
-        listener = trio.SocketListener(sock)
+        listener = _bind(self.path)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                await nursery.start(trio.serve_listeners, self._handle, [listener])
+                nursery.start_soon(self._accept, listener)
                 task_status.started(self)
                 await self._stop.wait()
                 nursery.cancel_scope.cancel()
         finally:
+            for conn in list(self._conns):
+                conn.kill()
+            try:
+                trio.lowlevel.notify_closing(listener)
+            except Exception:
+                pass
+            listener.close()
             try:
                 os.unlink(self.path)
             except FileNotFoundError:
                 pass
 
+    async def _accept(self, listener: _socket.socket) -> None:
+        assert self._nursery is not None
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(listener)
+                continue
+            except OSError as e:
+                if e.errno in _ACCEPT_RETRY:
+                    await trio.sleep(0.1)  # out of descriptors or memory: let some go first
+                    continue
+                if e.errno in _ACCEPT_SKIP:
+                    continue
+                raise
+            sock.setblocking(False)
+            self._nursery.start_soon(self._handle, sock)
+
     # -- one connection -----------------------------------------------------------------------
 
-    async def _handle(self, stream: trio.SocketStream) -> None:
+    async def _handle(self, sock: _socket.socket) -> None:
         self.connections += 1
         self.served += 1
-        conn: _Conn | None = None
-        try:
-            conn = _Conn(stream, self.out_queue)
-            with trio.CancelScope() as scope:
-                conn.scope = scope
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._write_loop, conn)
-                    if self.connections > self.max_clients:
-                        await self._send(conn, c.Error(id=None, type="TooManyClients", source="protocol", message=(
-                            f"the daemon serves at most {self.max_clients} clients at once; retry later")))
-                    else:
-                        await self._read_loop(conn, nursery)
-                    # The writer sends what is queued (a last error), then ends; bounded.
-                    conn.out.close()
-                    for stream_scope in conn.streams.values():
-                        stream_scope.cancel()
-                    nursery.cancel_scope.deadline = trio.current_time() + 1.0
-        except Exception:  # a bug in serving one client never takes the daemon down
-            self.internal_errors += 1
-            traceback.print_exc(file=sys.stderr)
-        finally:
-            self.connections -= 1
-            if conn is not None:
-                conn.closed = True
-                for stream_scope in conn.streams.values():
-                    stream_scope.cancel()
-            with trio.CancelScope(shield=True):
-                try:
-                    await stream.aclose()
-                except Exception:
-                    pass
+        conn = _Conn(sock)
+        self._conns.add(conn)
+        if self.connections > self.max_clients:
+            try:
+                await self._send(conn, c.Error(id=None, type="TooManyClients", source="protocol", message=(
+                    f"the daemon serves at most {self.max_clients} clients at once; retry later")))
+            finally:
+                self._end(conn)
+            return
+        conn.hello_by = trio.current_time() + self.hello_timeout
+        await self._reader(conn)
 
-    async def _flush(self, conn: _Conn) -> None:
-        """Give queued frames (a last error) a bounded moment to go out before closing."""
-        with trio.move_on_after(1.0):
-            while conn.out.statistics().current_buffer_used and not conn.closed:
-                await trio.sleep(0.001)
+    def _end(self, conn: _Conn) -> None:
+        """The connection is over (its reader left): close it, end its streams."""
+        self.connections -= 1
+        self._conns.discard(conn)
+        conn.kill()
 
-    async def _write_loop(self, conn: _Conn) -> None:
-        try:
-            async for data in conn._receive:
-                await conn.stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            conn.kill()
+    async def _reader(self, conn: _Conn) -> None:
+        """Read and serve `conn` until it ends. A request that has to wait takes this task (what
+        it waits for will wake this task), and the connection's spare task reads on; once the
+        request is answered, this task becomes the spare. So a call costs no task spawn."""
+        while True:
+            waiting = None
+            try:
+                waiting = await self._read_loop(conn)
+            except Exception:  # a bug in serving one client never takes the daemon down
+                self.internal_errors += 1
+                traceback.print_exc(file=sys.stderr)
+            finally:
+                if waiting is None:
+                    self._end(conn)
+            if waiting is None:
+                return
+            try:
+                await _carry_on(*waiting)
+            except Exception:
+                self.internal_errors += 1
+                traceback.print_exc(file=sys.stderr)
+            if conn.closed or conn.spare is not None or not await self._park_spare(conn):
+                return
+
+    def _hand_on(self, conn: _Conn) -> None:
+        """Another task reads `conn` from now on: the parked spare, or a new one."""
+        spare = conn.spare
+        if spare is not None:
+            conn.spare = None
+            trio.lowlevel.reschedule(spare, outcome.Value(True))
+        else:
+            assert self._nursery is not None
+            self._nursery.start_soon(self._reader, conn)
+
+    @staticmethod
+    async def _park_spare(conn: _Conn) -> bool:
+        """Wait as `conn`'s spare reader; True when asked to read, False when it ended."""
+        task = trio.lowlevel.current_task()
+        conn.spare = task
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            if conn.spare is task:
+                conn.spare = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        return await trio.lowlevel.wait_task_rescheduled(abort)
 
     async def _send(self, conn: _Conn, frame: Any) -> None:
+        """Write one frame from this task: straight to the socket when it has room."""
         if conn.closed:
-            await trio.lowlevel.checkpoint()
             return
         try:
             data = c.encode(frame)
         except (TypeError, ValueError, OverflowError) as e:
             data = c.encode(to_frame(getattr(frame, "id", None), _Unencodable(
                 f"the result cannot be sent over the control socket: {e}")))
-        with trio.move_on_after(self.write_timeout) as timer:
+        await self._write(conn, data)
+
+    async def _write(self, conn: _Conn, data: bytes) -> None:
+        lock = conn.lock
+        if lock.locked():  # another task is part way through a frame: queue behind it, bounded
+            with trio.move_on_after(self.write_timeout) as timer:
+                await lock.acquire()
+            if timer.cancelled_caught:
+                conn.kill()  # the client stopped reading: let it go
+                return
+        else:
+            lock.acquire_nowait()  # no checkpoint when nobody else is writing
+        try:
+            if conn.closed:
+                return
+            sock = conn.sock
             try:
-                await conn.out.send(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                conn.closed = True
-        if timer.cancelled_caught:  # the client stopped reading: let it go
-            conn.kill()
+                sent = sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                conn.kill()
+                return
+            if sent == len(data):
+                return
+            # The socket is full: wait for room. A frame is never left half written: the rest
+            # goes out shielded from cancellation, within write_timeout, or the connection closes.
+            rest = memoryview(data)[sent:]
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + self.write_timeout):
+                while rest:
+                    try:
+                        await trio.lowlevel.wait_writable(sock)
+                    except (trio.ClosedResourceError, OSError):
+                        return
+                    if conn.closed:
+                        return
+                    try:
+                        sent = sock.send(rest)
+                    except BlockingIOError:
+                        continue
+                    except OSError:
+                        conn.kill()
+                        return
+                    rest = rest[sent:]
+            if rest:
+                conn.kill()  # the client stopped reading: let it go
+        finally:
+            lock.release()
 
     async def _protocol_error(self, conn: _Conn, message: str, request_id: int | None = None,
                               kind: str = "ProtocolError") -> None:
@@ -176,48 +296,72 @@ class ControlServer:
         await self._send(conn, c.Error(id=request_id, type=kind, message=message, source="protocol",
                                        path=["protocol"]))
 
-    async def _read_loop(self, conn: _Conn, nursery: trio.Nursery) -> None:
-        decoder = c.FrameDecoder(c.ClientFrame)
-        greeted = False
-        hello_by = trio.current_time() + self.hello_timeout
+    async def _read_loop(self, conn: _Conn) -> tuple[Any, Any] | None:
+        """Serve frames; None when the connection is over, or a request that has to wait (its
+        coroutine and what it yielded), for this task to finish while another reads on."""
+        sock = conn.sock
+        decoder = conn.decoder
+        frames = conn.frames
         while not conn.closed:
-            if not greeted:
-                timeout = hello_by - trio.current_time()
-            else:
-                timeout = self.frame_timeout if decoder.pending else math.inf
-            with trio.move_on_after(max(timeout, 0)) as timer:
-                try:
-                    data = await conn.stream.receive_some(65536)
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    return
-            if timer.cancelled_caught:
-                what = "the handshake (Hello)" if not greeted else "a frame"
-                await self._protocol_error(conn, f"{what} did not complete in time; closing", kind="Timeout")
-                return
-            if not data:
-                return  # the client left; a frame it left half sent is dropped
-            try:
-                frames = decoder.feed(data)
-            except c.ProtocolError as e:
-                await self._protocol_error(conn, f"{e}; closing the connection")
-                return
-            for frame in frames:
-                if not greeted:
+            if frames:
+                frame = frames.popleft()
+                if not conn.greeted:
                     if not isinstance(frame, c.Hello):
                         await self._protocol_error(conn, "the first frame must be Hello{protocol, client}; closing",
                                                    getattr(frame, "id", None))
-                        return
+                        return None
                     if frame.protocol != c.PROTOCOL:
                         await self._protocol_error(conn, f"this daemon speaks control protocol {c.PROTOCOL}, the "
                                                          f"client {frame.protocol}; upgrade the older side",
                                                    kind="ProtocolMismatch")
-                        return
-                    greeted = True
-                    await self._send(conn, c.Welcome(protocol=c.PROTOCOL, server=f"neuro daemon", pid=os.getpid()))
+                        return None
+                    conn.greeted = True
+                    await self._send(conn, c.Welcome(protocol=c.PROTOCOL, server="neuro daemon", pid=os.getpid()))
                     continue
-                await self._dispatch(conn, nursery, frame)
+                waiting = await self._dispatch(conn, frame)
+                if waiting is not None:
+                    return waiting
+                continue
+            try:
+                if conn.drained:  # the last read emptied the socket: skip a recv bound to fail
+                    conn.drained = False
+                    raise BlockingIOError
+                data = sock.recv(65536)
+            except BlockingIOError:
+                if not conn.greeted:
+                    timeout = conn.hello_by - trio.current_time()
+                elif decoder.pending:
+                    timeout = self.frame_timeout
+                else:
+                    timeout = math.inf
+                try:
+                    if timeout == math.inf:
+                        await trio.lowlevel.wait_readable(sock)
+                        continue
+                    with trio.move_on_after(max(timeout, 0)) as timer:
+                        await trio.lowlevel.wait_readable(sock)
+                except (trio.ClosedResourceError, OSError):
+                    return None
+                if timer.cancelled_caught:
+                    what = "the handshake (Hello)" if not conn.greeted else "a frame"
+                    await self._protocol_error(conn, f"{what} did not complete in time; closing", kind="Timeout")
+                    return None
+                continue
+            except OSError:
+                return None
+            if not data:
+                return None  # the client left; a frame it left half sent is dropped
+            conn.drained = len(data) < 65536
+            try:
+                frames.extend(decoder.feed(data))
+            except c.ProtocolError as e:
+                await self._protocol_error(conn, f"{e}; closing the connection")
+                return None
+        return None
 
-    async def _dispatch(self, conn: _Conn, nursery: trio.Nursery, frame: Any) -> None:
+    async def _dispatch(self, conn: _Conn, frame: Any) -> tuple[Any, Any] | None:
+        """Serve one frame; a request that has to wait comes back as its coroutine and the
+        step it yielded, and a fresh task has been started to read on."""
         if isinstance(frame, c.Malformed):
             await self._protocol_error(conn, frame.reason, frame.id)
         elif isinstance(frame, c.Hello):
@@ -234,14 +378,24 @@ class ControlServer:
         elif isinstance(frame, c.STREAMS):
             if frame.id in conn.streams:
                 await self._protocol_error(conn, f"stream {frame.id} is already open", frame.id)
-                return
+                return None
             conn.in_flight += 1
             conn.streams[frame.id] = trio.CancelScope()
-            nursery.start_soon(self._stream, conn, frame)
+            assert self._nursery is not None
+            self._nursery.start_soon(self._stream, conn, frame)
         else:
             conn.in_flight += 1
-            assert self._nursery is not None
-            self._nursery.start_soon(self._request, conn, frame)
+            coro = self._request(conn, frame)
+            try:
+                step = coro.send(None)  # most requests that need no neuro finish right here
+            except StopIteration:
+                return None
+            # It waits (a call waits for its neuro): this task carries it on, since what it
+            # waits for will wake this task; a fresh one reads the connection meanwhile.
+            # Both run in the server's nursery: a client that leaves cancels neither.
+            self._hand_on(conn)
+            return coro, step
+        return None
 
     async def _request(self, conn: _Conn, req: Any) -> None:
         self.requests += 1
@@ -254,8 +408,7 @@ class ControlServer:
                 frame = to_frame(req.id, e)
             await self._send(conn, frame)
             if self._stopping and isinstance(req, c.Shutdown):
-                await self._flush(conn)
-                self.shutdown()
+                self.shutdown()  # the reply is written (or the client is gone)
         finally:
             self.in_flight -= 1
             conn.in_flight -= 1
@@ -268,16 +421,18 @@ class ControlServer:
                 async with self.ops.stream(req) as items:
                     await self._send(conn, c.Reply(id=req.id, value="streaming"))
                     async for topic, sender, payload in items:
+                        if conn.closed:
+                            return
                         event = c.Event(id=req.id, topic=topic, sender=sender, payload=payload,
                                         type=c.type_path(payload))
                         try:
-                            conn.out.send_nowait(c.encode(event))
-                        except trio.WouldBlock:
-                            conn.dropped += 1  # a subscriber that falls behind loses the newest
+                            data = c.encode(event)
                         except (TypeError, ValueError, OverflowError):
                             conn.dropped += 1
-                        except (trio.BrokenResourceError, trio.ClosedResourceError):
-                            return
+                            continue
+                        # Waits while the client is slow to read (the kernel's buffer for this
+                        # subscriber then drops the newest events); write_timeout closes it.
+                        await self._write(conn, data)
                 reason = "ended"
         except Exception as e:
             await self._send(conn, to_frame(req.id, e))
@@ -288,11 +443,34 @@ class ControlServer:
         await self._send(conn, c.End(id=req.id, reason=reason))
 
 
+@types.coroutine
+def _carry_on(coro: Any, step: Any) -> Any:
+    """Go on running `coro`, which has just yielded `step` to trio, in this task (the task that
+    started a coroutine must finish it: what it waits for may already have registered this task)."""
+    while True:
+        try:
+            sent = yield step
+        except BaseException as exc:
+            try:
+                step = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                step = coro.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
+_ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+_ACCEPT_SKIP = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
+
+
 class _Unencodable(Exception):
     pass
 
 
-def _bind(path: str) -> trio.socket.SocketType:
+def _bind(path: str) -> _socket.socket:
     """A listening Unix socket at `path`, readable and writable by its user only (0600)."""
     if len(os.fsencode(path)) > 100:
         raise OSError(f"the socket path {path!r} is too long for a Unix socket; use a shorter NEURO_HOME")
@@ -307,4 +485,5 @@ def _bind(path: str) -> trio.socket.SocketType:
         os.umask(old)
     os.chmod(path, 0o600)
     sock.listen(128)
-    return trio.socket.from_stdlib_socket(sock)
+    sock.setblocking(False)
+    return sock

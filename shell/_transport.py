@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections import deque
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -55,128 +56,254 @@ class _Router:
         self.broken: BaseException | None = None
 
 
+class _Waiter:
+    """One request's reply, or one stream's frames, and the task parked waiting for them."""
+
+    __slots__ = ("frames", "task", "limit")
+
+    def __init__(self, limit: int = 1) -> None:
+        self.frames: deque[Any] = deque()
+        self.task: Any = None
+        self.limit = limit
+
+
 class TrioTransport(_Router):
+    """The socket from trio, with no reader task: a task waiting for a reply reads the socket
+    itself (non-blocking `recv`, `wait_readable` when empty) and hands each frame to whoever
+    waits for it; when it has its own, the next waiter takes over reading. Writes are a
+    non-blocking `send` under a lock that costs no checkpoint when nobody else is writing."""
+
     remote = True
 
     def __init__(self, path: str, client: str = "") -> None:
         super().__init__()
         self.path, self.client = path, client
+        self._reading = False
 
     async def open(self) -> None:
         import trio
 
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
         try:
-            self._stream = await trio.open_unix_socket(self.path)
+            try:
+                sock.connect(self.path)
+            except BlockingIOError:  # the daemon's backlog is full: wait for room
+                await trio.lowlevel.wait_writable(sock)
+                err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    raise OSError(err, os.strerror(err))
         except OSError as e:
+            sock.close()
             raise _not_running(self.path, e) from None
+        self._sock = sock
         self._decoder = c.FrameDecoder(c.ServerFrame)
         self._lock = trio.Lock()
-        await self._stream.send_all(_hello(self.client))
-        frames: list[Any] = []
-        while not frames:
-            data = await self._stream.receive_some(65536)
-            if not data:
-                raise _lost(self.path)
-            frames = self._decoder.feed(data)
-        _welcome(frames.pop(0))
-        self._nursery_cm = trio.open_nursery()
-        nursery = await self._nursery_cm.__aenter__()
-        self._cancel = nursery.cancel_scope
-        for frame in frames:
-            self._route(frame)
-        nursery.start_soon(self._read)
+        hello = _Waiter()
+        self.pending[None] = hello  # the Welcome (or an Error) has no request id
+        try:
+            await self._write(_hello(self.client))
+            frame = await self._next(hello)
+        finally:
+            self.pending.pop(None, None)
+        if frame is None:
+            raise self.broken or _lost(self.path)
+        _welcome(frame)
 
     async def aclose(self) -> None:
-        self._cancel.cancel()
-        await self._nursery_cm.__aexit__(None, None, None)
-        await self._stream.aclose()
-
-    async def _read(self) -> None:
         import trio
 
+        self._fail(_lost(self.path))
         try:
-            while True:
-                data = await self._stream.receive_some(65536)
-                if not data:
-                    break
-                for frame in self._decoder.feed(data):
-                    self._route(frame)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, c.ProtocolError):
+            trio.lowlevel.notify_closing(self._sock)
+        except Exception:
             pass
-        self.broken = _lost(self.path)
-        for slot in list(self.pending.values()):
-            slot[1].set()
-        for send in list(self.streams.values()):
-            send.close()
+        self._sock.close()
+        await trio.lowlevel.checkpoint()
+
+    # -- reading: whoever waits reads ----------------------------------------------------------
+
+    async def _next(self, waiter: _Waiter) -> Any:
+        """The next frame for `waiter`, or None once the connection is lost."""
+        while not waiter.frames:
+            if self.broken is not None:
+                return None
+            if self._reading:
+                await self._park(waiter)
+            else:
+                await self._lead(waiter)
+        return waiter.frames.popleft()
+
+    async def _lead(self, waiter: _Waiter) -> None:
+        import trio
+
+        self._reading = True
+        sock = self._sock
+        wait = True  # a reply is rarely in yet: wait first, saving a recv bound to fail
+        try:
+            while not waiter.frames and self.broken is None:
+                try:
+                    if wait:
+                        try:
+                            await trio.lowlevel.wait_readable(sock)
+                        except (trio.ClosedResourceError, OSError):
+                            self._fail(_lost(self.path))
+                            continue
+                    data = sock.recv(65536)
+                except BlockingIOError:
+                    wait = True
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    self._fail(_lost(self.path))
+                    break
+                wait = len(data) < 65536
+                try:
+                    frames = self._decoder.feed(data)
+                except c.ProtocolError:
+                    self._fail(_lost(self.path))
+                    break
+                for frame in frames:
+                    self._route(frame)
+        finally:
+            self._reading = False
+            self._wake_next()
+
+    def _wake_next(self) -> None:
+        """Someone else waits: wake one so it reads on."""
+        for table in (self.pending, self.streams):
+            for waiter in table.values():
+                if waiter.task is not None:
+                    self._wake(waiter)
+                    return
+
+    @staticmethod
+    def _wake(waiter: _Waiter) -> None:
+        import trio
+
+        task, waiter.task = waiter.task, None
+        if task is not None:
+            trio.lowlevel.reschedule(task)
+
+    @staticmethod
+    async def _park(waiter: _Waiter) -> None:
+        import trio
+
+        task = trio.lowlevel.current_task()
+        waiter.task = task
+
+        def abort(_: Any) -> Any:
+            if waiter.task is task:
+                waiter.task = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
     def _route(self, frame: Any) -> None:
+        fid = getattr(frame, "id", None)
+        waiter = self.streams.get(fid) or self.pending.get(fid)
+        if waiter is None:
+            return  # a late frame for a request or stream nobody waits for any more
+        if len(waiter.frames) < waiter.limit or isinstance(frame, (c.End, c.Error)):
+            waiter.frames.append(frame)  # a stream that falls behind loses the newest events
+        self._wake(waiter)
+
+    def _fail(self, error: BaseException) -> None:
+        if self.broken is None:
+            self.broken = error
+        for table in (self.pending, self.streams):
+            for waiter in table.values():
+                self._wake(waiter)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    async def _write(self, data: bytes) -> None:
         import trio
 
-        fid = getattr(frame, "id", None)
-        if fid in self.streams:
+        if self.broken is not None:
+            raise self.broken
+        lock = self._lock
+        if lock.locked():
+            await lock.acquire()
+        else:
+            lock.acquire_nowait()  # no checkpoint when nobody else is writing
+        try:
+            sock = self._sock
             try:
-                self.streams[fid].send_nowait(frame)
-            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-                pass
-        elif fid in self.pending:
-            slot = self.pending[fid]
-            slot[0] = frame
-            slot[1].set()
+                sent = sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as e:
+                self._fail(_lost(self.path))
+                raise self.broken from e
+            if sent == len(data):
+                return
+            rest = memoryview(data)[sent:]
+            # Never leave half a frame: the rest goes out shielded (bounded), or the connection is lost.
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + 60.0):
+                while rest:
+                    try:
+                        await trio.lowlevel.wait_writable(sock)
+                        sent = sock.send(rest)
+                    except BlockingIOError:
+                        continue
+                    except (trio.ClosedResourceError, OSError):
+                        break
+                    rest = rest[sent:]
+            if rest:
+                self._fail(_lost(self.path))
+                raise self.broken
+        finally:
+            lock.release()
 
-    async def _write(self, frame: Any) -> None:
-        data = c.encode(frame)
-        async with self._lock:
-            await self._stream.send_all(data)
+    # -- requests and streams -------------------------------------------------------------------
 
     async def request(self, frame: Any) -> c.Reply:
-        import trio
-
-        if self.broken:
+        if self.broken is not None:
             raise self.broken
-        slot: list[Any] = [None, trio.Event()]
-        self.pending[frame.id] = slot
+        waiter = _Waiter()
+        self.pending[frame.id] = waiter
         try:
-            await self._write(frame)
-            await slot[1].wait()
+            await self._write(c.encode(frame))
+            reply = await self._next(waiter)
         finally:
             self.pending.pop(frame.id, None)
-        if slot[0] is None:
+        if reply is None:
             raise self.broken or _lost(self.path)
-        return _result(slot[0])
+        return _result(reply)
 
     @asynccontextmanager
     async def stream(self, frame: Any) -> AsyncIterator[AsyncIterator[c.Event]]:
         import trio
 
-        send, receive = trio.open_memory_channel(_STREAM_BUFFER)
-        self.streams[frame.id] = send
+        waiter = _Waiter(_STREAM_BUFFER)
+        self.streams[frame.id] = waiter
         try:
-            await self._write(frame)
-            ack = await receive.receive()
+            await self._write(c.encode(frame))
+            ack = await self._next(waiter)
+            if ack is None:
+                raise self.broken or _lost(self.path)
             _result(ack)
-            yield _events(receive)
+            yield self._stream_events(waiter)
         finally:
             self.streams.pop(frame.id, None)
-            if not self.broken:
+            if self.broken is None:
                 with trio.CancelScope(shield=True):
                     try:
-                        await self._write(c.Cancel(id=frame.id))
-                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                        await self._write(c.encode(c.Cancel(id=frame.id)))
+                    except (DaemonNotRunning, OSError):
                         pass
 
-
-async def _events(receive: Any) -> AsyncIterator[c.Event]:
-    while True:
-        try:
-            frame = await receive.receive()
-        except Exception:  # EndOfChannel (trio), or the connection was lost
-            return
-        if isinstance(frame, c.End):
-            return
-        if isinstance(frame, c.Error):
-            raise from_frame(frame)
-        if isinstance(frame, c.Event):
-            yield frame
+    async def _stream_events(self, waiter: _Waiter) -> AsyncIterator[c.Event]:
+        while True:
+            frame = await self._next(waiter)
+            if frame is None or isinstance(frame, c.End):
+                return
+            if isinstance(frame, c.Error):
+                raise from_frame(frame)
+            if isinstance(frame, c.Event):
+                yield frame
 
 
 class AsyncioTransport(_Router):
@@ -386,7 +513,10 @@ class Local:
         await self._kernel_cm.__aexit__(None, None, None)
 
     async def request(self, frame: Any) -> c.Reply:
+        import trio
+
         value = await self.ops.request(frame)
+        await trio.lowlevel.checkpoint()  # Ops answers table reads without one
         return c.Reply(id=frame.id, value=value, type="")
 
     @asynccontextmanager

@@ -144,6 +144,11 @@ def _policy(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from ._lean import main as lean_main
+
+    code = lean_main(argv)  # `neuro ps`: a socket and msgpack frames, nothing more
+    if code is not None:
+        return code
     Parser.json_mode = "--json" in argv
     parser = _parser()
     try:

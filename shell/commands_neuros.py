@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ._cliutil import Session, parse_payload, print_value
-from ._output import print_table
+from ._output import print_table, ps_row
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -65,11 +65,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     versions.add_argument("name", metavar="NAME")
 
 
-def _row(p: dict[str, Any]) -> dict[str, Any]:
-    return {"pid": p["pid"], "name": p["name"], "state": p["state"], "version": p["version"][:8],
-            "policy": p["policy"], "sandbox": p["sandbox"], "mailbox": f"{p['mailbox']}/{p['mailbox_capacity']}",
-            "received": p["received"], "handled": p["handled"], "errors": p["errors"],
-            "dead": p["dead_letters"], "restarts": p["restarts"], "busy_s": round(p["busy_time"], 3)}
+_row = ps_row
 
 
 def _ps(args: argparse.Namespace) -> int:

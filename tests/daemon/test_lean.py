@@ -1,0 +1,48 @@
+"""The lean path of `neuro ps`: the same output as the full CLI, without trio, the kernel
+or the client API."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from neuro.shell import _lean
+from neuro.shell import control as c
+from neuro.shell.client import blocking, run_blocking
+
+from .conftest import PYTHON, neuro_cmd
+
+
+def test_the_lean_path_speaks_the_protocol_version_of_control():
+    """The lean path's protocol number and frame limit are control's."""
+    assert (c.PROTOCOL, c.MAX_FRAME) == (_lean.PROTOCOL, _lean.MAX_FRAME)
+
+
+def test_lean_ps_prints_what_the_client_api_returns(daemon):
+    """`neuro ps --json` (lean) lists the same processes as the blocking client's ps()."""
+    client = blocking(str(daemon.socket), timeout=10)
+    run_blocking(client.__aenter__())
+    run_blocking(client.spawn("neuro.neuros.echo:Echo"))
+    expected = run_blocking(client.ps())
+    run_blocking(client.__aexit__(None, None, None))
+    done = neuro_cmd("ps", "--json", "--home", daemon.home)
+    assert (0, [p["name"] for p in expected]) == (done.returncode, [p["name"] for p in json.loads(done.stdout)])
+
+
+def test_lean_ps_imports_neither_trio_nor_the_kernel(daemon):
+    """Running `neuro ps` in-process loads no trio, no kernel, no sdk and no client API."""
+    code = ("import sys, io, contextlib\n"
+            "from neuro.shell.cli import main\n"
+            f"with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    code = main(['ps', '--home', {str(daemon.home)!r}])\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('trio', 'sniffio') or m in "
+            "('neuro.kernel', 'neuro.sdk', 'neuro.shell.client', 'neuro.shell.control'))\n"
+            "print(code, bad)\n")
+    done = subprocess.run([str(PYTHON), "-c", code], capture_output=True, text=True, timeout=60)
+    assert "0 []" == done.stdout.strip(), done.stderr
+
+
+def test_without_a_daemon_ps_falls_back_to_the_full_error(home):
+    """No daemon: the lean path steps aside and the usual exit code 4 and hint come back."""
+    done = neuro_cmd("ps", home=home)
+    assert (4, True) == (done.returncode, "neuro daemon start" in done.stderr)
