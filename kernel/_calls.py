@@ -81,14 +81,15 @@ class PendingCall(Parked):
 class Deadlines:
     """A heap of (deadline, item); one task calls `item.expire()` when its time comes.
 
-    Items already resolved stay in the heap until their time and are skipped then: cheaper
-    than removing them, since most calls share one timeout and resolve long before it.
+    Items already resolved stay in the heap until their time or the next compaction (when the
+    heap has doubled), whichever is first: cheaper than removing each as it resolves.
     """
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Parked]] = []
         self._seq = itertools.count()
         self._scope: trio.CancelScope | None = None
+        self._compact_at = 4096
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -96,7 +97,14 @@ class Deadlines:
     def add(self, when: float, item: Parked) -> None:
         if when == math.inf:
             return
-        heapq.heappush(self._heap, (when, next(self._seq), item))
+        heap = self._heap
+        if len(heap) >= self._compact_at:
+            # Most entries are calls answered long ago: drop them, so the heap (and what the
+            # garbage collector walks) stays the size of what is really waiting.
+            heap[:] = [entry for entry in heap if not entry[2].resolved]
+            heapq.heapify(heap)
+            self._compact_at = max(4096, 2 * len(heap))
+        heapq.heappush(heap, (when, next(self._seq), item))
         scope = self._scope
         if scope is not None and when < scope.deadline:
             scope.deadline = when

@@ -372,6 +372,7 @@ class Kernel:
         """Keep a version in the store: its hash, origin, parent, and its source for rollback."""
         name, version = neuro.__manifest__.name, neuro.version()
         self._version_classes[(name, version)] = neuro
+        self._forget_old_classes(name)
         history = self._versions.setdefault(name, [])
         if any(v.version == version for v in history):
             return
@@ -436,6 +437,17 @@ class Kernel:
         for subs in self._router.neuro_topics.values():
             if proc.name in subs:
                 subs.remove(proc.name)
+
+    # Classes of this many recent versions per neuro stay loaded for a quick rollback; older
+    # ones are loaded again from the version store's source when asked for.
+    KEEP_CLASSES = 8
+
+    def _forget_old_classes(self, name: str) -> None:
+        keys = [key for key in self._version_classes if key[0] == name]
+        live = {p.version for p in self._router.procs.values() if p.manifest.name == name}
+        for key in keys[:-self.KEEP_CLASSES]:
+            if key[1] not in live:
+                self._decoders.pop(self._version_classes.pop(key), None)
 
     # -- versions: swap and rollback -------------------------------------------------------
 
