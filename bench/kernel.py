@@ -24,23 +24,7 @@ from neuro.kernel import Policy
 from neuro.kernel._eventlog import EventLog
 
 from ._harness import Metric, ProgressBar, Report, interleaved, summarize
-
-
-class Ping(sdk.Message):
-    n: int
-
-
-class Pong(sdk.Message):
-    n: int
-
-
-class Echo(sdk.Neuro):
-    name = "echo"
-    input = Ping
-    output = Pong
-
-    async def handle(self, ctx, msg):
-        return Pong(n=msg.n)
+from ._neuros import Echo, Ping
 
 
 class Sink(sdk.Neuro):

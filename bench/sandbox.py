@@ -26,7 +26,7 @@ import neuro
 from neuro.sandbox._process import ProcessBackend
 
 from ._harness import Metric, ProgressBar, Report, interleaved, summarize
-from ._sandboxed import BoxedEcho, DockerEcho, Flooder, Ping
+from ._neuros import BoxedEcho, DockerEcho, Echo, Flooder, Ping
 
 ROOT = Path(__file__).resolve().parent.parent
 _HEADER = struct.Struct(">I")
@@ -119,8 +119,6 @@ def docker_ready() -> str:
 
 def others_under_attack(n: int, attack: bool) -> float:
     """An in-process echo's call rate, with or without a sandboxed neuro flooding sends."""
-    from .quotas import Echo
-
     async def main():
         async with neuro.Kernel() as k:
             await k.spawn(Echo, policy="trusted")

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import itertools
-import threading
 import math
 import time
 import typing
@@ -20,21 +19,23 @@ import msgspec
 import trio
 
 from neuro._errors import AlreadyRunning, KernelClosed, ManifestError, NeuroError, NoSuchNeuro
-from neuro._manifest import NAME_PATTERN, Neuro, _is_union, hash_files, source_files
+from neuro._manifest import NAME_PATTERN, Neuro, _is_union, hash_files
 from neuro.sandbox import Backend, default_backends
 
 from ._calls import Deadlines
 from ._eventlog import EventLog
-from ._logquery import EventRecord, LogReader, MessageRecord, TraceNode
 from ._policy import KERNEL_ENFORCED, Policy, PolicyError
 from ._policyfiles import PolicyStore, apply_overrides
 from ._envelope import Envelope
 from ._process import Letter, Process, ProcessInfo, State
 from ._router import Router
 from ._supervisor import RESTART_KINDS, Child, Supervisor, SupervisorInfo, SupervisorSpec
+from ._lifecycle import Lifecycle
+from ._query import LogQuery
 from ._swap import SwapReport, swap_process
+from ._versions import VersionInfo, VersionStore
 
-__all__ = ["Kernel", "KernelStatistics", "KernelEvent", "LogQuery"]
+__all__ = ["Kernel", "KernelStatistics", "KernelEvent", "LogQuery", "VersionInfo"]
 
 ROOT = "root"
 CLIENT = "client"
@@ -55,17 +56,6 @@ class KernelStatistics(msgspec.Struct, frozen=True):
     log_rows_queued: int
 
 
-class VersionInfo(msgspec.Struct, frozen=True):
-    """One version of a neuro in the version store."""
-
-    neuro: str
-    version: str
-    time: float
-    origin: str  # spawn, file, api, rollback, dream
-    parent: str | None
-    live: bool = False
-
-
 class KernelEvent(msgspec.Struct, frozen=True):
     """A lifecycle or error event as a subscriber of the ``kernel.events`` topic sees it."""
 
@@ -76,7 +66,7 @@ class KernelEvent(msgspec.Struct, frozen=True):
     data: dict[str, Any]
 
 
-class Kernel:
+class Kernel(Lifecycle):
     """An embedded Neuro kernel. Use it as ``async with Kernel(...) as k`` inside trio.
 
     `log` is the SQLite file for the event log (``None``: no log). Policies come from the
@@ -108,8 +98,7 @@ class Kernel:
         self._lifecycle = trio.Lock()
         self._decoders: dict[type, tuple[msgspec.msgpack.Decoder, tuple[type, ...] | None]] = {}
         self._recovered: dict[str, list[Any]] = {}  # durable messages to redeliver, by neuro
-        self._versions: dict[str, list[VersionInfo]] = {}  # manifest name -> versions, oldest first
-        self._version_classes: dict[tuple[str, str], type[Neuro]] = {}
+        self._store_versions = VersionStore()
         self._crashes: trio.MemorySendChannel | None = None
         self._nursery_manager: Any = None
         self._nursery: trio.Nursery | None = None
@@ -369,21 +358,13 @@ class Kernel:
 
     def _record_version(self, neuro: type[Neuro], origin: str, parent: str | None,
                         source: dict[str, bytes] | None = None) -> None:
-        """Keep a version in the store: its hash, origin, parent, and its source for rollback."""
-        name, version = neuro.__manifest__.name, neuro.version()
-        self._version_classes[(name, version)] = neuro
-        self._forget_old_classes(name)
-        history = self._versions.setdefault(name, [])
-        if any(v.version == version for v in history):
-            return
-        history.append(VersionInfo(neuro=name, version=version, time=time.time(), origin=origin, parent=parent))
-        if self._eventlog is not None:
-            files = source if source is not None else source_files(neuro)
-            blob = msgspec.msgpack.encode(files) if files is not None else None
-            self._eventlog.append_version(name, version, origin, parent, blob)
-            self._eventlog.append_event("version", name, origin, {
-                "version": version, "parent": parent, "module": neuro.__manifest__.module,
-                "path": neuro.__manifest__.source_path})
+        name = neuro.__manifest__.name
+
+        def live() -> set[str]:
+            return {p.version for p in self._router.procs.values() if p.manifest.name == name}
+
+        for old in self._store_versions.record(neuro, origin, parent, self._eventlog, source, live):
+            self._decoders.pop(old, None)
 
     async def _start_worker(self, proc: Process) -> None:
         backend = self._backends[proc.backend]
@@ -428,26 +409,6 @@ class Kernel:
             await self._halt_process(proc, "restart requested", failed=False, for_restart=True)
             await self._restart_process(proc, "restart requested")
         return proc.info()
-
-    async def _forget(self, proc: Process) -> None:
-        if self._router.procs.get(proc.name) is proc:
-            del self._router.procs[proc.name]
-        if proc in proc.supervisor.children:
-            proc.supervisor.children.remove(proc)
-        for subs in self._router.neuro_topics.values():
-            if proc.name in subs:
-                subs.remove(proc.name)
-
-    # Classes of this many recent versions per neuro stay loaded for a quick rollback; older
-    # ones are loaded again from the version store's source when asked for.
-    KEEP_CLASSES = 8
-
-    def _forget_old_classes(self, name: str) -> None:
-        keys = [key for key in self._version_classes if key[0] == name]
-        live = {p.version for p in self._router.procs.values() if p.manifest.name == name}
-        for key in keys[:-self.KEEP_CLASSES]:
-            if key[1] not in live:
-                self._decoders.pop(self._version_classes.pop(key), None)
 
     # -- versions: swap and rollback -------------------------------------------------------
 
@@ -495,7 +456,7 @@ class Kernel:
             raise NeuroError(f"{name} has {'no' if not matches else 'several'} versions matching {version!r}; "
                              f"known: {', '.join(v.version for v in history)}")
         target = matches[0]
-        neuro = self._version_classes.get((proc.manifest.name, target))
+        neuro = self._store_versions.loaded(proc.manifest.name, target)
         source = None
         if neuro is None:
             source = await self.log._query("version_source", proc.manifest.name, target)
@@ -510,8 +471,7 @@ class Kernel:
         """Every version of neuro `name` this kernel has run, oldest first; `live` marks the running one."""
         proc = self._router.procs.get(name)
         key = proc.manifest.name if proc is not None else name
-        live = proc.version if proc is not None else None
-        return [msgspec.structs.replace(v, live=v.version == live) for v in self._versions.get(key, [])]
+        return self._store_versions.history(key, proc.version if proc is not None else None)
 
     def ps(self) -> list[ProcessInfo]:
         """The process table, in start order."""
@@ -554,137 +514,6 @@ class Kernel:
 
     def supervisors(self) -> list[SupervisorInfo]:
         return [s.info() for s in self._supervisors.values()]
-
-    async def _start_subtree(self, spec: SupervisorSpec, parent: Supervisor,
-                             replace: Supervisor | None = None) -> Supervisor:
-        sup = Supervisor(spec.name, spec.strategy, spec.max_restarts, spec.period, parent, self,
-                         restart=spec.restart, spec=spec)
-        self._supervisors[spec.name] = sup
-        if replace is None:
-            parent.children.append(sup)
-        try:
-            for child in spec.children:
-                if isinstance(child, SupervisorSpec):
-                    await self._start_subtree(child, sup)
-                else:
-                    await self._spawn(child, sup)
-        except BaseException:
-            await sup.shutdown("a child failed to start", failed=False)
-            await self._forget_subtree(sup)
-            if replace is None:
-                parent.children.remove(sup)
-            self._supervisors.pop(spec.name, None)
-            raise
-        self._event("supervisor.started", None, parent.name, supervisor=spec.name, strategy=spec.strategy,
-                    children=[c.name for c in sup.children])
-        return sup
-
-    async def _forget_subtree(self, sup: Supervisor) -> None:
-        for member in list(sup.children):
-            if isinstance(member, Supervisor):
-                await self._forget_subtree(member)
-                self._supervisors.pop(member.name, None)
-            else:
-                await self._forget(member)
-
-    def _worker_died(self, proc: Process, worker: Any, died: Exception) -> None:
-        """A sandboxed worker ended without being asked: a quota it hit is an event, and the
-        process is a crash for its supervisor (unless a handler already reported it)."""
-        quota = getattr(died, "quota", None)
-        if quota:
-            self._event(f"quota.{quota}", proc.name, proc.name, pid=proc.pid, error=str(died),
-                        limit=getattr(proc.policy, quota, None))
-        if proc.worker is worker and proc.state is State.RUNNING:
-            self._report_crash(proc, f"{type(died).__name__}: {died}")
-
-    def _report_crash(self, proc: Process, reason: str) -> None:
-        """Called by a runner when a handler raised: mark it, and let the supervisor decide."""
-        if proc.state is State.CRASHED:
-            return
-        proc.state = State.CRASHED
-        proc.stop_reason = f"crashed: {reason}"
-        self._event("crashed", proc.name, proc.name, pid=proc.pid, error=reason)
-        for scope in proc.scopes:  # concurrent handlers share the dead instance
-            scope.cancel()
-        self._wake_idle(proc)
-        if proc.policy.on_crash == "dead_letter":
-            self._router.dead_letter_queue(proc, f"{proc.name} crashed", refuse_blocked=False)
-        assert self._crashes is not None
-        self._crashes.send_nowait((proc, reason))
-
-    async def _supervise_loop(self, crashes: trio.MemoryReceiveChannel) -> None:
-        async for proc, reason in crashes:
-            async with self._lifecycle:
-                if proc.state is not State.CRASHED or self._router.procs.get(proc.name) is not proc:
-                    continue
-                try:
-                    await proc.supervisor.child_exited(proc, crashed=True, reason=reason)
-                except Exception as e:
-                    # A supervision step that fails must not take the kernel down with it:
-                    # the neuro is marked failed, its messages get outcomes, and it is an event.
-                    import traceback
-
-                    self._event("supervisor.error", proc.name, proc.supervisor.name,
-                                error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
-                    await self._halt_process(proc, f"supervision failed: {type(e).__name__}: {e}", failed=True)
-
-    async def _restart_process(self, proc: Process, reason: str) -> None:
-        old = proc.pid
-        proc.pid = next(self._pids)
-        proc.restarts += 1
-        try:
-            await self._start_worker(proc)
-        except Exception as e:
-            proc.state = State.CRASHED
-            self._event("restart_failed", proc.name, proc.supervisor.name, error=f"{type(e).__name__}: {e}")
-            assert self._crashes is not None
-            self._crashes.send_nowait((proc, f"restart failed: {type(e).__name__}: {e}"))
-            return
-        self._event("restarted", proc.name, proc.supervisor.name, old_pid=old, pid=proc.pid, reason=reason,
-                    queued=len(proc.queue))
-
-    async def _halt_process(self, proc: Process, reason: str, *, failed: bool, for_restart: bool = False,
-                            drain: bool = False, grace: float = 5.0) -> None:
-        """Stop `proc`'s instance in three steps: stop accepting and let it drain (when asked),
-        cancel what is still in flight, then stop the worker. Queued messages stay for a
-        restart, or end as dead letters with `reason`."""
-        if proc.state in (State.STOPPED, State.FAILED) and proc.worker is None:
-            if failed:
-                proc.state = State.FAILED
-            if not for_restart:
-                self._router.dead_letter_queue(proc, reason)
-            return
-        proc.state = State.RESTARTING if for_restart else State.STOPPING
-        proc.stop_reason = reason
-        if proc.runners:
-            proc.exited = trio.Event()
-            proc.draining = drain and not for_restart
-            if proc.draining:
-                self._wake_idle(proc)
-                with trio.move_on_after(grace):
-                    await proc.exited.wait()
-            proc.draining = False
-            for scope in proc.scopes:
-                scope.cancel()
-            self._wake_idle(proc)
-            with trio.move_on_after(grace):
-                await proc.exited.wait()
-            proc.exited = None
-        if not for_restart:
-            self._router.dead_letter_queue(proc, reason)
-        worker, proc.worker = proc.worker, None
-        if worker is not None:
-            await worker.stop(grace)
-        if for_restart:
-            return
-        proc.state = State.FAILED if failed else State.STOPPED
-        self._event("failed" if failed else "stopped", proc.name, proc.supervisor.name, pid=proc.pid,
-                    reason=reason)
-
-    @staticmethod
-    def _wake_idle(proc: Process) -> None:
-        while proc.idle:
-            trio.lowlevel.reschedule(proc.idle.pop())
 
     # -- messaging -------------------------------------------------------------------------
 
@@ -734,65 +563,3 @@ class Kernel:
         if self._router.client_topics:
             self._router.publish_to_clients(
                 "kernel.events", KernelEvent(time=time.time(), name=name, neuro=neuro, actor=actor, data=data), actor)
-
-
-class LogQuery:
-    """The event log's query API, as `kernel.log`. Each query first flushes what is queued,
-    so it sees every message accepted before it was asked."""
-
-    def __init__(self, kernel: Kernel) -> None:
-        self._kernel = kernel
-        self._reader: LogReader | None = None
-        self._lock = threading.Lock()
-
-    def _require(self) -> EventLog:
-        log = self._kernel._eventlog
-        if log is None:
-            raise NeuroError("this kernel has no event log; start it with Kernel(log='run.db')")
-        return log
-
-    async def flush(self) -> None:
-        """Wait until everything logged so far is committed."""
-        log = self._require()
-        await trio.to_thread.run_sync(log.flush_sync, 30.0)
-
-    async def _query(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        log = self._require()
-        if log._thread is not None:
-            await trio.to_thread.run_sync(log.flush_sync, 30.0)
-
-        def run() -> Any:
-            with self._lock:
-                if self._reader is None:
-                    self._reader = LogReader(log.path)
-                return getattr(self._reader, method)(*args, **kwargs)
-
-        return await trio.to_thread.run_sync(run)
-
-    async def messages(self, **filters: Any) -> list[MessageRecord]:
-        """Messages with their outcomes; filters: neuro, sender, kind, correlation, outcome
-        (``handled``, ``error``, ``dead``, ``none``), since, until, after_id, limit, newest_first."""
-        return await self._query("messages", **filters)
-
-    async def message(self, message_id: int) -> MessageRecord | None:
-        return await self._query("message", message_id)
-
-    async def trace(self, message_id: int) -> TraceNode | None:
-        """A message and, recursively, every message sent while handling it."""
-        return await self._query("trace", message_id)
-
-    async def events(self, **filters: Any) -> list[EventRecord]:
-        """Events; filters: name (``*`` globs), neuro, since, until, after_seq, limit, newest_first."""
-        return await self._query("events", **filters)
-
-    async def outcome_counts(self) -> dict[str, dict[str, int]]:
-        return await self._query("outcome_counts")
-
-    async def outcomes_per_message(self) -> dict[int, int]:
-        return await self._query("outcomes_per_message")
-
-    def _close(self) -> None:
-        with self._lock:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None

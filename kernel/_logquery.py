@@ -6,7 +6,6 @@ writer. Blocking calls: the kernel runs them in a worker thread.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import msgspec
@@ -168,6 +167,8 @@ class LogReader:
         sql += f" ORDER BY seq {'DESC' if newest_first else 'ASC'}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
+        import json
+
         return [
             EventRecord(seq=r[0], time=r[1], name=r[2], neuro=r[3], actor=r[4], data=json.loads(r[5]))
             for r in self.db.execute(sql, params).fetchall()
@@ -231,6 +232,8 @@ def _decode(blob: bytes | None) -> Any:
 
 
 def _message(r: tuple) -> MessageRecord:
+    import json
+
     return MessageRecord(
         id=r[0], time=r[1], sender=r[2], recipient=r[3], kind=r[4], topic=r[5], correlation=r[6],
         parent=r[7], deadline=r[8], payload=_decode(r[9]), outcome=r[10], reason=r[11],

@@ -1,15 +1,72 @@
 """Sandboxes: where neuros run. `inproc` is built in; others register by name."""
 
+from __future__ import annotations
+
+from typing import Any, Callable
+
 from ._base import Backend, Worker
 from ._inproc import InprocBackend
 
 __all__ = ["Backend", "Worker", "InprocBackend", "default_backends"]
 
 
+class _OnFirstUse(Backend):
+    """A backend imported and made when first used, so a kernel that never sandboxes a
+    neuro pays nothing for the process and Docker backends at start-up."""
+
+    def __init__(self, name: str, make: Callable[[], Backend]) -> None:
+        self.name = name
+        self._make = make
+        self._real: Backend | None = None
+        self._nursery: Any = None
+
+    @property
+    def real(self) -> Backend:
+        if self._real is None:
+            self._real = self._make()
+            if self._nursery is not None:
+                self._real.bind(self._nursery)
+        return self._real
+
+    @property
+    def isolation(self) -> str:  # type: ignore[override]
+        return self.real.isolation
+
+    def bind(self, nursery: Any) -> None:
+        self._nursery = nursery
+        if self._real is not None:
+            self._real.bind(nursery)
+
+    async def start(self, neuro: type, policy: Any) -> Worker:
+        return await self.real.start(neuro, policy)
+
+    def unenforced(self, policy: Any) -> dict[str, Any]:
+        return self.real.unenforced(policy)  # type: ignore[attr-defined]
+
+    async def aclose(self) -> None:
+        if self._real is not None:
+            await self._real.aclose()
+
+    def __getattr__(self, attr: str) -> Any:  # warm(), pool settings, ...
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return getattr(self.real, attr)
+
+
+def _process() -> Backend:
+    from ._process import ProcessBackend
+
+    return ProcessBackend()
+
+
+def _docker() -> Backend:
+    from ._docker import DockerBackend
+
+    return DockerBackend()
+
+
 def default_backends() -> dict[str, Backend]:
     """The backends a kernel starts with. Each checks what it needs (bubblewrap, a Docker
     daemon) when first used, and says how to install it if it is missing."""
-    from ._docker import DockerBackend
-    from ._process import ProcessBackend
-
-    return {"inproc": InprocBackend(), "process": ProcessBackend(), "docker": DockerBackend()}
+    return {"inproc": InprocBackend(), "process": _OnFirstUse("process", _process),
+            "docker": _OnFirstUse("docker", _docker)}

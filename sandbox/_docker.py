@@ -30,7 +30,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import defaultdict
 from typing import Any
 
 import trio
@@ -39,6 +38,7 @@ from neuro._errors import NeuroError
 
 from ._base import Backend
 from ._process import _python_roots
+from ._pool import WarmPool
 from ._remote import RemoteWorker, WorkerProcess
 
 __all__ = ["DockerBackend", "DockerUnavailable", "IMAGE"]
@@ -225,18 +225,16 @@ class DockerBackend(Backend):
         self.start_timeout = start_timeout
         self._client: Any = None
         self._info: dict[str, Any] | None = None
-        self._idle: dict[Any, list[WorkerProcess]] = defaultdict(list)
-        self._filling: set[Any] = set()
+        self._pool = WarmPool(self._spawn, pool_size)
         self._nursery: trio.Nursery | None = None
         self._all: set[WorkerProcess] = set()
         self._removals: list[threading.Thread] = []
         self._count = 0
         self._connect_lock = trio.Lock()
-        self._closed = False
-        self._fills: set[trio.CancelScope] = set()
 
     def bind(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
+        self._pool.nursery = nursery
 
     # -- the daemon, checked lazily --------------------------------------------------------
 
@@ -379,43 +377,14 @@ class DockerBackend(Backend):
             raise NeuroError(f"the docker worker did not start: {why}; its output: {logs or '(none)'}")
         return conn
 
-    async def _fill(self, policy: Any) -> None:
-        if policy in self._filling or self._closed:
-            return
-        self._filling.add(policy)
-        # aclose cancels this scope: a warm start must not outlive the kernel.
-        with trio.CancelScope() as scope:
-            self._fills.add(scope)
-            try:
-                while len(self._idle[policy]) < self.pool_size and not self._closed:
-                    handle = await self._spawn(policy)
-                    await handle.wait_hello()
-                    self._idle[policy].append(handle)
-            except Exception:
-                pass  # the pool is an optimisation: a failed warm start shows up on the next cold one
-            finally:
-                self._fills.discard(scope)
-                self._filling.discard(policy)
-
     async def acquire(self, policy: Any) -> WorkerProcess:
         """A started worker for `policy`: from the warm pool if one waits, else a cold one."""
-        idle = self._idle[policy]
-        while idle:
-            handle = idle.pop()
-            if handle.alive:
-                break
-        else:
-            handle = await self._spawn(policy)
-        await handle.wait_hello()
-        assert self._nursery is not None
-        if self.pool_size:  # refill after, so warm starts do not slow this cold one
-            self._nursery.start_soon(self._fill, policy)
-        return handle
+        return await self._pool.acquire(policy)
 
     async def warm(self, policy: Any) -> None:
         """Fill the pool for `policy` now (before the first spawn needs it)."""
         await self._require()
-        await self._fill(policy)
+        await self._pool.fill(policy)
 
     async def start(self, neuro: type, policy: Any) -> RemoteWorker:
         handle = await self.acquire(policy)
@@ -427,20 +396,17 @@ class DockerBackend(Backend):
         return RemoteWorker(handle, neuro, self._nursery)
 
     def statistics(self) -> dict[str, int]:
-        return {"live": sum(h.alive for h in self._all), "idle": sum(len(v) for v in self._idle.values()),
+        return {"live": sum(h.alive for h in self._all), "idle": sum(len(v) for v in self._pool.idle.values()),
                 "started": self._count}
 
     async def aclose(self) -> None:
-        self._closed = True
-        for scope in list(self._fills):
-            scope.cancel()
+        self._pool.close()
         with trio.CancelScope(shield=True):
-            while self._fills:  # a container being created finishes, then is killed and removed
+            while self._pool.filling:  # a container being created finishes, then is killed and removed
                 await trio.sleep(0.01)
             for handle in list(self._all):
                 await handle.stop(0.5)
             self._all.clear()
-            self._idle.clear()
             removals, self._removals = self._removals, []
             for thread in removals:
                 await trio.to_thread.run_sync(thread.join, 10.0)

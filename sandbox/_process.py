@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections import defaultdict
 from typing import Any
 
 import msgspec
@@ -31,6 +30,7 @@ from neuro._errors import NeuroError
 
 from ._base import Backend
 from ._cgroups import CgroupHost, detect
+from ._pool import WarmPool
 from ._remote import WorkerProcess, RemoteWorker
 
 __all__ = ["ProcessBackend", "bwrap_command", "BubblewrapMissing"]
@@ -139,16 +139,14 @@ class ProcessBackend(Backend):
         self.pool_size = pool_size
         self.bwrap = bwrap or shutil.which("bwrap")
         self.cgroups: CgroupHost | None = None
-        self._idle: dict[Any, list[WorkerProcess]] = defaultdict(list)
-        self._filling: set[Any] = set()
+        self._pool = WarmPool(self._spawn, pool_size)
         self._nursery: trio.Nursery | None = None
         self._count = 0
         self._all: set[WorkerProcess] = set()
-        self._closed = False
-        self._fills: set[trio.CancelScope] = set()  # warm spawns in flight; cancelled at close
 
     def bind(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
+        self._pool.nursery = nursery
 
     def _require(self) -> str:
         if not self.bwrap:
@@ -209,42 +207,13 @@ class ProcessBackend(Backend):
         self._nursery.start_soon(handle.read_frames)
         return handle
 
-    async def _fill(self, policy: Any) -> None:
-        if policy in self._filling or self._closed:
-            return
-        self._filling.add(policy)
-        scope = trio.CancelScope()
-        self._fills.add(scope)
-        try:
-            with scope:
-                while len(self._idle[policy]) < self.pool_size and not self._closed:
-                    handle = await self._spawn(policy)
-                    await handle.wait_hello()
-                    self._idle[policy].append(handle)
-        except Exception:
-            pass  # the pool is an optimisation: a failed warm spawn shows up on the next cold one
-        finally:
-            self._fills.discard(scope)
-            self._filling.discard(policy)
-
     async def acquire(self, policy: Any) -> WorkerProcess:
         """A started worker for `policy`: from the warm pool if one waits, else a cold one."""
-        idle = self._idle[policy]
-        while idle:
-            handle = idle.pop()
-            if handle.alive:
-                break
-        else:
-            handle = await self._spawn(policy)
-        await handle.wait_hello()
-        assert self._nursery is not None
-        if self.pool_size:  # refill after, so warm spawns do not slow this cold one
-            self._nursery.start_soon(self._fill, policy)
-        return handle
+        return await self._pool.acquire(policy)
 
     async def warm(self, policy: Any) -> None:
         """Fill the pool for `policy` now (before the first spawn needs it)."""
-        await self._fill(policy)
+        await self._pool.fill(policy)
 
     async def start(self, neuro: type, policy: Any) -> RemoteWorker:
         handle = await self.acquire(policy)
@@ -256,10 +225,7 @@ class ProcessBackend(Backend):
         return RemoteWorker(handle, neuro, self._nursery)
 
     async def aclose(self) -> None:
-        self._closed = True
-        for scope in list(self._fills):
-            scope.cancel()
+        self._pool.close()
         for handle in list(self._all):
             await handle.stop(0.5)
         self._all.clear()
-        self._idle.clear()

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import msgspec
 import trio
 
+from neuro._aio import send_locked
 from neuro._errors import NeuroError
 
 from ._base import Worker
@@ -92,29 +93,14 @@ class WorkerProcess:
         if not self.alive:
             raise self._died()
         data = encode(frame)
-        lock = self._send_lock
-        if lock.locked():
-            await lock.acquire()
-        else:
-            lock.acquire_nowait()  # no checkpoint when nobody else is writing
         try:
             if self.sock is not None:
-                await self._send_raw(memoryview(data))
+                await send_locked(self.sock, self._send_lock, data)
             else:
-                await self.stream.send_all(data)
+                async with self._send_lock:
+                    await self.stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, BrokenPipeError, ConnectionError, OSError):
             raise self._died() from None
-        finally:
-            lock.release()
-
-    async def _send_raw(self, data: memoryview) -> None:
-        while data:
-            try:
-                sent = self.sock.send(data)
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(self.sock)
-                continue
-            data = data[sent:]
 
     async def _receive(self) -> bytes:
         if self.sock is None:

@@ -16,13 +16,13 @@ import socket
 import sys
 import tempfile
 import traceback
-import types
 from collections import deque
 from typing import Any, Callable
 
 import msgspec
 import trio
 
+from neuro._aio import carry_on, send_locked
 from neuro._context import Context
 
 from ._frames import (
@@ -92,22 +92,7 @@ class Worker:
         self.nursery: trio.Nursery | None = None
 
     async def write(self, frame: Any) -> None:
-        data = memoryview(encode(frame))
-        lock = self.send_lock
-        if lock.locked():
-            await lock.acquire()
-        else:
-            lock.acquire_nowait()  # no checkpoint when nobody else is writing
-        try:
-            while data:
-                try:
-                    sent = self.sock.send(data)
-                except BlockingIOError:
-                    await trio.lowlevel.wait_writable(self.sock)
-                    continue
-                data = data[sent:]
-        finally:
-            lock.release()
+        await send_locked(self.sock, self.send_lock, encode(frame))
 
     async def read(self) -> bool:
         """Read more frames into the queue; False at end of input."""
@@ -218,7 +203,7 @@ class Worker:
                     self.busy += 1
                     self.nursery.start_soon(self.serve)
                     try:
-                        result = await _carry_on(coro, step)
+                        result = await carry_on(coro, step)
                     finally:
                         self.busy -= 1
             out = Result(id=frame.id, ok=True, reply=_enc.encode(result) if result is not None else b"")
@@ -248,27 +233,6 @@ class Worker:
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             nursery.start_soon(self.serve)
-
-
-@types.coroutine
-def _carry_on(coro: Any, step: Any) -> Any:
-    """Go on running `coro`, which has just yielded `step` to the event loop, in this task.
-
-    The task that started a coroutine must be the one that finishes it: what it awaits may
-    already have registered this task to be woken."""
-    while True:
-        try:
-            sent = yield step
-        except BaseException as exc:
-            try:
-                step = coro.throw(exc)
-            except StopIteration as done:
-                return done.value
-        else:
-            try:
-                step = coro.send(sent)
-            except StopIteration as done:
-                return done.value
 
 
 def _module_from_source(name: str, files: dict[str, bytes]) -> Any:

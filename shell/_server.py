@@ -18,12 +18,13 @@ import socket as _socket
 import sys
 import time
 import traceback
-import types
 from collections import deque
 from typing import Any, Callable
 
 import outcome
 import trio
+
+from neuro._aio import carry_on
 
 from . import control as c
 from ._ops import Ops
@@ -202,7 +203,7 @@ class ControlServer:
             if waiting is None:
                 return
             try:
-                await _carry_on(*waiting)
+                await carry_on(*waiting)
             except Exception:
                 self.internal_errors += 1
                 traceback.print_exc(file=sys.stderr)
@@ -441,25 +442,6 @@ class ControlServer:
             conn.streams.pop(req.id, None)
             conn.in_flight -= 1
         await self._send(conn, c.End(id=req.id, reason=reason))
-
-
-@types.coroutine
-def _carry_on(coro: Any, step: Any) -> Any:
-    """Go on running `coro`, which has just yielded `step` to trio, in this task (the task that
-    started a coroutine must finish it: what it waits for may already have registered this task)."""
-    while True:
-        try:
-            sent = yield step
-        except BaseException as exc:
-            try:
-                step = coro.throw(exc)
-            except StopIteration as done:
-                return done.value
-        else:
-            try:
-                step = coro.send(sent)
-            except StopIteration as done:
-                return done.value
 
 
 _ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}

@@ -122,7 +122,7 @@ def test_warm_pool_hands_out_a_started_container(docker_ready):
         with trio.fail_after(30):
             while backend.statistics()["idle"] < 1:
                 await trio.sleep(0.05)
-        waiting = next(iter(backend._idle.values()))[0]
+        waiting = next(iter(backend._pool.idle.values()))[0]
         await k.spawn(Boxed, name="second")
         served = await k.call("second", Ping(n=2))
         return waiting is k._router.procs["second"].worker.handle, served

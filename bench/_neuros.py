@@ -1,5 +1,5 @@
-"""Neuros the benchmarks run in sandboxes. Self-contained (the sandbox receives this one
-file), so it imports only the SDK and the standard library."""
+"""Neuros the benchmarks run. Self-contained (a sandbox receives this one file), so it
+imports only the SDK and the standard library."""
 
 from __future__ import annotations
 
@@ -14,6 +14,15 @@ class Ping(sdk.Message):
 
 class Pong(sdk.Message):
     n: int
+
+
+class Echo(sdk.Neuro):
+    name = "echo"
+    input = Ping
+    output = Pong
+
+    async def handle(self, ctx, msg):
+        return Pong(n=msg.n)
 
 
 class BoxedEcho(sdk.Neuro):
