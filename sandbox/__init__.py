@@ -53,13 +53,15 @@ class _OnFirstUse(Backend):
         return getattr(self.real, attr)
 
 
-def _process() -> Backend:
+# Not named after their modules: importing `._process` sets the package's `_process`
+# attribute to that module, which would replace a function of the same name.
+def _make_process_backend() -> Backend:
     from ._process import ProcessBackend
 
     return ProcessBackend()
 
 
-def _docker() -> Backend:
+def _make_docker_backend() -> Backend:
     from ._docker import DockerBackend
 
     return DockerBackend()
@@ -68,5 +70,5 @@ def _docker() -> Backend:
 def default_backends() -> dict[str, Backend]:
     """The backends a kernel starts with. Each checks what it needs (bubblewrap, a Docker
     daemon) when first used, and says how to install it if it is missing."""
-    return {"inproc": InprocBackend(), "process": _OnFirstUse("process", _process),
-            "docker": _OnFirstUse("docker", _docker)}
+    return {"inproc": InprocBackend(), "process": _OnFirstUse("process", _make_process_backend),
+            "docker": _OnFirstUse("docker", _make_docker_backend)}
