@@ -159,8 +159,10 @@ class DropFolder:
 
     def _report(self, kind: str, paths: list[str]) -> None:
         """In the watchdog thread: hand a report to trio."""
+        # Post, never wait: a watchdog thread blocked on trio while trio stops the observer
+        # (which needs that thread) would deadlock. Posted calls run in order.
         try:
-            trio.from_thread.run_sync(self._on_report, kind, paths, trio_token=self._token)
+            self._token.run_sync_soon(self._on_report, kind, paths)
         except (trio.RunFinishedError, RuntimeError):
             pass  # trio has gone away (shutdown)
 

@@ -189,8 +189,6 @@ class Kernel(Lifecycle):
             self._router.procs.clear()
         for backend in self._backends.values():
             await backend.aclose()
-        if self._policy_watch is not None:
-            self._policy_watch.close()
         self._event("kernel.stopped", None, "kernel", accepted=self._router.accepted, **self._router.outcomes)
         self._background.cancel()
         if self._eventlog is not None:

@@ -43,8 +43,10 @@ class PolicyWatch:
             def on_any_event(self, event: Any) -> None:
                 paths = [getattr(event, "src_path", ""), getattr(event, "dest_path", "")]
                 if any(str(p).endswith(".toml") for p in paths):
+                    # Post, never wait: a watchdog thread blocked on trio while trio stops the
+                    # observer (which needs that thread) would deadlock.
                     try:
-                        trio.from_thread.run_sync(watch._changed.set, trio_token=token)
+                        token.run_sync_soon(watch._notify)
                     except trio.RunFinishedError:
                         pass
 
@@ -62,8 +64,12 @@ class PolicyWatch:
                     break
             await self.reload()
 
+    def _notify(self) -> None:
+        self._changed.set()
+
     def close(self) -> None:
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(timeout=2)
-            self._observer = None
+        """Stop watchdog (call it off the trio thread); a second call does nothing."""
+        observer, self._observer = self._observer, None
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=2)
