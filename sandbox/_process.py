@@ -90,6 +90,11 @@ def bwrap_command(policy: Any, fd: int, bwrap: str = "bwrap") -> list[str]:
             "--uid", str(UNPRIVILEGED), "--gid", str(UNPRIVILEGED)]
     if not caps.network:
         args.append("--unshare-net")
+    # The private /tmp first: binds made after it land on top, so a checkout or virtual
+    # environment that lives under /tmp stays visible.
+    if caps.disk:
+        args += ["--size", str(caps.disk)]
+    args += ["--tmpfs", "/tmp"]
     for system in ("/usr", "/lib", "/lib64", "/bin"):
         if os.path.exists(system):
             args += ["--ro-bind", system, system]
@@ -101,9 +106,6 @@ def bwrap_command(policy: Any, fd: int, bwrap: str = "bwrap") -> list[str]:
     args += ["--proc", "/proc", "--dev", "/dev"]
     if policy.gpu_memory:
         args += _gpu_access()
-    if caps.disk:
-        args += ["--size", str(caps.disk)]
-    args += ["--tmpfs", "/tmp"]
     for path in caps.read:
         if path != "*":
             args += ["--ro-bind-try", path, path]
