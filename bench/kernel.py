@@ -8,7 +8,6 @@ median of the repetitions (min and max beside it).
 from __future__ import annotations
 
 import gc
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from neuro import sdk
 from neuro.kernel import Policy
 from neuro.kernel._eventlog import EventLog
 
-from ._harness import Metric, ProgressBar, Report, interleaved, summarize
+from ._harness import ProgressBar, Report, interleaved, summarize
 from ._neuros import Echo, Ping
 
 

@@ -8,13 +8,11 @@ figure runs the escape suite (tests/sandbox/test_escapes.py) and counts what it 
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path

@@ -24,7 +24,7 @@ from neuro.sandbox import Backend, default_backends
 
 from ._calls import Deadlines
 from ._eventlog import EventLog
-from ._policy import KERNEL_ENFORCED, Policy, PolicyError
+from ._policy import Policy, PolicyError
 from ._policyfiles import PolicyStore, apply_overrides
 from ._envelope import Envelope
 from ._process import Letter, Process, ProcessInfo, State

@@ -18,7 +18,6 @@ one, and what to do.
 from __future__ import annotations
 
 import builtins
-import hashlib
 import importlib.abc
 import importlib.util
 import itertools

@@ -23,7 +23,6 @@ import sys
 import time
 from typing import Any
 
-import msgspec
 import trio
 
 from neuro._errors import NeuroError

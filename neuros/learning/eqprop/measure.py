@@ -16,7 +16,7 @@ import os
 import resource
 import subprocess
 import sys
-from typing import Any
+
 
 import numpy as np
 import torch
