@@ -377,23 +377,13 @@ class DockerBackend(Backend):
             raise NeuroError(f"the docker worker did not start: {why}; its output: {logs or '(none)'}")
         return conn
 
-    async def acquire(self, policy: Any) -> WorkerProcess:
-        """A started worker for `policy`: from the warm pool if one waits, else a cold one."""
-        return await self._pool.acquire(policy)
-
     async def warm(self, policy: Any) -> None:
         """Fill the pool for `policy` now (before the first spawn needs it)."""
         await self._require()
         await self._pool.fill(policy)
 
     async def start(self, neuro: type, policy: Any) -> RemoteWorker:
-        handle = await self.acquire(policy)
-        try:
-            await handle.load(neuro, policy)
-        except BaseException:
-            await handle.stop(0.5)
-            raise
-        return RemoteWorker(handle, neuro, self._nursery)
+        return await self._pool.start(neuro, policy)
 
     def statistics(self) -> dict[str, int]:
         return {"live": sum(h.alive for h in self._all), "idle": sum(len(v) for v in self._pool.idle.values()),

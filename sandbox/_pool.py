@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable
 
 import trio
 
-from ._remote import WorkerProcess
+from ._remote import RemoteWorker, WorkerProcess
 
 __all__ = ["WarmPool"]
 
@@ -64,6 +64,16 @@ class WarmPool:
     def filling(self) -> int:
         """Refills still in flight (cancelled ones finish their current start first)."""
         return len(self._fills)
+
+    async def start(self, neuro: type, policy: Any) -> RemoteWorker:
+        """A worker for `policy` with an instance of `neuro` loaded in it."""
+        handle = await self.acquire(policy)
+        try:
+            await handle.load(neuro, policy)
+        except BaseException:
+            await handle.stop(0.5)
+            raise
+        return RemoteWorker(handle, neuro, self.nursery)
 
     def close(self) -> None:
         self._closed = True

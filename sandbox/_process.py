@@ -208,22 +208,12 @@ class ProcessBackend(Backend):
         self._nursery.start_soon(handle.read_frames)
         return handle
 
-    async def acquire(self, policy: Any) -> WorkerProcess:
-        """A started worker for `policy`: from the warm pool if one waits, else a cold one."""
-        return await self._pool.acquire(policy)
-
     async def warm(self, policy: Any) -> None:
         """Fill the pool for `policy` now (before the first spawn needs it)."""
         await self._pool.fill(policy)
 
     async def start(self, neuro: type, policy: Any) -> RemoteWorker:
-        handle = await self.acquire(policy)
-        try:
-            await handle.load(neuro, policy)
-        except BaseException:
-            await handle.stop(0.5)
-            raise
-        return RemoteWorker(handle, neuro, self._nursery)
+        return await self._pool.start(neuro, policy)
 
     async def aclose(self) -> None:
         self._pool.close()
