@@ -17,9 +17,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import msgspec
 
+from neuro._busy_poll import busy_poll_window
 from neuro.shell import control as c
 from neuro.shell import daemon as d
 from neuro.shell.client import blocking, run_blocking
@@ -114,6 +116,27 @@ def connect_round_trips(path: str, n: int) -> float:
             return n / (time.perf_counter() - t0)
 
     return trio.run(main)
+
+
+def busy_poll_off_ratio(home: str, n: int, bare: Callable[[], float]) -> float:
+    """The main ratio again with busy polling off in the daemon and the client (median of 3),
+    so the table can say what the polling buys."""
+    st = d.State(os.path.join(home, "off"))
+    old = os.environ.get("NEURO_BUSY_POLL_US")
+    os.environ["NEURO_BUSY_POLL_US"] = "0"
+    try:
+        d.start(st)
+        with Sync(st) as client:
+            client.spawn("neuro.neuros.echo:Echo")
+        _, _, ratios = interleaved(lambda: connect_round_trips(str(st.socket), n), bare, 3, "busy polling off")
+        return sorted(ratios)[1]
+    finally:
+        if old is None:
+            os.environ.pop("NEURO_BUSY_POLL_US", None)
+        else:
+            os.environ["NEURO_BUSY_POLL_US"] = old
+        if d.running_pid(st) is not None:
+            d.stop(st)
 
 
 def embedded_round_trips(n: int) -> float:
@@ -319,6 +342,8 @@ def run(quick: bool) -> Report:
             extra["control_calls_per_s"] = sorted(xs)[len(xs) // 2]
             extra["bare_echo_per_s"] = sorted(ys)[len(ys) // 2]
             extra["control_client"] = "neuro.connect() from trio (TrioTransport), one call at a time"
+            extra["busy_poll_window_us"] = busy_poll_window() * 1e6
+            extra["call_ratio_busy_poll_off"] = busy_poll_off_ratio(home, calls, bare)
             blocking_rates, embedded_rates, ceilings = [], [], []
             for _ in range(3):  # context for the ratio: the CLI's client, and the ceiling
                 blocking_rates.append(control_round_trips(client, calls))

@@ -18,6 +18,7 @@ import msgspec
 import outcome
 import trio
 
+from neuro._aio import cool_down
 from neuro._errors import (
     NeuroError,
     CallTimeout,
@@ -292,6 +293,7 @@ class Router:
                                      env.correlation, env.parent, env.deadline, letter.raw))
         waiter = Parked()
         self._durable.append((ticket, proc, letter, waiter))
+        cool_down()  # the writer thread needs the GIL to commit this
         await waiter.wait()
 
     async def _wait_for_room(self, proc: Process, letter: Letter) -> None:

@@ -32,6 +32,7 @@ from ._errors import (
     PolicyError,
     RateLimited,
     RemoteError,
+    SettingError,
     SwapFailed,
 )
 
@@ -90,6 +91,7 @@ __all__ = [
     "SwapFailed",
     "KernelClosed",
     "LogError",
+    "SettingError",
     "SwapReport",
     "VersionInfo",
 ]

@@ -1,15 +1,17 @@
-"""Two small pieces of low-level trio that the sandbox worker, its kernel side and the
-control server share: running a started coroutine on in the same task, and sending on a
-raw non-blocking socket under a lock that costs no checkpoint when nobody else holds it."""
+"""Small pieces of low-level trio that the sandbox worker, its kernel side, the control
+server and its client share: running a started coroutine on in the same task, sending on a
+raw non-blocking socket under a lock that costs no checkpoint when nobody else holds it, and
+keeping the event loop polling for a moment after a request instead of going to sleep."""
 
 from __future__ import annotations
 
+import time
 import types
 from typing import Any
 
 import trio
 
-__all__ = ["carry_on", "send_locked"]
+__all__ = ["carry_on", "send_locked", "keep_hot", "cool_down"]
 
 
 @types.coroutine
@@ -52,3 +54,65 @@ async def send_locked(sock: Any, lock: trio.Lock, data: bytes | memoryview) -> N
             view = view[sent:]
     finally:
         lock.release()
+
+
+# -- busy polling: see neuro._busy_poll ------------------------------------------------------
+
+class _HotLoop:
+    """One per trio run: a system task that, while `until` is ahead, keeps the run loop going
+    round (each pass polls epoll without a timeout and runs whatever is ready) instead of
+    letting it sleep in epoll."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+        self.parked: Any = None
+
+    def touch(self, window: float) -> None:
+        self.until = max(self.until, time.perf_counter() + window)
+        task, self.parked = self.parked, None
+        if task is not None:
+            trio.lowlevel.reschedule(task)
+
+    async def run(self) -> None:
+        try:
+            while True:
+                self.parked = trio.lowlevel.current_task()
+                await trio.lowlevel.wait_task_rescheduled(_abort_ok)
+                while time.perf_counter() < self.until:
+                    await trio.lowlevel.checkpoint()
+        except trio.Cancelled:
+            self.parked = None  # the run is ending
+            raise
+
+
+def _abort_ok(_: Any) -> trio.lowlevel.Abort:
+    return trio.lowlevel.Abort.SUCCEEDED
+
+
+_HOT: trio.lowlevel.RunVar = trio.lowlevel.RunVar("neuro_hot_loop")
+
+
+def keep_hot(window: float) -> None:
+    """Keep this trio run's loop polling, not sleeping, for `window` seconds from now.
+
+    Call it where a frame is expected soon: after sending a request, after answering one
+    (why: `neuro._busy_poll`). Other tasks run as usual meanwhile."""
+    if window <= 0:
+        return
+    try:
+        hot = _HOT.get()
+    except LookupError:
+        hot = _HotLoop()
+        _HOT.set(hot)
+        trio.lowlevel.spawn_system_task(hot.run, name="neuro.busy_poll")
+    hot.touch(window)
+
+
+def cool_down() -> None:
+    """Stop busy polling now: this task is about to wait for another thread of this process
+    (the log writer's fsync, say). A loop that polls hardly ever lets go of the GIL, so that
+    thread would wait for it up to the interpreter's switch interval (5 ms)."""
+    try:
+        _HOT.get().until = 0.0
+    except LookupError:
+        pass

@@ -16,7 +16,8 @@
     ├── Reject                     raised by a handler to refuse one message without crashing
     ├── SwapFailed                 a new version did not go live; `.report` says where and why
     ├── KernelClosed               the kernel is shutting down or has stopped
-    └── LogError                   the event log could not be written or read
+    ├── LogError                   the event log could not be written or read
+    └── SettingError               an environment variable Neuro reads has a bad value
 
 A message that fails at the boundary (unknown recipient, invalid payload, too large) is
 refused before it is accepted: it gets no id and no outcome row, only a `rejected` event.
@@ -41,6 +42,7 @@ __all__ = [
     "SwapFailed",
     "KernelClosed",
     "LogError",
+    "SettingError",
 ]
 
 
@@ -135,3 +137,8 @@ class KernelClosed(NeuroError):
 
 class LogError(NeuroError):
     """The event log could not be written or read."""
+
+
+class SettingError(NeuroError, ValueError):
+    """An environment variable Neuro reads has a bad value; the message names it and what it
+    takes."""

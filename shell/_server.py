@@ -24,7 +24,8 @@ from typing import Any, Callable
 import outcome
 import trio
 
-from neuro._aio import carry_on
+from neuro._aio import carry_on, keep_hot
+from neuro._busy_poll import busy_poll_window
 
 from . import control as c
 from ._ops import Ops
@@ -85,8 +86,12 @@ class ControlServer:
 
     def __init__(self, kernel: Any, path: str, *, max_clients: int = 128, max_in_flight: int = 256,
                  hello_timeout: float = 10.0, frame_timeout: float = 30.0, write_timeout: float = 10.0,
-                 out_queue: int = 256, facts: Callable[[], dict[str, Any]] | None = None) -> None:
+                 out_queue: int = 256, facts: Callable[[], dict[str, Any]] | None = None,
+                 busy_poll: float | None = None) -> None:
         self.path = str(path)
+        # After a reply the client's next request tends to follow within microseconds: poll
+        # for it this long rather than sleep (see neuro._busy_poll).
+        self.busy_poll = busy_poll_window() if busy_poll is None else busy_poll
         self.max_clients = max_clients
         self.max_in_flight = max_in_flight
         self.hello_timeout = hello_timeout
@@ -413,6 +418,7 @@ class ControlServer:
         finally:
             self.in_flight -= 1
             conn.in_flight -= 1
+            keep_hot(self.busy_poll)
 
     async def _stream(self, conn: _Conn, req: Any) -> None:
         scope = conn.streams[req.id]

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections import deque
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
+
+from neuro._busy_poll import busy_poll_window, recv_polling
 
 from . import control as c
 from ._wire_errors import ControlError, DaemonNotRunning, from_frame
@@ -24,6 +27,15 @@ _STREAM_BUFFER = 10_000
 def _not_running(path: str, error: BaseException) -> DaemonNotRunning:
     return DaemonNotRunning(f"no daemon answers at {path} ({type(error).__name__}: {error}); "
                             "start one with `neuro daemon start`")
+
+
+def _readable(sock: socket.socket) -> bool:
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True  # let the real read see the error
 
 
 def _hello(client: str) -> bytes:
@@ -79,6 +91,7 @@ class TrioTransport(_Router):
         super().__init__()
         self.path, self.client = path, client
         self._reading = False
+        self._busy_poll = busy_poll_window()  # how long to poll for a reply before sleeping
 
     async def open(self) -> None:
         import trio
@@ -145,7 +158,7 @@ class TrioTransport(_Router):
                 try:
                     if wait:
                         try:
-                            await trio.lowlevel.wait_readable(sock)
+                            await self._poll_readable(sock)
                         except (trio.ClosedResourceError, OSError):
                             self._fail(_lost(self.path))
                             continue
@@ -169,6 +182,21 @@ class TrioTransport(_Router):
         finally:
             self._reading = False
             self._wake_next()
+
+    async def _poll_readable(self, sock: socket.socket) -> None:
+        """Wait until `sock` has data: go round the event loop for a short while first (a
+        reply usually comes within it), then sleep in epoll (see neuro._busy_poll)."""
+        import trio
+
+        if self._busy_poll:
+            end = time.perf_counter() + self._busy_poll
+            while True:
+                await trio.lowlevel.checkpoint()
+                if _readable(sock):
+                    return
+                if time.perf_counter() >= end:
+                    break
+        await trio.lowlevel.wait_readable(sock)
 
     def _wake_next(self) -> None:
         """Someone else waits: wake one so it reads on."""
@@ -425,6 +453,7 @@ class BlockingTransport(_Router):
         super().__init__()
         self.path, self.client, self.timeout = path, client, timeout
         self._ready: list[Any] = []
+        self._busy_poll = busy_poll_window()
 
     async def open(self) -> None:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -444,7 +473,7 @@ class BlockingTransport(_Router):
     def _next(self) -> Any:
         while not self._ready:
             try:
-                data = self._sock.recv(65536)
+                data = recv_polling(self._sock, 65536, self._busy_poll)
             except OSError:
                 data = b""
             if not data:

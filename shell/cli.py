@@ -199,6 +199,7 @@ def _hint(e: Exception) -> str | None:
         "CallTimeout": "raise --timeout, or check the neuro with `neuro logs --neuro NAME`",
         "ManifestError": "give `module:Class` or the path of a neuro file",
         "AlreadyRunning": "stop it first (`neuro stop NAME`) or spawn with --name",
+        "SettingError": "fix the environment variable, or unset it for the default",
     }.get(type(e).__name__)
 
 

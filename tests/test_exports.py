@@ -41,6 +41,7 @@ NEURO_API = [
     "SwapFailed",
     "KernelClosed",
     "LogError",
+    "SettingError",
     "SwapReport",
     "VersionInfo",
 ]
