@@ -10,9 +10,12 @@ wrong in its usual way. Output is the same as the full command's.
 from __future__ import annotations
 
 import os
-import socket
+import _socket  # the C module: `socket` would add enum and selectors (4 ms)
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 PROTOCOL = 1  # == neuro.shell.control.PROTOCOL (tests/daemon pins that they agree)
 MAX_FRAME = 16 << 20
@@ -45,13 +48,13 @@ def _socket_path(home: str | None) -> str:
 def request(path: str, frame: dict[str, Any], timeout: float = 30.0) -> Any:
     """Hello, one request, its reply's value; None when anything but a plain Reply came back
     (or no daemon answers): the full client then says why."""
-    from msgspec.msgpack import Decoder, encode
+    from ._minipack import decode, encode
 
     def framed(obj: dict[str, Any]) -> bytes:
         body = encode(obj)
         return len(body).to_bytes(4, "big") + body
 
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         try:
@@ -60,7 +63,6 @@ def request(path: str, frame: dict[str, Any], timeout: float = 30.0) -> Any:
                          + framed(frame))
         except OSError:
             return None
-        decoder = Decoder()
         buffer = b""
         replies: list[Any] = []
         while len(replies) < 2:
@@ -70,7 +72,7 @@ def request(path: str, frame: dict[str, Any], timeout: float = 30.0) -> Any:
                     return None
                 if len(buffer) < 4 + length:
                     break
-                replies.append(decoder.decode(buffer[4:4 + length]))
+                replies.append(decode(buffer[4:4 + length]))
                 buffer = buffer[4 + length:]
             if len(replies) >= 2:
                 break
@@ -105,6 +107,18 @@ def _ps(opts: dict[str, Any]) -> int | None:
 
 
 COMMANDS = {"ps": _ps}
+
+
+def entry() -> int:
+    """The `neuro` command: the lean path when it can serve the arguments, else the full CLI
+    (imported only then)."""
+    argv = sys.argv[1:]
+    code = main(argv)
+    if code is None:
+        from .cli import full_main
+
+        code = full_main(argv)
+    return code
 
 
 def main(argv: list[str]) -> int | None:

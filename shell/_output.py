@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (the lean `neuro ps`)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def print_table(rows: list[dict[str, Any]], *, as_json: bool) -> None:
     if as_json:
+        import json
+
         print(json.dumps(rows, indent=2, default=str))
         return
     if not rows:

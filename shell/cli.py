@@ -149,6 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     code = lean_main(argv)  # `neuro ps`: a socket and msgpack frames, nothing more
     if code is not None:
         return code
+    return full_main(argv)
+
+
+def full_main(argv: list[str]) -> int:
+    """The command, without trying the lean path first."""
     Parser.json_mode = "--json" in argv
     parser = _parser()
     try:

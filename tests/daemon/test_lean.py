@@ -29,17 +29,26 @@ def test_lean_ps_prints_what_the_client_api_returns(daemon):
     assert (0, [p["name"] for p in expected]) == (done.returncode, [p["name"] for p in json.loads(done.stdout)])
 
 
-def test_lean_ps_imports_neither_trio_nor_the_kernel(daemon):
-    """Running `neuro ps` in-process loads no trio, no kernel, no sdk and no client API."""
+def test_lean_ps_imports_neither_trio_nor_the_kernel_nor_msgspec(daemon):
+    """`neuro ps`, run as the console script runs it, loads no trio, no kernel, no sdk, no
+    client API, no msgspec (24 ms to import) and not the full CLI."""
     code = ("import sys, io, contextlib\n"
-            "from neuro.shell.cli import main\n"
-            f"with contextlib.redirect_stdout(io.StringIO()):\n"
-            f"    code = main(['ps', '--home', {str(daemon.home)!r}])\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('trio', 'sniffio') or m in "
-            "('neuro.kernel', 'neuro.sdk', 'neuro.shell.client', 'neuro.shell.control'))\n"
+            f"sys.argv = ['neuro', 'ps', '--home', {str(daemon.home)!r}]\n"
+            "from neuro.shell._lean import entry\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    code = entry()\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('trio', 'sniffio', 'msgspec', 'argparse')\n"
+            "             or m in ('neuro.kernel', 'neuro.sdk', 'neuro.shell.client', 'neuro.shell.control',\n"
+            "                      'neuro.shell.cli'))\n"
             "print(code, bad)\n")
     done = subprocess.run([str(PYTHON), "-c", code], capture_output=True, text=True, timeout=60)
     assert "0 []" == done.stdout.strip(), done.stderr
+
+
+def test_the_console_script_is_the_lean_entry():
+    """The installed `neuro` command starts at the lean entry, which hands over to the full CLI."""
+    script = (PYTHON.parent / "neuro").read_text()
+    assert "from neuro.shell._lean import entry" in script
 
 
 def test_without_a_daemon_ps_falls_back_to_the_full_error(home):
