@@ -62,21 +62,23 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
 def migrate(conn: sqlite3.Connection) -> int:
-    """Apply every migration not yet recorded, each in its own transaction; return the version."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL NOT NULL)"
-    )
-    done = {row[0] for row in conn.execute("SELECT version FROM migrations")}
-    newest = max(done, default=0)
-    if newest > SCHEMA_VERSION:
-        raise LogError(
-            f"the event log has schema version {newest}, newer than this Neuro knows ({SCHEMA_VERSION}); "
-            "upgrade Neuro or use another log file"
+    """Apply every migration not yet recorded, all in one transaction (all of them or none:
+    SQLite's schema changes are transactional; one commit also makes a new log quick to
+    create); return the version."""
+    with conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL NOT NULL)"
         )
-    for version, name, statements in MIGRATIONS:
-        if version in done:
-            continue
-        with conn:  # one transaction per migration: all of it or none
+        done = {row[0] for row in conn.execute("SELECT version FROM migrations")}
+        newest = max(done, default=0)
+        if newest > SCHEMA_VERSION:
+            raise LogError(
+                f"the event log has schema version {newest}, newer than this Neuro knows ({SCHEMA_VERSION}); "
+                "upgrade Neuro or use another log file"
+            )
+        for version, name, statements in MIGRATIONS:
+            if version in done:
+                continue
             for sql in statements:
                 conn.execute(sql)
             conn.execute("INSERT INTO migrations VALUES (?, ?, ?)", (version, name, time.time()))

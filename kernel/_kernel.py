@@ -32,8 +32,10 @@ from ._router import Router
 from ._supervisor import RESTART_KINDS, Child, Supervisor, SupervisorInfo, SupervisorSpec
 from ._lifecycle import Lifecycle
 from ._query import LogQuery
-from ._swap import SwapReport, swap_process
 from ._versions import VersionInfo, VersionStore
+
+if typing.TYPE_CHECKING:
+    from ._swap import SwapReport
 
 __all__ = ["Kernel", "KernelStatistics", "KernelEvent", "LogQuery", "VersionInfo"]
 
@@ -418,6 +420,8 @@ class Kernel(Lifecycle):
         last N logged calls in a shadow instance and goes live only if its answers agree
         (within `tolerance`; `accept` takes the differences). Raises `SwapFailed` (with the
         report) if it does not go live; the old version keeps serving."""
+        from ._swap import SwapReport, swap_process  # on first swap: not on the start-up path
+
         self._check_open()
         if not (isinstance(neuro, type) and issubclass(neuro, Neuro) and "__manifest__" in vars(neuro)):
             raise ManifestError(f"swap takes a Neuro subclass with a manifest, got {neuro!r}")

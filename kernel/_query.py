@@ -10,10 +10,10 @@ import trio
 from neuro._errors import NeuroError
 
 from ._eventlog import EventLog
-from ._logquery import EventRecord, LogReader, MessageRecord, TraceNode
 
 if TYPE_CHECKING:
     from ._kernel import Kernel
+    from ._logquery import EventRecord, LogReader, MessageRecord, TraceNode
 
 __all__ = ["LogQuery"]
 
@@ -46,6 +46,8 @@ class LogQuery:
         def run() -> Any:
             with self._lock:
                 if self._reader is None:
+                    from ._logquery import LogReader  # sqlite-utils too: only once someone asks
+
                     self._reader = LogReader(log.path)
                 return getattr(self._reader, method)(*args, **kwargs)
 
