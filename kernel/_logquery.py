@@ -96,10 +96,13 @@ class LogReader:
         """Messages matching every filter given, oldest first (or newest first)."""
         where, params = [], []
         for column, value in (("m.recipient", neuro), ("m.sender", sender), ("m.kind", kind),
-                              ("m.correlation", correlation), ("o.outcome", outcome)):
+                              ("o.outcome", outcome)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        if correlation is not None:  # the first message by id, the rest by the partial index
+            where.insert(0, "((m.correlation = ? AND m.correlation != m.id) OR (m.id = ? AND m.correlation = m.id))")
+            params[:0] = [correlation, correlation]
         if outcome == "none":
             where[-1] = "o.outcome IS NULL"
             params.pop()

@@ -52,7 +52,8 @@ def test_the_log_is_in_wal_mode(log_path):
 def test_the_schema_version_is_recorded_in_the_migrations_table(log_path):
     """A new log records each applied migration, up to the current schema version."""
     trio.run(idle_kernel, log_path)
-    assert [(1, "initial schema"), (2, "durable messages")] == sql(log_path, "SELECT version, name FROM migrations")
+    assert [(1, "initial schema"), (2, "durable messages"), (3, "partial indexes on correlation and parent")] == sql(
+        log_path, "SELECT version, name FROM migrations")
     assert SCHEMA_VERSION == read(log_path, "schema_version")
 
 
@@ -268,6 +269,47 @@ def test_messages_filter_by_correlation(log_path):
 
     rows = _query(log_path, "messages", conversation)
     assert [("relay", 10), ("echo", 11)] == payloads(rows)
+
+
+def test_a_correlation_query_uses_the_partial_index_and_finds_the_first_message_by_id(log_path):
+    """Messages that start a conversation are left out of the correlation index (most are),
+    and the query still finds them, by their id; the rest come from the index."""
+    rows = _query(log_path, "messages", lambda _: {})
+    indexed = sql(log_path, "SELECT id FROM messages INDEXED BY messages_correlation WHERE correlation != id")
+    assert [r.id for r in rows if r.correlation != r.id] == [i for (i,) in indexed] != []
+    plan = " ".join(str(r) for r in sql(
+        log_path, "EXPLAIN QUERY PLAN SELECT id FROM messages m WHERE (m.correlation = ? AND m.correlation != m.id) "
+                  "OR (m.id = ? AND m.correlation = m.id)", 1, 1))
+    assert "messages_correlation" in plan
+
+
+def test_a_version_2_log_is_migrated_and_keeps_answering_queries(log_path):
+    """A log made before the partial indexes (schema 2) gets them on open, in one step, and
+    queries by correlation and trace return what they did."""
+    before = _query(log_path, "messages", lambda everything: {
+        "correlation": next(r.id for r in everything if r.recipient == "relay")})
+    conn = sqlite3.connect(log_path)
+    with conn:  # back to schema 2's full indexes
+        conn.execute("DROP INDEX messages_correlation")
+        conn.execute("CREATE INDEX messages_correlation ON messages (correlation)")
+        conn.execute("DROP INDEX messages_parent")
+        conn.execute("CREATE INDEX messages_parent ON messages (parent)")
+        conn.execute("DELETE FROM migrations WHERE version = 3")
+    conn.close()
+    trio.run(idle_kernel, log_path)
+    assert (3,) == sql(log_path, "SELECT MAX(version) FROM migrations")[0]
+    assert "WHERE correlation != id" in sql(
+        log_path, "SELECT sql FROM sqlite_master WHERE name = 'messages_correlation'")[0][0]
+    after = read(log_path, "messages", correlation=before[0].id)
+    assert payloads(before) == payloads(after)
+
+
+def test_null_and_blob_columns_keep_their_types(log_path):
+    """The writer's identity adapters for None and bytes store NULL and BLOB, as without them."""
+    trio.run(idle_kernel, log_path)  # a log exists; write through a kernel
+    _query(log_path, "messages", lambda _: {})
+    kinds = sql(log_path, "SELECT typeof(topic), typeof(parent), typeof(payload) FROM messages WHERE parent IS NULL LIMIT 1")
+    assert [("null", "null", "blob")] == kinds
 
 
 def test_messages_with_no_outcome_yet_are_found_with_outcome_none(log_path):
