@@ -29,6 +29,7 @@ from neuro._errors import NeuroError
 
 from ._base import Backend
 from ._cgroups import CgroupHost, detect
+from ._child import start_child
 from ._pool import WarmPool
 from ._remote import WorkerProcess, RemoteWorker
 
@@ -197,9 +198,9 @@ class ProcessBackend(Backend):
         started = time.perf_counter()
         # bubblewrap's own init is pid 1 in the sandbox and runs as the worker's uid: give it
         # an empty environment too, or /proc/1/environ shows the kernel's.
-        process = await trio.lowlevel.open_process(
-            command, pass_fds=(worker_end.fileno(),), stdin=subprocess.DEVNULL, start_new_session=True,
-            env={"PATH": "/usr/bin:/bin"})
+        # Forked from this thread, not trio's worker threads: see _child.
+        process = start_child(command, pass_fds=(worker_end.fileno(),), stdin=subprocess.DEVNULL,
+                              start_new_session=True, env={"PATH": "/usr/bin:/bin"})
         worker_end.close()
         kernel_end.setblocking(False)
         handle = WorkerProcess(process, None, cgroup, policy, unenforced, started, sock=kernel_end)

@@ -84,6 +84,7 @@ class WorkerProcess:
         self._send_lock = trio.Lock()
         self._ops = trio.Semaphore(MAX_CTX_OPS)
         self._nursery: trio.Nursery | None = None
+        self._drained = False
 
     def new_id(self) -> int:
         self._ids += 1
@@ -105,11 +106,16 @@ class WorkerProcess:
     async def _receive(self) -> bytes:
         if self.sock is None:
             return await self.stream.receive_some(1 << 16)
+        if self._drained:  # the last read emptied the socket: wait first, saving a recv bound to fail
+            await trio.lowlevel.wait_readable(self.sock)
         while True:
             try:
-                return self.sock.recv(1 << 16)
+                data = self.sock.recv(1 << 16)
             except BlockingIOError:
                 await trio.lowlevel.wait_readable(self.sock)
+                continue
+            self._drained = len(data) < 1 << 16
+            return data
 
     async def wait_hello(self) -> None:
         await self._hello.wait()
