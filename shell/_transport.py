@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections import deque
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
@@ -27,15 +26,6 @@ _STREAM_BUFFER = 10_000
 def _not_running(path: str, error: BaseException) -> DaemonNotRunning:
     return DaemonNotRunning(f"no daemon answers at {path} ({type(error).__name__}: {error}); "
                             "start one with `neuro daemon start`")
-
-
-def _readable(sock: socket.socket) -> bool:
-    try:
-        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True  # let the real read see the error
 
 
 def _hello(client: str) -> bytes:
@@ -150,6 +140,8 @@ class TrioTransport(_Router):
     async def _lead(self, waiter: _Waiter) -> None:
         import trio
 
+        from neuro._aio import wait_readable_polling
+
         self._reading = True
         sock = self._sock
         wait = True  # a reply is rarely in yet: wait first, saving a recv bound to fail
@@ -158,7 +150,7 @@ class TrioTransport(_Router):
                 try:
                     if wait:
                         try:
-                            await self._poll_readable(sock)
+                            await wait_readable_polling(sock, self._busy_poll)
                         except (trio.ClosedResourceError, OSError):
                             self._fail(_lost(self.path))
                             continue
@@ -182,21 +174,6 @@ class TrioTransport(_Router):
         finally:
             self._reading = False
             self._wake_next()
-
-    async def _poll_readable(self, sock: socket.socket) -> None:
-        """Wait until `sock` has data: go round the event loop for a short while first (a
-        reply usually comes within it), then sleep in epoll (see neuro._busy_poll)."""
-        import trio
-
-        if self._busy_poll:
-            end = time.perf_counter() + self._busy_poll
-            while True:
-                await trio.lowlevel.checkpoint()
-                if _readable(sock):
-                    return
-                if time.perf_counter() >= end:
-                    break
-        await trio.lowlevel.wait_readable(sock)
 
     def _wake_next(self) -> None:
         """Someone else waits: wake one so it reads on."""

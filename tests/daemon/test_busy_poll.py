@@ -122,3 +122,28 @@ def test_a_bad_window_stops_the_daemon_with_the_reason(home, monkeypatch):
     st = d.State(home)
     with pytest.raises(d.DaemonError, match="NEURO_BUSY_POLL_US"):
         d.start(st, wait=10)
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.01])
+def test_wait_readable_polling_wakes_for_data_within_or_after_the_window(delay):
+    from neuro._aio import wait_readable_polling
+
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+
+    async def main():
+        async def later():
+            await trio.sleep(delay)
+            theirs.send(b"x")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(later)
+            with trio.fail_after(5):
+                await wait_readable_polling(ours, 0.002)
+        return ours.recv(10)
+
+    try:
+        assert b"x" == trio.run(main)
+    finally:
+        ours.close()
+        theirs.close()

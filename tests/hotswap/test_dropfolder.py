@@ -119,7 +119,7 @@ def test_in_place_edit_swaps_and_the_half_written_file_never_serves(tmp_path):
             await drop.wait_idle()
             assert "v2:hi" == await ask(k)
             assert [] == await events(k, "drop.error")
-            assert 1 == drop.statistics().swapped
+            assert drop.statistics().swapped == 1
             n.cancel_scope.cancel()
 
     run(main)

@@ -136,8 +136,8 @@ def test_a_broken_version_never_serves_and_the_old_one_keeps_serving(log_path, b
     assert (False, stage) == (report.ok, report.stage)
     assert report.error.file.endswith("test_swap.py")
     assert report.error.line > 0
-    assert 1 == reply.version
-    assert 1 == len(events)
+    assert reply.version == 1
+    assert len(events) == 1
 
 
 def test_state_moves_across_a_swap_with_a_schema_change(log_path):
@@ -172,7 +172,7 @@ def test_the_replay_gate_refuses_a_version_that_answers_differently(log_path):
     assert (8, 0) == (report.replay.compared, report.replay.agreed)
     assert ({"n": 0}, {"n": 0, "version": 1}, {"n": 0, "version": 3}) == (
         report.replay.differences[0].payload, report.replay.differences[0].old, report.replay.differences[0].new)
-    assert 1 == reply.version
+    assert reply.version == 1
 
 
 def test_the_replay_gate_lets_through_a_version_that_agrees(log_path):
@@ -222,7 +222,7 @@ def test_rollback_returns_to_the_version_that_was_replaced(log_path):
 
     report, reply, versions = trio.run(main)
     assert ("rollback", "v1") == (report.origin, report.new_version)
-    assert 1 == reply.version
+    assert reply.version == 1
     assert [("v1", True), ("v2", False)] == versions
 
 
