@@ -20,6 +20,7 @@ import trio
 import neuro
 from neuro import sdk
 from neuro.kernel import Policy
+from neuro.kernel._envelope import Envelope
 from neuro.kernel._eventlog import EventLog
 
 from ._harness import ProgressBar, Report, interleaved, summarize
@@ -143,11 +144,13 @@ def log_writer_rate(rows: int, path: Path) -> float:
     log = EventLog(path)
     log.open()
     payload = b"\x81\xa1n\x01"
+    envelopes = [Envelope(id=i, time=0.0, sender="client", recipient="echo", kind="call", payload=None, correlation=i)
+                 for i in range(rows // 2)]
     try:
         t0 = time.perf_counter()
-        for i in range(rows // 2):
-            log.append_message((i, 0.0, "client", "echo", "call", None, i, None, None, payload))
-            log.append_outcome((i, 0.0, "handled", None, "echo", 1e-5, payload, None))
+        for env in envelopes:
+            log.append_message(env, payload)
+            log.append_outcome(env.id, 0.0, "handled", None, "echo", 1e-5, payload, None)
         log.flush_sync(60)
         return rows / (time.perf_counter() - t0)
     finally:

@@ -2,7 +2,8 @@
 
 The event loop only appends tuples to thread-safe deques; a writer thread drains them every
 `flush_interval` seconds (sooner when a batch fills) in one transaction, through the raw
-connection as multi-row INSERTs (sqlite-utils' dict rows cost 3-4x more on this path). The
+connection (sqlite-utils' dict rows cost 3-4x more on this path); the hot tables' rows go
+in as JSON that SQLite takes apart without the GIL (`_bulkinsert`). The
 schema is created and migrated here in transactions recorded in a `migrations` table;
 reading goes through `_logquery` with sqlite-utils.
 
@@ -18,20 +19,51 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from functools import lru_cache
-from itertools import chain
 from typing import Any
 
 import msgspec
 
 from neuro._errors import LogError
 
+from ._bulkinsert import RowInserter, insert_bound
+from ._envelope import Envelope
+
 __all__ = ["EventLog", "SCHEMA_VERSION", "MessageRow", "OutcomeRow"]
 
-# (id, time, sender, recipient, kind, topic, correlation, parent, deadline, payload)
-MessageRow = tuple[int, float, str, str, str, "str | None", int, "int | None", "float | None", bytes]
-# (id, time, outcome, reason, neuro, latency, reply, error)
-OutcomeRow = tuple[int, float, str, "str | None", str, "float | None", "bytes | None", "str | None"]
+
+
+class MessageColumns(msgspec.Struct):
+    """The columns of `messages` other than the payload: shared by the row the writer inserts
+    and the record a query returns."""
+
+    id: int
+    time: float
+    sender: str
+    recipient: str
+    kind: str
+    topic: str | None
+    correlation: int
+    parent: int | None
+    deadline: float | None
+
+
+class MessageRow(MessageColumns, array_like=True, gc=False):
+    """A row of `messages` as it waits for the writer; the payload waits beside it."""
+
+    payload_size: int
+
+
+class OutcomeRow(msgspec.Struct, array_like=True, gc=False):
+    """A row of `outcomes` as it waits for the writer; the reply waits beside it."""
+
+    id: int
+    time: float
+    outcome: str
+    reason: str | None
+    neuro: str
+    latency: float | None
+    reply_size: int | None
+    error: str | None
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema", [
@@ -124,12 +156,16 @@ class EventLog:
         self.path = str(path)
         self.flush_interval = flush_interval
         self.batch_size = batch_size
+        # Rows and their blobs, in step: a blob is appended before its row, and the writer
+        # takes as many blobs as rows it took.
         self._messages: deque[MessageRow] = deque()
+        self._payloads: deque[bytes] = deque()
         self._outcomes: deque[OutcomeRow] = deque()
+        self._replies: deque[bytes | None] = deque()
         self._events: deque[tuple[float, str, str | None, str, str]] = deque()
         self._versions: deque[tuple[str, str, float, str, str | None, bytes | None]] = deque()
         # Durable messages: committed with synchronous=FULL, in groups, before they are acked.
-        self._durable: deque[tuple[int, MessageRow]] = deque()
+        self._durable: deque[tuple[int, MessageRow, bytes]] = deque()
         self._tickets = 0
         self.durable_committed = 0
         self.on_durable: Any = None  # called from the writer thread with the last ticket committed
@@ -175,16 +211,21 @@ class EventLog:
 
     # -- the event loop's side: append only ------------------------------------------------
 
-    def append_message(self, row: MessageRow) -> None:
-        self._messages.append(row)
+    def append_message(self, env: Envelope, payload: bytes) -> None:
+        """Queue the row of a message (`payload` is its encoded payload)."""
+        self._payloads.append(payload)
+        self._messages.append(MessageRow(env.id, env.time, env.sender, env.recipient, env.kind, env.topic,
+                                         env.correlation, env.parent, env.deadline, len(payload)))
         if len(self._messages) >= self.batch_size:
             self._wake.set()
 
-    def append_durable(self, row: MessageRow) -> int:
-        """Queue a durable message row; returns the ticket that `durable_committed` reaches
+    def append_durable(self, env: Envelope, payload: bytes) -> int:
+        """Queue a durable message's row; returns the ticket that `durable_committed` reaches
         once it is on disk. The writer starts a pass at once."""
         self._tickets += 1
-        self._durable.append((self._tickets, row))
+        self._durable.append((self._tickets, MessageRow(env.id, env.time, env.sender, env.recipient, env.kind,
+                                                        env.topic, env.correlation, env.parent, env.deadline,
+                                                        len(payload)), payload))
         self._wake.set()
         return self._tickets
 
@@ -192,8 +233,12 @@ class EventLog:
     def overloaded(self) -> bool:
         return len(self._messages) + len(self._outcomes) > self.HIGH_WATER
 
-    def append_outcome(self, row: OutcomeRow) -> None:
-        self._outcomes.append(row)
+    def append_outcome(self, message_id: int, at: float, outcome: str, reason: str | None, neuro: str,
+                       latency: float | None, reply: bytes | None, error: str | None) -> None:
+        """Queue a message's outcome: handled, error or dead (with `reason`)."""
+        self._replies.append(reply)
+        self._outcomes.append(OutcomeRow(message_id, at, outcome, reason, neuro, latency,
+                                         None if reply is None else len(reply), error))
 
     def append_event(self, name: str, neuro: str | None, actor: str, data: dict[str, Any]) -> None:
         self._events.append((time.time(), name, neuro, actor, _encode_json(data).decode()))
@@ -246,7 +291,9 @@ class EventLog:
 
     def _write_pass(self, conn: sqlite3.Connection) -> None:
         messages = _drain(self._messages)
+        payloads = _take(self._payloads, len(messages))
         outcomes = _drain(self._outcomes)
+        replies = _take(self._replies, len(outcomes))
         events = _drain(self._events)
         versions = _drain(self._versions)
         durable = _drain(self._durable)
@@ -256,13 +303,13 @@ class EventLog:
             conn.execute("PRAGMA synchronous=FULL")
         with conn:
             if durable:
-                _insert(conn, "INSERT INTO messages VALUES", "(?,?,?,?,?,?,?,?,?,?,1)", [r for _, r in durable])
+                _DURABLE_MESSAGES.insert(conn, [d[1] for d in durable], [d[2] for d in durable])
             if messages:
-                _insert(conn, "INSERT INTO messages VALUES", "(?,?,?,?,?,?,?,?,?,?,0)", messages)
+                _MESSAGES.insert(conn, messages, payloads)
             if outcomes:
-                _insert(conn, "INSERT INTO outcomes VALUES", "(?,?,?,?,?,?,?,?)", outcomes)
+                _OUTCOMES.insert(conn, outcomes, replies)
             if events:
-                _insert(conn, "INSERT INTO events (time, name, neuro, actor, data) VALUES", "(?,?,?,?,?)", events)
+                insert_bound(conn, "INSERT INTO events (time, name, neuro, actor, data) VALUES", "(?,?,?,?,?)", events)
             if versions:
                 conn.executemany("INSERT OR IGNORE INTO versions VALUES (?,?,?,?,?,?)", versions)
         if durable:
@@ -283,28 +330,16 @@ _encode_json = msgspec.json.Encoder(enc_hook=str).encode
 sqlite3.register_adapter(type(None), {}.get)
 sqlite3.register_adapter(bytes, bytes)
 
-# Rows go in as multi-row INSERTs of up to _CHUNK rows. `executemany` lets go of the GIL
-# around every row's step and must win it back from the event loop each time, about one
-# row per pass of the loop; one statement per chunk lets go once. Chunks are powers of two
-# so that at most nine statements per table are prepared (and cached by sqlite3).
-_CHUNK = 256
-
-
-def _insert(conn: sqlite3.Connection, head: str, row_sql: str, rows: list[tuple]) -> None:
-    i, n = 0, len(rows)
-    while i < n:
-        size = min(_CHUNK, 1 << ((n - i).bit_length() - 1))
-        conn.execute(_statement(head, row_sql, size), list(chain.from_iterable(rows[i:i + size])))
-        i += size
-
-
-@lru_cache(maxsize=64)
-def _statement(head: str, row_sql: str, size: int) -> str:
-    return f"{head} {','.join([row_sql] * size)}"
+_DURABLE_MESSAGES = RowInserter("messages", MessageRow, "payload_size", ("time", "deadline"), tail=", 1")
+_MESSAGES = RowInserter("messages", MessageRow, "payload_size", ("time", "deadline"), tail=", 0")
+_OUTCOMES = RowInserter("outcomes", OutcomeRow, "reply_size", ("time", "latency"))
 
 
 def _drain(queue: deque) -> list:
     """Take what is in `queue` now; appends racing with this land in the next pass."""
-    n = len(queue)
+    return _take(queue, len(queue))
+
+
+def _take(queue: deque, n: int) -> list:
     pop = queue.popleft
     return [pop() for _ in range(n)]

@@ -206,8 +206,8 @@ class Kernel(Lifecycle):
         now = time.time()
         for name, rows in self._recovered.items():
             for row in rows:
-                log.append_outcome((row.id, now, "dead", "kernel restarted; its neuro was not spawned again",
-                                    name, None, None, None))
+                log.append_outcome(row.id, now, "dead", "kernel restarted; its neuro was not spawned again",
+                                   name, None, None, None)
         self._recovered = {}
         await trio.lowlevel.checkpoint()
 

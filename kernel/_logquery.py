@@ -10,21 +10,14 @@ from typing import Any
 
 import msgspec
 
+from ._eventlog import MessageColumns
+
 __all__ = ["LogReader", "MessageRecord", "EventRecord", "TraceNode"]
 
 
-class MessageRecord(msgspec.Struct, frozen=True):
+class MessageRecord(MessageColumns, frozen=True):
     """A message as logged, with its outcome (``None`` while it has none yet)."""
 
-    id: int
-    time: float
-    sender: str
-    recipient: str
-    kind: str
-    topic: str | None
-    correlation: int
-    parent: int | None
-    deadline: float | None
     payload: Any
     outcome: str | None = None
     reason: str | None = None

@@ -177,10 +177,8 @@ class Router:
 
     def _accept(self, proc: Process, letter: Letter) -> None:
         """The message is now the kernel's: log it and put it in the mailbox."""
-        env = letter.env
         if self.log is not None:
-            self.log.append_message((env.id, env.time, env.sender, env.recipient, env.kind, env.topic,
-                                     env.correlation, env.parent, env.deadline, letter.raw))
+            self.log.append_message(letter.env, letter.raw)
         self._enqueue(proc, letter)
 
     def _enqueue(self, proc: Process, letter: Letter) -> None:
@@ -288,9 +286,7 @@ class Router:
             raise NeuroError("durable messages need the event log: start the kernel with Kernel(log=...)")
         if proc.policy.overflow == "block" and (len(proc.queue) >= proc.policy.mailbox_size or proc.blocked):
             await self._wait_for_room(proc, letter)
-        env = letter.env
-        ticket = log.append_durable((env.id, env.time, env.sender, env.recipient, env.kind, env.topic,
-                                     env.correlation, env.parent, env.deadline, letter.raw))
+        ticket = log.append_durable(letter.env, letter.raw)
         waiter = Parked()
         self._durable.append((ticket, proc, letter, waiter))
         cool_down()  # the writer thread needs the GIL to commit this
@@ -542,8 +538,8 @@ class Router:
         else:
             proc.dead_letters += 1
         if self.log is not None:
-            self.log.append_outcome((letter.env.id, time.time(), kind, reason, proc.name,
-                                     perf_counter() - letter.accepted_at, reply_raw, error))
+            self.log.append_outcome(letter.env.id, time.time(), kind, reason, proc.name,
+                                    perf_counter() - letter.accepted_at, reply_raw, error)
         call = letter.call
         if call is not None:
             call.resolve(result)
