@@ -38,8 +38,9 @@ def carry_on(coro: Any, step: Any) -> Any:
 
 
 async def send_locked(sock: Any, lock: trio.Lock, data: bytes | memoryview) -> None:
-    """Send all of `data` on non-blocking `sock`, one sender at a time. Takes `lock` without
-    a checkpoint when it is free, and waits for room only when the socket is full."""
+    """Send all of `data` on `sock`, one sender at a time, never blocking the thread (a
+    blocking socket works too). Takes `lock` without a checkpoint when it is free, and waits
+    for room only when the socket is full."""
     if lock.locked():
         await lock.acquire()
     else:
@@ -48,7 +49,7 @@ async def send_locked(sock: Any, lock: trio.Lock, data: bytes | memoryview) -> N
         view = memoryview(data)
         while view:
             try:
-                sent = sock.send(view)
+                sent = sock.send(view, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 await trio.lowlevel.wait_writable(sock)
                 continue

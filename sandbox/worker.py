@@ -76,7 +76,9 @@ class Worker:
     """
 
     def __init__(self, sock: socket.socket) -> None:
-        sock.setblocking(False)
+        # Blocking, so the idle read needs no mode switch (two syscalls a call); the reads
+        # and writes that must not block pass MSG_DONTWAIT instead.
+        sock.setblocking(True)
         self.sock = sock
         self.send_lock = trio.Lock()
         self.frames: deque[Any] = deque()
@@ -97,16 +99,12 @@ class Worker:
     async def read(self) -> bool:
         """Read more frames into the queue; False at end of input."""
         if self.busy == 0:
-            self.sock.setblocking(True)  # idle: nothing else runs, so block this thread
-            try:
-                data = self.sock.recv(1 << 16)
-            finally:
-                self.sock.setblocking(False)
+            data = self.sock.recv(1 << 16)  # idle: nothing else runs, so block this thread
         else:
             while True:
                 await trio.lowlevel.wait_readable(self.sock)
                 try:
-                    data = self.sock.recv(1 << 16)
+                    data = self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
                     break
                 except BlockingIOError:
                     continue
