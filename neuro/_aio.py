@@ -44,6 +44,15 @@ async def send_locked(sock: Any, lock: trio.Lock, data: bytes | memoryview) -> N
     if lock.locked():
         await lock.acquire()
     else:
+        # Most frames go in one send, before any other task can run: then the lock need
+        # not be taken at all. Otherwise take it before yielding, and send the rest.
+        try:
+            sent = sock.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return
+        data = memoryview(data)[sent:]
         lock.acquire_nowait()
     try:
         view = memoryview(data)

@@ -9,10 +9,11 @@ worker, never itself.
 
 from __future__ import annotations
 
-import struct
 from typing import Any, Union
 
 import msgspec
+
+from neuro._framing import HEADER, FrameSplitter
 
 __all__ = [
     "PROTOCOL", "MAX_FRAME", "Frame", "Hello", "Load", "Loaded", "Call", "Result", "Hook",
@@ -22,7 +23,6 @@ __all__ = [
 PROTOCOL = 1
 # A frame carries one message; the largest policy allows 64 MiB payloads, plus headroom.
 MAX_FRAME = 80 << 20
-_HEADER = struct.Struct(">I")
 
 
 class ProtocolError(Exception):
@@ -116,30 +116,19 @@ _encoder = msgspec.msgpack.Encoder()
 
 def encode(frame: Any) -> bytes:
     body = _encoder.encode(frame)
-    return _HEADER.pack(len(body)) + body
+    return HEADER.pack(len(body)) + body
 
 
-class FrameDecoder:
+class FrameDecoder(FrameSplitter):
     """Feed bytes in, get whole frames out; raises ProtocolError on anything malformed."""
 
-    def __init__(self, max_frame: int = MAX_FRAME) -> None:
-        self.max_frame = max_frame
-        self._buffer = bytearray()
-        self._decoder = msgspec.msgpack.Decoder(Frame)
+    too_large = ProtocolError
 
-    def feed(self, data: bytes) -> list[Any]:
-        self._buffer += data
-        frames = []
-        while len(self._buffer) >= 4:
-            (length,) = _HEADER.unpack_from(self._buffer)
-            if length > self.max_frame:
-                raise ProtocolError(f"frame of {length:,} bytes is over the {self.max_frame:,} byte limit")
-            if len(self._buffer) < 4 + length:
-                break
-            body = bytes(self._buffer[4:4 + length])
-            del self._buffer[:4 + length]
-            try:
-                frames.append(self._decoder.decode(body))
-            except msgspec.DecodeError as e:
-                raise ProtocolError(f"malformed frame: {e}") from None
-        return frames
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
+        super().__init__(Frame, max_frame)
+
+    def _decode(self, body: bytes | memoryview) -> Any:
+        try:
+            return self._decoder.decode(body)
+        except msgspec.DecodeError as e:
+            raise ProtocolError(f"malformed frame: {e}") from None

@@ -48,11 +48,35 @@ class RemoteHandlerError(NeuroError):
 
 
 class _Pending:
-    __slots__ = ("event", "frame")
+    """A request's wait for its answer: the frame, or None if the worker died. Resolving
+    reschedules the waiting task directly; a trio.Event per call costs more."""
+
+    __slots__ = ("task", "frame", "done")
 
     def __init__(self) -> None:
-        self.event = trio.Event()
+        self.task: Any = None  # set while a task is parked in wait()
         self.frame: Any = None
+        self.done = False
+
+    def resolve(self, frame: Any = None) -> None:
+        if self.done:
+            return
+        self.frame, self.done = frame, True
+        task, self.task = self.task, None
+        if task is not None:
+            trio.lowlevel.reschedule(task)
+
+    async def wait(self) -> None:
+        if self.done:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
+        self.task = trio.lowlevel.current_task()
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self.task = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
 
 class WorkerProcess:
@@ -128,7 +152,7 @@ class WorkerProcess:
         self._pending[frame.id] = pending
         try:
             await self.write(frame)
-            await pending.event.wait()
+            await pending.wait()
         finally:
             self._pending.pop(frame.id, None)
         if pending.frame is None:
@@ -140,7 +164,7 @@ class WorkerProcess:
         self._load = _Pending()
         await self.write(Load(module=manifest.module, qualname=manifest.qualname, version=neuro.version(),
                               source=_source_of(neuro), gpu_memory=policy.gpu_memory))
-        await self._load.event.wait()
+        await self._load.wait()
         loaded = self._load.frame
         if loaded is None:
             raise self._died()
@@ -162,7 +186,10 @@ class WorkerProcess:
                         break
                     try:
                         for frame in decoder.feed(data):
-                            await self._dispatch(frame)
+                            if type(frame) is Result:  # the common frame, without a coroutine
+                                self._resolve(frame)
+                            else:
+                                await self._dispatch(frame)
                     except ProtocolError as e:
                         reason = WorkerDied(f"the worker broke the protocol and was killed: {e}", quota="protocol")
                         break
@@ -170,13 +197,15 @@ class WorkerProcess:
         finally:
             await self._finish(reason)
 
+    def _resolve(self, result: Result) -> None:
+        pending = self._pending.get(result.id)
+        if pending is None or pending.done:
+            raise ProtocolError(f"a result for request {result.id}, which is not waiting")
+        pending.resolve(result)
+
     async def _dispatch(self, frame: Any) -> None:
         if isinstance(frame, Result):
-            pending = self._pending.get(frame.id)
-            if pending is None or pending.frame is not None:
-                raise ProtocolError(f"a result for request {frame.id}, which is not waiting")
-            pending.frame = frame
-            pending.event.set()
+            self._resolve(frame)
         elif isinstance(frame, CtxOp):
             ctx = self.calls.get(frame.call)
             if ctx is None:
@@ -188,9 +217,8 @@ class WorkerProcess:
             self.pid = frame.pid
             self.ready_at = time.perf_counter()
             self._hello.set()
-        elif isinstance(frame, Loaded) and self._load is not None and self._load.frame is None:
-            self._load.frame = frame
-            self._load.event.set()
+        elif isinstance(frame, Loaded) and self._load is not None and not self._load.done:
+            self._load.resolve(frame)
         else:
             raise ProtocolError(f"an unexpected {type(frame).__name__} frame")
 
@@ -229,9 +257,9 @@ class WorkerProcess:
                 await self.process.wait()
         self.death = reason or self._diagnose()
         for pending in list(self._pending.values()):
-            pending.event.set()
+            pending.resolve(None)
         if self._load is not None:
-            self._load.event.set()
+            self._load.resolve(None)
         self._hello.set()
         if self.cgroup is not None:
             self.cgroup.kill_all()

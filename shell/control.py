@@ -24,10 +24,11 @@ changes type; a change that breaks that bumps `PROTOCOL`.
 
 from __future__ import annotations
 
-import struct
 from typing import Any, Union
 
 import msgspec
+
+from neuro._framing import HEADER, FrameSplitter
 
 __all__ = [
     "PROTOCOL", "MAX_FRAME", "ProtocolError", "Malformed", "FrameDecoder", "encode", "type_path",
@@ -39,7 +40,6 @@ __all__ = [
 
 PROTOCOL = 1
 MAX_FRAME = 16 << 20  # 16 MiB: a frame carries one request or reply, never a data set
-_HEADER = struct.Struct(">I")
 
 
 class ProtocolError(Exception):
@@ -284,7 +284,7 @@ def encode(frame: Any) -> bytes:
     body = _encoder.encode(frame)
     if len(body) > MAX_FRAME:
         raise ValueError(f"a frame of {len(body):,} bytes is over the {MAX_FRAME:,} byte limit")
-    return _HEADER.pack(len(body)) + body
+    return HEADER.pack(len(body)) + body
 
 
 def type_path(value: Any) -> str:
@@ -295,38 +295,19 @@ def type_path(value: Any) -> str:
     return ""
 
 
-class FrameDecoder:
+class FrameDecoder(FrameSplitter):
     """Sans-io: feed bytes in, get frames (or `Malformed`) out.
 
     `kinds` is the union this side accepts. Raises `ProtocolError` when a length prefix is over
     `max_frame`: after that the stream cannot be re-synchronised.
     """
 
+    too_large = ProtocolError
+
     def __init__(self, kinds: Any, max_frame: int = MAX_FRAME) -> None:
-        self.max_frame = max_frame
-        self._buffer = bytearray()
-        self._decoder = msgspec.msgpack.Decoder(kinds)
+        super().__init__(kinds, max_frame)
 
-    @property
-    def pending(self) -> int:
-        """Bytes of a frame not yet complete."""
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> list[Any]:
-        self._buffer += data
-        frames: list[Any] = []
-        while len(self._buffer) >= 4:
-            (length,) = _HEADER.unpack_from(self._buffer)
-            if length > self.max_frame:
-                raise ProtocolError(f"frame of {length:,} bytes is over the {self.max_frame:,} byte limit")
-            if len(self._buffer) < 4 + length:
-                break
-            body = bytes(self._buffer[4:4 + length])
-            del self._buffer[:4 + length]
-            frames.append(self._decode(body))
-        return frames
-
-    def _decode(self, body: bytes) -> Any:
+    def _decode(self, body: bytes | memoryview) -> Any:
         try:
             return self._decoder.decode(body)
         except (msgspec.DecodeError, RecursionError, OverflowError, ValueError) as e:
@@ -341,7 +322,7 @@ def _reason(e: BaseException) -> str:
     return f"malformed frame: {type(e).__name__}: {e}"
 
 
-def _guess_id(body: bytes) -> int | None:
+def _guess_id(body: bytes | memoryview) -> int | None:
     try:
         raw = msgspec.msgpack.decode(body)
     except Exception:
