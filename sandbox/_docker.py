@@ -171,6 +171,12 @@ def container_config(policy: Any, socket_folder: str) -> dict[str, Any]:
             volumes[system] = {"bind": system, "mode": "ro"}
     for root in _python_roots():
         volumes[root] = {"bind": root, "mode": "ro"}
+    # trio's import runs `/sbin/ldconfig -p`, which reads ld.so.cache (ctypes.util looking
+    # for libpthread); without both it runs gcc instead, 20 ms a start. The image's /sbin
+    # is its own folder (dockerd puts its init there), so ldconfig is bound in by itself.
+    for host, inside in (("/etc/ld.so.cache", "/etc/ld.so.cache"), (os.path.realpath("/sbin/ldconfig"), "/sbin/ldconfig")):
+        if os.path.isfile(host):
+            volumes[host] = {"bind": inside, "mode": "ro"}
     if caps.network and os.path.isdir("/etc/ssl"):
         volumes["/etc/ssl"] = {"bind": "/etc/ssl", "mode": "ro"}
     for path in caps.read:
