@@ -206,7 +206,7 @@ class ProcessBackend(Backend):
                               start_new_session=True, env={"PATH": "/usr/bin:/bin"})
         worker_end.close()
         kernel_end.setblocking(False)
-        handle = WorkerProcess(process, None, cgroup, policy, unenforced, started, sock=kernel_end)
+        handle = WorkerProcess(process, kernel_end, cgroup, policy, unenforced, started)
         self._all.add(handle)
         assert self._nursery is not None
         self._nursery.start_soon(handle.read_frames)

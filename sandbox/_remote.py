@@ -9,6 +9,7 @@ which says why (memory limit, CPU time, killed, exited) so the supervisor can re
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from typing import Any, Callable
 
@@ -82,12 +83,10 @@ class _Pending:
 class WorkerProcess:
     """One worker process and its frame stream."""
 
-    def __init__(self, process: Any, stream: trio.abc.Stream | None, cgroup: Any, policy: Any,
-                 unenforced: dict[str, str], started: float, sock: Any = None) -> None:
-        """`sock` (a connected, non-blocking stdlib socket) is the fast path; `stream` any
-        trio stream (a container's attach, say) works too."""
+    def __init__(self, process: Any, sock: socket.socket, cgroup: Any, policy: Any,
+                 unenforced: dict[str, str], started: float) -> None:
+        """`sock`: a connected, non-blocking Unix socket to the worker."""
         self.process = process
-        self.stream = stream
         self.sock = sock
         self.cgroup = cgroup
         self.policy = policy
@@ -119,17 +118,11 @@ class WorkerProcess:
             raise self._died()
         data = encode(frame)
         try:
-            if self.sock is not None:
-                await send_locked(self.sock, self._send_lock, data)
-            else:
-                async with self._send_lock:
-                    await self.stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, BrokenPipeError, ConnectionError, OSError):
+            await send_locked(self.sock, self._send_lock, data)
+        except (trio.ClosedResourceError, OSError):  # the worker hung up, or _finish closed it
             raise self._died() from None
 
     async def _receive(self) -> bytes:
-        if self.sock is None:
-            return await self.stream.receive_some(1 << 16)
         if self._drained:  # the last read emptied the socket: wait first, saving a recv bound to fail
             await trio.lowlevel.wait_readable(self.sock)
         while True:
@@ -264,10 +257,8 @@ class WorkerProcess:
         if self.cgroup is not None:
             self.cgroup.kill_all()
             self.cgroup.remove()
-        if self.stream is not None:
-            await _aclose(self.stream)
-        if self.sock is not None:
-            self.sock.close()
+        trio.lowlevel.notify_closing(self.sock)  # a writer waiting for room gets an error, not a hang
+        self.sock.close()
         self._exited.set()
         if not was_stopping and self.on_exit is not None:
             self.on_exit(self.death)
@@ -410,10 +401,3 @@ def _type_path(value: Any) -> str:
     if isinstance(value, msgspec.Struct):
         return f"{t.__module__}:{t.__qualname__}"
     return ""
-
-
-async def _aclose(stream: Any) -> None:
-    try:
-        await stream.aclose()
-    except Exception:
-        pass
