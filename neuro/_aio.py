@@ -144,9 +144,13 @@ async def wait_readable_polling(sock: socket.socket, window: float) -> None:
     await trio.lowlevel.wait_readable(sock)
 
 
+# A plain int: or-ing the MsgFlag members runs enum code, on every pass of a polling loop.
+_PEEK_NOWAIT = int(socket.MSG_PEEK | socket.MSG_DONTWAIT)
+
+
 def _has_data(sock: socket.socket) -> bool:
     try:
-        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        return bool(sock.recv(1, _PEEK_NOWAIT))
     except BlockingIOError:
         return False
     except OSError:
