@@ -87,6 +87,37 @@ def test_centred_ep_update_matches_bptt_gradient_on_a_settled_net():
     assert overall > 0.99, (overall, per_layer)
 
 
+def _clusters(n=512, n_in=20, classes=10, seed=0):
+    """Gaussian blobs, one per class: learnable, but a deep net stays near the prior a while."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((classes, n_in))
+    y = rng.integers(0, classes, n)
+    return (centres[y] + rng.standard_normal((n, n_in))).astype(np.float32), y
+
+
+def test_default_ep_update_matches_bptt_in_every_layer_of_a_deep_net():
+    """With the default nudge, a depth-5 net's settled EP update aligns with BPTT in each layer."""
+    x, y = _clusters()
+    learner = Learner(EqPropConfig(hidden=(32,) * 5, seed=0, device="cpu"), (20,), 10)
+    for _ in range(2):  # off the initial point, outputs still near the 1/10 class prior
+        learner.fit_epoch(x, y)
+    net = learner.net
+    net.cfg = config_with(net.cfg, {"free_steps": 1000, "nudge_steps": 1000, "tol": 1e-7})
+    X, Y = learner.tensor(x[:128]), _onehot(y[:128], 10)
+    d = ep_direction(net, X, Y)
+    gW, _, residual = bptt_direction(net, X, Y, d.free.steps + 50)
+    _, per_layer = cosines(d.dW, gW)
+    assert bool((d.free.settle < 1000).all())
+    assert residual < 1e-5
+    assert [] == [(k, round(c, 3)) for k, c in enumerate(per_layer) if not c > 0.95]
+
+
+def test_lipschitz_bound_holds_at_initialisation_of_a_deep_net():
+    """A fresh depth-5 net's coupling operator already has norm <= the configured bound."""
+    net = EqPropNet(EqPropConfig(hidden=(128,) * 5, seed=0), 40, 10)
+    assert net.lipschitz_exact() <= 0.95 * 1.001
+
+
 def test_lipschitz_bound_holds_after_training():
     """After training with lr 10x the default, the coupling operator's norm stays below 1."""
     x, y = _data()
