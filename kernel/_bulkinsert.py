@@ -13,8 +13,11 @@ NULL blob); the blobs travel beside them in a list. Neither is tracked by the ga
 collector, so thousands of rows waiting for the writer do not make collections slower.
 
 What JSON cannot carry goes the bound way: a text with a NUL in it (SQLite's JSON functions
-stop a text at NUL) and an infinite or NaN float (JSON has none). Finite floats and 64-bit
-integers come back exactly.
+stop a text at NUL), an infinite or NaN float (JSON has none), and a float whose magnitude is
+over 1e30 or under 1e-30 (newer SQLite reads some of those, past about 1e100, one unit in
+the last place off; within these bounds every float and 64-bit integer comes back exactly).
+Blobs are bound as one value, and SQLite refuses a value over SQLITE_LIMIT_LENGTH (1e9 bytes by
+default): a chunk's blobs are kept under _CHUNK_BYTES, and a blob over that goes in alone.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ _astuple = msgspec.structs.astuple
 _NUL = b"\\u0000"
 # Rows per statement: the JSON text is encoded with the GIL held, so keep each piece short.
 _CHUNK = 1024
+# Blob bytes per statement: they travel as one bound value (see above).
+_CHUNK_BYTES = 32 << 20
+# Floats JSON carries exactly through every SQLite version checked (3.40, 3.51).
+_EXACT_MIN, _EXACT_MAX = 1e-30, 1e30
 
 
 class RowInserter:
@@ -60,23 +67,57 @@ class RowInserter:
         """`blobs[i]` is row i's blob, of the size the row says."""
         for i in range(0, len(rows), _CHUNK):
             chunk, chunk_blobs = rows[i:i + _CHUNK], blobs[i:i + _CHUNK]
-            if not (JSON_PATH and self._insert_json(conn, chunk, chunk_blobs)):
-                b = self._blob
-                bound = [(*t[:b], blob, *t[b + 1:]) for t, blob in zip(map(_astuple, chunk), chunk_blobs)]
-                insert_bound(conn, self._head, self._row_sql, bound)
+            if sum(map(len, filter(None, chunk_blobs))) > _CHUNK_BYTES:
+                self._insert_by_size(conn, chunk, chunk_blobs)
+            elif not (JSON_PATH and self._insert_json(conn, chunk, chunk_blobs)):
+                self._insert_bound(conn, chunk, chunk_blobs)
+
+    def _insert_by_size(self, conn: sqlite3.Connection, rows: Sequence[Any], blobs: Sequence[bytes | None]) -> None:
+        """Rows whose blobs together pass _CHUNK_BYTES: in pieces under it, a bigger blob alone."""
+        start = size = 0
+        for i, blob in enumerate(blobs):
+            n = len(blob) if blob else 0
+            if n > _CHUNK_BYTES or size + n > _CHUNK_BYTES:
+                self.insert(conn, rows[start:i], blobs[start:i])
+                start, size = i, 0
+            if n > _CHUNK_BYTES:
+                self._insert_bound(conn, rows[i:i + 1], [_storable(conn, blob)])
+                start = i + 1
+            else:
+                size += n
+        self.insert(conn, rows[start:], blobs[start:])
+
+    def _insert_bound(self, conn: sqlite3.Connection, rows: Sequence[Any], blobs: Sequence[bytes | None]) -> None:
+        b = self._blob
+        bound = [(*t[:b], blob, *t[b + 1:]) for t, blob in zip(map(_astuple, rows), blobs)]
+        insert_bound(conn, self._head, self._row_sql, bound)
 
     def _insert_json(self, conn: sqlite3.Connection, rows: Sequence[Any], blobs: Sequence[bytes | None]) -> bool:
         text = _encode(rows)
-        if (b"\\" in text and _NUL in text) or not self._finite(rows):  # one byte first: a memchr
+        if (b"\\" in text and _NUL in text) or not self._floats_exact(rows):  # one byte first: a memchr
             return False
         # One byte more: an empty blob would bind as NULL, and substr of NULL is NULL, not b"".
-        conn.execute(self.json_sql, (text, b"".join(filter(None, blobs)) + b"."))
+        conn.execute(self.json_sql, (text, b"".join([*filter(None, blobs), b"."])))
         return True
 
-    def _finite(self, rows: Sequence[Any]) -> bool:
-        # An infinity or NaN anywhere makes the sum one (so can an overflow: then the bound
-        # path runs, which is only slower). filter(None) drops None (and 0.0).
-        return all(isfinite(sum(filter(None, map(get, rows)))) for get in self._floats)
+    def _floats_exact(self, rows: Sequence[Any]) -> bool:
+        # filter(None) drops None and 0.0; the rest must lie within the exact bounds. An
+        # infinity or NaN makes the sum one (so can an overflow: then the bound path runs,
+        # which is only slower). All of it runs in C: no Python frame per row.
+        for get in self._floats:
+            values = list(filter(None, map(get, rows)))
+            if values and not (isfinite(sum(values)) and _EXACT_MIN <= min(map(abs, values))
+                               and max(map(abs, values)) <= _EXACT_MAX):
+                return False
+        return True
+
+
+def _storable(conn: sqlite3.Connection, blob: bytes | None) -> bytes | None:
+    """`blob`, or None where it is over SQLite's length limit: one oversized reply must not stop
+    the log (the row is kept, without its blob)."""
+    if blob is not None and len(blob) > conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH):
+        return None
+    return blob
 
 
 # The bound path: multi-row INSERTs of up to _BOUND_CHUNK rows, one statement per chunk (so

@@ -40,31 +40,50 @@ def carry_on(coro: Any, step: Any) -> Any:
 async def send_locked(sock: Any, lock: trio.Lock, data: bytes | memoryview) -> None:
     """Send all of `data` on `sock`, one sender at a time, never blocking the thread (a
     blocking socket works too). Takes `lock` without a checkpoint when it is free, and waits
-    for room only when the socket is full."""
+    for room only when the socket is full.
+
+    Cancelled before any of the frame went out, it sends nothing. Once part of it is out, the
+    rest goes out even if the sender is cancelled meanwhile (the peer would read the next
+    frame as its tail): shielded, for up to FINISH_FRAME_S, then BrokenPipeError."""
     if lock.locked():
         await lock.acquire()
+        sent = 0
     else:
         # Most frames go in one send, before any other task can run: then the lock need
-        # not be taken at all. Otherwise take it before yielding, and send the rest.
-        try:
-            sent = sock.send(data, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            sent = 0
+        # not be taken at all.
+        sent = _send_now(sock, data)
         if sent == len(data):
             return
-        data = memoryview(data)[sent:]
         lock.acquire_nowait()
     try:
-        view = memoryview(data)
-        while view:
-            try:
-                sent = sock.send(view, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(sock)
-                continue
+        view = memoryview(data)[sent:]
+        while view and not sent:  # none of it out yet: a cancelled wait loses nothing
+            await trio.lowlevel.wait_writable(sock)
+            sent = _send_now(sock, view)
             view = view[sent:]
+        if view:
+            await _finish_frame(sock, view)
     finally:
         lock.release()
+
+
+FINISH_FRAME_S = 10.0
+
+
+def _send_now(sock: Any, data: bytes | memoryview) -> int:
+    try:
+        return sock.send(data, socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return 0
+
+
+async def _finish_frame(sock: Any, view: memoryview) -> None:
+    with trio.CancelScope(shield=True, deadline=trio.current_time() + FINISH_FRAME_S):
+        while view:
+            await trio.lowlevel.wait_writable(sock)
+            view = view[_send_now(sock, view):]
+    if view:
+        raise BrokenPipeError(f"the peer took none of the rest of a frame for {FINISH_FRAME_S:g} s")
 
 
 # -- busy polling: see neuro._busy_poll ------------------------------------------------------

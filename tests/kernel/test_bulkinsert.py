@@ -112,3 +112,42 @@ def test_batches_longer_than_one_statement(monkeypatch):
 def test_rows_waiting_for_the_writer_are_not_tracked_by_the_collector():
     rows, _ = _rows([(1, 1.0, "a", b"x", None)])
     assert not gc.is_tracked(rows[0])
+
+
+@pytest.mark.parametrize("extreme", [1e31, -1e200, 1e-31, -5e-324])
+def test_a_float_beyond_the_exact_bounds_goes_the_bound_way(monkeypatch, extreme):
+    """Newer SQLite reads some floats past about 1e100 from JSON one unit in the last place off."""
+    json_calls = []
+    real = RowInserter._insert_json
+
+    def spy(self, conn, rows, blobs):
+        took = real(self, conn, rows, blobs)
+        json_calls.append(took)
+        return took
+
+    monkeypatch.setattr(RowInserter, "_insert_json", spy)
+    conn = _db()
+    _inserter(", 0").insert(conn, *_rows([(1, 2.5, "a", b"", None), (2, extreme, "b", b"q", None)]))
+    assert [False] == json_calls
+    assert [(2.5,), (extreme,)] == conn.execute("SELECT b FROM t ORDER BY rowid").fetchall()
+
+
+def test_blobs_over_the_byte_budget_go_in_pieces_and_a_big_one_alone(monkeypatch):
+    """The joined blobs are one bound value, which SQLite caps (SQLITE_LIMIT_LENGTH): a chunk
+    stays under _CHUNK_BYTES, and a blob bigger than that is bound by itself."""
+    monkeypatch.setattr(_bulkinsert, "_CHUNK_BYTES", 10)
+    conn = _db()
+    values = [(i, float(i), "t", bytes([i]) * (i % 7) if i % 5 else None, None) for i in range(40)]
+    values[17] = (17, 17.0, "big", b"B" * 25, None)  # over the budget on its own
+    _inserter(", 1").insert(conn, *_rows(values))
+    assert [(*v, 1, "null" if v[3] is None else "blob") for v in values] == _stored(conn)
+
+
+def test_a_blob_over_sqlites_length_limit_is_dropped_not_the_log(monkeypatch):
+    """One oversized reply must not stop the writer: its row is kept, without the blob."""
+    monkeypatch.setattr(_bulkinsert, "_CHUNK_BYTES", 10)
+    conn = _db()
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1000)
+    values = [(1, 1.0, "a", b"x" * 5, None), (2, 2.0, "huge", b"H" * 5000, None), (3, 3.0, "c", b"y", None)]
+    _inserter(", 0").insert(conn, *_rows(values))
+    assert [(1, b"x" * 5), (2, None), (3, b"y")] == conn.execute("SELECT a, d FROM t ORDER BY rowid").fetchall()
