@@ -169,6 +169,7 @@ class EventLog:
         self._tickets = 0
         self.durable_committed = 0
         self.on_durable: Any = None  # called from the writer thread with the last ticket committed
+        self.on_failure: Any = None  # called from the writer thread, once, when it stops on an error
         self._wake = threading.Event()
         self._cond = threading.Condition()
         self._passes_started = 0
@@ -279,6 +280,8 @@ class EventLog:
                 self._write_pass(self._conn)
             except BaseException as e:  # surfaced to the kernel by flush/close
                 self._error = e
+                if self.on_failure is not None:
+                    self.on_failure(e)
             with self._cond:
                 self._passes_done = number
                 self._cond.notify_all()

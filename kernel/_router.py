@@ -25,6 +25,7 @@ from neuro._errors import (
     DeadLetter,
     InvalidPayload,
     KernelClosed,
+    LogError,
     MailboxFull,
     MessageTooLarge,
     NoSuchNeuro,
@@ -286,6 +287,7 @@ class Router:
             raise NeuroError("durable messages need the event log: start the kernel with Kernel(log=...)")
         if proc.policy.overflow == "block" and (len(proc.queue) >= proc.policy.mailbox_size or proc.blocked):
             await self._wait_for_room(proc, letter)
+        log.raise_if_failed()  # a writer that has stopped would never commit it
         ticket = log.append_durable(letter.env, letter.raw)
         waiter = Parked()
         self._durable.append((ticket, proc, letter, waiter))
@@ -318,13 +320,29 @@ class Router:
                 self._dead(proc, letter, f"{proc.name} stopped before the message was delivered")
             waiter.resolve(outcome.Value(None))
 
+    def durable_failed(self, error: BaseException) -> None:
+        """From the log writer (through the trio token): it stopped on `error`, so no durable
+        message still waiting will be committed; each sender gets a LogError."""
+        while self._durable:
+            _, proc, letter, waiter = self._durable.popleft()
+            waiter.resolve(outcome.Error(LogError(
+                f"durable message {letter.env.id} to {proc.name!r} was not committed, so it was not "
+                f"accepted: the event log writer failed ({error!r}); check the disk and the log file")))
+
     def on_durable(self, upto: int) -> None:
         """Called in the writer thread."""
+        self._from_writer(self.durable_committed, upto)
+
+    def on_log_failure(self, error: BaseException) -> None:
+        """Called in the writer thread."""
+        self._from_writer(self.durable_failed, error)
+
+    def _from_writer(self, fn: Callable[[Any], None], arg: Any) -> None:
         if self.token is not None:
             try:
-                self.token.run_sync_soon(self.durable_committed, upto)
+                self.token.run_sync_soon(fn, arg)
             except trio.RunFinishedError:
-                pass
+                pass  # the kernel has ended: nobody waits any more
 
     # -- sending --------------------------------------------------------------------------
 

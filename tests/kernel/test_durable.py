@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -85,3 +86,34 @@ def test_after_sigkill_durable_messages_are_redelivered_and_the_rest_dead_letter
     assert "none" not in after
     assert {"kernel restarted"} == reasons
     assert ("ok",) == reader.db.execute("PRAGMA integrity_check").fetchone()
+
+
+def test_a_failed_log_writer_fails_durable_senders_instead_of_leaving_them_waiting(log_path, monkeypatch):
+    """Disk full (say) stops the writer: the durable send waiting for its commit, and every one
+    after it, gets LogError at once; none hangs, and nothing uncommitted is delivered."""
+    from neuro.kernel._eventlog import EventLog
+
+    def disk_full(self, conn, durable):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    seen: dict = {}
+
+    async def main():
+        async with neuro.Kernel(log=log_path) as k:
+            await k.spawn(Echo)
+            monkeypatch.setattr(EventLog, "_commit_durable", disk_full)
+            errors = []
+            with trio.fail_after(5):
+                for _ in range(2):
+                    try:
+                        await k.send("echo", Ping(n=1), durable=True)
+                    except neuro.LogError as e:
+                        errors.append(str(e))
+                await trio.sleep(0.05)
+            seen.update(errors=errors, handled=k.info("echo").handled)
+
+    with pytest.raises(neuro.LogError, match="disk is full"):  # closing says the writer failed too
+        trio.run(main)
+    assert 2 == len(seen["errors"])
+    assert "not committed" in seen["errors"][0] and "disk is full" in seen["errors"][0]
+    assert 0 == seen["handled"]
