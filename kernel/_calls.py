@@ -14,56 +14,9 @@ from typing import Any, Callable
 import outcome
 import trio
 
+from neuro._aio import Parked
+
 __all__ = ["Parked", "PendingCall", "Deadlines"]
-
-_ABANDONED = outcome.Value(None)
-
-
-class Parked:
-    """A task parked until someone resolves it with a value or an error.
-
-    Resolving before the task parks is fine: it finds the result waiting. Whatever comes
-    after the first resolution, or after the waiter was cancelled, is ignored.
-    """
-
-    __slots__ = ("task", "result", "parked")
-
-    def __init__(self) -> None:
-        self.task = trio.lowlevel.current_task()
-        self.result: outcome.Outcome | None = None
-        self.parked = False
-
-    @property
-    def resolved(self) -> bool:
-        return self.result is not None
-
-    def resolve(self, result: outcome.Outcome) -> bool:
-        if self.result is not None:
-            return False
-        self.result = result
-        if self.parked:
-            trio.lowlevel.reschedule(self.task, result)
-        return True
-
-    def expire(self) -> None:  # overridden where a deadline means something
-        pass
-
-    async def wait(self) -> Any:
-        if self.result is not None:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return self.result.unwrap()
-        self.parked = True
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            self.result = _ABANDONED
-            self.on_abandon()
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        return await trio.lowlevel.wait_task_rescheduled(abort)
-
-    def on_abandon(self) -> None:
-        pass
-
 
 class PendingCall(Parked):
     """A caller waiting for the reply to message `id`; a timeout resolves it with an error."""

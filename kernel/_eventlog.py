@@ -1,6 +1,6 @@
 """The event log's writer: SQLite in WAL mode, written in batches by one thread.
 
-The event loop only appends tuples to thread-safe deques; a writer thread drains them every
+The event loop only appends rows (untracked structs) to thread-safe deques; a writer thread drains them every
 `flush_interval` seconds (sooner when a batch fills) in one transaction, through the raw
 connection (sqlite-utils' dict rows cost 3-4x more on this path); the hot tables' rows go
 in as JSON that SQLite takes apart without the GIL (`_bulkinsert`). The
@@ -29,7 +29,6 @@ from ._bulkinsert import RowInserter, insert_bound
 from ._envelope import Envelope
 
 __all__ = ["EventLog", "SCHEMA_VERSION", "MessageRow", "OutcomeRow"]
-
 
 
 class MessageColumns(msgspec.Struct):
@@ -64,6 +63,7 @@ class OutcomeRow(msgspec.Struct, array_like=True, gc=False):
     latency: float | None
     reply_size: int | None
     error: str | None
+
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "initial schema", [
@@ -215,8 +215,7 @@ class EventLog:
     def append_message(self, env: Envelope, payload: bytes) -> None:
         """Queue the row of a message (`payload` is its encoded payload)."""
         self._payloads.append(payload)
-        self._messages.append(MessageRow(env.id, env.time, env.sender, env.recipient, env.kind, env.topic,
-                                         env.correlation, env.parent, env.deadline, len(payload)))
+        self._messages.append(_message_row(env, payload))
         if len(self._messages) >= self.batch_size:
             self._wake.set()
 
@@ -224,9 +223,7 @@ class EventLog:
         """Queue a durable message's row; returns the ticket that `durable_committed` reaches
         once it is on disk. The writer starts a pass at once."""
         self._tickets += 1
-        self._durable.append((self._tickets, MessageRow(env.id, env.time, env.sender, env.recipient, env.kind,
-                                                        env.topic, env.correlation, env.parent, env.deadline,
-                                                        len(payload)), payload))
+        self._durable.append((self._tickets, _message_row(env, payload), payload))
         self._wake.set()
         return self._tickets
 
@@ -343,6 +340,11 @@ sqlite3.register_adapter(bytes, bytes)
 _DURABLE_MESSAGES = RowInserter("messages", MessageRow, "payload_size", ("time", "deadline"), tail=", 1")
 _MESSAGES = RowInserter("messages", MessageRow, "payload_size", ("time", "deadline"), tail=", 0")
 _OUTCOMES = RowInserter("outcomes", OutcomeRow, "reply_size", ("time", "latency"))
+
+
+def _message_row(env: Envelope, payload: bytes) -> MessageRow:
+    return MessageRow(env.id, env.time, env.sender, env.recipient, env.kind, env.topic, env.correlation,
+                      env.parent, env.deadline, len(payload))
 
 
 def _drain(queue: deque) -> list:

@@ -115,8 +115,8 @@ class Kernel(Lifecycle):
         recovered: tuple[int, dict[str, list[Any]]] = (0, {})
         if self._log_path is not None:
             self._eventlog = EventLog(self._log_path, flush_interval=self._flush_interval)
-            self._eventlog.on_durable = self._router.on_durable
-            self._eventlog.on_failure = self._router.on_log_failure
+            self._eventlog.on_durable = self._router.from_writer(self._router.durable_committed)
+            self._eventlog.on_failure = self._router.from_writer(self._router.durable_failed)
             recovered = self._eventlog.open()
             self._router.log = self._eventlog
         self._router.token = trio.lowlevel.current_trio_token()

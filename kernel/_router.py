@@ -183,14 +183,17 @@ class Router:
         self._enqueue(proc, letter)
 
     def _enqueue(self, proc: Process, letter: Letter) -> None:
-        letter.accepted_at = perf_counter()
-        proc.received += 1
-        self.accepted += 1
+        self._count_in(proc, letter)
         proc.queue.append(letter)
         if proc.idle:
             trio.lowlevel.reschedule(proc.idle.pop())
         elif proc.runners < proc.policy.concurrency and proc.state is State.RUNNING:
             self._start_runner(proc)
+
+    def _count_in(self, proc: Process, letter: Letter) -> None:
+        letter.accepted_at = perf_counter()
+        proc.received += 1
+        self.accepted += 1
 
     def _offer(self, proc: Process, letter: Letter) -> BlockedSend | None:
         """Accept `letter` under `proc`'s overflow rule; a BlockedSend means: wait for room."""
@@ -308,15 +311,9 @@ class Router:
         while self._durable and self._durable[0][0] <= upto:
             _, proc, letter, waiter = self._durable.popleft()
             if proc.accepting:
-                self._enqueue(proc, letter)
-                if proc.idle:
-                    trio.lowlevel.reschedule(proc.idle.pop())
-                elif proc.runners < proc.policy.concurrency and proc.state is State.RUNNING:
-                    self._start_runner(proc)
+                self._enqueue(proc, letter)  # it wakes a runner too
             else:
-                proc.received += 1
-                self.accepted += 1
-                letter.accepted_at = perf_counter()
+                self._count_in(proc, letter)
                 self._dead(proc, letter, f"{proc.name} stopped before the message was delivered")
             waiter.resolve(outcome.Value(None))
 
@@ -329,15 +326,11 @@ class Router:
                 f"durable message {letter.env.id} to {proc.name!r} was not committed, so it was not "
                 f"accepted: the event log writer failed ({error!r}); check the disk and the log file")))
 
-    def on_durable(self, upto: int) -> None:
-        """Called in the writer thread."""
-        self._from_writer(self.durable_committed, upto)
+    def from_writer(self, fn: Callable[[Any], None]) -> Callable[[Any], None]:
+        """`fn` as the log writer's thread may call it: run on the event loop."""
+        return lambda arg: self._run_soon(fn, arg)
 
-    def on_log_failure(self, error: BaseException) -> None:
-        """Called in the writer thread."""
-        self._from_writer(self.durable_failed, error)
-
-    def _from_writer(self, fn: Callable[[Any], None], arg: Any) -> None:
+    def _run_soon(self, fn: Callable[[Any], None], arg: Any) -> None:
         if self.token is not None:
             try:
                 self.token.run_sync_soon(fn, arg)

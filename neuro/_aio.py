@@ -1,5 +1,6 @@
-"""Small pieces of low-level trio that the sandbox worker, its kernel side, the control
-server and its client share: running a started coroutine on in the same task, sending on a
+"""Small pieces of low-level trio that the kernel, the sandbox worker, its kernel side, the
+control server and its client share: a task parked until it is resolved, running a started
+coroutine on in the same task, sending on a
 raw non-blocking socket under a lock that costs no checkpoint when nobody else holds it, and
 keeping the event loop polling for a moment after a request instead of going to sleep."""
 
@@ -10,9 +11,58 @@ import time
 import types
 from typing import Any
 
+import outcome
 import trio
 
-__all__ = ["carry_on", "send_locked", "keep_hot", "cool_down", "wait_readable_polling"]
+__all__ = ["Parked", "carry_on", "send_locked", "keep_hot", "cool_down", "wait_readable_polling"]
+
+_ABANDONED = outcome.Value(None)
+
+
+class Parked:
+    """A task parked until someone resolves it with a value or an error.
+
+    Resolving before the task parks is fine: it finds the result waiting. Whatever comes
+    after the first resolution, or after the waiter was cancelled, is ignored.
+    """
+
+    __slots__ = ("task", "result", "parked")
+
+    def __init__(self) -> None:
+        self.task = trio.lowlevel.current_task()
+        self.result: outcome.Outcome | None = None
+        self.parked = False
+
+    @property
+    def resolved(self) -> bool:
+        return self.result is not None
+
+    def resolve(self, result: outcome.Outcome) -> bool:
+        if self.result is not None:
+            return False
+        self.result = result
+        if self.parked:
+            trio.lowlevel.reschedule(self.task, result)
+        return True
+
+    def expire(self) -> None:  # overridden where a deadline means something
+        pass
+
+    async def wait(self) -> Any:
+        if self.result is not None:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return self.result.unwrap()
+        self.parked = True
+
+        def abort(_: Any) -> trio.lowlevel.Abort:
+            self.result = _ABANDONED
+            self.on_abandon()
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        return await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def on_abandon(self) -> None:
+        pass
 
 
 @types.coroutine

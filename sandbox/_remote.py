@@ -14,9 +14,10 @@ import time
 from typing import Any, Callable
 
 import msgspec
+import outcome
 import trio
 
-from neuro._aio import send_locked
+from neuro._aio import Parked, send_locked
 from neuro._errors import NeuroError
 
 from ._base import Worker
@@ -48,36 +49,8 @@ class RemoteHandlerError(NeuroError):
         self.remote_traceback = traceback
 
 
-class _Pending:
-    """A request's wait for its answer: the frame, or None if the worker died. Resolving
-    reschedules the waiting task directly; a trio.Event per call costs more."""
-
-    __slots__ = ("task", "frame", "done")
-
-    def __init__(self) -> None:
-        self.task: Any = None  # set while a task is parked in wait()
-        self.frame: Any = None
-        self.done = False
-
-    def resolve(self, frame: Any = None) -> None:
-        if self.done:
-            return
-        self.frame, self.done = frame, True
-        task, self.task = self.task, None
-        if task is not None:
-            trio.lowlevel.reschedule(task)
-
-    async def wait(self) -> None:
-        if self.done:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return
-        self.task = trio.lowlevel.current_task()
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            self.task = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+# What a request's waiter is resolved with when the worker dies before answering.
+_GONE = outcome.Value(None)
 
 
 class WorkerProcess:
@@ -100,8 +73,8 @@ class WorkerProcess:
         self.on_exit: Callable[[WorkerDied], None] | None = None
         self._hello = trio.Event()
         self._exited = trio.Event()
-        self._pending: dict[int, _Pending] = {}
-        self._load: _Pending | None = None
+        self._pending: dict[int, Parked] = {}
+        self._load: Parked | None = None
         self.calls: dict[int, Any] = {}  # call id -> the kernel context serving it
         self._ids = 0
         self._send_lock = trio.Lock()
@@ -141,24 +114,23 @@ class WorkerProcess:
 
     async def request(self, frame: Any) -> Any:
         """Send Call or Hook `frame` and wait for its Result."""
-        pending = _Pending()
+        pending = Parked()
         self._pending[frame.id] = pending
         try:
             await self.write(frame)
-            await pending.wait()
+            result = await pending.wait()
         finally:
             self._pending.pop(frame.id, None)
-        if pending.frame is None:
+        if result is None:
             raise self._died()
-        return pending.frame
+        return result
 
     async def load(self, neuro: type, policy: Any) -> None:
         manifest = neuro.__manifest__
-        self._load = _Pending()
+        self._load = Parked()
         await self.write(Load(module=manifest.module, qualname=manifest.qualname, version=neuro.version(),
                               source=_source_of(neuro), gpu_memory=policy.gpu_memory))
-        await self._load.wait()
-        loaded = self._load.frame
+        loaded = await self._load.wait()
         if loaded is None:
             raise self._died()
         if not loaded.ok:
@@ -192,9 +164,9 @@ class WorkerProcess:
 
     def _resolve(self, result: Result) -> None:
         pending = self._pending.get(result.id)
-        if pending is None or pending.done:
+        if pending is None or pending.resolved:
             raise ProtocolError(f"a result for request {result.id}, which is not waiting")
-        pending.resolve(result)
+        pending.resolve(outcome.Value(result))
 
     async def _dispatch(self, frame: Any) -> None:
         if isinstance(frame, Result):
@@ -210,8 +182,8 @@ class WorkerProcess:
             self.pid = frame.pid
             self.ready_at = time.perf_counter()
             self._hello.set()
-        elif isinstance(frame, Loaded) and self._load is not None and not self._load.done:
-            self._load.resolve(frame)
+        elif isinstance(frame, Loaded) and self._load is not None and not self._load.resolved:
+            self._load.resolve(outcome.Value(frame))
         else:
             raise ProtocolError(f"an unexpected {type(frame).__name__} frame")
 
@@ -250,9 +222,9 @@ class WorkerProcess:
                 await self.process.wait()
         self.death = reason or self._diagnose()
         for pending in list(self._pending.values()):
-            pending.resolve(None)
+            pending.resolve(_GONE)
         if self._load is not None:
-            self._load.resolve(None)
+            self._load.resolve(_GONE)
         self._hello.set()
         if self.cgroup is not None:
             self.cgroup.kill_all()

@@ -31,7 +31,7 @@ def test_any_chunking_gives_the_same_frames(sent, cuts):
     assert 0 == decoder.pending
 
 
-def test_one_whole_frame_decodes_without_buffering():
+def test_one_whole_frame_comes_out_and_leaves_nothing_pending():
     decoder = sandbox_frames.FrameDecoder()
     frame = sandbox_frames.Result(id=7, ok=True, reply=b"x" * 10)
     assert [frame] == decoder.feed(sandbox_frames.encode(frame))

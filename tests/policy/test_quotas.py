@@ -66,7 +66,7 @@ def test_rate_over_the_limit_is_rejected_with_rate_limited(log_path):
                 await k.send("sleeper", Ping(n=0))
             return await k.log.events(name="quota.rate")
 
-    assert 1 == len(trio.run(main))
+    assert len(trio.run(main)) == 1
 
 
 def test_rate_with_delay_makes_the_sender_wait_for_a_token():
@@ -113,7 +113,7 @@ def test_wall_time_cancels_the_handler_and_the_caller_gets_a_timeout(log_path):
     assert Pong(n=1) == after
     assert [("error", "wall time exceeded"), ("handled", None)] == [(r.outcome, r.reason) for r in rows]
     assert "WallTimeExceeded" == rows[0].error["type"]
-    assert 1 == len(events)
+    assert len(events) == 1
     assert (0, 1) == (info.restarts, info.errors)
 
 
@@ -155,8 +155,8 @@ def test_limits_the_in_process_backend_cannot_enforce_are_said_in_the_log(log_pa
             return await k.log.events(name="quota.unenforceable")
 
     events = trio.run(main)
-    assert 1 == len(events)
-    assert 1 << 20 == events[0].data["limits"]["memory"]
+    assert len(events) == 1
+    assert events[0].data["limits"]["memory"] == 1 << 20
     assert "network" in events[0].data["limits"]
 
 
