@@ -18,20 +18,9 @@ import msgspec
 import outcome
 import trio
 
-from neuro._aio import cool_down
-from neuro._errors import (
-    NeuroError,
-    CallTimeout,
-    DeadLetter,
-    InvalidPayload,
-    KernelClosed,
-    LogError,
-    MailboxFull,
-    MessageTooLarge,
-    NoSuchNeuro,
-    RateLimited,
-    RemoteError,
-)
+from neuro._aio import cool_down, others_runnable
+from neuro._errors import (CallTimeout, DeadLetter, InvalidPayload, KernelClosed, LogError, MailboxFull,
+                           MessageTooLarge, NeuroError, NoSuchNeuro, RateLimited, RemoteError)
 
 from ._calls import Deadlines, Parked, PendingCall
 from ._context import KernelContext
@@ -291,6 +280,12 @@ class Router:
         if proc.policy.overflow == "block" and (len(proc.queue) >= proc.policy.mailbox_size or proc.blocked):
             await self._wait_for_room(proc, letter)
         log.raise_if_failed()  # a writer that has stopped would never commit it
+        if not self._durable and not others_runnable():
+            # Nothing else to run: commit it here rather than wake the writer and sleep.
+            if log.commit_durable_now(letter.env, letter.raw):
+                self._deliver_durable(proc, letter)
+                await trio.lowlevel.cancel_shielded_checkpoint()  # accepted: not cancelled now
+                return
         ticket = log.append_durable(letter.env, letter.raw)
         waiter = Parked()
         self._durable.append((ticket, proc, letter, waiter))
@@ -310,12 +305,17 @@ class Router:
         """From the log writer (through the trio token): these tickets are on disk."""
         while self._durable and self._durable[0][0] <= upto:
             _, proc, letter, waiter = self._durable.popleft()
-            if proc.accepting:
-                self._enqueue(proc, letter)  # it wakes a runner too
-            else:
-                self._count_in(proc, letter)
-                self._dead(proc, letter, f"{proc.name} stopped before the message was delivered")
+            self._deliver_durable(proc, letter)
             waiter.resolve(outcome.Value(None))
+
+    def _deliver_durable(self, proc: Process, letter: Letter) -> None:
+        """`letter` is on disk: into the mailbox (waking a runner), or a dead letter if the
+        neuro stopped while it was being committed."""
+        if proc.accepting:
+            self._enqueue(proc, letter)
+        else:
+            self._count_in(proc, letter)
+            self._dead(proc, letter, f"{proc.name} stopped before the message was delivered")
 
     def durable_failed(self, error: BaseException) -> None:
         """From the log writer (through the trio token): it stopped on `error`, so no durable

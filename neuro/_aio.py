@@ -14,7 +14,8 @@ from typing import Any
 import outcome
 import trio
 
-__all__ = ["Parked", "carry_on", "send_locked", "keep_hot", "cool_down", "wait_readable_polling"]
+__all__ = ["Parked", "carry_on", "send_locked", "keep_hot", "cool_down", "others_runnable",
+           "wait_readable_polling"]
 
 _ABANDONED = outcome.Value(None)
 
@@ -196,6 +197,17 @@ def cool_down() -> None:
         _HOT.get().until = 0.0
     except LookupError:
         pass
+
+
+def others_runnable() -> int:
+    """How many other tasks of this trio run are ready to run now, not counting the busy
+    poller (it only keeps the loop awake)."""
+    runnable = trio.lowlevel.current_statistics().tasks_runnable
+    try:
+        polling = _HOT.get().parked is None
+    except LookupError:
+        polling = False
+    return runnable - 1 if polling and runnable else runnable
 
 
 async def wait_readable_polling(sock: socket.socket, window: float) -> None:

@@ -33,14 +33,23 @@ def busy_poll_window() -> float:
 
 
 def recv_polling(sock: socket.socket, size: int, window: float) -> bytes:
-    """`sock.recv(size)` on a blocking socket, polling without blocking for `window` seconds
-    first."""
+    """`sock.recv(size)` on a blocking socket (with or without a timeout), polling without
+    blocking for `window` seconds first."""
     if window > 0:
-        end = time.perf_counter() + window
-        while True:
-            try:
-                return sock.recv(size, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                if time.perf_counter() >= end:
-                    break
+        # A socket with a timeout waits in poll() before every recv, MSG_DONTWAIT or not: for
+        # the polling it is made non-blocking, which a recv then really is.
+        timeout = sock.gettimeout()
+        if timeout:
+            sock.settimeout(0.0)
+        try:
+            end = time.perf_counter() + window
+            while True:
+                try:
+                    return sock.recv(size, socket.MSG_DONTWAIT)
+                except BlockingIOError:
+                    if time.perf_counter() >= end:
+                        break
+        finally:
+            if timeout:
+                sock.settimeout(timeout)
     return sock.recv(size)

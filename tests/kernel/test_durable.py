@@ -102,6 +102,7 @@ def test_a_failed_log_writer_fails_durable_senders_instead_of_leaving_them_waiti
         async with neuro.Kernel(log=log_path) as k:
             await k.spawn(Echo)
             monkeypatch.setattr(EventLog, "_commit_durable", disk_full)
+            monkeypatch.setattr(EventLog, "commit_durable_now", lambda *_: False)  # the writer's path
             errors = []
             with trio.fail_after(5):
                 for _ in range(2):
@@ -117,3 +118,111 @@ def test_a_failed_log_writer_fails_durable_senders_instead_of_leaving_them_waiti
     assert 2 == len(seen["errors"])
     assert "not committed" in seen["errors"][0] and "disk is full" in seen["errors"][0]
     assert 0 == seen["handled"]
+
+
+def _durable_statistics(k) -> tuple[int, int]:
+    stats = k._eventlog.statistics()
+    return stats["durable_commits_on_loop"], stats["durable_group_commits"]
+
+
+def test_a_lone_durable_sender_is_committed_on_the_event_loop(log_path):
+    """With nothing else to run, the loop commits the row itself (no hand-off to the writer):
+    on disk when the send returns, delivered once."""
+
+    async def main():
+        async with neuro.Kernel(log=log_path, flush_interval=5.0) as k:
+            await k.spawn(Echo)
+            ids = [await k.send("echo", Ping(n=i), durable=True) for i in range(3)]
+            on_disk = [neuro.LogReader(log_path).message(mid).payload for mid in ids]
+            while k.info("echo").handled < 3:
+                await trio.sleep(0.01)
+            return on_disk, _durable_statistics(k), k.info("echo").handled
+
+    on_disk, (on_loop, groups), handled = trio.run(main)
+    assert [{"n": 0}, {"n": 1}, {"n": 2}] == on_disk
+    assert (3, 0) == (on_loop, groups)
+    assert 3 == handled
+
+
+def test_concurrent_durable_senders_share_group_commits(log_path):
+    """Senders that arrive together go to the writer, which commits them in groups; every
+    message is on disk when its send returns, and handled once."""
+    count = 50
+
+    async def main():
+        async with neuro.Kernel(log=log_path, flush_interval=5.0) as k:
+            await k.spawn(Echo)
+            ids: list[int] = []
+
+            async def one(i: int) -> None:
+                ids.append(await k.send("echo", Ping(n=i), durable=True))
+                assert neuro.LogReader(log_path).message(ids[-1]) is not None
+
+            async with trio.open_nursery() as nursery:
+                for i in range(count):
+                    nursery.start_soon(one, i)
+            while k.info("echo").handled < count:
+                await trio.sleep(0.01)
+            return ids, _durable_statistics(k), k.info("echo").handled
+
+    ids, (on_loop, groups), handled = trio.run(main)
+    assert count == len(set(ids)) == handled
+    assert on_loop < count and 0 < groups < (count - on_loop) // 2  # groups of more than one
+    reader = neuro.LogReader(log_path)
+    assert count == reader.db.execute("SELECT count(*) FROM messages WHERE durable = 1").fetchone()[0]
+
+
+def test_a_failed_commit_on_the_loop_fails_that_send_and_loses_nothing_else(log_path):
+    """SQLite says the disk is full (a page limit makes it so): that sender gets LogError,
+    its message is not delivered, the kernel goes on, and durable sends work again after."""
+
+    from neuro.neuros.echo import Echo as TextEcho
+
+    async def main():
+        async with neuro.Kernel(log=log_path, flush_interval=5.0) as k:
+            await k.spawn(TextEcho)
+            now = k._eventlog._now
+            pages = now.execute("PRAGMA page_count").fetchone()[0]
+            now.execute(f"PRAGMA max_page_count={pages}")
+            with pytest.raises(neuro.LogError, match="was not committed .*full"):
+                await k.send("echo", {"text": "x" * 200_000}, durable=True)
+            now.execute("PRAGMA max_page_count=1073741823")
+            mid = await k.send("echo", {"text": "after"}, durable=True)
+            while k.info("echo").handled < 1:
+                await trio.sleep(0.01)
+            await trio.sleep(0.05)
+            return mid, k.info("echo").handled
+
+    mid, handled = trio.run(main)
+    assert 1 == handled
+    reader = neuro.LogReader(log_path)
+    assert {"text": "after"} == reader.message(mid).payload
+    assert 1 == reader.db.execute("SELECT count(*) FROM messages WHERE durable = 1").fetchone()[0]
+
+
+def test_while_another_process_writes_the_log_durable_sends_wait_for_the_writer(log_path):
+    """Another connection holds the log's write lock: the loop does not wait on it (it would
+    stall every neuro); the send goes to the writer thread, which waits for the lock."""
+
+    async def main():
+        async with neuro.Kernel(log=log_path, flush_interval=5.0) as k:
+            await k.spawn(Echo)
+            other = sqlite3.connect(log_path, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")
+            done = trio.Event()
+
+            async def send() -> None:
+                await k.send("echo", Ping(n=1), durable=True)
+                done.set()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send)
+                await trio.sleep(0.3)
+                waited = not done.is_set()
+                other.execute("ROLLBACK")
+                other.close()
+            return waited, _durable_statistics(k)
+
+    waited, (on_loop, groups) = trio.run(main)
+    assert waited
+    assert (0, 1) == (on_loop, groups)
