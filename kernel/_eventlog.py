@@ -331,9 +331,10 @@ class EventLog:
             # schedule, so a durable sender never waits behind a batch of ordinary rows, nor
             # the event loop for the GIL while that batch is prepared.
             flush = flush or closing or time.monotonic() >= next_flush
+            wrote = False
             try:
                 with self._writing:
-                    self._write_pass(self._conn, flush)
+                    wrote = self._write_pass(self._conn, flush)
                 if flush:
                     next_flush = time.monotonic() + self.flush_interval
             except BaseException as e:  # surfaced to the kernel by flush/close
@@ -345,20 +346,24 @@ class EventLog:
                 self._cond.notify_all()
             if self._error is not None or (closing and not self._pending()):
                 return
+            if wrote and not closing:
+                self._wal.sync()  # after the pass is counted: flush_sync need not wait
             if flush and not self._durable:
-                with self._writing:  # after the pass is counted: flush_sync need not wait
+                with self._writing:
                     self._wal.fill(self._conn)
 
     def _pending(self) -> int:
         return (len(self._messages) + len(self._outcomes) + len(self._events) + len(self._versions)
                 + len(self._durable))
 
-    def _write_pass(self, conn: sqlite3.Connection, flush: bool) -> None:
+    def _write_pass(self, conn: sqlite3.Connection, flush: bool) -> bool:
+        """One transaction for the durable rows, one for the rest (if `flush`); True if the
+        second wrote anything."""
         durable = _drain(self._durable)
         if durable:
             self._commit_durable(conn, durable)
         if not flush:
-            return
+            return False
         messages = _drain(self._messages)
         payloads = _take(self._payloads, len(messages))
         outcomes = _drain(self._outcomes)
@@ -366,7 +371,7 @@ class EventLog:
         events = _drain(self._events)
         versions = _drain(self._versions)
         if not (messages or outcomes or events or versions):
-            return
+            return False
         with conn:
             if messages:
                 _MESSAGES.insert(conn, messages, payloads)
@@ -377,6 +382,7 @@ class EventLog:
             if versions:
                 conn.executemany("INSERT OR IGNORE INTO versions VALUES (?,?,?,?,?,?)", versions)
         self._rows_written += len(messages) + len(outcomes) + len(events)
+        return True
 
     def _commit_durable(self, conn: sqlite3.Connection, durable: list[tuple[int, MessageRow, bytes]]) -> None:
         """Commit durable rows on their own, with synchronous=FULL, and tell the kernel.

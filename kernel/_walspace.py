@@ -13,6 +13,10 @@ the size it reaches at a checkpoint. SQLite reads a WAL only up to its first fra
 does not match the header's (zeros never do), the same way it ignores the old frames left
 past the end after every restart, so what lies past the last frame changes nothing it reads.
 The filling happens inside a write transaction: no other connection can append meanwhile.
+
+`sync` is for after a batch committed with synchronous=NORMAL: its pages sit in the page cache,
+and the next durable commit's fsync would have to write them too. Flushed by the writer
+thread right after its batch, they no longer ride on a durable sender's wait.
 """
 
 from __future__ import annotations
@@ -46,18 +50,29 @@ class WalSpace:
         except sqlite3.Error:
             return  # another process writes the log now: try again after a later pass
         try:
-            if self._fd is None:
-                self._fd = os.open(self.wal_path, os.O_WRONLY | os.O_CLOEXEC)
-            size = os.fstat(self._fd).st_size
+            fd = self._descriptor()
+            size = os.fstat(fd).st_size
             if size >= self.target:
                 self.done = True
                 return
-            os.pwrite(self._fd, bytes(min(_STEP, self.target - size)), size)
-            os.fdatasync(self._fd)
+            os.pwrite(fd, bytes(min(_STEP, self.target - size)), size)
+            os.fdatasync(fd)
         except OSError:
             self.done = True  # no room, or no WAL file: the log works as before, only slower
         finally:
             conn.execute("ROLLBACK")
+
+    def sync(self) -> None:
+        """Flush what ordinary commits left in the page cache (see above)."""
+        try:
+            os.fdatasync(self._descriptor())
+        except OSError:
+            pass  # the next FULL commit flushes it, as without this
+
+    def _descriptor(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.wal_path, os.O_WRONLY | os.O_CLOEXEC)
+        return self._fd
 
     def close(self) -> None:
         # Kept open until the connection is closed: SQLite's own descriptors never see a close

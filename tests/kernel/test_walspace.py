@@ -94,3 +94,19 @@ def test_a_killed_kernel_with_a_filled_wal_loses_no_committed_message(tmp_path):
 
     trio.run(restart)
     assert {1} == set(neuro.LogReader(path).outcomes_per_message().values())
+
+
+def test_sync_flushes_the_wal_and_a_missing_wal_is_no_error(tmp_path):
+    path = str(tmp_path / "log.db")
+    conn = open_database(path)
+    space = WalSpace(path, conn, 10)
+    with conn:
+        conn.execute("CREATE TABLE t (x)")
+    space.sync()
+    conn.close()  # the last connection: SQLite checkpoints and deletes the WAL
+    space.close()
+    gone = WalSpace(path, open_database(str(tmp_path / "other.db")), 10)
+    gone.wal_path = str(tmp_path / "missing-wal")
+    gone.sync()  # nothing to flush: the next FULL commit does it, as without this
+    gone.fill(open_database(str(tmp_path / "third.db")))
+    assert gone.done  # no WAL file to write ahead: the log works as before
