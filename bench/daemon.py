@@ -99,23 +99,36 @@ def control_round_trips(client: Sync, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def connect_round_trips(path: str, n: int) -> float:
+def connect_round_trips(path: str, n: int, to: str = "echo", payload: dict | None = None) -> float:
     """Calls/s with the client API the issue names: `neuro.connect()` from trio, one call at a
     time (connecting and a short warm-up are not timed)."""
     import trio
 
     import neuro
 
+    payload = payload or {"text": "ping"}
+
     async def main() -> float:
         async with neuro.connect(path) as client:
             for _ in range(20):
-                await client.call("echo", {"text": "ping"})
+                await client.call(to, payload)
             t0 = time.perf_counter()
             for _ in range(n):
-                await client.call("echo", {"text": "ping"})
+                await client.call(to, payload)
             return n / (time.perf_counter() - t0)
 
     return trio.run(main)
+
+
+# The built-in echo is a plain function, which an idle neuro runs in the calling task; a
+# handler written `async def` is served by the neuro's runner task instead. Timed beside it.
+ASYNC_ECHO = (str(REPO / "bench" / "_neuros.py") + ":Echo", "echo-async", {"n": 1})
+
+# Each side of a ratio starts after a pause: the daemon writes the log rows of the calls just
+# made (about 20 ms of a CPU here) and polls for 0.5 ms after its last reply. A bare echo
+# timed meanwhile found one CPU busy, so its two processes shared the other and ran up to 3x
+# faster than when timed alone; the pause makes each side run as it does on its own.
+PAUSE_S = 0.1
 
 
 def busy_poll_off_ratio(home: str, n: int, bare: Callable[[], float]) -> float:
@@ -334,9 +347,11 @@ def run(quick: bool) -> Report:
             control_round_trips(client, 50)  # warm up
 
             def ours() -> float:
+                time.sleep(PAUSE_S)
                 return connect_round_trips(str(st.socket), calls)
 
             def bare() -> float:
+                time.sleep(PAUSE_S)
                 path = os.path.join(home, f"bare{rng.randrange(10**9)}.sock")
                 server = bare_echo_server(path)
                 try:
@@ -349,6 +364,12 @@ def run(quick: bool) -> Report:
             extra["control_calls_per_s"] = sorted(xs)[len(xs) // 2]
             extra["bare_echo_per_s"] = sorted(ys)[len(ys) // 2]
             extra["control_client"] = "neuro.connect() from trio (TrioTransport), one call at a time"
+            spec, name, payload = ASYNC_ECHO
+            client.spawn(spec, name=name)
+            xs, ys, ratios = interleaved(lambda: (time.sleep(PAUSE_S), connect_round_trips(
+                str(st.socket), calls, name, payload))[1], bare, 3, "async handler vs bare echo")
+            extra["control_calls_per_s_async_handler"] = sorted(xs)[1]
+            extra["call_ratio_async_handler"] = sorted(ratios)[1]
             extra["busy_poll_window_us"] = busy_poll_window() * 1e6
             extra["call_ratio_busy_poll_off"] = busy_poll_off_ratio(home, calls, bare)
             blocking_rates, embedded_rates, ceilings = [], [], []

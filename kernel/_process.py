@@ -90,7 +90,7 @@ class Process:
         "queue", "blocked", "idle", "runners", "in_flight", "scopes", "draining", "stop_reason",
         "exited", "supervisor", "restart", "tokens", "refilled", "send_tokens", "send_refilled",
         "decoder", "output_types", "received", "handled", "errors", "dead_letters",
-        "restarts", "busy_time", "started_at", "__weakref__",
+        "restarts", "busy_time", "started_at", "direct", "__weakref__",
     )
 
     def __init__(self, pid: int, name: str, neuro: type, policy: Policy, supervisor: Supervisor,
@@ -128,6 +128,7 @@ class Process:
         self.restarts = 0
         self.busy_time = 0.0
         self.started_at = 0.0
+        self.direct: Any = None  # the router's cache for handling calls in the caller's task
 
     @property
     def accepting(self) -> bool:

@@ -17,5 +17,5 @@ class Echo(sdk.Neuro):
     output = EchoOut
     policy = "trusted"
 
-    async def handle(self, ctx: sdk.Context, msg: EchoIn) -> EchoOut:
+    def handle(self, ctx: sdk.Context, msg: EchoIn) -> EchoOut:
         return EchoOut(text=msg.text)

@@ -22,6 +22,9 @@ class Worker(abc.ABC):
     #: Serve one message. An attribute, not a method, so the in-process backend can hand
     #: the kernel the neuro's own bound `handle` with no extra frame on the hot path.
     invoke: Invoke
+    #: True when `invoke` never waits (a plain-function handler in the kernel's process): the
+    #: kernel may then run it in the calling task.
+    direct = False
 
     @abc.abstractmethod
     async def hook(self, name: str, *args: Any) -> Any:

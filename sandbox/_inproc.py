@@ -18,6 +18,7 @@ __all__ = ["InprocBackend"]
 class InprocWorker(Worker):
     def __init__(self, instance: Any, is_async: bool) -> None:
         self.instance = instance
+        self.direct = not is_async
         if is_async:
             self.invoke = instance.handle
         else:

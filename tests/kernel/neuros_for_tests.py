@@ -150,6 +150,21 @@ class Probe(sdk.Neuro):
         return Pong(n=msg.n)
 
 
+class SyncProbe(sdk.Neuro):
+    """Probe's plain-function twin, for the invariant test: a call to it when it is idle is
+    handled in the caller's task. Records what it sees in Probe.seen; n < 0 raises."""
+
+    name = "sync-probe"
+    input = Ping
+    output = Pong
+
+    def handle(self, ctx, msg):
+        Probe.seen.append(msg)
+        if msg.n < 0:
+            raise ValueError(f"probe asked to crash: {msg.n}")
+        return Pong(n=msg.n)
+
+
 class StartsOnce(sdk.Neuro):
     """Its first instance serves (and crashes on n < 0); every later __init__ raises."""
 

@@ -26,7 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 import neuro
 from neuro import Child, Policy, SupervisorSpec
 
-from .neuros_for_tests import Echo, Ping, Probe
+from .neuros_for_tests import Echo, Ping, Probe, SyncProbe
 
 POLICIES = {
     "inv-block": Policy(name="inv-block", mailbox_size=2, overflow="block"),
@@ -44,7 +44,11 @@ ROOT_PROBES = {
     "p-newest": ("inv-newest", "transient"),
     "p-dead": ("inv-dead", "permanent"),
     "p-temp": ("inv-block", "temporary"),
+    # Plain-function handlers: idle, they serve a call in the caller's task.
+    "s-block": ("inv-block", "permanent"),
+    "s-dead": ("inv-dead", "permanent"),
 }
+PROBE_CLASS = {name: SyncProbe if name.startswith("s-") else Probe for name in ROOT_PROBES}
 # Two probes under a one_for_all supervisor that gives up after 2 restarts and escalates.
 TEAM = SupervisorSpec(
     name="team", strategy="one_for_all", max_restarts=2, period=5.0,
@@ -123,7 +127,7 @@ async def run_script(steps, drain, path) -> Run:
     async with neuro.Kernel(log=path, policies=POLICIES) as k:
         await k.spawn(Echo, name="sink")
         for name, (policy, restart) in ROOT_PROBES.items():
-            await k.spawn(Probe, name=name, policy=policy, restart=restart)
+            await k.spawn(PROBE_CLASS[name], name=name, policy=policy, restart=restart)
         await k.supervise(TEAM)
         outstanding = [0]
         all_done = trio.Event()
@@ -168,7 +172,7 @@ async def run_script(steps, drain, path) -> Run:
                     await k.stop(to, drain=drain_it, timeout=0.05)
                 finally:
                     policy, restart = ROOT_PROBES[to]
-                    await k.spawn(Probe, name=to, policy=policy, restart=restart)
+                    await k.spawn(PROBE_CLASS[to], name=to, policy=policy, restart=restart)
             elif kind == "wait":
                 await trio.sleep(args[0] / 1000)
 
@@ -234,5 +238,7 @@ def test_every_accepted_message_has_one_outcome_under_a_fixed_busy_script(tmp_pa
         ("call", "t-a", -1, None), ("invalid", "p-dead", {"n": "x"}, True), ("restart", "t-b"),
         ("stop", "p-oldest", False), ("call", "p-temp", -1, None), ("flood", "p-temp", 3, 1),
         ("wait", 10), ("send", "p-newest", -1, None), ("call", "p-newest", 1, None),
+        ("call", "s-block", 1, None), ("flood", "s-block", 3, 2), ("call", "s-block", 3, 0.0),
+        ("call", "s-dead", -1, None), ("call", "s-dead", 4, None), ("stop", "s-dead", True),
     ]
     check_script(steps, False, tmp_path / "run.db")
