@@ -22,17 +22,16 @@ default): a chunk's blobs are kept under _CHUNK_BYTES, and a blob over that goes
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from functools import lru_cache
 from itertools import chain
 from math import isfinite
 from operator import attrgetter
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import msgspec
 
-__all__ = ["RowInserter", "insert_bound", "JSON_PATH"]
+__all__ = ["RowInserter", "insert_bound", "JSON_PATH", "CHUNK"]
 
 # `->>` arrived in SQLite 3.38 (with JSON built in by default).
 JSON_PATH = sqlite3.sqlite_version_info >= (3, 38, 0)
@@ -40,10 +39,11 @@ JSON_PATH = sqlite3.sqlite_version_info >= (3, 38, 0)
 _encode = msgspec.json.Encoder().encode
 _astuple = msgspec.structs.astuple
 _NUL = b"\\u0000"
-# Rows per statement, about 0.2 ms of SQLite's time: the JSON text is encoded with the GIL
-# held, so each piece is short, and the writer lets the CPU go between pieces (_yield_cpu).
-# A statement per 64 rows costs no more per row than one per 1024 (measured, 3.0 µs a row).
-_CHUNK = 64
+# Rows per statement by default: the JSON text is encoded with the GIL held, so keep each
+# piece short; but a thread that needs the GIL back after every statement waits for it up to
+# the interpreter's switch interval while the event loop is busy, so not too short. Callers
+# may ask for less (the writer does while durable senders wait on it: see _eventlog).
+CHUNK = 1024
 # Blob bytes per statement: they travel as one bound value (see above).
 _CHUNK_BYTES = 32 << 20
 # Floats JSON carries exactly through every SQLite version checked (3.40, 3.51).
@@ -66,12 +66,14 @@ class RowInserter:
         self._head = f"INSERT INTO {table} VALUES"
         self._row_sql = "(" + ",".join(["?"] * len(fields)) + tail + ")"
 
-    def insert(self, conn: sqlite3.Connection, rows: Sequence[Any], blobs: Sequence[bytes | None]) -> None:
-        """`blobs[i]` is row i's blob, of the size the row says."""
-        for i in range(0, len(rows), _CHUNK):
-            if i:
-                _yield_cpu()
-            chunk, chunk_blobs = rows[i:i + _CHUNK], blobs[i:i + _CHUNK]
+    def insert(self, conn: sqlite3.Connection, rows: Sequence[Any], blobs: Sequence[bytes | None],
+               between: Callable[[], None] | None = None, chunk_rows: int = CHUNK) -> None:
+        """`blobs[i]` is row i's blob, of the size the row says; `chunk_rows` rows go in a
+        statement, and `between` is called between two statements."""
+        for i in range(0, len(rows), chunk_rows):
+            if i and between is not None:
+                between()
+            chunk, chunk_blobs = rows[i:i + chunk_rows], blobs[i:i + chunk_rows]
             if sum(map(len, filter(None, chunk_blobs))) > _CHUNK_BYTES:
                 self._insert_by_size(conn, chunk, chunk_blobs)
             elif not (JSON_PATH and self._insert_json(conn, chunk, chunk_blobs)):
@@ -115,13 +117,6 @@ class RowInserter:
                                and max(map(abs, values)) <= _EXACT_MAX):
                 return False
         return True
-
-
-# On two cores, the event loop, a client polling for its reply and this writer make three
-# threads for two CPUs: woken for a pass, the writer took the loop's CPU for the whole pass
-# (1 ms for 300 rows), and a durable sender's reply waited that long. Yielding between
-# statements hands the CPU back to whoever waits for it; with nobody waiting it is a no-op.
-_yield_cpu = getattr(os, "sched_yield", lambda: None)
 
 
 def _storable(conn: sqlite3.Connection, blob: bytes | None) -> bytes | None:

@@ -101,12 +101,15 @@ def test_an_infinite_float_goes_the_bound_way(odd):
     assert [(2.0,), (odd,)] == conn.execute("SELECT b FROM t ORDER BY rowid").fetchall()
 
 
-def test_batches_longer_than_one_statement(monkeypatch):
-    monkeypatch.setattr(_bulkinsert, "_CHUNK", 7)
+def test_batches_longer_than_one_statement():
+    """Seven rows a statement, with the caller's hook run between statements: every row and
+    blob lands in order."""
     conn = _db()
     values = [(i, i / 3, str(i), bytes([i % 256]) * (i % 5) if i % 11 else None, None) for i in range(100)]
-    _inserter(", 1").insert(conn, *_rows(values))
+    between = []
+    _inserter(", 1").insert(conn, *_rows(values), lambda: between.append(1), 7)
     assert [(*v, 1, "null" if v[3] is None else "blob") for v in values] == _stored(conn)
+    assert 100 // 7 == len(between)  # 15 statements, 14 gaps
 
 
 def test_rows_waiting_for_the_writer_are_not_tracked_by_the_collector():

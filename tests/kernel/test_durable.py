@@ -226,3 +226,27 @@ def test_while_another_process_writes_the_log_durable_sends_wait_for_the_writer(
     waited, (on_loop, groups) = trio.run(main)
     assert waited
     assert (0, 1) == (on_loop, groups)
+
+
+@pytest.mark.parametrize("durable_recently", [True, False])
+def test_while_durable_senders_are_about_the_writer_works_in_small_pieces(log_path, monkeypatch, durable_recently):
+    """After a durable commit the writer inserts 64 rows a statement and lets the CPU go
+    between statements; otherwise a batch of 500 goes in one."""
+    import time as _time
+
+    from neuro.kernel import _eventlog
+    from neuro.kernel._envelope import Envelope
+
+    log = _eventlog.EventLog(log_path)
+    conn = log._conn = _eventlog.open_database(log_path)
+    if durable_recently:
+        log._last_durable = _time.monotonic()
+    for i in range(500):
+        log.append_message(Envelope(id=i + 1, time=1.0, sender="s", recipient="r", kind="send", payload=None,
+                                    correlation=i + 1), b"{}")
+    yields = []
+    monkeypatch.setattr(_eventlog, "_yield_cpu", lambda: yields.append(1))
+    assert log._write_pass(conn, True)
+    assert (500 // 64 if durable_recently else 0) == len(yields)
+    assert 500 == conn.execute("SELECT count(*) FROM messages").fetchone()[0]
+    conn.close()
