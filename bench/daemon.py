@@ -5,6 +5,7 @@ against a raw fsync. Every speed figure is a ratio measured in the same run, int
 
 from __future__ import annotations
 
+import inspect
 import os
 import random
 import shutil
@@ -120,9 +121,17 @@ def connect_round_trips(path: str, n: int, to: str = "echo", payload: dict | Non
     return trio.run(main)
 
 
-# The built-in echo is a plain function, which an idle neuro runs in the calling task; a
-# handler written `async def` is served by the neuro's runner task instead. Timed beside it.
-ASYNC_ECHO = (str(REPO / "bench" / "_neuros.py") + ":Echo", "echo-async", {"n": 1})
+def async_echo_file(folder: str) -> str:
+    """A neuro file holding bench/_neuros.py's Echo, whose handler is `async def`: the built-in
+    echo is a plain function, which an idle neuro runs in the calling task, while an async
+    handler is served by the neuro's runner task. Timed beside the main figure."""
+    from . import _neuros
+
+    path = os.path.join(folder, "async_echo.py")
+    classes = (_neuros.Ping, _neuros.Pong, _neuros.Echo)
+    with open(path, "w") as f:
+        f.write("from neuro import sdk\n\n\n" + "\n\n".join(inspect.getsource(c) for c in classes))
+    return path
 
 # Each side of a ratio starts after a pause: the daemon writes the log rows of the calls just
 # made (about 20 ms of a CPU here) and polls for 0.5 ms after its last reply. A bare echo
@@ -364,10 +373,9 @@ def run(quick: bool) -> Report:
             extra["control_calls_per_s"] = sorted(xs)[len(xs) // 2]
             extra["bare_echo_per_s"] = sorted(ys)[len(ys) // 2]
             extra["control_client"] = "neuro.connect() from trio (TrioTransport), one call at a time"
-            spec, name, payload = ASYNC_ECHO
-            client.spawn(spec, name=name)
+            client.spawn(async_echo_file(home), name="echo-async")
             xs, ys, ratios = interleaved(lambda: (time.sleep(PAUSE_S), connect_round_trips(
-                str(st.socket), calls, name, payload))[1], bare, 3, "async handler vs bare echo")
+                str(st.socket), calls, "echo-async", {"n": 1}))[1], bare, 3, "async handler vs bare echo")
             extra["control_calls_per_s_async_handler"] = sorted(xs)[1]
             extra["call_ratio_async_handler"] = sorted(ratios)[1]
             extra["busy_poll_window_us"] = busy_poll_window() * 1e6

@@ -30,7 +30,7 @@ from neuro._errors import LogError
 
 from ._bulkinsert import CHUNK, RowInserter, insert_bound
 from ._envelope import Envelope
-from ._walspace import WalSpace
+from ._walspace import BUSY_TIMEOUT_MS, WalSpace
 
 __all__ = ["EventLog", "SCHEMA_VERSION", "MessageRow", "OutcomeRow"]
 
@@ -141,7 +141,7 @@ def open_database(path: str) -> sqlite3.Connection:
         conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         # Checkpoint every ~32 MB of WAL, not SQLite's 4 MB: the pages a log appends to (the
         # right edge of each B-tree) are copied back to the database once per checkpoint.
         conn.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
@@ -192,7 +192,8 @@ class EventLog:
         self._error: BaseException | None = None
         self._rows_written = 0
         self._durable_on_loop = 0  # durable rows committed by commit_durable_now
-        self._last_durable = -1e9  # monotonic time of the last durable commit
+        self._last_durable = -1e9  # monotonic time of the last durable commit on the event loop
+        self._inline_after = 0.0  # no commits on the event loop before this (a slow disk)
         self._durable_groups = 0  # durable commits by the writer, each for one or more rows
         self._conn: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
@@ -247,6 +248,8 @@ class EventLog:
     def append_durable(self, env: Envelope, payload: bytes) -> int:
         """Queue a durable message's row; returns the ticket that `durable_committed` reaches
         once it is on disk. The writer starts a pass at once."""
+        if self._thread is None:
+            raise LogError(f"durable message {env.id} was not accepted: the event log is closed")
         self._tickets += 1
         self._durable.append((self._tickets, _message_row(env, payload), payload))
         self._wake.set()
@@ -259,23 +262,31 @@ class EventLog:
 
         For a lone durable sender this saves two thread hand-offs, each a wake-up of a sleeping
         thread, and the GIL contention between them: the event loop waits out one fsync
-        instead, which it would have slept through anyway when it has nothing else to do."""
+        instead, which it would have slept through anyway when it has nothing else to do.
+        Not while the disk is slow: a commit that took over _SLOW_COMMIT_S turns this off for
+        _SLOW_PAUSE_S, and the writer thread waits for the disk instead of the whole loop."""
         now = self._now
-        if now is None or self._durable or not self._writing.acquire(blocking=False):
+        if (now is None or self._closing or self._durable or time.monotonic() < self._inline_after
+                or not self._writing.acquire(blocking=False)):
             return False
+        started = time.monotonic()
         try:
             with now:  # BEGIN (no write lock yet): the insert takes it or fails at once as busy
                 _DURABLE_MESSAGES.insert(now, [_message_row(env, payload)], [payload])
         except sqlite3.OperationalError as e:
-            if getattr(e, "sqlite_errorcode", None) == _SQLITE_BUSY:
-                return False  # another process is writing the log: queue it for the writer
+            # Another process writes the log: queue it for the writer (any busy code, such as
+            # SQLITE_BUSY_SNAPSHOT when a commit came between our read and our write).
+            if getattr(e, "sqlite_errorcode", 0) & 0xFF == _SQLITE_BUSY:
+                return False
             raise LogError(f"durable message {env.id} was not committed to the event log: {e}") from e
         except sqlite3.Error as e:
             raise LogError(f"durable message {env.id} was not committed to the event log: {e}") from e
         finally:
             self._writing.release()
         self._durable_on_loop += 1  # its own counter: the writer thread adds to _rows_written
-        self._last_durable = time.monotonic()
+        self._last_durable = done = time.monotonic()
+        if done - started > _SLOW_COMMIT_S:
+            self._inline_after = done + _SLOW_PAUSE_S
         return True
 
     @property
@@ -341,19 +352,26 @@ class EventLog:
                 if flush:
                     next_flush = time.monotonic() + self.flush_interval
             except BaseException as e:  # surfaced to the kernel by flush/close
-                self._error = e
-                if self.on_failure is not None:
-                    self.on_failure(e)
+                self._fail(e)
             with self._cond:
                 self._passes_done = number
                 self._cond.notify_all()
             if self._error is not None or (closing and not self._pending()):
                 return
-            if wrote and not closing:
-                self._wal.sync()  # after the pass is counted: flush_sync need not wait
-            if flush and not self._durable:
-                with self._writing:
-                    self._wal.fill(self._conn)
+            try:  # after the pass is counted: flush_sync need not wait for these
+                if wrote:
+                    self._wal.sync()
+                if flush and not self._durable:
+                    with self._writing:
+                        self._wal.fill(self._conn)
+            except BaseException as e:
+                self._fail(e)
+                return
+
+    def _fail(self, error: BaseException) -> None:
+        self._error = error
+        if self.on_failure is not None:
+            self.on_failure(error)
 
     def _pending(self) -> int:
         return (len(self._messages) + len(self._outcomes) + len(self._events) + len(self._versions)
@@ -375,11 +393,13 @@ class EventLog:
         versions = _drain(self._versions)
         if not (messages or outcomes or events or versions):
             return False
-        # While durable senders are about, write in small pieces and let the CPU go between
+        # While durable senders are about and the loop has time (it commits them itself only
+        # when nothing else is ready to run), write in small pieces and let the CPU go between
         # them. On two cores the event loop, a client polling for its reply and this writer
         # make three threads for two CPUs: woken for a pass, the writer held the loop's CPU
         # for all of it (1 ms for 300 rows), and a durable sender's reply waited that long.
-        # Otherwise big pieces: each piece takes the GIL again, which costs a busy loop more.
+        # Otherwise big pieces: each takes the GIL again, which a busy loop makes slow (an
+        # 8192-row pass took 10x longer in 64-row pieces beside a thread that kept the GIL).
         durable_about = time.monotonic() - self._last_durable < _DURABLE_ABOUT_S
         between, rows = (_yield_cpu, _DURABLE_CHUNK) if durable_about else (None, CHUNK)
         with conn:
@@ -402,13 +422,12 @@ class EventLog:
         conn.execute("PRAGMA synchronous=FULL")
         with conn:
             _DURABLE_MESSAGES.insert(conn, [d[1] for d in durable], [d[2] for d in durable])
+        self._rows_written += len(durable)  # counted before the senders hear of it
+        self._durable_groups += 1
         self.durable_committed = durable[-1][0]
         if self.on_durable is not None:
             self.on_durable(self.durable_committed)
         conn.execute("PRAGMA synchronous=NORMAL")
-        self._rows_written += len(durable)
-        self._durable_groups += 1
-        self._last_durable = time.monotonic()
 
 
 def _open_durable_connection(path: str) -> sqlite3.Connection:
@@ -430,6 +449,8 @@ _SQLITE_BUSY = 5
 # writer inserts this many rows a statement (about 0.2 ms of SQLite's time) and yields between.
 _DURABLE_ABOUT_S = 1.0
 _DURABLE_CHUNK = 64
+_SLOW_COMMIT_S = 0.005
+_SLOW_PAUSE_S = 1.0
 _yield_cpu = getattr(os, "sched_yield", lambda: None)
 _encode_json = msgspec.json.Encoder(enc_hook=str).encode
 

@@ -283,15 +283,13 @@ def _reserve(stem: str, version: str | None, package: _Package) -> str:
     return name
 
 
-def load_neuro_path(path: str | os.PathLike[str], folder: str | os.PathLike[str] | None = None, *,
-                    neuro: str | None = None) -> LoadedNeuro:
+def load_neuro_path(path: str | os.PathLike[str], folder: str | os.PathLike[str] | None = None) -> LoadedNeuro:
     """Load the neuro at `path` (a ``.py`` file or a package folder inside `folder`, by
-    default the folder that holds it); `neuro` names its class where the code defines more
-    than one (as neuro.toml's `neuro` does, and instead of it)."""
+    default the folder that holds it)."""
     path = os.path.abspath(os.fspath(path))
     folder = os.fspath(folder) if folder is not None else os.path.dirname(os.path.normpath(path))
     files = read_neuro_files(path, folder)
-    loaded = _load(files, None, os.path.dirname(os.path.normpath(path)), neuro)
+    loaded = _load(files, None, os.path.dirname(os.path.normpath(path)))
     return msgspec.structs.replace(loaded, path=path)
 
 
@@ -329,7 +327,7 @@ def _as_drop_layout(files: dict[str, bytes], module_name: str | None) -> dict[st
     return {init: out[init], **out} if init in out else out
 
 
-def _load(files: dict[str, bytes], module_name: str | None, origin: str, neuro: str | None = None) -> LoadedNeuro:
+def _load(files: dict[str, bytes], module_name: str | None, origin: str) -> LoadedNeuro:
     if not files:
         raise NeuroFileError("no files to load", file=origin)
     first = next(iter(files))
@@ -338,8 +336,6 @@ def _load(files: dict[str, bytes], module_name: str | None, origin: str, neuro: 
     toml_rel = f"{first.split('/')[0]}/{TOML}" if is_folder else None
     toml_file = shown[toml_rel] if toml_rel in files else None
     spec = read_toml(files[toml_rel], toml_file) if toml_file else NeuroToml()  # type: ignore[index]
-    if neuro is not None:
-        spec = msgspec.structs.replace(spec, neuro=neuro)
     version = _hash(files)
     stem = first.split("/")[0] if is_folder else first.removesuffix(".py")
     targets: dict[str, Any] = {"qualname": spec.neuro, "attrs": _toml_attrs(spec), "active": True}
@@ -456,9 +452,9 @@ def _pick_class(module: types.ModuleType, package: str, spec: NeuroToml, file: s
     if spec.neuro is not None:
         named = [c for c in found if c.__name__ == spec.neuro]
         if not named:
-            raise NeuroFileError(f"{spec.neuro!r} names no neuro class of the code (found: "
-                                 f"{', '.join(c.__name__ for c in found) or 'none'}); check the class name given "
-                                 "as PATH:Class or as neuro = ... in neuro.toml (`$.neuro`)", file=file)
+            raise NeuroFileError(f"invalid neuro.toml: neuro = {spec.neuro!r} names no neuro class of the code "
+                                 f"(found: {', '.join(c.__name__ for c in found) or 'none'}) - at `$.neuro`",
+                                 file=file)
         return named[0]
     if not found:
         raise NeuroFileError("defines no neuro: subclass neuro.sdk.Neuro and give it a name and an input type",

@@ -26,6 +26,7 @@ import sqlite3
 
 __all__ = ["WalSpace"]
 
+BUSY_TIMEOUT_MS = 5000  # the writer connection's own (see _eventlog.open_database)
 _STEP = 2 << 20  # bytes written per call: a few ms, between passes of the writer
 _WAL_HEADER = 32
 _FRAME_HEADER = 24
@@ -45,10 +46,13 @@ class WalSpace:
         """Write the next step of zeros past the WAL's end, then flush them to disk."""
         if self.done:
             return
+        conn.execute("PRAGMA busy_timeout=0")  # never wait for another process's lock here
         try:
             conn.execute("BEGIN IMMEDIATE")  # the write lock: nobody appends frames meanwhile
         except sqlite3.Error:
             return  # another process writes the log now: try again after a later pass
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         try:
             fd = self._descriptor()
             size = os.fstat(fd).st_size

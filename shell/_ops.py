@@ -216,7 +216,9 @@ def _from_path(path: str, cls_name: str | None, spec: str) -> type[Neuro]:
         from neuro.kernel._neurofile import load_neuro_path
     except ImportError:  # an older kernel: import the file ourselves
         return _pick(_import_file(path), cls_name, spec)
-    loaded = load_neuro_path(path, neuro=cls_name)
+    loaded = load_neuro_path(path)
+    if cls_name and loaded.cls.__name__ != cls_name:
+        return _pick(sys.modules[loaded.cls.__module__], cls_name, spec)
     cls = loaded.cls
     cls.__neuro_files__ = loaded.files  # so a swap can store the exact source
     return cls

@@ -136,12 +136,31 @@ def test_a_lone_durable_sender_is_committed_on_the_event_loop(log_path):
             on_disk = [neuro.LogReader(log_path).message(mid).payload for mid in ids]
             while k.info("echo").handled < 3:
                 await trio.sleep(0.01)
-            return on_disk, _durable_statistics(k), k.info("echo").handled
+            full = k._eventlog._now.execute("PRAGMA synchronous").fetchone()[0]
+            return on_disk, _durable_statistics(k), k.info("echo").handled, full
 
-    on_disk, (on_loop, groups), handled = trio.run(main)
+    on_disk, (on_loop, groups), handled, full = trio.run(main)
     assert [{"n": 0}, {"n": 1}, {"n": 2}] == on_disk
     assert (3, 0) == (on_loop, groups)
     assert 3 == handled
+    assert 2 == full  # synchronous=FULL: the fsync is what makes it durable
+
+
+def test_after_a_slow_commit_on_the_loop_the_writer_waits_for_the_disk(log_path, monkeypatch):
+    """A commit on the event loop that took too long (a slow or network disk) hands the next
+    durable messages to the writer thread for a while: the loop must not stall on the disk."""
+    from neuro.kernel import _eventlog
+
+    monkeypatch.setattr(_eventlog, "_SLOW_COMMIT_S", 0.0)  # every commit counts as slow
+
+    async def main():
+        async with neuro.Kernel(log=log_path, flush_interval=5.0) as k:
+            await k.spawn(Echo)
+            for i in range(3):
+                await k.send("echo", Ping(n=i), durable=True)
+            return _durable_statistics(k)
+
+    assert (1, 2) == trio.run(main)
 
 
 def test_concurrent_durable_senders_share_group_commits(log_path):
