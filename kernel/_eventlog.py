@@ -208,7 +208,6 @@ class EventLog:
         self._conn = open_database(self.path)
         recovered = recover(self._conn)
         self._wal = WalSpace(self.path, self._conn, CHECKPOINT_PAGES)
-        self._now = _open_durable_connection(self.path)
         self._thread = threading.Thread(target=self._run, name="neuro-log-writer", daemon=True)
         self._thread.start()
         return recovered
@@ -265,12 +264,14 @@ class EventLog:
         instead, which it would have slept through anyway when it has nothing else to do.
         Not while the disk is slow: a commit that took over _SLOW_COMMIT_S turns this off for
         _SLOW_PAUSE_S, and the writer thread waits for the disk instead of the whole loop."""
-        now = self._now
-        if (now is None or self._closing or self._durable or time.monotonic() < self._inline_after
+        if (self._thread is None or self._closing or self._durable or time.monotonic() < self._inline_after
                 or not self._writing.acquire(blocking=False)):
             return False
         started = time.monotonic()
         try:
+            if self._now is None:  # opened at the first durable send: most kernels never make one
+                self._now = _open_durable_connection(self.path)
+            now = self._now
             with now:  # BEGIN (no write lock yet): the insert takes it or fails at once as busy
                 _DURABLE_MESSAGES.insert(now, [_message_row(env, payload)], [payload])
         except sqlite3.OperationalError as e:

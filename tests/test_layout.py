@@ -49,7 +49,7 @@ def test_starting_an_empty_kernel_imports_no_heavy_dependency(tmp_path):
 def test_no_top_level_package_lands_outside_the_namespace(tmp_path, package):
     """Away from the repository, `import kernel` (shell, sandbox) fails: they exist only as neuro.*."""
     done = python(f"import {package}", tmp_path)
-    assert 1 == done.returncode
+    assert done.returncode == 1
     assert f"ModuleNotFoundError: No module named '{package}'" in done.stderr
 
 

@@ -200,6 +200,7 @@ def test_a_failed_commit_on_the_loop_fails_that_send_and_loses_nothing_else(log_
     async def main():
         async with neuro.Kernel(log=log_path, flush_interval=5.0) as k:
             await k.spawn(TextEcho)
+            await k.send("echo", {"text": "first"}, durable=True)  # opens the loop's connection
             now = k._eventlog._now
             pages = now.execute("PRAGMA page_count").fetchone()[0]
             now.execute(f"PRAGMA max_page_count={pages}")
@@ -207,16 +208,16 @@ def test_a_failed_commit_on_the_loop_fails_that_send_and_loses_nothing_else(log_
                 await k.send("echo", {"text": "x" * 200_000}, durable=True)
             now.execute("PRAGMA max_page_count=1073741823")
             mid = await k.send("echo", {"text": "after"}, durable=True)
-            while k.info("echo").handled < 1:
+            while k.info("echo").handled < 2:
                 await trio.sleep(0.01)
             await trio.sleep(0.05)
             return mid, k.info("echo").handled
 
     mid, handled = trio.run(main)
-    assert 1 == handled
+    assert handled == 2  # "first" and "after"; the refused one never reached it
     reader = neuro.LogReader(log_path)
     assert {"text": "after"} == reader.message(mid).payload
-    assert 1 == reader.db.execute("SELECT count(*) FROM messages WHERE durable = 1").fetchone()[0]
+    assert reader.db.execute("SELECT count(*) FROM messages WHERE durable = 1").fetchone()[0] == 2
 
 
 def test_while_another_process_writes_the_log_durable_sends_wait_for_the_writer(log_path):

@@ -53,7 +53,7 @@ def test_invalid_payload_names_the_field_and_never_reaches_the_handler(log_path)
     assert "Expected `int`, got `str` - at `$.n`" in str(err)
     assert 0 == info.received
     assert [] == messages
-    assert 1 == len(rejected)
+    assert len(rejected) == 1
 
 
 def test_unknown_fields_are_refused():
@@ -239,7 +239,7 @@ def test_overflow_drop_rules_dead_letter_with_a_reason(log_path, rule, survivors
     rows = run(main)
     assert survivors == [r.payload["n"] for r in rows if r.outcome == "handled"]
     dead = [r for r in rows if r.outcome == "dead"]
-    assert 1 == len(dead)
+    assert len(dead) == 1
     assert dead[0].reason.startswith("mailbox full")
 
 

@@ -264,6 +264,6 @@ def test_homeostasis_brakes_an_oscillating_net():
     before = net.lipschitz_exact()
     x, y = _data(n=8)
     out = train_step(net, make_optimizer(net), torch.as_tensor(x), torch.as_tensor(y))
-    assert 1 == out["braked"]
+    assert out["braked"] == 1
     assert net.lipschitz_exact() < before
     assert not math.isnan(net.lipschitz_exact())
