@@ -30,7 +30,8 @@ import trio
 
 from neuro._errors import NeuroError, NoSuchNeuro
 
-from ._neurofile import LoadedNeuro, NeuroFileError, is_neuro_entry, load_neuro_path
+from ._loading import load_file
+from ._neurofile import LoadedNeuro, NeuroFileError, is_neuro_entry
 
 __all__ = ["DropFolder", "DropFolderStatistics"]
 
@@ -67,13 +68,16 @@ class DropFolder:
 
     `debounce` is the quiet period (seconds) after a file's last change before it is loaded;
     `stop_timeout` how long a removed neuro's queued messages may drain before the rest end
-    as dead letters with reason ``removed``.
+    as dead letters with reason ``removed``. A folder is untrusted unless `trusted`: its
+    files are imported only in a sandbox of `policy` and run sandboxed (see `_loading`).
     """
 
     def __init__(self, kernel: Any, path: str | os.PathLike[str], *, debounce: float = 0.05,
-                 stop_timeout: float = 5.0) -> None:
+                 stop_timeout: float = 5.0, trusted: bool = False, policy: str = "untrusted") -> None:
         self.kernel = kernel
         self.path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+        self.trusted = trusted
+        self.policy = policy
         self.debounce = debounce
         self.settle = min(debounce, 0.005)
         self.stop_timeout = stop_timeout
@@ -247,11 +251,8 @@ class DropFolder:
             return
         self._counts["loads"] += 1
         try:
-            if _small(path):  # ~1 ms: cheaper here than a thread's hand-off on a busy loop
-                loaded: LoadedNeuro = load_neuro_path(path, self.path)
-                await trio.lowlevel.checkpoint()
-            else:
-                loaded = await trio.to_thread.run_sync(load_neuro_path, path, self.path)
+            loaded: LoadedNeuro = await load_file(self.kernel, path, folder=self.path, trusted=self.trusted,
+                                                  policy=self.policy)
         except NeuroFileError as e:
             self._error(self._entries[entry].name if entry in self._entries else None, e.file, str(e), e.line,
                         e.traceback)
@@ -333,21 +334,6 @@ class DropFolder:
         self._counts["errors"] += 1
         self.kernel._event("drop.error", name, ACTOR, folder=self.path, file=file, line=line, error=error,
                            traceback=traceback)
-
-
-def _small(path: str, limit: int = 64 << 10) -> bool:
-    """A single file (or a package folder's files) under `limit` bytes in all."""
-    try:
-        if os.path.isfile(path):
-            return os.path.getsize(path) < limit
-        total = 0
-        for root, _, files in os.walk(path):
-            total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
-            if total >= limit:
-                return False
-        return True
-    except OSError:
-        return False
 
 
 def _make_observer(drop: DropFolder) -> Any:

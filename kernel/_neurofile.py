@@ -36,7 +36,7 @@ from neuro._manifest import NAME_PATTERN, SANDBOXES, Neuro, hash_files
 
 __all__ = [
     "MAX_FILE_BYTES", "LoadedNeuro", "NeuroFileError", "NeuroToml", "ReplaySpec",
-    "load_neuro_path", "load_neuro_files", "read_neuro_files", "is_neuro_entry",
+    "load_neuro_path", "load_neuro_files", "load_neuro_source", "read_neuro_files", "is_neuro_entry",
 ]
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: a neuro is code, not data
@@ -299,6 +299,12 @@ def load_neuro_files(files: dict[str, bytes], module_name: str | None = None, *,
     holds it), under `module_name` (a fresh ``neuro_drop.*`` name by default; taken names get
     a suffix, so a version never shares module state with another). `origin` is the folder
     its files are shown as coming from in errors and tracebacks."""
+    return load_neuro_source(files, module_name, origin=origin).cls
+
+
+def load_neuro_source(files: dict[str, bytes], module_name: str | None = None, *,
+                      origin: str | None = None) -> LoadedNeuro:
+    """`load_neuro_files`, returning the whole `LoadedNeuro` (its replay setting too)."""
     for rel, data in files.items():
         if rel.startswith("/") or ".." in rel.split("/"):
             raise NeuroFileError("a name with '..' is refused: name neuro files plainly, inside the folder", file=rel)
@@ -307,7 +313,7 @@ def load_neuro_files(files: dict[str, bytes], module_name: str | None = None, *,
         if b"\0" in data:
             raise NeuroFileError("a binary file (it contains NUL bytes) is refused: a neuro is UTF-8 Python source",
                                  file=rel)
-    return _load(_as_drop_layout(files, module_name), module_name, origin or "<stored>").cls
+    return _load(_as_drop_layout(files, module_name), module_name, origin or "<stored>")
 
 
 def _as_drop_layout(files: dict[str, bytes], module_name: str | None) -> dict[str, bytes]:

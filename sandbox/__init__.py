@@ -43,6 +43,10 @@ class _OnFirstUse(Backend):
     def unenforced(self, policy: Any) -> dict[str, Any]:
         return self.real.unenforced(policy)  # type: ignore[attr-defined]
 
+    async def describe(self, source: dict[str, bytes], version: str, origin: str, policy: Any,
+                       deadline: float) -> bytes:
+        return await self.real.describe(source, version, origin, policy, deadline)
+
     async def aclose(self) -> None:
         if self._real is not None:
             await self._real.aclose()

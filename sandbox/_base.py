@@ -47,6 +47,19 @@ class Backend(abc.ABC):
     async def start(self, neuro: type, policy: Any) -> Worker:
         """Start a fresh instance of `neuro` under `policy` and return its worker."""
 
+    async def describe(self, source: dict[str, bytes], version: str, origin: str, policy: Any,
+                       deadline: float) -> bytes:
+        """Import `source` in a fresh sandbox of `policy` and return the neuro's manifest as
+        data (an encoded `Description`); the kernel never imports code it does not trust.
+        Backends with a warm pool (process, docker) do it in a pooled worker."""
+        pool = getattr(self, "_pool", None)
+        if pool is None:
+            from neuro._errors import NeuroError
+
+            raise NeuroError(f"the {self.name} backend cannot load code the kernel does not trust; "
+                             "use the process or docker sandbox for it")
+        return await pool.describe(source, version, origin, policy, deadline)
+
     def bind(self, nursery: Any) -> None:
         """Called when a kernel starts: the nursery its background tasks may run in."""
 

@@ -16,7 +16,7 @@ import msgspec
 from neuro._framing import HEADER, FrameSplitter
 
 __all__ = [
-    "PROTOCOL", "MAX_FRAME", "Frame", "Hello", "Load", "Loaded", "Call", "Result", "Hook",
+    "PROTOCOL", "MAX_FRAME", "Frame", "Hello", "Load", "Loaded", "Describe", "Described", "Call", "Result", "Hook",
     "CtxOp", "CtxResult", "Stop", "encode", "FrameDecoder", "ProtocolError",
 ]
 
@@ -55,6 +55,26 @@ class Loaded(msgspec.Struct, tag="loaded", forbid_unknown_fields=True):
     ok: bool
     version: str = ""
     error: str = ""
+
+
+class Describe(msgspec.Struct, tag="describe", forbid_unknown_fields=True):
+    """kernel -> worker: import a neuro's files and say what its manifest is, as data.
+    `origin` is the folder its files are shown as coming from in errors."""
+
+    source: dict[str, bytes]
+    version: str
+    origin: str = ""
+
+
+class Described(msgspec.Struct, tag="described", forbid_unknown_fields=True):
+    """worker -> kernel: the manifest (an encoded `Description`), or why the files do not load."""
+
+    ok: bool
+    description: bytes = b""
+    error: str = ""
+    file: str = ""
+    line: int = 0
+    traceback: str = ""
 
 
 class Call(msgspec.Struct, tag="call", forbid_unknown_fields=True):
@@ -109,7 +129,7 @@ class Stop(msgspec.Struct, tag="stop", forbid_unknown_fields=True):
     """kernel -> worker: finish and exit."""
 
 
-Frame = Union[Hello, Load, Loaded, Call, Result, Hook, CtxOp, CtxResult, Stop]
+Frame = Union[Hello, Load, Loaded, Describe, Described, Call, Result, Hook, CtxOp, CtxResult, Stop]
 
 _encoder = msgspec.msgpack.Encoder()
 

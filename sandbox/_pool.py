@@ -12,9 +12,22 @@ from typing import Any, Awaitable, Callable
 
 import trio
 
-from ._remote import RemoteWorker, WorkerProcess
+from ._remote import RemoteWorker, WorkerProcess, WorkerDied
 
-__all__ = ["WarmPool"]
+__all__ = ["WarmPool", "DescribeFailed"]
+
+# A worker that described a neuro keeps its class loaded for the start that usually follows
+# at once; past these, it is stopped (an unused one must not hold a sandbox for long).
+ADOPT_SECONDS = 30.0
+ADOPT_MAX = 8
+
+
+class DescribeFailed(Exception):
+    """The neuro's files did not load in the sandbox: `error`, `file`, `line`, `traceback`."""
+
+    def __init__(self, error: str, file: str = "", line: int = 0, traceback: str = "") -> None:
+        super().__init__(error)
+        self.error, self.file, self.line, self.traceback = error, file, line, traceback
 
 
 class WarmPool:
@@ -26,6 +39,8 @@ class WarmPool:
         self._filling: set[Any] = set()
         self._fills: set[trio.CancelScope] = set()  # refills in flight; cancelled at close
         self._closed = False
+        # (policy, version) -> (worker with that version's class imported, trio time it did)
+        self._described: dict[tuple[Any, str], tuple[WorkerProcess, float]] = {}
 
     async def fill(self, policy: Any) -> None:
         """Start workers for `policy` until `size` wait."""
@@ -65,9 +80,54 @@ class WarmPool:
         """Refills still in flight (cancelled ones finish their current start first)."""
         return len(self._fills)
 
-    async def start(self, neuro: type, policy: Any) -> RemoteWorker:
-        """A worker for `policy` with an instance of `neuro` loaded in it."""
+    async def describe(self, source: dict[str, bytes], version: str, origin: str, policy: Any,
+                       deadline: float) -> bytes:
+        """Import `source` in a fresh worker of `policy` and return its manifest as data (an
+        encoded Description). An import that runs past `deadline` seconds, exits or breaks
+        the protocol costs only that worker. Raises DescribeFailed saying why."""
+        from ._frames import Describe
+
         handle = await self.acquire(policy)
+        ok = False
+        try:
+            with trio.move_on_after(deadline) as scope:
+                described = await handle.describe(Describe(source=source, version=version, origin=origin))
+            if scope.cancelled_caught:
+                raise DescribeFailed(f"importing it took longer than {deadline:g} s (the loader's wall time), so "
+                                     "its sandbox was killed: move slow work out of the module's top level")
+            if not described.ok:
+                raise DescribeFailed(described.error, described.file, described.line, described.traceback)
+            ok = True
+        except WorkerDied as e:
+            raise DescribeFailed(f"importing it ended its sandbox: {e}") from None
+        finally:
+            if not ok:
+                await handle.stop(0.2)
+        self._adopt(policy, version, handle)
+        return described.description
+
+    def _adopt(self, policy: Any, version: str, handle: WorkerProcess) -> None:
+        now = trio.current_time()
+        for key, (old, at) in list(self._described.items()):
+            if key == (policy, version) or now - at > ADOPT_SECONDS or len(self._described) >= ADOPT_MAX:
+                del self._described[key]
+                self._discard(old)
+        self._described[(policy, version)] = (handle, now)
+
+    def _discard(self, handle: WorkerProcess) -> None:
+        if self.nursery is not None:
+            self.nursery.start_soon(handle.stop, 0.2)
+        else:  # pragma: no cover - the pool always has a nursery once bound
+            handle.kill()
+
+    async def start(self, neuro: type, policy: Any) -> RemoteWorker:
+        """A worker for `policy` with an instance of `neuro` loaded in it (the worker that
+        described this version, when it is still waiting)."""
+        adopted = self._described.pop((policy, neuro.version()), None)
+        if adopted is not None and adopted[0].alive:
+            handle = adopted[0]
+        else:
+            handle = await self.acquire(policy)
         try:
             await handle.load(neuro, policy)
         except BaseException:
@@ -77,6 +137,9 @@ class WarmPool:
 
     def close(self) -> None:
         self._closed = True
+        for handle, _at in self._described.values():
+            handle.kill()
+        self._described.clear()
         for scope in list(self._fills):
             scope.cancel()
         self.idle.clear()

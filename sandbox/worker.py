@@ -26,7 +26,8 @@ from neuro._aio import carry_on, send_locked
 from neuro._context import Context
 
 from ._frames import (
-    PROTOCOL, Call, CtxOp, CtxResult, FrameDecoder, Hello, Hook, Load, Loaded, Result, Stop, encode,
+    PROTOCOL, Call, CtxOp, CtxResult, Describe, Described, FrameDecoder, Hello, Hook, Load, Loaded, Result, Stop,
+    encode,
 )
 
 _enc = msgspec.msgpack.Encoder()
@@ -92,6 +93,7 @@ class Worker:
         self.pending: dict[int, tuple[trio.Event, list[CtxResult]]] = {}
         self.next_op = 0
         self.nursery: trio.Nursery | None = None
+        self.described: tuple[str, Any] | None = None  # (version, class) imported by Describe
 
     async def write(self, frame: Any) -> None:
         await send_locked(self.sock, self.send_lock, encode(frame))
@@ -126,9 +128,29 @@ class Worker:
             raise RemoteCallError(f"{result.error_type}: {result.error}")
         return result if whole else result.reply
 
+    def describe(self, frame: Describe) -> Described:
+        """Import the neuro's files here, in the sandbox, and return its manifest as data; the
+        class stays loaded, so a Load of the same version that follows reuses it."""
+        from neuro.kernel._neurofile import NeuroFileError, load_neuro_source
+
+        from ._described import describe
+
+        try:
+            loaded = load_neuro_source(frame.source, origin=frame.origin or "sandbox")
+            description = describe(loaded.cls, loaded.replay)
+            self.described = (frame.version, loaded.cls)
+            return Described(ok=True, description=_enc.encode(description))
+        except NeuroFileError as e:
+            return Described(ok=False, error=e.error, file=e.file, line=e.line or 0, traceback=e.traceback or "")
+        except BaseException as e:  # noqa: BLE001 - reported to the kernel, which decides
+            return Described(ok=False, error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+
     def load(self, frame: Load) -> Loaded:
         try:
-            if frame.source is not None and any(p.endswith("neuro.toml") for p in frame.source):
+            if self.described is not None and self.described[0] == frame.version:
+                cls = self.described[1]  # imported by Describe: the same bytes, already checked
+            elif frame.source is not None and (frame.module.startswith("neuro_drop.")
+                                               or any(p.endswith("neuro.toml") for p in frame.source)):
                 # From a drop folder, with its manifest beside it: load it the way the kernel did.
                 from neuro.kernel._neurofile import load_neuro_files
 
@@ -179,6 +201,8 @@ class Worker:
                 self.nursery.start_soon(self.serve_hook, frame)
             elif isinstance(frame, Load):
                 await self.write(self.load(frame))
+            elif isinstance(frame, Describe):
+                await self.write(self.describe(frame))
             elif isinstance(frame, Stop):
                 self.nursery.cancel_scope.cancel()
                 return
@@ -324,7 +348,7 @@ def main() -> None:
     try:
         trio.run(run)
     except MemoryError:
-        os._exit(3)  # the kernel reads 3 as: out of its address-space limit
+        os._exit(3)  # the kernel reports 3 as the worker's own account of a MemoryError, not a quota breach
 
 
 if __name__ == "__main__":

@@ -83,14 +83,26 @@ class Ops:
         return self.kernel.info(req.name)
 
     async def _spawn(self, req: c.Spawn) -> Any:
-        cls = await self._resolve(req.neuro)
-        return await self.kernel.spawn(cls, name=req.name, policy=req.policy)
+        cls = await self._resolve(req.neuro, req.trusted)
+        return await self.kernel.spawn(cls, name=req.name, policy=req.policy,
+                                       source=getattr(cls, "__neuro_files__", None))
 
-    @staticmethod
-    async def _resolve(neuro: Any) -> type[Neuro]:
+    async def _resolve(self, neuro: Any, trusted: bool) -> type[Neuro]:
+        """The class a request names. A file is untrusted unless the request says otherwise:
+        the kernel has a sandbox import it (`Kernel.load`); an installed module is trusted."""
         if isinstance(neuro, type):  # an embedded client passes the class itself
             await trio.lowlevel.checkpoint()
             return neuro
+        path, cls_name = _split_spec(neuro)
+        if not trusted and _names_a_file(path):
+            if not os.path.exists(path):
+                raise ManifestError(f"no neuro file at {path!r}; give an existing .py file or package folder")
+            loaded = await self.kernel.load(path)
+            if cls_name and loaded.cls.__name__ != cls_name:
+                raise ManifestError(f"{neuro!r}: the file's neuro class is {loaded.cls.__name__}, not {cls_name}; "
+                                    "an untrusted file holds one neuro (or names it in neuro.toml)")
+            loaded.cls.__neuro_files__ = loaded.files
+            return loaded.cls
         return await trio.to_thread.run_sync(resolve_neuro, neuro)
 
     async def _stop(self, req: c.Stop) -> None:
@@ -128,7 +140,7 @@ class Ops:
     # -- versions -----------------------------------------------------------------------------
 
     async def _swap(self, req: c.Swap) -> Any:
-        cls = await self._resolve(req.neuro)
+        cls = await self._resolve(req.neuro, req.trusted)
         files = getattr(cls, "__neuro_files__", None)
         return await self.kernel.swap(req.name, cls, replay=req.replay, origin="api", source=files)
 
@@ -189,10 +201,20 @@ def _fields(req: Any) -> dict[str, Any]:
 
 # -- naming a neuro: "module:Class", "path.py", "path.py:Class" or a package folder -----------
 
-def resolve_neuro(spec: str) -> type[Neuro]:
-    """The Neuro class `spec` names. Blocking (it imports); raises ManifestError saying why not."""
+def _split_spec(spec: str) -> tuple[str, str]:
     path, _, cls_name = spec.partition(":") if not _is_windows_drive(spec) else (spec, "", "")
-    if path.endswith(".py") or os.sep in path or os.path.exists(path):
+    return path, cls_name
+
+
+def _names_a_file(path: str) -> bool:
+    return path.endswith(".py") or os.sep in path or os.path.exists(path)
+
+
+def resolve_neuro(spec: str) -> type[Neuro]:
+    """The Neuro class `spec` names, imported in this process (trusted code). Blocking;
+    raises ManifestError saying why not."""
+    path, cls_name = _split_spec(spec)
+    if _names_a_file(path):
         return _from_path(path, cls_name or None, spec)
     if not cls_name:
         raise ManifestError(f"cannot tell which neuro {spec!r} names; give `module:Class` "

@@ -126,9 +126,11 @@ class Client:
 
     # -- the process table --------------------------------------------------------------------
 
-    async def spawn(self, neuro: Any, *, name: str | None = None, policy: str | None = None) -> Any:
-        """Start a neuro (a class, ``module:Class`` or a file path); returns its ProcessInfo."""
-        reply = await self._ask(c.Spawn, neuro=self._neuro(neuro), name=name, policy=policy)
+    async def spawn(self, neuro: Any, *, name: str | None = None, policy: str | None = None,
+                    trusted: bool = False) -> Any:
+        """Start a neuro (a class, ``module:Class`` or a file path); returns its ProcessInfo.
+        A file is untrusted unless `trusted`: imported and run only in a sandbox."""
+        reply = await self._ask(c.Spawn, neuro=self._neuro(neuro), name=name, policy=policy, trusted=trusted)
         return self._as(reply.value, _types().ProcessInfo)
 
     async def stop(self, name: str, *, timeout: float = 5.0) -> None:
@@ -210,10 +212,11 @@ class Client:
 
     # -- versions and policies ----------------------------------------------------------------
 
-    async def swap(self, name: str, neuro: Any, *, replay: int | None = None) -> Any:
+    async def swap(self, name: str, neuro: Any, *, replay: int | None = None, trusted: bool = False) -> Any:
         """Hot-swap `name` to `neuro` (replaying `replay` logged calls first); returns the
-        SwapReport, or raises SwapFailed (with `.report`) when the new version is refused."""
-        reply = await self._ask(c.Swap, name=name, neuro=self._neuro(neuro), replay=replay)
+        SwapReport, or raises SwapFailed (with `.report`) when the new version is refused.
+        A file is untrusted unless `trusted`, as for `spawn`."""
+        reply = await self._ask(c.Swap, name=name, neuro=self._neuro(neuro), replay=replay, trusted=trusted)
         return self._as(reply.value, _types().SwapReport)
 
     async def rollback(self, name: str, version: str | None = None) -> Any:

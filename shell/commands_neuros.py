@@ -10,7 +10,7 @@ from ._output import print_table, ps_row
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    from .cli import add
+    from .cli import add, seconds, whole_number
 
     add(sub, "ps", common, help="the process table, with counters", example="neuro ps --json", run=_ps)
 
@@ -21,11 +21,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     spawn.add_argument("neuro", metavar="NEURO", help="module:Class, or the path of a neuro file or folder")
     spawn.add_argument("--name", help="the process name (default: the neuro's own)")
     spawn.add_argument("--policy", help="a policy name (default: the neuro's own)")
+    spawn.add_argument("--trusted", action="store_true",
+                       help="a file you wrote yourself: import and run it in the daemon's process like an installed "
+                            "module (default: a file is untrusted, imported and run only in a sandbox)")
 
     stop = add(sub, "stop", common, help="stop a neuro (it drains, then the rest are dead letters)",
                example="neuro stop echo", run=_stop)
     stop.add_argument("name", metavar="NAME")
-    stop.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="drain time (default 5)")
+    stop.add_argument("--timeout", type=seconds, default=5.0, metavar="SECONDS", help="drain time (default 5)")
 
     restart = add(sub, "restart", common, help="restart a neuro with fresh state", example="neuro restart echo",
                   run=_restart)
@@ -41,8 +44,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                             "the neuro's input type and names the field that fails.")
         p.add_argument("to", metavar="NAME", help="the neuro")
         p.add_argument("payload", nargs="*", metavar="PAYLOAD", help="JSON, or key=value pairs")
-        p.add_argument("--timeout", type=float, default=10.0 if name == "call" else None, metavar="SECONDS",
-                       help="deadline" + (" (default 10)" if name == "call" else " for room in a full mailbox"))
+        p.add_argument("--timeout", type=seconds, default=10.0 if name == "call" else None, metavar="SECONDS",
+                       help="deadline, `inf` for none" + (" (default 10)" if name == "call" else
+                                                          " for room in a full mailbox (default: the policy's "
+                                                          "send_timeout)"))
         p.add_argument("--durable", action="store_true",
                        help="commit the message to the log (synchronous=FULL) before it is acknowledged")
 
@@ -53,7 +58,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                example="neuro swap echo ./echo_v2.py --replay 50", run=_swap)
     swap.add_argument("name", metavar="NAME")
     swap.add_argument("neuro", metavar="NEURO", help="module:Class, or the path of a neuro file or folder")
-    swap.add_argument("--replay", type=int, metavar="N", help="replay the last N logged calls first")
+    swap.add_argument("--replay", type=whole_number, metavar="N", help="replay the last N logged calls first")
+    swap.add_argument("--trusted", action="store_true", help="the new version is a file you wrote (as for spawn)")
 
     rollback = add(sub, "rollback", common, help="swap a neuro back to an earlier version",
                    example="neuro rollback echo --version 3fa2", run=_rollback)
@@ -83,7 +89,7 @@ def _spawn(args: argparse.Namespace) -> int:
     if os.path.exists(path):  # the daemon runs elsewhere: give it an absolute path
         spec = os.path.abspath(path) + spec[len(path):]
     with Session(args) as s:
-        info = s.spawn(spec, name=args.name, policy=args.policy)
+        info = s.spawn(spec, name=args.name, policy=args.policy, trusted=args.trusted)
     if args.json:
         print_value(info, as_json=True)
     else:
@@ -137,7 +143,7 @@ def _swap(args: argparse.Namespace) -> int:
         spec = os.path.abspath(path) + spec[len(path):]
     with Session(args) as s:
         try:
-            report = s.swap(args.name, spec, replay=args.replay)
+            report = s.swap(args.name, spec, replay=args.replay, trusted=args.trusted)
         except Exception as e:
             report = getattr(e, "report", None)
             if report is None:

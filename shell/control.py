@@ -93,12 +93,14 @@ class Info(msgspec.Struct, **_frame("info")):
 
 
 class Spawn(msgspec.Struct, **_frame("spawn")):
-    """`neuro` is ``module:Class`` or the path of a neuro file (``path.py`` or ``path.py:Class``)."""
+    """`neuro` is ``module:Class`` or the path of a neuro file (``path.py`` or ``path.py:Class``).
+    A file is untrusted (imported and run only in a sandbox) unless `trusted`."""
 
     id: int
     neuro: str
     name: str | None = None
     policy: str | None = None
+    trusted: bool = False
 
 
 class Stop(msgspec.Struct, **_frame("stop")):
@@ -194,6 +196,7 @@ class Swap(msgspec.Struct, **_frame("swap")):
     name: str
     neuro: str
     replay: int | None = None
+    trusted: bool = False
 
 
 class Rollback(msgspec.Struct, **_frame("rollback")):

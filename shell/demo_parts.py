@@ -82,9 +82,7 @@ async def sandbox(k: neuro.Kernel, folder: Path) -> str:
     secret.write_text("the user's data")
     module = folder / "prober_neuro.py"
     module.write_text(SANDBOXED)
-    from neuro.kernel._neurofile import load_neuro_path
-
-    loaded = load_neuro_path(str(module))
+    loaded = await k.load(module)  # untrusted: imported only inside a sandbox, never here
     await k.spawn(loaded.cls, source=loaded.files)
     seen = await k.call("prober", {"path": str(secret)}, timeout=30)
     state = "BLOCKED" if not seen.readable else "READ (sandbox failed)"
@@ -126,6 +124,8 @@ def _counter_source(step: int) -> str:
 
 
 async def hot_swap(k: neuro.Kernel, folder: Path) -> str:
+    if shutil.which("bwrap") is None:
+        return "skipped: the drop folder is untrusted, so its neuros run sandboxed, and bubblewrap is not installed"
     drop = k.drop_folders()[0]
     path = Path(drop.path) / "stepper.py"
     path.write_text(_counter_source(1))
@@ -139,7 +139,8 @@ async def hot_swap(k: neuro.Kernel, folder: Path) -> str:
     await drop.wait_idle()
     after = await k.call("stepper", {"n": 1})
     return (f"saved a new stepper.py: version {before[:8]} -> {k.info('stepper').version[:8]}, "
-            f"state carried (total {after.total} = 3 + 10), no call lost")
+            f"state carried (total {after.total} = 3 + 10), no call lost; it runs in the "
+            f"{k.info('stepper').sandbox} sandbox (the folder is untrusted)")
 
 
 async def learning(k: neuro.Kernel, folder: Path) -> str:

@@ -59,6 +59,7 @@ class Folder:
 
 
 async def start(k, nursery, path, **kw):
+    kw.setdefault("trusted", True)  # the folder's mechanics; tests/hotswap/test_untrusted_drop.py covers trust
     drop = DropFolder(k, path, **kw)
     await nursery.start(drop.run)
     await drop.wait_idle()

@@ -195,7 +195,7 @@ async def swap_under_load(folder: Path, log: Path, rewrites: int, *, callers: in
     path.write_bytes(source(0))
     started = time.perf_counter()
 
-    async with neuro.Kernel(log=log, neuro_dirs=[folder]) as k:
+    async with neuro.Kernel(log=log, trusted_dirs=[folder]) as k:
         [drop] = k.drop_folders()
         await drop.wait_idle()
         if k.info(NAME).version != version_hash(source(0)):

@@ -1,0 +1,162 @@
+"""Loading a neuro from files by trust: where its code comes from decides where it may run.
+
+Trusted files (a trusted drop folder, ``neuro spawn --trusted FILE``, an installed module)
+are imported here, in the kernel, as before. Untrusted files are only read here, as bytes:
+a sandbox worker of the folder's policy imports them and answers with the manifest as data
+(`neuro.sandbox._described`), from which the kernel builds a stand-in class that can only
+be started in a sandbox. Nothing of an untrusted file runs in the kernel's process.
+
+An untrusted neuro runs under the folder's policy unless it names another; a policy it
+names must not let it into the kernel's process (a policy that allows `inproc`), and its
+`policy_overrides` may only tighten that policy.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import msgspec
+import trio
+
+from neuro._manifest import hash_files
+from neuro.sandbox._described import Description, TypeTooComplex, is_described, rebuild
+from neuro.sandbox._pool import DescribeFailed
+
+from ._neurofile import LoadedNeuro, NeuroFileError, load_neuro_path, read_neuro_files
+from ._policy import Policy
+
+__all__ = ["load_file", "describe_source", "reload_described", "is_described", "looser_than", "TRUST_HINT",
+           "UNTRUSTED_POLICY"]
+
+UNTRUSTED_POLICY = "untrusted"
+TRUST_HINT = ("trust the folder (Kernel(trusted_dirs=[...]); for the daemon, NEURO_TRUSTED_DIRS=FOLDER) or spawn "
+              "the file with `neuro spawn --trusted FILE`, if you wrote it yourself")
+_RANK = {"background": 0, "normal": 1, "interactive": 2}
+_LIMITS = ("rate", "burst", "send_rate", "wall_time", "cpu_share", "cpu_time", "memory", "processes", "open_files")
+_SIZES = ("mailbox_size", "max_message_bytes", "concurrency")
+
+
+async def load_file(kernel: Any, path: str, *, folder: str | None = None, trusted: bool = False,
+                    policy: str = UNTRUSTED_POLICY) -> LoadedNeuro:
+    """Load the neuro at `path` (inside `folder`): imported here if `trusted`, else described
+    in a sandbox of `policy`. Raises NeuroFileError naming the file and what to do."""
+    folder = folder if folder is not None else os.path.dirname(os.path.normpath(path))
+    if trusted:
+        return await _maybe_thread(load_neuro_path, path, folder)
+    files = await _maybe_thread(read_neuro_files, path, folder)
+    cls = await describe_source(kernel, files, origin=os.path.dirname(os.path.normpath(path)), policy=policy,
+                                shown=path)
+    d: Description = cls.__neuro_described__
+    return LoadedNeuro(cls=cls, name=d.name, version=cls.__version_cache__, files=files, path=path,
+                       module=d.module, replay=d.replay)
+
+
+async def describe_source(kernel: Any, files: dict[str, bytes], *, origin: str, policy: str,
+                          shown: str | None = None) -> type:
+    """A stand-in class for untrusted `files`, described by a sandbox worker of `policy`."""
+    shown = shown or origin
+    loader = kernel._store.get(policy)
+    backend_name = loader.sandbox
+    if backend_name == "inproc" or backend_name not in kernel._backends:
+        raise NeuroFileError(f"the policy {policy!r} for untrusted files runs neuros in {backend_name!r}, not in a "
+                             "sandbox: give untrusted folders a policy whose sandbox is process or docker", file=shown)
+    backend = kernel._backends[backend_name]
+    version = hash_files(files)
+    try:
+        raw = await backend.describe(files, version, origin, loader, loader.wall_time or 10.0)
+    except DescribeFailed as e:
+        raise NeuroFileError(e.error, file=e.file or shown, line=e.line or None, traceback=e.traceback or None) from None
+    try:
+        d = msgspec.msgpack.decode(raw, type=Description)
+    except msgspec.DecodeError as e:
+        raise NeuroFileError(f"its sandbox sent a manifest the kernel cannot read ({e}); the file was not loaded",
+                             file=shown) from None
+    d = _with_policy(kernel, d, policy, shown)
+    try:
+        cls = rebuild(d, files, version)
+    except TypeTooComplex as e:
+        raise NeuroFileError(f"manifest error: {e}", file=shown) from None
+    except (TypeError, ValueError) as e:  # defstruct refused what the sandbox described
+        raise NeuroFileError(f"manifest error: its message types cannot be rebuilt: {e}", file=shown) from None
+    cls.__neuro_loader_policy__ = policy
+    return cls
+
+
+def _with_policy(kernel: Any, d: Description, folder_policy: str, shown: str) -> Description:
+    """Apply the trust rule: the folder's policy unless the file names a sandboxed one."""
+    if d.sandbox == "inproc":
+        raise NeuroFileError(f"it asks for sandbox = 'inproc', the kernel's own process, but it comes from "
+                             f"untrusted code: remove that line, or {TRUST_HINT}", file=shown)
+    if not d.policy_declared:
+        d = msgspec.structs.replace(d, policy=folder_policy)
+    try:
+        base = kernel._store.get(d.policy)
+        effective = kernel._store.get(d.policy, d.policy_overrides) if d.policy_overrides else base
+    except Exception as e:  # noqa: BLE001 - an unknown policy or a bad override: this file's error
+        raise NeuroFileError(f"manifest error: {e}", file=shown) from None
+    if "inproc" in base.sandboxes:
+        raise NeuroFileError(f"it declares policy = {d.policy!r}, which lets a neuro run in the kernel's process, "
+                             f"but it comes from untrusted code: remove the policy line (it then runs under "
+                             f"{folder_policy!r}), name a sandboxed policy such as 'untrusted', or {TRUST_HINT}",
+                             file=shown)
+    looser = looser_than(base, effective)
+    if looser:
+        raise NeuroFileError(f"its policy_overrides loosen policy {d.policy!r} ({', '.join(looser)}); untrusted code "
+                             f"may only tighten its policy: remove them, or {TRUST_HINT}", file=shown)
+    return d
+
+
+def looser_than(base: Policy, effective: Policy) -> list[str]:
+    """The fields in which `effective` grants more than `base` (0 means unlimited)."""
+    out = []
+    for field in _LIMITS:
+        b, e = getattr(base, field), getattr(effective, field)
+        if b and (not e or e > b):
+            out.append(field)
+    out += [f for f in _SIZES if getattr(effective, f) > getattr(base, f)]
+    if effective.gpu_memory > base.gpu_memory:
+        out.append("gpu_memory")
+    if _RANK[effective.priority] > _RANK[base.priority]:
+        out.append("priority")
+    if not set(effective.sandboxes) <= set(base.sandboxes):
+        out.append("sandboxes")
+    bc, ec = base.capabilities, effective.capabilities
+    if ec.network and not bc.network:
+        out.append("capabilities.network")
+    for field in ("read", "write", "env"):
+        if not set(getattr(ec, field)) <= set(getattr(bc, field)):
+            out.append(f"capabilities.{field}")
+    if bc.disk and (not ec.disk or ec.disk > bc.disk):
+        out.append("capabilities.disk")
+    return out
+
+
+async def reload_described(kernel: Any, neuro: type, files: dict[str, bytes], origin: str) -> type:
+    """Load stored source of a neuro that was described (a rollback): described again."""
+    return await describe_source(kernel, files, origin=origin,
+                                 policy=getattr(neuro, "__neuro_loader_policy__", UNTRUSTED_POLICY))
+
+
+async def _maybe_thread(fn: Any, *args: Any) -> Any:
+    """Small reads here (~1 ms: cheaper than a thread's hand-off on a busy loop), big ones in a thread."""
+    if _small(args[0]):
+        result = fn(*args)
+        await trio.lowlevel.checkpoint()
+        return result
+    return await trio.to_thread.run_sync(fn, *args)
+
+
+def _small(path: str, limit: int = 64 << 10) -> bool:
+    """A single file (or a package folder's files) under `limit` bytes in all."""
+    try:
+        if os.path.isfile(path):
+            return os.path.getsize(path) < limit
+        total = 0
+        for root, _, files in os.walk(path):
+            total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+            if total >= limit:
+                return False
+        return True
+    except OSError:
+        return False
