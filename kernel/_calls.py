@@ -50,6 +50,10 @@ class Deadlines:
     def add(self, when: float, item: Parked) -> None:
         if when == math.inf:
             return
+        if when != when:
+            # Every timeout is checked where it enters; this keeps a NaN that slipped past
+            # from reaching the timer task, whose failure would end the kernel.
+            raise ValueError("kernel bug: a deadline is NaN; every timeout must be checked where it enters")
         heap = self._heap
         if len(heap) >= self._compact_at:
             # Most entries are calls answered long ago: drop them, so the heap (and what the

@@ -31,7 +31,7 @@ import trio
 from neuro._errors import NeuroError, NoSuchNeuro
 
 from ._loading import load_file
-from ._neurofile import LoadedNeuro, NeuroFileError, is_neuro_entry
+from ._neurofile import LoadedNeuro, NeuroFileError, is_neuro_entry, shown_path
 
 __all__ = ["DropFolder", "DropFolderStatistics"]
 
@@ -70,10 +70,13 @@ class DropFolder:
     `stop_timeout` how long a removed neuro's queued messages may drain before the rest end
     as dead letters with reason ``removed``. A folder is untrusted unless `trusted`: its
     files are imported only in a sandbox of `policy` and run sandboxed (see `_loading`).
+    Up to `max_concurrent_loads` files load side by side, so one slow import delays no
+    other drop; a load that takes longer than `load_deadline` seconds is a ``drop.error``.
     """
 
     def __init__(self, kernel: Any, path: str | os.PathLike[str], *, debounce: float = 0.05,
-                 stop_timeout: float = 5.0, trusted: bool = False, policy: str = "untrusted") -> None:
+                 stop_timeout: float = 5.0, trusted: bool = False, policy: str = "untrusted",
+                 max_concurrent_loads: int = 4, load_deadline: float = 30.0) -> None:
         self.kernel = kernel
         self.path = os.path.abspath(os.path.expanduser(os.fspath(path)))
         self.trusted = trusted
@@ -92,12 +95,21 @@ class DropFolder:
         self._barrier_seq = 0
         self._counts = {"loads": 0, "spawned": 0, "swapped": 0, "removed": 0, "errors": 0, "rescans": 0}
         self._last_event = 0.0
+        self._lost = False  # the folder itself was deleted or moved away
+        self._inflight: set[str] = set()  # entries being loaded now
+        self._nursery: trio.Nursery | None = None
+        self._loads = trio.CapacityLimiter(max_concurrent_loads)  # files load side by side, this many at once
+        self._applying = trio.Lock()  # spawns and swaps, one entry at a time
+        self.load_deadline = load_deadline
+        self.poll_interval = 0.2
 
     # -- public -----------------------------------------------------------------------------
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Watch the folder until cancelled. With ``nursery.start`` it returns once the
-        watch is in place and the first scan is queued."""
+        watch is in place and the first scan is queued. If the folder is deleted or moved
+        away, that is a ``drop.folder_lost`` event; the watch comes back with the folder
+        (``drop.folder_back``), its files loaded again."""
         os.makedirs(self.path, exist_ok=True)
         self._token = trio.lowlevel.current_trio_token()
         self._observer = _make_observer(self)
@@ -105,18 +117,50 @@ class DropFolder:
         try:
             self.rescan()
             task_status.started()
-            await self._loop()
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                if not self.trusted:
+                    nursery.start_soon(self._warm_loader)
+                await self._loop()
         finally:
-            observer, self._observer = self._observer, None
-
-            def stop() -> None:
-                observer.stop()
-                observer.join(2.0)
-
-            # Off the trio thread: watchdog's dispatch thread may be waiting on trio (in
-            # `_report`) while holding the lock that `stop` needs.
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(stop)
+                await self._stop_observer()
+
+    async def _warm_loader(self) -> None:
+        """Start the sandbox workers that will import this folder's files before the first
+        drop needs one (a cold sandbox start is ~10x a warm one)."""
+        policy = self.kernel._store.get(self.policy)
+        backend = self.kernel._backends.get(policy.sandbox)
+        warm = getattr(backend, "warm", None)
+        if warm is not None:
+            try:
+                await warm(policy)
+            except Exception:  # noqa: BLE001 - an optimisation: a failure shows at the first drop
+                pass
+
+    async def _stop_observer(self) -> None:
+        observer, self._observer = self._observer, None
+        if observer is None:
+            return
+
+        def stop() -> None:
+            observer.stop()
+            observer.join(2.0)
+
+        # Off the trio thread: watchdog's dispatch thread may be waiting on trio (in
+        # `_report`) while holding the lock that `stop` needs.
+        await trio.to_thread.run_sync(stop)
+
+    async def _wait_for_folder(self) -> None:
+        """The watched folder went away: wait for it to come back, then watch it again."""
+        await self._stop_observer()
+        while not os.path.isdir(self.path):
+            await trio.sleep(self.poll_interval)
+        self._observer = _make_observer(self)
+        await trio.to_thread.run_sync(self._observer.start)
+        self._lost = False
+        self.kernel._event("drop.folder_back", None, ACTOR, folder=shown_path(self.path))
+        self.rescan()
 
     def rescan(self) -> None:
         """Look at every entry again: those on disk and those running from here. Called at
@@ -152,7 +196,7 @@ class DropFolder:
                 await done.wait()
         finally:
             self._barriers.pop(marker, None)
-        while self._dirty or self._busy:
+        while self._dirty or self._busy or self._inflight:
             await self._idle.wait()
 
     def statistics(self) -> DropFolderStatistics:
@@ -176,19 +220,30 @@ class DropFolder:
             self.rescan()
             return
         now = trio.current_time()
-        for path in paths:
+        for i, path in enumerate(paths):
             if not path:
                 continue
             rel = os.path.relpath(path, self.path)
-            if rel == "." or rel.startswith(".." + os.sep) or rel == "..":
+            if rel == ".":
+                if kind in ("deleted", "moved") and i == 0 and not self._lost and not os.path.isdir(self.path):
+                    self._lost = True  # the folder itself: its watch is gone until it comes back
+                    self.kernel._event("drop.folder_lost", None, ACTOR, folder=shown_path(self.path),
+                                       how=kind, running=sorted(e.name for e in self._entries.values()))
+                continue
+            if rel.startswith(".." + os.sep) or rel == "..":
                 continue
             top = rel.split(os.sep)[0]
             if top in self._barriers:
                 self._barriers[top].set()
                 continue
-            if kind == "created" and not os.path.isdir(path):
-                continue  # its content comes later: wait for close-write
+            if kind == "modified":
+                if top in self._dirty:  # still being written: its quiet period starts again
+                    self._mark(top, now)
+                continue
             if top in self._entries or is_neuro_entry(self.path, top) or self._refused(top):
+                # A file created here is written next (close-write follows, and `modified`
+                # pushes it back meanwhile); one moved in from elsewhere or a symlink made in
+                # place has no later event, so it loads after the longer quiet period.
                 quiet = self.settle if kind in ("closed", "moved") else self.debounce
                 self._mark(top, now + quiet - self.debounce)
         self._wake()
@@ -208,21 +263,27 @@ class DropFolder:
     # -- the trio side ---------------------------------------------------------------------------
 
     async def _loop(self) -> None:
+        assert self._nursery is not None
         while True:
-            if not self._dirty:
-                self._idle.set()
+            waiting = {e: t for e, t in self._dirty.items() if e not in self._inflight}
+            if self._lost and not self._dirty and not self._inflight:  # its files are handled: wait for it
+                await self._wait_for_folder()
+                continue
+            if not waiting:
+                if not self._dirty and not self._inflight:
+                    self._idle.set()
                 self._wakeup = trio.Event()
                 await self._wakeup.wait()
                 continue
             now = trio.current_time()
-            due = min(self._dirty.values()) + self.debounce
+            due = min(waiting.values()) + self.debounce
             if due > now:
                 self._wakeup = trio.Event()
                 with trio.move_on_at(due):
                     await self._wakeup.wait()
                 continue
             # Removals first, so a file renamed in the folder frees its name before it is loaded again.
-            ready = sorted((e for e, t in self._dirty.items() if t + self.debounce <= now),
+            ready = sorted((e for e, t in waiting.items() if t + self.debounce <= now),
                            key=lambda e: (os.path.lexists(os.path.join(self.path, e)), e))
             self._busy = True
             if self._idle.is_set():
@@ -232,15 +293,34 @@ class DropFolder:
                     if self._dirty.get(entry, math.inf) + self.debounce > trio.current_time():
                         continue  # changed again meanwhile: wait for its quiet period
                     del self._dirty[entry]
-                    await self._sync(entry)
+                    if not os.path.lexists(os.path.join(self.path, entry)):
+                        await self._removed(entry)  # in order, before any load
+                        continue
+                    # Loads go on side by side (at most max_concurrent_loads), each entry one at a
+                    # time: a change to an entry that is loading waits in _dirty until it is done.
+                    await self._loads.acquire_on_behalf_of(entry)
+                    self._inflight.add(entry)
+                    self._nursery.start_soon(self._sync_one, entry)
             finally:
                 self._busy = False
+
+    async def _sync_one(self, entry: str) -> None:
+        try:
+            await self._sync(entry)
+        finally:
+            self._inflight.discard(entry)
+            self._loads.release_on_behalf_of(entry)
+            self._wake()
 
     async def _sync(self, entry: str) -> None:
         """Bring the kernel in step with one entry of the folder."""
         path = os.path.join(self.path, entry)
         if not os.path.lexists(path):
             await self._removed(entry)
+            return
+        if shown_path(entry) != entry:
+            self._error(None, path, f"{shown_path(path)}: the file name is not valid UTF-8 (shown with escapes): "
+                                    "rename it with a UTF-8 name", None, None)
             return
         if ".." in entry:
             self._error(None, path, f"{path}: a name with '..' is refused: name neuro files plainly, inside the "
@@ -251,8 +331,13 @@ class DropFolder:
             return
         self._counts["loads"] += 1
         try:
-            loaded: LoadedNeuro = await load_file(self.kernel, path, folder=self.path, trusted=self.trusted,
-                                                  policy=self.policy)
+            with trio.move_on_after(self.load_deadline) as scope:
+                loaded: LoadedNeuro = await load_file(self.kernel, path, folder=self.path, trusted=self.trusted,
+                                                      policy=self.policy)
+            if scope.cancelled_caught:
+                self._error(None, path, f"{shown_path(path)}: loading took longer than {self.load_deadline:g} s: "
+                                        "keep the module's top level quick", None, None)
+                return
         except NeuroFileError as e:
             self._error(self._entries[entry].name if entry in self._entries else None, e.file, str(e), e.line,
                         e.traceback)
@@ -260,7 +345,8 @@ class DropFolder:
         except Exception as e:  # noqa: BLE001 - any loader failure is this file's error event
             self._error(None, path, f"{path}: {type(e).__name__}: {e}", None, None)
             return
-        await self._apply(entry, loaded)
+        async with self._applying:
+            await self._apply(entry, loaded)
 
     async def _apply(self, entry: str, loaded: LoadedNeuro) -> None:
         owners = _owners.setdefault(self.kernel, {})
@@ -332,7 +418,8 @@ class DropFolder:
     def _error(self, name: str | None, file: str | None, error: str, line: int | None,
                traceback: str | None) -> None:
         self._counts["errors"] += 1
-        self.kernel._event("drop.error", name, ACTOR, folder=self.path, file=file, line=line, error=error,
+        self.kernel._event("drop.error", name, ACTOR, folder=shown_path(self.path),
+                           file=shown_path(file) if file is not None else None, line=line, error=shown_path(error),
                            traceback=traceback)
 
 
@@ -341,13 +428,13 @@ def _make_observer(drop: DropFolder) -> Any:
     queue overflows are reported too."""
     from watchdog.events import (
         DirDeletedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent, FileDeletedEvent,
-        FileMovedEvent, FileSystemEventHandler, DirCreatedEvent,
+        FileModifiedEvent, FileMovedEvent, FileSystemEventHandler, DirCreatedEvent,
     )
     from watchdog.observers import Observer
 
     kinds = {FileClosedEvent: "closed", FileMovedEvent: "moved", DirMovedEvent: "moved",
              FileCreatedEvent: "created", DirCreatedEvent: "created", FileDeletedEvent: "deleted",
-             DirDeletedEvent: "deleted"}
+             DirDeletedEvent: "deleted", FileModifiedEvent: "modified"}
 
     class Handler(FileSystemEventHandler):
         def on_any_event(self, event: Any) -> None:

@@ -135,8 +135,21 @@ def migrate(conn: sqlite3.Connection) -> int:
 CHECKPOINT_PAGES = 8000
 
 
+def _create_private(path: str) -> None:
+    """Create a new log file 0600 before SQLite does (it would make it 0644 under the usual
+    umask): it holds every payload. SQLite gives the -wal and -shm files the mode of the
+    database, so they are 0600 too. An existing file keeps its mode."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    except OSError:
+        pass  # it exists, or cannot be made: sqlite3 says which, below
+
+
 def open_database(path: str) -> sqlite3.Connection:
-    """Open (creating if needed) and migrate a log file; WAL mode, NORMAL sync."""
+    """Open (creating if needed, 0600) and migrate a log file; WAL mode, NORMAL sync."""
+    _create_private(str(path))
     try:
         conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")

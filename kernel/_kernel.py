@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 import typing
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from typing import Any, AsyncIterator
 import msgspec
 import trio
 
+from neuro._checks import brief, check_count, check_number, check_source, check_timeout
 from neuro._errors import AlreadyRunning, KernelClosed, ManifestError, NeuroError, NoSuchNeuro
 from neuro._manifest import NAME_PATTERN, Neuro, _is_union, hash_files
 from neuro.sandbox import Backend, default_backends
@@ -29,7 +31,7 @@ from ._policyfiles import PolicyStore, apply_overrides
 from ._envelope import Envelope
 from ._process import Letter, Process, ProcessInfo, State
 from ._router import Router
-from ._supervisor import RESTART_KINDS, Child, Supervisor, SupervisorInfo, SupervisorSpec
+from ._supervisor import RESTART_KINDS, Child, Supervisor, SupervisorInfo, SupervisorSpec, check_tree
 from ._lifecycle import Lifecycle
 from ._query import LogQuery
 from ._versions import VersionInfo, VersionStore
@@ -75,18 +77,23 @@ class Kernel(Lifecycle):
     shipped `policies/` folder and `policy_dirs` (default: ``$NEURO_HOME/policies``);
     `policies` adds or replaces some by name; `watch_policies` reloads them live when their
     files change. `neuro_dirs` are drop folders: a neuro file dropped in is spawned, a
-    changed one swapped, a deleted one stopped. `backends` adds sandbox backends by name.
+    changed one swapped, a deleted one stopped. Their files are untrusted: imported only in
+    a sandbox, run under the `untrusted` policy unless they name another sandboxed one.
+    `trusted_dirs` are drop folders whose files are trusted: imported and run in-process
+    like your own code. `backends` adds sandbox backends by name.
     """
 
     def __init__(self, log: str | PathLike[str] | None = None, *, policies: dict[str, Policy] | None = None,
                  policy_dirs: list[str] | None = None, watch_policies: bool = False,
                  neuro_dirs: list[str | PathLike[str]] | None = None,
+                 trusted_dirs: list[str | PathLike[str]] | None = None,
                  backends: dict[str, Backend] | None = None, flush_interval: float = 0.05) -> None:
+        flush_interval = check_number(flush_interval, "flush_interval")
         self._log_path = str(log) if log is not None else None
         self._store = PolicyStore(policy_dirs, policies)
         self._watch_policies = watch_policies
         self._policy_watch: Any = None
-        self._neuro_dirs = [str(d) for d in (neuro_dirs or [])]
+        self._neuro_dirs = [(str(d), False) for d in (neuro_dirs or [])] + [(str(d), True) for d in (trusted_dirs or [])]
         self._drop_folders: list[Any] = []
         self._watchers = trio.CancelScope()  # drop folders and the policy watch
         self._backends = {**default_backends(), **(backends or {})}
@@ -98,6 +105,7 @@ class Kernel(Lifecycle):
         self._root = Supervisor(ROOT, "one_for_one", 3, 5.0, None, self)
         self._supervisors: dict[str, Supervisor] = {ROOT: self._root}
         self._lifecycle = trio.Lock()
+        self._halt_grace: float | None = None  # set at shutdown: overrides each child's `shutdown`
         self._decoders: dict[type, tuple[msgspec.msgpack.Decoder, tuple[type, ...] | None]] = {}
         self._recovered: dict[str, list[Any]] = {}  # durable messages to redeliver, by neuro
         self._store_versions = VersionStore()
@@ -147,13 +155,14 @@ class Kernel(Lifecycle):
                 if self._watch_policies:
                     from ._policywatch import PolicyWatch
 
-                    self._policy_watch = PolicyWatch(self._store.folders[1:], self.reload_policies)
+                    self._policy_watch = PolicyWatch(self._store.folders[1:], self.reload_policies,
+                                                     self._store.stale)
                     nursery.start_soon(self._policy_watch.run)
                 if self._neuro_dirs:
                     from ._dropfolder import DropFolder
 
-                    for folder in self._neuro_dirs:
-                        drop = DropFolder(self, folder)
+                    for folder, trusted in self._neuro_dirs:
+                        drop = DropFolder(self, folder, trusted=trusted)
                         self._drop_folders.append(drop)
                         await nursery.start(drop.run)
                 task_status.started()
@@ -173,7 +182,10 @@ class Kernel(Lifecycle):
 
     async def shutdown(self, *, drain: bool = True, timeout: float = 5.0) -> None:
         """Stop accepting; drain queued messages (up to `timeout`), dead-letter what is left
-        with reason ``shutdown``, stop every neuro in reverse start order, flush the log."""
+        with reason ``shutdown``, stop every neuro in reverse start order, flush the log.
+        `timeout` bounds the whole stop: a handler still running after it (or at once, with
+        drain=False) is cancelled, whatever its child spec's `shutdown` grace."""
+        timeout = check_timeout(timeout)
         if self._state != "running":
             await trio.lowlevel.checkpoint()  # always a checkpoint, whatever the state
             return
@@ -184,6 +196,7 @@ class Kernel(Lifecycle):
             with trio.move_on_after(timeout):
                 while any(p.queue or p.in_flight for p in self._router.procs.values()):
                     await trio.sleep(0.005)
+        self._halt_grace = 0.0  # the drain above was the grace; what still runs is cancelled
         async with self._lifecycle:
             await self._dead_letter_recovered()
             await self._root.shutdown("shutdown", failed=False)
@@ -234,7 +247,10 @@ class Kernel(Lifecycle):
         `source` is the exact code it was loaded from (relative path -> bytes), kept in the
         version store and shipped to a sandbox; by default it is read from the module's file."""
         self._check_open()
+        if not (isinstance(neuro, type) and issubclass(neuro, Neuro) and "__manifest__" in vars(neuro)):
+            raise ManifestError(f"spawn takes a Neuro subclass with a manifest, got {brief(neuro)}")
         if source is not None:
+            check_source(source)
             neuro.__version_cache__ = hash_files(source)
             neuro.__neuro_source__ = source
         sup = self._supervisors.get(supervisor)
@@ -271,8 +287,12 @@ class Kernel(Lifecycle):
             raise NeuroError(f"{name}: sandbox backend {backend!r} is not available in this kernel "
                              f"(available: {', '.join(self._backends)}); see `neuro doctor`")
         decoder, outputs = self._codec(neuro)
+        if backend == "inproc" and "__neuro_described__" in vars(neuro):
+            raise PolicyError(f"{name}: its code is not trusted, so it cannot run in the kernel's process; give it a "
+                              "policy whose sandbox is process or docker")
         proc = Process(next(self._pids), name, neuro, pol, sup, child.restart, decoder, outputs)
         proc.backend = backend
+        proc.shutdown = child.shutdown
         try:
             await self._start_worker(proc)
         except Exception as e:
@@ -382,6 +402,7 @@ class Kernel(Lifecycle):
     async def stop(self, name: str, *, drain: bool = True, timeout: float = 5.0, reason: str = "stopped") -> None:
         """Stop a neuro for good: it is not restarted. Queued messages drain for up to
         `timeout` seconds (with `drain`), then end as dead letters with `reason`."""
+        timeout = check_timeout(timeout)
         self._check_open()
         async with self._lifecycle:
             proc = self._router.procs.get(name)
@@ -424,9 +445,16 @@ class Kernel(Lifecycle):
         from ._swap import SwapReport, swap_process  # on first swap: not on the start-up path
 
         self._check_open()
+        if replay is not None:
+            check_count(replay, "replay", maximum=(1 << 63) - 1)
+        if tolerance is not None:
+            check_number(tolerance, "tolerance")
+        if not isinstance(origin, str):  # it is the actor of the swap's log events
+            raise TypeError(f"origin must be a str naming who asked for the swap, got {brief(origin)}")
         if not (isinstance(neuro, type) and issubclass(neuro, Neuro) and "__manifest__" in vars(neuro)):
             raise ManifestError(f"swap takes a Neuro subclass with a manifest, got {neuro!r}")
         if source is not None:
+            check_source(source)
             neuro.__version_cache__ = hash_files(source)
             neuro.__neuro_source__ = source
         async with self._lifecycle:
@@ -465,10 +493,28 @@ class Kernel(Lifecycle):
             source = await self.log._query("version_source", proc.manifest.name, target)
             if source is None:
                 raise NeuroError(f"the source of {name} {target} is not in the version store")
-            from ._neurofile import load_neuro_files
+            if "__neuro_described__" in vars(proc.neuro):  # untrusted code: described in a sandbox again, never imported here
+                from ._loading import reload_described
 
-            neuro = load_neuro_files(source, f"neuro_rollback.{proc.manifest.name.replace('.', '_')}_{target}")
+                neuro = await reload_described(self, proc.neuro, source, f"<{proc.manifest.name} {target}>")
+            else:
+                from ._neurofile import load_neuro_files
+
+                neuro = load_neuro_files(source, f"neuro_rollback.{proc.manifest.name.replace('.', '_')}_{target}")
         return await self.swap(name, neuro, origin="rollback", source=source)
+
+    async def load(self, path: str | PathLike[str], *, trusted: bool = False, policy: str = "untrusted",
+                   folder: str | PathLike[str] | None = None) -> Any:
+        """Load the neuro file or package folder at `path` for `spawn` or `swap` (returns a
+        `LoadedNeuro`: `.cls`, `.name`, `.version`, `.files`). Untrusted code (the default) is
+        imported only in a sandbox of `policy` and runs sandboxed; `trusted=True` imports it
+        here, for code you wrote. Raises NeuroFileError naming the file and what to do."""
+        from ._loading import load_file
+
+        self._check_open()
+        path = os.path.abspath(os.fspath(path))
+        return await load_file(self, path, folder=os.fspath(folder) if folder is not None else None,
+                               trusted=trusted, policy=policy)
 
     def versions(self, name: str) -> list[VersionInfo]:
         """Every version of neuro `name` this kernel has run, oldest first; `live` marks the running one."""
@@ -509,6 +555,9 @@ class Kernel(Lifecycle):
     async def supervise(self, spec: SupervisorSpec, *, parent: str = ROOT) -> SupervisorInfo:
         """Start a supervisor and its children (left to right) under `parent`."""
         self._check_open()
+        check_tree(spec)  # again: its `children` lists may have changed since it was built
+        if parent not in self._supervisors:
+            raise NeuroError(f"no supervisor named {parent!r}; known: {', '.join(self._supervisors)}")
         if spec.name in self._supervisors:
             raise AlreadyRunning(f"a supervisor named {spec.name!r} already exists")
         async with self._lifecycle:
@@ -522,7 +571,8 @@ class Kernel(Lifecycle):
 
     async def send(self, to: str, payload: Any, *, timeout: float | None = None, durable: bool = False) -> int:
         """Send a one-way message; returns its id. Waits for room in a full mailbox whose rule
-        is `block` (up to `timeout`); raises `InvalidPayload`, `NoSuchNeuro`, `MailboxFull`.
+        is `block`, up to `timeout` seconds (default: the policy's `send_timeout`, 30 s;
+        `math.inf` waits for ever); raises `InvalidPayload`, `NoSuchNeuro`, `MailboxFull`.
         With `durable`, returns only once the message is on disk (synchronous=FULL, committed
         in groups with other durable senders): after a crash it is delivered again."""
         self._check_open()
@@ -535,7 +585,9 @@ class Kernel(Lifecycle):
 
     async def call(self, to: str, payload: Any, *, timeout: float | None = 10.0, durable: bool = False) -> Any:
         """Send a request and wait for the reply; raises `RemoteError` if the handler raised,
-        `CallTimeout` after `timeout` seconds, `DeadLetter` if the message was dropped.
+        `CallTimeout` after `timeout` seconds (`None` or `math.inf`: no deadline, though the
+        wait for room in a full `block` mailbox is still bounded by the policy's
+        `send_timeout` under `None`), `DeadLetter` if the message was dropped.
         With `durable`, the request is on disk before it is delivered (see `send`)."""
         self._check_open()
         return await self._router.call(CLIENT, to, payload, timeout, durable=durable)
@@ -550,6 +602,10 @@ class Kernel(Lifecycle):
         """Receive ``(topic, sender, payload)`` for every event published on `topic` (a name,
         or a prefix ending in ``*``). Kernel lifecycle events come on ``kernel.events``.
         A subscriber that falls `buffer` events behind loses the newest ones."""
+        if buffer != math.inf:
+            check_count(buffer, "buffer")
+        if not isinstance(topic, str):
+            raise TypeError(f"topic must be a str (a name, or a prefix ending in `*`), got {brief(topic)}")
         send, receive = trio.open_memory_channel(buffer)
         subs = self._router.client_topics.setdefault(topic, [])
         subs.append(send)

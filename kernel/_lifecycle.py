@@ -9,9 +9,14 @@ from typing import Any
 import trio
 
 from ._process import Process, State
-from ._supervisor import Supervisor, SupervisorSpec
+from ._supervisor import Shutdown, Supervisor, SupervisorSpec, shutdown_seconds
 
 __all__ = ["Lifecycle"]
+
+# Cancelling is how the kernel kills a handler in its own process: it takes effect at the
+# handler's next await. One that shields itself from it is waited for this long, then left
+# to finish on its own (a sandboxed handler's worker is killed outright).
+UNWIND = 1.0
 
 
 class Lifecycle:
@@ -121,37 +126,43 @@ class Lifecycle:
                     queued=len(proc.queue))
 
     async def _halt_process(self, proc: Process, reason: str, *, failed: bool, for_restart: bool = False,
-                            drain: bool = False, grace: float = 5.0) -> None:
-        """Stop `proc`'s instance in three steps: stop accepting and let it drain (when asked),
-        cancel what is still in flight, then stop the worker. Queued messages stay for a
-        restart, or end as dead letters with `reason`."""
+                            drain: bool = False, grace: Shutdown | None = None) -> None:
+        """Stop `proc`'s instance in three steps. Ask: it takes no new message (with `drain`,
+        it handles its queue first). Wait: its handlers in flight may finish, for up to
+        `grace` (by default its child spec's `shutdown`: seconds, "brutal_kill" for none,
+        "infinity" for as long as they take). Kill: cancel what still runs, and stop its
+        worker with what is left of the grace. Queued messages stay for a restart, or end as
+        dead letters with `reason`."""
         if proc.state in (State.STOPPED, State.FAILED) and proc.worker is None:
             if failed:
                 proc.state = State.FAILED
             if not for_restart:
                 self._router.dead_letter_queue(proc, reason)
             return
+        if grace is None:  # the child spec's, unless the kernel is shutting down (it bounds its own stop)
+            grace = self._halt_grace  # type: ignore[attr-defined]
+        deadline = trio.current_time() + shutdown_seconds(proc.shutdown if grace is None else grace)
         proc.state = State.RESTARTING if for_restart else State.STOPPING
         proc.stop_reason = reason
         if proc.runners:
             proc.exited = trio.Event()
             proc.draining = drain and not for_restart
-            if proc.draining:
-                self._wake_idle(proc)
-                with trio.move_on_after(grace):
-                    await proc.exited.wait()
-            proc.draining = False
-            for scope in proc.scopes:
-                scope.cancel()
-            self._wake_idle(proc)
-            with trio.move_on_after(grace):
+            self._wake_idle(proc)  # idle runners see the state and leave (or drain the queue)
+            with trio.move_on_at(deadline):
                 await proc.exited.wait()
+            proc.draining = False
+            if proc.runners:
+                for scope in proc.scopes:
+                    scope.cancel()
+                self._wake_idle(proc)
+                with trio.move_on_after(UNWIND):
+                    await proc.exited.wait()
             proc.exited = None
         if not for_restart:
             self._router.dead_letter_queue(proc, reason)
         worker, proc.worker = proc.worker, None
         if worker is not None:
-            await worker.stop(grace)
+            await worker.stop(max(deadline - trio.current_time(), 0.0))
         if for_restart:
             return
         proc.state = State.FAILED if failed else State.STOPPED

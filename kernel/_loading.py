@@ -43,7 +43,8 @@ async def load_file(kernel: Any, path: str, *, folder: str | None = None, truste
     in a sandbox of `policy`. Raises NeuroFileError naming the file and what to do."""
     folder = folder if folder is not None else os.path.dirname(os.path.normpath(path))
     if trusted:
-        return await _maybe_thread(load_neuro_path, path, folder)
+        # In a thread: an import may take its time, and the loop (and other drops) must not wait.
+        return await trio.to_thread.run_sync(load_neuro_path, path, folder, abandon_on_cancel=True)
     files = await _maybe_thread(read_neuro_files, path, folder)
     cls = await describe_source(kernel, files, origin=os.path.dirname(os.path.normpath(path)), policy=policy,
                                 shown=path)
@@ -144,7 +145,7 @@ async def _maybe_thread(fn: Any, *args: Any) -> Any:
         result = fn(*args)
         await trio.lowlevel.checkpoint()
         return result
-    return await trio.to_thread.run_sync(fn, *args)
+    return await trio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
 
 
 def _small(path: str, limit: int = 64 << 10) -> bool:

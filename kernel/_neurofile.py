@@ -35,11 +35,13 @@ from neuro._errors import ManifestError, NeuroError
 from neuro._manifest import NAME_PATTERN, SANDBOXES, Neuro, hash_files
 
 __all__ = [
-    "MAX_FILE_BYTES", "LoadedNeuro", "NeuroFileError", "NeuroToml", "ReplaySpec",
+    "MAX_FILE_BYTES", "MAX_PACKAGE_FILES", "MAX_PACKAGE_BYTES", "LoadedNeuro", "shown_path", "NeuroFileError", "NeuroToml", "ReplaySpec",
     "load_neuro_path", "load_neuro_files", "load_neuro_source", "read_neuro_files", "is_neuro_entry",
 ]
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: a neuro is code, not data
+MAX_PACKAGE_FILES = 1000  # files and folders a package folder may hold (all are walked)
+MAX_PACKAGE_BYTES = 16 << 20  # its source files in all
 PACKAGE = "neuro_drop"  # the parent of every module loaded from a file
 SOURCE_SUFFIXES = (".py",)
 TOML = "neuro.toml"
@@ -50,6 +52,7 @@ class NeuroFileError(NeuroError):
     and what to do, `traceback` is the formatted traceback of an import-time exception."""
 
     def __init__(self, error: str, *, file: str, line: int | None = None, traceback: str | None = None) -> None:
+        file = shown_path(file)
         where = f"{file}:{line}" if line is not None else file
         super().__init__(f"{where}: {error}")
         self.file = file
@@ -124,8 +127,13 @@ def read_neuro_files(path: str, folder: str) -> dict[str, bytes]:
         return {os.path.basename(path): _read_checked(path, folder_real)}
     package = os.path.basename(os.path.normpath(path))
     files: dict[str, bytes] = {}
+    seen = total = 0
     for root, dirs, names in os.walk(path):
         dirs[:] = sorted(d for d in dirs if not _IGNORED.search(d))
+        seen += len(dirs) + len(names)
+        if seen > MAX_PACKAGE_FILES:
+            raise NeuroFileError(f"the package folder holds more than {MAX_PACKAGE_FILES} files and folders: keep "
+                                 "data and virtual environments out of a neuro's folder", file=shown_path(path))
         for d in dirs:
             _check_inside(os.path.join(root, d), folder_real, os.path.join(root, d))
         for name in sorted(names):
@@ -133,7 +141,11 @@ def read_neuro_files(path: str, folder: str) -> dict[str, bytes]:
                 continue
             full = os.path.join(root, name)
             rel = os.path.relpath(full, path).replace(os.sep, "/")
-            files[f"{package}/{rel}"] = _read_checked(full, folder_real)
+            data = files[f"{package}/{rel}"] = _read_checked(full, folder_real)
+            total += len(data)
+            if total > MAX_PACKAGE_BYTES:
+                raise NeuroFileError(f"the package's source files add up to more than {MAX_PACKAGE_BYTES >> 20} MiB: "
+                                     "a neuro is code; load data at run time", file=shown_path(path))
     if not files:
         raise NeuroFileError("an empty neuro folder: add __init__.py (or neuro.toml and a module)", file=path)
     return files
@@ -150,16 +162,33 @@ def _check_inside(path: str, folder_real: str, shown: str) -> None:
 
 
 def _read_checked(path: str, folder_real: str) -> bytes:
+    """Read one file, checking the file that was opened (not the path, which a swapped symlink
+    could point elsewhere between a check and an open)."""
     _check_inside(path, folder_real, path)
     try:
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise NeuroFileError(f"the file is {size} bytes, over the 1 MiB limit for neuro code: keep data "
-                                 "out of the neuro file and load it at run time", file=path)
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as e:
-        raise NeuroFileError(f"cannot be read: {e.strerror or e}", file=path) from None
+        raise NeuroFileError(f"cannot be read: {e.strerror or e}", file=shown_path(path)) from None
+    with open(fd, "rb", closefd=True) as f:
+        try:
+            opened = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # no /proc: the check on the path above is what there is
+            opened = os.path.realpath(path)
+        if opened != folder_real and not opened.startswith(folder_real + os.sep):
+            raise NeuroFileError(f"the file opened is outside the folder (at {opened}): a symlink changed while it "
+                                 "was read; copy the file into the folder instead", file=shown_path(path))
+        import stat
+
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NeuroFileError("not a regular file (a fifo, device or socket is refused)", file=shown_path(path))
+        if info.st_size > MAX_FILE_BYTES:
+            raise NeuroFileError(f"the file is {info.st_size} bytes, over the 1 MiB limit for neuro code: keep data "
+                                 "out of the neuro file and load it at run time", file=shown_path(path))
+        try:
+            data = f.read(MAX_FILE_BYTES + 1)
+        except OSError as e:
+            raise NeuroFileError(f"cannot be read: {e.strerror or e}", file=shown_path(path)) from None
     if len(data) > MAX_FILE_BYTES:
         raise NeuroFileError(f"the file is over the 1 MiB limit for neuro code: keep data out of the neuro "
                              "file and load it at run time", file=path)
@@ -173,6 +202,16 @@ def _read_checked(path: str, folder_real: str) -> bytes:
         raise NeuroFileError("a binary file (not valid UTF-8) is refused: a neuro is UTF-8 Python source",
                              file=path, line=line) from None
     return data
+
+
+def shown_path(path: str) -> str:
+    """A path as text that can always be logged: bytes that are not UTF-8 (Linux file
+    names are bytes) appear as backslash escapes instead of breaking the log's JSON."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 # -- neuro.toml ------------------------------------------------------------------------------

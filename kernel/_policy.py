@@ -4,29 +4,44 @@ The schema is here; `_policyfiles` loads it from TOML. Where a field is enforced
 
 | field | enforced by |
 |---|---|
-| mailbox_size, overflow, on_crash, max_message_bytes, concurrency, rate/burst/on_rate, send_rate, wall_time, priority | the kernel, for every backend |
+| mailbox_size, overflow, send_timeout, on_crash, max_message_bytes, concurrency, rate/burst/on_rate, send_rate, wall_time, priority | the kernel, for every backend |
 | cpu_share, cpu_time, memory, processes, open_files | process backends (cgroups, rlimits); not enforceable in-process |
 | gpu_memory | inside the sandbox, by torch's per-process memory fraction |
 | capabilities (network, read, write, env, disk) | process backends; the in-process backend grants everything |
+
+Every number is checked when a policy is made (from a file, an override or in Python):
+NaN, infinities, negatives and values past what the OS takes are refused, naming the field.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
+from neuro._checks import brief
 from neuro._errors import PolicyError
 
 __all__ = ["Policy", "Capabilities", "Overflow", "Priority", "PolicyError", "parse_size", "KERNEL_ENFORCED"]
 
 Overflow = Literal["block", "reject", "drop_oldest", "drop_newest"]
 Priority = Literal["interactive", "normal", "background"]
+_OnCrash = Literal["redeliver", "dead_letter"]
+_OnRate = Literal["reject", "delay"]
+
+# Whole-number fields: they reach rlimits, cgroups and SQLite, which hold 64-bit integers.
+_INTEGERS = frozenset({"mailbox_size", "max_message_bytes", "concurrency", "burst", "memory", "processes",
+                       "open_files", "capabilities.disk"})
+_MAX_INT = (1 << 63) - 1
+# Seconds, rates and shares past this mean nothing (10^12 s is 30,000 years) and overflow
+# what the OS takes (RLIMIT_CPU, a cgroup's CPU quota in microseconds).
+_MAX_FLOAT = 1e12
 
 # What the kernel enforces whatever the backend; the rest needs a process backend.
 KERNEL_ENFORCED = frozenset({
-    "mailbox_size", "overflow", "on_crash", "max_message_bytes", "concurrency", "rate", "burst",
+    "mailbox_size", "overflow", "send_timeout", "on_crash", "max_message_bytes", "concurrency", "rate", "burst",
     "on_rate", "send_rate", "wall_time", "priority",
 })
 
@@ -56,8 +71,12 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mailbox_size: int = 1024
     # Backpressure by default: nothing is lost, the sender waits until its deadline.
     overflow: Overflow = "block"
+    # Seconds a sender that gave no timeout waits for room in a full `block` mailbox before
+    # MailboxFull: a stuck neuro never hangs its senders for ever by accident. 0: no limit
+    # (a sender may also pass timeout=math.inf to wait for ever).
+    send_timeout: float = 30.0
     # A crash loses the instance's state, not the messages queued behind the one that crashed.
-    on_crash: Literal["redeliver", "dead_letter"] = "redeliver"
+    on_crash: _OnCrash = "redeliver"
     # 1 MiB keeps one message from starving the log writer and the event loop.
     max_message_bytes: int = 1 << 20
     # One handler at a time: actor semantics, no locking inside a neuro.
@@ -66,7 +85,7 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     rate: float = 0.0
     burst: int = 0
     # What a sender over the rate gets: an error now, or a wait for a token (up to its deadline).
-    on_rate: Literal["reject", "delay"] = "reject"
+    on_rate: _OnRate = "reject"
     # Messages per second this neuro may send (sends, calls, publishes); past it, it waits.
     # Keeps one neuro's flood from taking the kernel's time from everyone else. 0: unlimited.
     send_rate: float = 0.0
@@ -91,16 +110,21 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         for field in ("mailbox_size", "max_message_bytes", "concurrency"):
-            if getattr(self, field) < 1:
-                raise ValueError(f"`{field}` must be at least 1, got {getattr(self, field)}")
-        for field in ("rate", "burst", "send_rate", "wall_time", "cpu_share", "cpu_time", "memory", "processes",
-                      "open_files"):
-            if getattr(self, field) < 0:
-                raise ValueError(f"`{field}` must be 0 (unlimited) or more, got {getattr(self, field)}")
+            _check_number(field, getattr(self, field), 1)
+        for field in ("rate", "burst", "send_rate", "send_timeout", "wall_time", "cpu_share", "cpu_time", "memory",
+                      "processes", "open_files"):
+            _check_number(field, getattr(self, field), 0)
+        _check_number("gpu_memory", self.gpu_memory, 0)
         if not 0.0 <= self.gpu_memory <= 1.0:
             raise ValueError(f"`gpu_memory` is a fraction from 0 to 1, got {self.gpu_memory}")
-        if self.capabilities.disk < 0:
-            raise ValueError(f"`capabilities.disk` must be 0 (unlimited) or more, got {self.capabilities.disk}")
+        if not isinstance(self.capabilities, Capabilities):
+            raise TypeError(f"`capabilities` must be a Capabilities, got {type(self.capabilities).__name__}")
+        _check_number("capabilities.disk", self.capabilities.disk, 0)
+        for field, kind in (("overflow", Overflow), ("priority", Priority), ("on_crash", _OnCrash),
+                            ("on_rate", _OnRate)):
+            if getattr(self, field) not in get_args(kind):
+                raise ValueError(f"`{field}` must be one of {', '.join(map(repr, get_args(kind)))}, "
+                                 f"got {getattr(self, field)!r}")
         if self.sandbox not in self.sandboxes:
             raise ValueError(f"`sandbox` {self.sandbox!r} must be one of `sandboxes` {list(self.sandboxes)}")
 
@@ -114,6 +138,18 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return {n: getattr(self, n) for n in names if getattr(self, n)}
 
 
+def _check_number(field: str, value: Any, least: int) -> None:
+    """One policy number: the right type, finite, from `least` up to what the OS takes."""
+    whole = field in _INTEGERS
+    if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+        raise TypeError(f"`{field}` must be {'a whole number' if whole else 'a number'}, got {brief(value)}")
+    if whole and value > _MAX_INT or not whole and not (math.isnan(value) or value <= _MAX_FLOAT):
+        raise ValueError(f"`{field}` must be at most {_MAX_INT if whole else int(_MAX_FLOAT):,}, got {brief(value)}")
+    if not value >= least:  # NaN too
+        floor = "at least 1" if least == 1 else "0 (unlimited) or more"
+        raise ValueError(f"`{field}` must be {floor}, got {brief(value)}")
+
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?[bB]?|[bB])?\s*$")
 _UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
           "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
@@ -122,13 +158,16 @@ _UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
 def parse_size(value: int | str) -> int:
     """Bytes from an int or a string like ``"256MiB"``, ``"1.5G"``, ``"4096"``."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a size such as 268435456 or \"256MiB\", got {value!r}")
+        raise ValueError(f"expected a size such as 268435456 or \"256MiB\", got {brief(value)}")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     m = _SIZE.match(value) if isinstance(value, str) else None
     if not m:
-        raise ValueError(f"expected a size such as 268435456 or \"256MiB\", got {value!r}")
+        raise ValueError(f"expected a size such as 268435456 or \"256MiB\", got {brief(value)}")
     unit = (m.group(2) or "").lower().rstrip("b")
-    return int(float(m.group(1)) * _UNITS[unit])
+    size = float(m.group(1)) * _UNITS[unit]
+    if not size <= _MAX_INT:  # 400 digits make inf, which int() cannot take
+        raise ValueError(f"a size must be at most {_MAX_INT:,} bytes, got {brief(value)}")
+    return int(size)

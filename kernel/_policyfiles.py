@@ -3,11 +3,16 @@
 A file's name is its policy's name; a later folder's file replaces an earlier one of the
 same name (so the user can redefine `default`). A bad file gets an error that names the
 file, the key and what was expected; the store keeps the policies it had.
+
+The store remembers a content hash of each file it read, so a watcher can tell a real change
+from a file merely opened, touched or saved unchanged (`PolicyStore.stale`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 from typing import Any
 
 import msgspec
@@ -20,23 +25,82 @@ BUILTIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 _SIZE_KEYS = ("memory", "max_message_bytes")
 _FIELDS = set(Policy.__struct_fields__) - {"name"}
 _CAPABILITY_FIELDS = set(Capabilities.__struct_fields__)
+_MAX_FILE = 1 << 20  # a policy is a few lines; this keeps a huge or endless file out of memory
 
 
 def user_policy_dir() -> str:
-    home = os.environ.get("NEURO_HOME") or os.path.join(os.path.expanduser("~"), ".neuro")
-    return os.path.join(home, "policies")
+    from neuro._home import neuro_home
+
+    return os.path.join(neuro_home(), "policies")
 
 
-def _read_toml(path: str) -> dict[str, Any]:
+def shown(path: str) -> str:
+    """`path` as errors and events show it: a name that is not UTF-8 keeps its bytes, escaped."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _read_bytes(path: str) -> bytes:
+    """A policy file's bytes. Opened without blocking and checked to be a regular file of at
+    most 1 MiB, so a FIFO or a link to /dev/zero named `*.toml` cannot hang or bloat a reload."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as e:
+        raise PolicyError(f"policy file {shown(path)}: cannot be read: {e.strerror}") from None
+    with open(fd, "rb", closefd=True) as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise PolicyError(f"policy file {shown(path)}: not a regular file; a policy is a TOML text file")
+        try:
+            data = f.read(_MAX_FILE + 1)
+        except OSError as e:
+            raise PolicyError(f"policy file {shown(path)}: cannot be read: {e.strerror}") from None
+    if len(data) > _MAX_FILE:
+        raise PolicyError(f"policy file {shown(path)}: larger than {_MAX_FILE:,} bytes; a policy is a few lines")
+    return data
+
+
+def _parse_toml(path: str, data: bytes) -> dict[str, Any]:
     import tomllib  # only when policies are first needed: start-up stays cheap
 
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise PolicyError(f"policy file {shown(path)}: not valid UTF-8 (byte {e.start}); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as e:
-        raise PolicyError(f"policy file {path}: not valid TOML: {e}") from None
-    except OSError as e:
-        raise PolicyError(f"policy file {path}: cannot be read: {e.strerror}") from None
+        raise PolicyError(f"policy file {shown(path)}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise PolicyError(f"policy file {shown(path)}: not valid TOML: nested too deeply") from None
+    except ValueError as e:  # tomllib lets int()'s own errors out (a number of 5,000 digits)
+        raise PolicyError(f"policy file {shown(path)}: not valid TOML: {e}") from None
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    return _parse_toml(path, _read_bytes(path))
+
+
+def _digest(path: str) -> str:
+    """What `stale` compares: the content hash of a file, or why it cannot be read."""
+    try:
+        return hashlib.sha256(_read_bytes(path)).hexdigest()
+    except PolicyError as e:
+        return str(e)
+
+
+def _toml_files(folders: list[str]) -> tuple[list[tuple[str, str]], dict[str, PolicyError]]:
+    """(policy name, path) of every `*.toml` in `folders`, in load order, and folders that
+    cannot be listed. A name that is not UTF-8 is listed with its bytes escaped."""
+    found, errors = [], {}
+    for folder in folders:
+        if not os.path.isdir(folder):
+            continue
+        try:
+            entries = sorted(os.listdir(folder))
+        except OSError as e:
+            errors[shown(folder)] = PolicyError(f"policy folder {shown(folder)}: cannot be listed: {e.strerror}")
+            continue
+        for entry in entries:
+            if entry.endswith(".toml"):
+                found.append((shown(entry[:-5]), os.path.join(folder, entry)))
+    return found, errors
 
 
 def _normalize(raw: dict[str, Any], where: str) -> dict[str, Any]:
@@ -106,20 +170,24 @@ def resolve_all(raw: dict[str, tuple[dict[str, Any], str]]) -> dict[str, Policy]
     return {name: _build(name, flatten(name, (name,)), raw[name][1]) for name in raw}
 
 
-def _scan(folders: list[str]) -> tuple[dict[str, tuple[dict[str, Any], str]], dict[str, PolicyError]]:
+def _scan(folders: list[str], digests: dict[str, str] | None = None,
+          ) -> tuple[dict[str, tuple[dict[str, Any], str]], dict[str, PolicyError]]:
+    """Read every policy file in `folders`; `digests` gets the content hash of each as read."""
     raw: dict[str, tuple[dict[str, Any], str]] = {}
-    errors: dict[str, PolicyError] = {}
-    for folder in folders:
-        if not os.path.isdir(folder):
-            continue
-        for entry in sorted(os.listdir(folder)):
-            if not entry.endswith(".toml"):
-                continue
-            path = os.path.join(folder, entry)
-            try:
-                raw[entry[:-5]] = (_normalize(_read_toml(path), f"policy file {path}"), f"policy file {path}")
-            except PolicyError as e:
-                errors[entry[:-5]] = e
+    files, errors = _toml_files(folders)
+    for name, path in files:
+        where = f"policy file {shown(path)}"
+        try:
+            if shown(path) != path:  # bytes that are not UTF-8, held as surrogates
+                raise PolicyError(f"{where}: its name is not UTF-8, so it cannot name a policy; rename it")
+            data = _read_bytes(path)
+            if digests is not None:
+                digests[path] = hashlib.sha256(data).hexdigest()
+            raw[name] = (_normalize(_parse_toml(path, data), where), where)
+        except PolicyError as e:
+            if digests is not None and path not in digests:
+                digests[path] = str(e)
+            errors[name] = e
     return raw, errors
 
 
@@ -131,6 +199,7 @@ class PolicyStore:
         self.extra = dict(extra or {})
         self._policies: dict[str, Policy] | None = None
         self._errors: dict[str, PolicyError] = {}
+        self._digests: dict[str, str] = {}  # path -> content hash of what the policies came from
 
     @property
     def policies(self) -> dict[str, Policy]:
@@ -144,8 +213,18 @@ class PolicyStore:
         self.policies
         return self._errors
 
+    def stale(self) -> bool:
+        """Whether a policy file was added, removed or changed since the store last read them
+        (blocking: call it in a thread). Opening, touching or saving a file unchanged is not
+        a change."""
+        self.policies
+        files, _ = _toml_files(self.folders)
+        return {path: _digest(path) for _, path in files} != self._digests
+
     def _load(self) -> tuple[dict[str, Policy], dict[str, PolicyError]]:
-        raw, errors = _scan(self.folders)
+        digests: dict[str, str] = {}
+        raw, errors = _scan(self.folders, digests)
+        self._digests = digests
         # Resolve one at a time so a bad file costs only itself and what inherits from it.
         good: dict[str, Policy] = {}
         for name in raw:

@@ -2,6 +2,10 @@
 
 Editors save in several steps (truncate, write, rename), so reports are gathered for a short
 quiet period before one reload; a half-written file in between is never applied.
+
+Only a real change reloads, once: reports of a file opened or read (the reload's own reads
+among them, which used to start the next reload, 10-20 a second for ever) are ignored, and
+after the quiet period `stale` compares each file's content hash with what was loaded.
 """
 
 from __future__ import annotations
@@ -14,12 +18,19 @@ import trio
 __all__ = ["PolicyWatch"]
 
 QUIET = 0.1  # seconds without a new report before reloading
+# watchdog's reports of a file read, not written: a reload reading the files makes them.
+_READS = frozenset({"opened", "closed_no_write"})
 
 
 class PolicyWatch:
-    def __init__(self, folders: list[str], reload: Callable[[], Awaitable[Any]]) -> None:
+    """Calls `reload` once per real change of a policy file in `folders`; `stale` (blocking,
+    run in a thread) says whether the files differ from what was loaded."""
+
+    def __init__(self, folders: list[str], reload: Callable[[], Awaitable[Any]],
+                 stale: Callable[[], bool] | None = None) -> None:
         self.folders = [f for f in folders if os.path.isdir(f)]
         self.reload = reload
+        self.stale = stale
         self._observer: Any = None
         self._changed = trio.Event()
 
@@ -41,6 +52,8 @@ class PolicyWatch:
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:
+                if event.event_type in _READS:
+                    return
                 paths = [getattr(event, "src_path", ""), getattr(event, "dest_path", "")]
                 if any(str(p).endswith(".toml") for p in paths):
                     # Post, never wait: a watchdog thread blocked on trio while trio stops the
@@ -62,7 +75,8 @@ class PolicyWatch:
                     await self._changed.wait()
                 if quiet.cancelled_caught:
                     break
-            await self.reload()
+            if self.stale is None or await trio.to_thread.run_sync(self.stale):
+                await self.reload()
 
     def _notify(self) -> None:
         self._changed.set()

@@ -90,7 +90,7 @@ class Process:
         "queue", "blocked", "idle", "runners", "in_flight", "scopes", "draining", "stop_reason",
         "exited", "supervisor", "restart", "tokens", "refilled", "send_tokens", "send_refilled",
         "decoder", "output_types", "received", "handled", "errors", "dead_letters",
-        "restarts", "busy_time", "started_at", "direct", "__weakref__",
+        "restarts", "busy_time", "started_at", "direct", "shutdown", "__weakref__",
     )
 
     def __init__(self, pid: int, name: str, neuro: type, policy: Policy, supervisor: Supervisor,
@@ -129,6 +129,7 @@ class Process:
         self.busy_time = 0.0
         self.started_at = 0.0
         self.direct: Any = None  # the router's cache for handling calls in the caller's task
+        self.shutdown: float | str = 5.0  # its child spec's `shutdown`: how it stops (see Child)
 
     @property
     def accepting(self) -> bool:

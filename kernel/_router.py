@@ -19,6 +19,7 @@ import outcome
 import trio
 
 from neuro._aio import carry_on, cool_down, others_runnable
+from neuro._checks import brief, check_timeout
 from neuro._errors import (CallTimeout, DeadLetter, InvalidPayload, KernelClosed, LogError, MailboxFull,
                            MessageTooLarge, NeuroError, NoSuchNeuro, RateLimited, RemoteError)
 
@@ -41,18 +42,22 @@ _json_encode = msgspec.json.encode
 class BlockedSend(Parked):
     """A sender waiting for room in a full mailbox whose rule is `block`."""
 
-    __slots__ = ("letter", "proc", "admit")
+    __slots__ = ("letter", "proc", "admit", "by_policy")
 
-    def __init__(self, letter: Letter, proc: Process) -> None:
+    def __init__(self, letter: Letter, proc: Process, by_policy: bool = False) -> None:
         super().__init__()
         self.letter = letter
         self.proc = proc
         self.admit = True  # accept the letter when room comes (durable senders log it themselves)
+        self.by_policy = by_policy  # the sender gave no timeout: the policy's send_timeout bounds it
 
     def expire(self) -> None:
+        policy = self.proc.policy
+        until = (f"for the {policy.send_timeout:g} s of its policy {policy.name!r}'s send_timeout (pass "
+                 "timeout= to wait longer, math.inf for ever)" if self.by_policy else "until the deadline")
         self.resolve(outcome.Error(MailboxFull(
-            f"the mailbox of {self.proc.name!r} stayed full ({self.proc.policy.mailbox_size} messages) "
-            "until the deadline; the message was not accepted"
+            f"the mailbox of {self.proc.name!r} stayed full ({policy.mailbox_size} messages) "
+            f"{until}; the message was not accepted"
         )))
 
 
@@ -80,8 +85,13 @@ class Router:
     # -- the boundary ---------------------------------------------------------------------
 
     def _lookup(self, to: str) -> Process:
-        proc = self.procs.get(to)
+        try:
+            proc = self.procs.get(to)
+        except TypeError:  # unhashable
+            proc = None
         if proc is None or not proc.accepting:
+            if not isinstance(to, str):
+                raise TypeError(f"the recipient must be a neuro's name (a str), got {brief(to)}")
             if proc is not None:
                 raise NoSuchNeuro(f"neuro {to!r} is {proc.state.value} and not accepting messages")
             known = ", ".join(sorted(self.procs)[:20]) or "none"
@@ -109,7 +119,7 @@ class Router:
                 path=found.group(1) if found else None))
         mid = next_id()
         now = mid / 1e9
-        if timeout is None:
+        if timeout is None or timeout == math.inf:
             deadline, wall_deadline = math.inf, None
         else:
             deadline, wall_deadline = trio.current_time() + timeout, now + timeout
@@ -143,19 +153,15 @@ class Router:
         proc.received += 1
         self.accepted += 1
 
-    def _offer(self, proc: Process, letter: Letter) -> BlockedSend | None:
-        """Accept `letter` under `proc`'s overflow rule; a BlockedSend means: wait for room."""
+    def _offer(self, proc: Process, letter: Letter, timed: bool = True) -> BlockedSend | None:
+        """Accept `letter` under `proc`'s overflow rule; a BlockedSend means: wait for room
+        (until the letter's deadline, or the policy's `send_timeout` unless `timed`)."""
         if len(proc.queue) < proc.policy.mailbox_size and not proc.blocked:
             self._accept(proc, letter)
             return None
         rule = proc.policy.overflow
         if rule == "block":
-            blocked = BlockedSend(letter, proc)
-            if proc.blocked is None:
-                proc.blocked = deque()
-            proc.blocked.append(blocked)
-            self.deadlines.add(letter.deadline, blocked)
-            return blocked
+            return self._block(proc, letter, timed)
         if rule == "reject":
             raise self._reject(proc, letter.env.sender, MailboxFull(
                 f"the mailbox of {proc.name!r} is full ({proc.policy.mailbox_size} messages) and its policy "
@@ -230,14 +236,14 @@ class Router:
 
     # -- durable messages ------------------------------------------------------------------
 
-    async def _accept_durable(self, proc: Process, letter: Letter) -> None:
+    async def _accept_durable(self, proc: Process, letter: Letter, timed: bool) -> None:
         """Log `letter` with synchronous=FULL and return once it is on disk; it joins the
         mailbox then, even if this sender was cancelled meanwhile."""
         log = self.log
         if log is None:
             raise NeuroError("durable messages need the event log: start the kernel with Kernel(log=...)")
         if proc.policy.overflow == "block" and (len(proc.queue) >= proc.policy.mailbox_size or proc.blocked):
-            await self._wait_for_room(proc, letter)
+            await self._wait_for_room(proc, letter, timed)
         log.raise_if_failed()  # a writer that has stopped would never commit it
         if not self._durable and not others_runnable():
             # Nothing else to run: commit it here rather than wake the writer and sleep.
@@ -251,14 +257,23 @@ class Router:
         cool_down()  # the writer thread needs the GIL to commit this
         await waiter.wait()
 
-    async def _wait_for_room(self, proc: Process, letter: Letter) -> None:
-        blocked = BlockedSend(letter, proc)
+    async def _wait_for_room(self, proc: Process, letter: Letter, timed: bool) -> None:
+        blocked = self._block(proc, letter, timed)
+        blocked.admit = False  # _admit_blocked only wakes it; it is logged as durable after
+        await blocked.wait()
+
+    def _block(self, proc: Process, letter: Letter, timed: bool) -> BlockedSend:
+        """Park a sender until room comes in `proc`'s mailbox, or its deadline: the letter's
+        if the sender gave a timeout, else the policy's `send_timeout` (0: none), so that no
+        sender waits for ever by accident."""
+        wait = proc.policy.send_timeout
+        by_policy = not timed and wait > 0
+        blocked = BlockedSend(letter, proc, by_policy)
         if proc.blocked is None:
             proc.blocked = deque()
-        blocked.admit = False  # _admit_blocked only wakes it; it is logged as durable after
         proc.blocked.append(blocked)
-        self.deadlines.add(letter.deadline, blocked)
-        await blocked.wait()
+        self.deadlines.add(trio.current_time() + wait if by_policy else letter.deadline, blocked)
+        return blocked
 
     def durable_committed(self, upto: int) -> None:
         """From the log writer (through the trio token): these tickets are on disk."""
@@ -300,6 +315,8 @@ class Router:
 
     async def send(self, sender: str, to: str, payload: Any, timeout: float | None,
                    parent: Envelope | None = None, durable: bool = False) -> int:
+        if timeout is not None and not (type(timeout) is float and timeout >= 0):
+            timeout = check_timeout(timeout)  # NaN or worse: refused here, not in the deadline heap
         if self.log is not None and self.log.overloaded:
             await self._wait_for_log()
         proc = self._lookup(to)
@@ -307,9 +324,9 @@ class Router:
         if proc.policy.rate:
             await self._rate(proc, sender, letter.deadline)
         if durable:
-            await self._accept_durable(proc, letter)
+            await self._accept_durable(proc, letter, timeout is not None)
             return letter.env.id
-        blocked = self._offer(proc, letter)
+        blocked = self._offer(proc, letter, timeout is not None)
         if blocked is not None:
             await blocked.wait()
         else:
@@ -330,6 +347,8 @@ class Router:
 
     async def call(self, sender: str, to: str, payload: Any, timeout: float | None,
                    parent: Envelope | None = None, durable: bool = False) -> Any:
+        if timeout is not None and not (type(timeout) is float and timeout >= 0):
+            timeout = check_timeout(timeout)  # NaN or worse: refused here, not in the deadline heap
         if self.log is not None and self.log.overloaded:
             await self._wait_for_log()
         proc = self._lookup(to)
@@ -341,12 +360,12 @@ class Router:
             f"no reply from {to!r} within {timeout} s (message {mid}); it will still get an outcome in the log"))
         letter.call = call
         if durable:
-            await self._accept_durable(proc, letter)
+            await self._accept_durable(proc, letter, timeout is not None)
         elif (direct := self._direct(proc)) is not None:
             await self._handle_now(proc, letter, direct)
             return await call.wait()
         else:
-            blocked = self._offer(proc, letter)
+            blocked = self._offer(proc, letter, timeout is not None)
             if blocked is not None:
                 await blocked.wait()
         self.deadlines.add(letter.deadline, call)
@@ -381,6 +400,8 @@ class Router:
 
     async def publish(self, sender: str, topic: str, payload: Any, parent: Envelope | None = None) -> int:
         """Deliver to every subscriber that has room now; returns how many it reached."""
+        if not isinstance(topic, str):
+            raise TypeError(f"topic must be a str, got {brief(topic)}")
         reached = 0
         for name in self._subscribers(self.neuro_topics, topic):
             proc = self.procs.get(name)
@@ -512,7 +533,10 @@ class Router:
                 return
             self._error(proc, letter, kind, str(exc), tb, reason="crashed")
             if proc.worker is worker and proc.state is State.RUNNING:
-                if kind == "MemoryError":
+                # Only in this process is a MemoryError evidence; from a sandbox its type is the
+                # worker's own claim (`raise MemoryError`), and a real breach there is seen by
+                # the sandbox's own counters (the cgroup's OOM kills) when the worker dies.
+                if kind == "MemoryError" and getattr(exc, "remote_type", None) is None:
                     self._event("quota.memory", proc.name, proc.name, error=str(exc), limit=proc.policy.memory)
                 self._crashed(proc, f"{kind}: {exc}")
             return

@@ -42,11 +42,14 @@ class Context(abc.ABC):
 
     @abc.abstractmethod
     async def send(self, to: str, payload: Any, *, timeout: float | None = None) -> int:
-        """Send a one-way message to neuro `to`; returns the message id."""
+        """Send a one-way message to neuro `to`; returns the message id. A full `block`
+        mailbox makes it wait for room up to `timeout` seconds (default: the recipient's
+        policy's `send_timeout`; `math.inf`: for ever), then raise `MailboxFull`."""
 
     @abc.abstractmethod
     async def call(self, to: str, payload: Any, *, timeout: float = 10.0) -> Any:
-        """Call neuro `to` and return its reply; raises `RemoteError` or `CallTimeout`."""
+        """Call neuro `to` and return its reply; raises `RemoteError` or `CallTimeout`. A
+        timeout that is NaN, negative or not a number raises ValueError or TypeError here."""
 
     @abc.abstractmethod
     async def publish(self, topic: str, payload: Any) -> int:

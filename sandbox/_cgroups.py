@@ -94,6 +94,37 @@ class Cgroup:
         except (OSError, ValueError):
             return 0
 
+    def oom_kills(self) -> int | None:
+        """How many of this cgroup's processes the kernel OOM-killed (v1 memory.oom_control,
+        v2 memory.events); None where this host keeps no count."""
+        folder = self.paths.get("memory")
+        if folder is None:
+            return None
+        name = "memory.events" if self.host.version == 2 else "memory.oom_control"
+        try:
+            counts = dict(line.split(None, 1) for line in _read(os.path.join(folder, name)).splitlines() if line.strip())
+            return int(counts["oom_kill"]) if "oom_kill" in counts else None
+        except (OSError, ValueError):
+            return None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time this cgroup's processes used (v1 cpuacct.usage, v2 cpu.stat usage_usec);
+        None where no counter can be read. Evidence for a CPU-time kill no worker can forge."""
+        try:
+            if self.host.version == 2:
+                folder = next(iter(self.paths.values()), None)
+                if folder is None:
+                    return None
+                stat = dict(line.split(None, 1) for line in _read(os.path.join(folder, "cpu.stat")).splitlines())
+                return int(stat["usage_usec"]) / 1e6
+            for controller in ("cpuacct", "cpu"):
+                folder = self.paths.get(controller)
+                if folder is not None and os.path.exists(os.path.join(folder, "cpuacct.usage")):
+                    return int(_read(os.path.join(folder, "cpuacct.usage"))) / 1e9
+        except (OSError, ValueError, KeyError):
+            pass
+        return None
+
     def kill_all(self) -> None:
         """Kill every process still in this cgroup (v2: cgroup.kill; v1: one by one)."""
         if self.host.version == 2:
@@ -146,7 +177,9 @@ def detect(name: str = "neuro") -> CgroupHost:
     if os.path.exists(os.path.join(ROOT, "cgroup.controllers")):
         return _detect_v2(name)
     base = {}
-    for controller in V1_CONTROLLERS:
+    for controller in (*V1_CONTROLLERS, "cpuacct"):  # cpuacct: a counter only (CPU time used), no limit
+        if controller == "cpuacct" and not os.path.isdir(os.path.join(ROOT, controller)):
+            continue
         parent = os.path.join(ROOT, controller, name)
         try:
             os.makedirs(parent, exist_ok=True)

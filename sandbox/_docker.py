@@ -5,8 +5,9 @@ What it isolates: the worker runs in a container of the local image `neuro-sandb
 are bind-mounted read-only), as uid 65534 with every capability dropped and no new
 privileges, under Docker's default seccomp profile, in its own pid, ipc, uts, mount and
 (network "none" unless the policy grants network) network namespaces, with a read-only root
-file system, a private /tmp (a tmpfs the size of the policy's disk quota), only the paths
-the policy grants, an environment of HOME, PATH and the variables it grants, cgroup limits
+file system, a private /tmp and /dev/shm that share the policy's disk quota, only the paths
+the policy grants (checked at every start for links and, after it, for the inode the
+container holds; NEURO_HOME hidden), an environment of HOME, PATH and the variables it grants, cgroup limits
 for memory (no swap), CPU (nano_cpus) and process count, and the worker's rlimits (CPU time,
 address space, open files, file size). It talks to the kernel over a Unix socket in a host
 folder of its own, bind-mounted into the container; the kernel accepts only a peer inside
@@ -37,7 +38,9 @@ import trio
 from neuro._errors import NeuroError
 
 from ._base import Backend
-from ._process import _python_roots
+from ._grants import Grant, GrantError, check_writable, close_grants, home_cover, neuro_home, open_grants
+from ._hostuid import DOCKER_IDS
+from ._process import _python_roots, disk_split
 from ._pool import WarmPool
 from ._remote import RemoteWorker, WorkerProcess
 
@@ -127,10 +130,31 @@ class _Container:
 class _ContainerLimits:
     """What WorkerProcess calls its cgroup, for a container: limits, OOM, kill, remove."""
 
-    def __init__(self, backend: DockerBackend, process: _Container, folder: str) -> None:
+    def __init__(self, backend: DockerBackend, process: _Container, folder: str, parent: str | None = None) -> None:
         self.backend = backend
         self.process = process
         self.folder = folder
+        # A cgroup of Neuro's above the container's (cgroupfs driver): it outlives the
+        # container, so its CPU counter can still be read after a kill.
+        self.parent = parent
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time the container used (the parent cgroup's counter); None without one."""
+        if self.parent is None:
+            return None
+        root = "/sys/fs/cgroup"
+        for path, scale in ((f"{root}/cpuacct{self.parent}/cpuacct.usage", 1e9),
+                            (f"{root}/cpu,cpuacct{self.parent}/cpuacct.usage", 1e9)):
+            try:
+                with open(path) as f:
+                    return int(f.read()) / scale
+            except (OSError, ValueError):
+                continue
+        try:
+            with open(f"{root}{self.parent}/cpu.stat") as f:
+                return int(dict(line.split(None, 1) for line in f)["usage_usec"]) / 1e6
+        except (OSError, ValueError, KeyError):
+            return None
 
     def apply(self, policy: Any) -> dict[str, str]:
         """A live policy change: memory and CPU apply to the running container at once."""
@@ -160,10 +184,13 @@ class _ContainerLimits:
         if thread is not None:
             self.backend._removals.append(thread)
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self.parent is not None:
+            self.backend._parents.append(self.parent)  # removed once the container is (aclose)
 
 
-def container_config(policy: Any, socket_folder: str) -> dict[str, Any]:
-    """The keyword arguments of `containers.run` for a worker under `policy`."""
+def container_config(policy: Any, socket_folder: str, grants: list[Grant] | None = None) -> dict[str, Any]:
+    """The keyword arguments of `containers.run` for a worker under `policy`. `grants`: its
+    granted paths, opened by `open_grants` (each a real path with no link in it)."""
     caps = policy.capabilities
     volumes: dict[str, dict[str, str]] = {}
     for system in ("/usr", "/bin", "/lib", "/lib32", "/lib64", "/libx32"):
@@ -179,18 +206,19 @@ def container_config(policy: Any, socket_folder: str) -> dict[str, Any]:
             volumes[host] = {"bind": inside, "mode": "ro"}
     if caps.network and os.path.isdir("/etc/ssl"):
         volumes["/etc/ssl"] = {"bind": "/etc/ssl", "mode": "ro"}
-    for path in caps.read:
-        if path != "*" and os.path.exists(path):
-            volumes[path] = {"bind": path, "mode": "ro"}
-    for path in caps.write:
-        if path != "*" and os.path.exists(path):
-            volumes[path] = {"bind": path, "mode": "rw"}
+    for grant in grants or []:
+        volumes[grant.path] = {"bind": grant.path, "mode": "rw" if grant.write else "ro"}
     volumes[socket_folder] = {"bind": SOCKET_DIR, "mode": "rw"}
     env = {"HOME": "/tmp", "PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1"}
     for name in caps.env:
         if name != "*" and name in os.environ:
             env[name] = os.environ[name]
-    tmpfs = "rw,nosuid,nodev,mode=1777" + (f",size={caps.disk}" if caps.disk else "")
+    # /tmp and /dev/shm share the disk quota: every writable place counts.
+    tmp_size, shm_size = disk_split(caps.disk)
+    tmpfs = {"/tmp": "rw,nosuid,nodev,mode=1777" + (f",size={tmp_size}" if tmp_size else "")}
+    home = neuro_home()
+    if os.path.isdir(home) and any(home == v or home.startswith(v.rstrip("/") + "/") for v in volumes):
+        tmpfs[home] = "ro,nosuid,nodev,noexec,size=4k,mode=0555"  # Docker mounts it over the grant
     limits: list[str] = []
     if policy.cpu_time:
         limits += ["--cpu-time", str(int(policy.cpu_time))]
@@ -204,11 +232,13 @@ def container_config(policy: Any, socket_folder: str) -> dict[str, Any]:
         command=[sys.executable, "-s", "-B", "-m", "neuro.sandbox.worker",
                  "--connect", f"{SOCKET_DIR}/worker.sock", *limits],
         user=UNPRIVILEGED, working_dir="/tmp", environment=env, volumes=volumes,
-        tmpfs={"/tmp": tmpfs}, read_only=True, init=True, detach=True, stdin_open=False, tty=False,
+        tmpfs=tmpfs, read_only=True, init=True, detach=True, stdin_open=False, tty=False,
         network_mode="bridge" if caps.network else "none", ipc_mode="private", hostname="neuro-sandbox",
         cap_drop=["ALL"], security_opt=["no-new-privileges"],
         log_config={"type": "json-file", "config": {"max-size": "1m", "max-file": "1"}},
     )
+    if shm_size:
+        config["shm_size"] = shm_size
     if policy.memory:
         config.update(mem_limit=policy.memory, memswap_limit=policy.memory)
     if policy.cpu_share:
@@ -235,6 +265,7 @@ class DockerBackend(Backend):
         self._nursery: trio.Nursery | None = None
         self._all: set[WorkerProcess] = set()
         self._removals: list[threading.Thread] = []
+        self._parents: list[str] = []  # parent cgroups of removed containers, to remove at close
         self._count = 0
         self._connect_lock = trio.Lock()
 
@@ -302,7 +333,12 @@ class DockerBackend(Backend):
         if policy.memory and info and not info.get("SwapLimit", True):
             missing["memory.swap"] = "no swap accounting: the worker may swap past its memory limit"
         if policy.capabilities.disk and any(p != "*" for p in policy.capabilities.write):
-            missing["capabilities.disk"] = "in granted write paths only per file (RLIMIT_FSIZE); /tmp is a sized tmpfs"
+            missing["capabilities.disk"] = ("in granted write paths only per file (RLIMIT_FSIZE); /tmp and /dev/shm "
+                                            "are sized tmpfs")
+        covers = home_cover(policy)
+        if covers:
+            missing["neuro_home"] = (f"the grants {covers} cover NEURO_HOME ({neuro_home()}), which holds the control "
+                                     "socket and the message log: the container sees an empty read-only folder there")
         if policy.gpu_memory:
             missing["gpu_memory"] = "no GPU is passed into containers"
         return missing
@@ -322,7 +358,17 @@ class DockerBackend(Backend):
             await listener.bind(path)
             os.chmod(path, 0o777)
             listener.listen(1)
-            config = container_config(policy, folder)
+            # Opened again at every start: a link planted since the last one refuses the grant.
+            grants = open_grants(policy)
+            try:
+                check_writable(grants, DOCKER_IDS, "docker")
+            except BaseException:
+                close_grants(grants)
+                raise
+            config = container_config(policy, folder, grants)
+            parent = self._cgroup_parent()
+            if parent is not None:
+                config["cgroup_parent"] = parent
             config["labels"] = {LABEL: f"{socket.gethostname()}:{os.getpid()}"}
             config["name"] = f"neuro-{os.getpid()}-{self._count}-{uuid.uuid4().hex[:6]}"
             token = trio.lowlevel.current_trio_token()
@@ -340,6 +386,9 @@ class DockerBackend(Backend):
             except Exception as e:
                 raise NeuroError(f"docker could not start a worker container from {self.image}: {_short(e)}; "
                                  f"if the image is missing or stale, {FIX}") from None
+            finally:
+                close_grants(grants)
+            _check_mounted(process, grants)
             conn = await self._accept(listener, process)
         except BaseException:
             if process is not None:
@@ -356,7 +405,7 @@ class DockerBackend(Backend):
         # stream (whose checkpoints and conflict checks cost a tenth of a call here).
         sock = socket.socket(fileno=conn.detach())
         sock.setblocking(False)
-        handle = WorkerProcess(process, sock, _ContainerLimits(self, process, folder), policy, {}, started)
+        handle = WorkerProcess(process, sock, _ContainerLimits(self, process, folder, parent), policy, {}, started)
         self._all.add(handle)
         assert self._nursery is not None
         self._nursery.start_soon(handle.read_frames)
@@ -409,6 +458,32 @@ class DockerBackend(Backend):
             removals, self._removals = self._removals, []
             for thread in removals:
                 await trio.to_thread.run_sync(thread.join, 10.0)
+            parents, self._parents = self._parents, []
+            for parent in parents:
+                _remove_cgroup(parent)
+
+    def _cgroup_parent(self) -> str | None:
+        """A cgroup of Neuro's to put the next container under, where Docker uses the
+        cgroupfs driver (with systemd it would have to be a slice; then there is none)."""
+        if (self._info or {}).get("CgroupDriver") != "cgroupfs":
+            return None
+        return f"/neuro-docker/k{os.getpid()}-{self._count}"
+
+
+def _check_mounted(process: _Container, grants: list[Grant]) -> None:
+    """Docker binds a path, not a descriptor: check that the container holds the inode the
+    kernel opened at each granted path (a link swapped in between would show another)."""
+    for grant in grants:
+        try:
+            st = os.stat(f"/proc/{process.pid}/root{grant.path}", follow_symlinks=False)
+        except OSError:
+            if not process.pid or not os.path.exists(f"/proc/{process.pid}/root/"):
+                return  # the daemon's processes are not visible here (a remote or rootless Docker)
+            raise GrantError(f"the granted path {grant.spec!r} is missing in its container: it changed "
+                             "while the container started; not starting it") from None
+        if not grant.same_inode(st):
+            raise GrantError(f"the granted path {grant.spec!r} changed while its container started (it now "
+                             "names another file): not starting it")
 
 
 def _peer_in(sock: Any, container_id: str) -> bool:
@@ -444,3 +519,17 @@ def _logs(process: _Container) -> str:
 def _short(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0][:300] if text else type(e).__name__
+
+
+def _remove_cgroup(parent: str) -> None:
+    """Remove a parent cgroup of a container that is gone (every controller's folder on v1)."""
+    root = "/sys/fs/cgroup"
+    try:
+        controllers = os.listdir(root)
+    except OSError:
+        return
+    for folder in [f"{root}{parent}", *(f"{root}/{c}{parent}" for c in controllers)]:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass

@@ -1,26 +1,35 @@
 """The process backend: each neuro in its own child process under bubblewrap.
 
 What it isolates: the worker runs in new user, pid, ipc, uts and (unless the policy grants
-network) network namespaces, as an unprivileged uid, in a new session (no TIOCSTI into the
-kernel's terminal), with a read-only view of only Python, its packages and Neuro's own code,
-a private /tmp (size-limited by the policy's disk quota), the paths the policy grants, an
-empty environment plus the variables it grants, rlimits (CPU time, address space, open
-files, file size) and a cgroup for memory, CPU and process count where the host allows.
+network) network namespaces, as uid 65534 inside and, under a root kernel, as the host user
+neuro-sandbox outside (never the kernel's uid), unable to make namespaces of its own, with
+no new privileges, under a seccomp filter close to Docker's default profile, in a new
+session whose stdin is /dev/null and whose stdout and stderr are a pipe only the kernel
+reads, with a read-only root holding only Python, its packages and Neuro's code, a
+read-only /proc/sys, a private /tmp and /dev/shm that share the policy's disk quota, the
+paths the policy grants (opened on the host without following links at every start;
+NEURO_HOME hidden), an empty environment plus the variables it grants, rlimits (CPU time,
+address space, open files, file size) and a cgroup for memory, CPU and process count where
+the host allows.
 
-What it does not: it shares the host's kernel (a kernel exploit escapes it); it does not
-filter system calls (no seccomp profile); CPU time inside the neuro's own threads counts
-against RLIMIT_CPU only per process. bubblewrap's own README says it is "not a complete,
-ready-made sandbox"; this is that plus Neuro's limits.
+What it does not: it shares the host's kernel (a kernel exploit escapes it); under a kernel
+that is not root the sandbox is the kernel's own uid on the host (a `quota.unenforceable`
+event says so); CPU time inside the neuro's own threads counts against RLIMIT_CPU only per
+process; writes into granted paths are limited per file, not in total. bubblewrap's own
+README says it is "not a complete, ready-made sandbox"; this is that plus Neuro's limits.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import trio
@@ -30,12 +39,21 @@ from neuro._errors import NeuroError
 from ._base import Backend
 from ._cgroups import CgroupHost, detect
 from ._child import start_child
+from ._grants import Grant, check_writable, close_grants, home_cover, neuro_home, open_grants
+from ._hostuid import HostIds, reachable, sandbox_ids
 from ._pool import WarmPool
 from ._remote import WorkerProcess, RemoteWorker
+from . import _seccomp
 
-__all__ = ["ProcessBackend", "bwrap_command", "BubblewrapMissing"]
+__all__ = ["ProcessBackend", "bwrap_command", "BubblewrapMissing", "disk_split"]
 
 UNPRIVILEGED = 65534  # nobody, inside the sandbox's user namespace
+# An empty folder on the host; the root launcher mounts its private staging tmpfs on it.
+STAGE = "/run/neuro-sandbox"
+# /dev/shm's share of the disk quota (the rest is /tmp's): an eighth, at most this.
+SHM_MAX = 8 << 20
+# Parts of /proc a neuro must never write, made read-only whatever bwrap decides.
+PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs")
 
 
 class BubblewrapMissing(NeuroError):
@@ -82,18 +100,53 @@ def _gpu_access() -> list[str]:
     return args
 
 
-def bwrap_command(policy: Any, fd: int, bwrap: str = "bwrap") -> list[str]:
-    """The bubblewrap command line that runs a worker under `policy`."""
+@dataclass
+class _Bind:
+    """One host path bound into the sandbox, at the same path."""
+
+    path: str
+    write: bool = False
+    fd: int = -1  # bind this descriptor (bwrap --bind-fd: it checks the inode it mounted)
+    stage: str = ""  # bind this mount the root launcher made of it (see _launcher)
+    st: os.stat_result | None = None
+
+    def args(self) -> list[str]:
+        if self.stage:
+            return ["--bind" if self.write else "--ro-bind", self.stage, self.path]
+        if self.fd >= 0:
+            return ["--bind-fd" if self.write else "--ro-bind-fd", str(self.fd), self.path]
+        return ["--bind" if self.write else "--ro-bind", self.path, self.path]
+
+
+def disk_split(disk: int) -> tuple[int, int]:
+    """(/tmp, /dev/shm) sizes whose sum is the disk quota: every writable place counts."""
+    if not disk:
+        return 0, 0
+    shm = min(disk // 8, SHM_MAX)
+    return disk - shm, shm
+
+
+def bwrap_command(policy: Any, fd: int, bwrap: str = "bwrap", *, binds: list[_Bind] | None = None,
+                  seccomp: int | None = None, mask: str = "", disable_userns: bool = True) -> list[str]:
+    """The bubblewrap command line that runs a worker under `policy`. `binds`: Python's
+    folders and the granted paths (default: Python's folders, bound by path); `seccomp`: a
+    descriptor holding the filter; `mask`: a folder (NEURO_HOME) to hide under an empty one;
+    `disable_userns`: bwrap 0.8's --disable-userns (the filter refuses namespaces anyway)."""
     caps = policy.capabilities
     args = [bwrap, "--die-with-parent", "--new-session", "--unshare-user", "--unshare-pid",
             "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--uid", str(UNPRIVILEGED), "--gid", str(UNPRIVILEGED)]
+    if disable_userns:
+        args.append("--disable-userns")
     if not caps.network:
         args.append("--unshare-net")
+    if seccomp is not None:
+        args += ["--seccomp", str(seccomp)]
+    tmp_size, shm_size = disk_split(caps.disk)
     # The private /tmp first: binds made after it land on top, so a checkout or virtual
     # environment that lives under /tmp stays visible.
-    if caps.disk:
-        args += ["--size", str(caps.disk)]
+    if tmp_size:
+        args += ["--size", str(tmp_size)]
     args += ["--tmpfs", "/tmp"]
     for system in ("/usr", "/lib", "/lib64", "/bin", "/sbin"):
         if os.path.exists(system):
@@ -104,18 +157,25 @@ def bwrap_command(policy: Any, fd: int, bwrap: str = "bwrap") -> list[str]:
     if caps.network:
         for name in ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl"):
             args += ["--ro-bind-try", name, name]
-    for root in _python_roots():
-        args += ["--ro-bind", root, root]
-    args += ["--proc", "/proc", "--dev", "/dev"]
+    for bind in binds if binds is not None else [_Bind(root) for root in _python_roots()]:
+        args += bind.args()
+    if mask:  # after the grant that covers it, so it lands on top
+        args += ["--size", "4096", "--tmpfs", mask]
+    args += ["--clearenv", "--proc", "/proc"]  # --clearenv before any --setenv
+    # bwrap makes these read-only only where access(W_OK) succeeds; as an unprivileged uid
+    # it does not, yet a neuro must never write a sysctl or sysrq: read-only, always.
+    for name in PROC_READ_ONLY:
+        if os.path.exists(f"/proc/{name}"):
+            args += ["--ro-bind", f"/proc/{name}", f"/proc/{name}"]
+    args += ["--dev", "/dev"]
     if policy.gpu_memory:
         args += _gpu_access()
-    for path in caps.read:
-        if path != "*":
-            args += ["--ro-bind-try", path, path]
-    for path in caps.write:
-        if path != "*":
-            args += ["--bind-try", path, path]
-    args[args.index("--proc"):args.index("--proc")] = ["--clearenv"]  # before any --setenv
+    if shm_size:
+        args += ["--size", str(shm_size)]
+    args += ["--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
+    if mask:
+        args += ["--remount-ro", mask]
+    args += ["--remount-ro", "/"]  # last: / and /etc are bwrap's own tmpfs, unbounded
     args += ["--setenv", "HOME", "/tmp", "--setenv", "PATH", "/usr/bin:/bin",
              "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--chdir", "/tmp"]
     for name in caps.env:
@@ -136,6 +196,38 @@ def bwrap_command(policy: Any, fd: int, bwrap: str = "bwrap") -> list[str]:
     return args
 
 
+def _launcher(joins: list[str], staged: list[_Bind], ids: HostIds | None, tools: dict[str, str]) -> list[str]:
+    """What runs before bwrap, as the kernel's uid: join the worker's cgroup (so all that
+    follows is in it), then, for a root kernel, mount the paths the sandbox's uid cannot
+    reach in a private mount namespace (checking each is the inode the kernel opened) and
+    become that uid."""
+    script = ["set -e"] + [f"echo $$ > {shlex.quote(f)}" for f in joins]
+    prefix: list[str] = []
+    if staged:
+        prefix = [tools["unshare"], "--mount", "--propagation", "private", "--"]
+        script.append(f"mount -t tmpfs -o size=64k,mode=0755,nosuid,nodev,noexec neuro-stage {STAGE}")
+        folders = [b.stage for b in staged if b.st is not None and stat.S_ISDIR(b.st.st_mode)]
+        if folders:
+            script.append("mkdir " + " ".join(folders))
+        script += [f": > {b.stage}" for b in staged if b.stage not in folders]
+        script += [f"mount --rbind {shlex.quote(b.path)} {b.stage}" for b in staged]
+        want = shlex.quote("\n".join(f"{b.st.st_dev}:{b.st.st_ino}" for b in staged if b.st is not None))
+        script.append(f'[ "$(stat -c %d:%i {" ".join(b.stage for b in staged)})" = {want} ] || '
+                      '{ echo "neuro: a granted path changed while it was being bound; not starting" >&2; exit 125; }')
+    setpriv = [] if ids is None else [tools["setpriv"], f"--reuid={ids.uid}", f"--regid={ids.gid}",
+                                      "--clear-groups", "--"]
+    if len(script) == 1:
+        return setpriv
+    return [*prefix, "/bin/sh", "-c", "; ".join(script) + '; exec "$@"', "sh", *setpriv]
+
+
+def _not_root_note() -> str:
+    why = "newuidmap is missing" if shutil.which("newuidmap") is None else "subordinate uids are not used yet"
+    return (f"the kernel is not root and {why}: the sandbox shares the kernel's uid on the host (what it "
+            "writes into a granted path is the kernel user's, and every permission check there is made as "
+            "that user); run the kernel as root to give the sandbox a uid of its own")
+
+
 class ProcessBackend(Backend):
     name = "process"
     isolation = __doc__.split("\n\n")[1].replace("\n", " ")
@@ -148,6 +240,10 @@ class ProcessBackend(Backend):
         self._nursery: trio.Nursery | None = None
         self._count = 0
         self._all: set[WorkerProcess] = set()
+        # A root kernel runs its sandboxes as another host uid; any other kernel can only be itself.
+        self.ids: HostIds | None = sandbox_ids() if os.geteuid() == 0 else None
+        self._tools: dict[str, str] = {}
+        self._options: str | None = None  # bwrap --help: which options this bubblewrap has
 
     def bind(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
@@ -162,6 +258,20 @@ class ProcessBackend(Backend):
             raise NeuroError("the process backend is not bound to a running kernel")
         if self.cgroups is None:
             self.cgroups = detect()
+        if self._options is None:
+            try:
+                self._options = subprocess.run([self.bwrap, "--help"], capture_output=True, text=True,
+                                               timeout=10).stdout
+            except (OSError, subprocess.SubprocessError):
+                self._options = ""
+        if self.ids is not None and not self._tools:
+            for tool in ("setpriv", "unshare"):
+                found = shutil.which(tool, path="/usr/bin:/bin:/usr/sbin:/sbin")
+                if found is None:
+                    raise NeuroError(f"the process sandbox of a root kernel needs `{tool}` (Debian package "
+                                     "util-linux) to run sandboxes as an unprivileged uid; install util-linux")
+                self._tools[tool] = found
+            os.makedirs(STAGE, mode=0o755, exist_ok=True)  # only ever a mount point, in private namespaces
         return self.bwrap
 
     def unenforced(self, policy: Any) -> dict[str, Any]:
@@ -172,7 +282,18 @@ class ProcessBackend(Backend):
         writable = [p for p in policy.capabilities.write if p != "*"]
         if policy.capabilities.disk and writable:
             missing["disk"] = (f"granted write paths {writable} are limited per file (RLIMIT_FSIZE), not in "
-                               "total; the sandbox's own /tmp is limited in total")
+                               "total; the sandbox's own /tmp and /dev/shm are limited in total")
+        if self.ids is None:
+            missing["host_uid"] = _not_root_note()
+        if not _seccomp.machine_supported():
+            import platform
+
+            missing["seccomp"] = (f"no system-call table for {platform.machine()}: the worker runs without a "
+                                  "seccomp filter")
+        covers = home_cover(policy)
+        if covers:
+            missing["neuro_home"] = (f"the grants {covers} cover NEURO_HOME ({neuro_home()}), which holds the control "
+                                     "socket and the message log: the sandbox sees an empty read-only folder there")
         if not self.cgroups.version:
             for name in ("memory", "cpu_share", "processes"):
                 if getattr(policy, name):
@@ -191,26 +312,80 @@ class ProcessBackend(Backend):
         self._count += 1
         cgroup = self.cgroups.create(f"w{os.getpid()}-{self._count}")
         unenforced = cgroup.apply(policy) if cgroup is not None else {}
+        try:
+            binds, grants = self._binds(policy)
+        except BaseException:
+            if cgroup is not None:
+                cgroup.remove()
+            raise
         kernel_end, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        command = bwrap_command(policy, worker_end.fileno(), bwrap)
-        if policy.priority == "background":  # the lowest CPU priority, beside a low cgroup weight
-            command = ["nice", "-n", "19", *command]
-        if cgroup is not None:  # join the cgroup before bubblewrap starts, so all it runs is in it
-            joins = "; ".join(f"echo $$ > {f}" for f in cgroup.procs_files())
-            command = ["/bin/sh", "-c", f'{joins}; exec "$@"', "sh", *command]
-        started = time.perf_counter()
-        # bubblewrap's own init is pid 1 in the sandbox and runs as the worker's uid: give it
-        # an empty environment too, or /proc/1/environ shows the kernel's.
-        # Forked from this thread, not trio's worker threads: see _child.
-        process = start_child(command, pass_fds=(worker_end.fileno(),), stdin=subprocess.DEVNULL,
-                              start_new_session=True, env={"PATH": "/usr/bin:/bin"})
-        worker_end.close()
+        seccomp = _seccomp.pipe_fd()
+        output, output_end = os.pipe()  # the worker's stdout and stderr: only the kernel reads them
+        home = neuro_home()
+        mask = home if os.path.isdir(home) and any(
+            home == b.path or home.startswith(b.path.rstrip("/") + "/") for b in binds) else ""
+        try:
+            command = bwrap_command(policy, worker_end.fileno(), bwrap, binds=binds, seccomp=seccomp, mask=mask,
+                                    disable_userns="--disable-userns" in (self._options or ""))
+            # Joins the cgroup before bubblewrap starts, so all it runs is in it.
+            joins = cgroup.procs_files() if cgroup is not None else []
+            command = _launcher(joins, [b for b in binds if b.stage], self.ids, self._tools) + command
+            if policy.priority == "background":  # the lowest CPU priority, beside a low cgroup weight
+                command = ["nice", "-n", "19", *command]
+            fds = [worker_end.fileno(), *(b.fd for b in binds if b.fd >= 0)]
+            if seccomp is not None:
+                fds.append(seccomp)
+            started = time.perf_counter()
+            # bubblewrap's own init is pid 1 in the sandbox and runs as the worker's uid: give it
+            # an empty environment too, or /proc/1/environ shows the kernel's.
+            # Forked from this thread, not trio's worker threads: see _child.
+            process = start_child(command, pass_fds=fds, stdin=subprocess.DEVNULL, stdout=output_end,
+                                  stderr=output_end, start_new_session=True, env={"PATH": "/usr/bin:/bin"})
+        except BaseException:
+            os.close(output)
+            kernel_end.close()
+            if cgroup is not None:
+                cgroup.remove()
+            raise
+        finally:
+            close_grants(grants)
+            worker_end.close()
+            os.close(output_end)
+            if seccomp is not None:
+                os.close(seccomp)
         kernel_end.setblocking(False)
         handle = WorkerProcess(process, kernel_end, cgroup, policy, unenforced, started)
         self._all.add(handle)
         assert self._nursery is not None
         self._nursery.start_soon(handle.read_frames)
+        self._nursery.start_soon(handle.read_output, output)
         return handle
+
+    def _binds(self, policy: Any) -> tuple[list[_Bind], list[Grant]]:
+        """Python's folders and the granted paths, opened now (at every start), each bound by
+        path, by descriptor, or, where a root kernel's sandbox uid cannot reach it, staged."""
+        ids = self.ids
+        grants = open_grants(policy)
+        try:
+            if ids is not None:
+                check_writable(grants, ids, "process")
+            binds: list[_Bind] = []
+            for root in _python_roots():
+                if ids is not None and not reachable(root, ids):
+                    binds.append(_Bind(root, stage=f"{STAGE}/{len(binds)}", st=os.stat(root)))
+                else:
+                    binds.append(_Bind(root))
+            for grant in grants:
+                if ids is not None and not reachable(grant.path, ids):
+                    binds.append(_Bind(grant.path, grant.write, stage=f"{STAGE}/{len(binds)}", st=grant.st))
+                elif "--bind-fd" in (self._options or ""):
+                    binds.append(_Bind(grant.path, grant.write, fd=grant.fd, st=grant.st))
+                else:  # bubblewrap before 0.5: by path, as resolved (and checked for links) just now
+                    binds.append(_Bind(grant.path, grant.write, st=grant.st))
+        except BaseException:
+            close_grants(grants)
+            raise
+        return binds, grants
 
     async def warm(self, policy: Any) -> None:
         """Fill the pool for `policy` now (before the first spawn needs it)."""

@@ -22,7 +22,7 @@ from neuro._errors import NeuroError
 
 from ._base import Worker
 from ._frames import (
-    Call, CtxOp, CtxResult, FrameDecoder, Hello, Hook, Load, Loaded, ProtocolError, Result, Stop, encode,
+    Call, CtxOp, CtxResult, Described, FrameDecoder, Hello, Hook, Load, Loaded, ProtocolError, Result, Stop, encode,
 )
 
 __all__ = ["WorkerProcess", "RemoteWorker", "WorkerDied", "RemoteHandlerError"]
@@ -30,6 +30,8 @@ __all__ = ["WorkerProcess", "RemoteWorker", "WorkerDied", "RemoteHandlerError"]
 _enc = msgspec.msgpack.Encoder()
 # Operations a worker may have in flight on the kernel at once; past it, its frames wait.
 MAX_CTX_OPS = 64
+# Bytes of a worker's stdout and stderr kept (the end of it): enough for a traceback or two.
+OUTPUT_TAIL = 64 << 10
 
 
 class WorkerDied(NeuroError):
@@ -49,8 +51,13 @@ class RemoteHandlerError(NeuroError):
         self.remote_traceback = traceback
 
 
-# What a request's waiter is resolved with when the worker dies before answering.
-_GONE = outcome.Value(None)
+def _GONE(death: WorkerDied) -> outcome.Error:
+    """What one waiter of a dead worker is resolved with: its own outcome (an outcome can be
+    unwrapped once) holding its own copy of the reason (one exception raised in several
+    tasks would gather all their tracebacks)."""
+    fresh = BaseException.__new__(type(death), *death.args)  # whatever fields it has, copied
+    fresh.__dict__.update(death.__dict__)
+    return outcome.Error(fresh)
 
 
 class WorkerProcess:
@@ -81,6 +88,25 @@ class WorkerProcess:
         self._ops = trio.Semaphore(MAX_CTX_OPS)
         self._nursery: trio.Nursery | None = None
         self._drained = False
+        self._output = bytearray()  # the last OUTPUT_TAIL bytes of the worker's stdout and stderr
+
+    @property
+    def output_tail(self) -> bytes:
+        """The end of what the worker wrote to stdout and stderr (a pipe only the kernel reads)."""
+        return bytes(self._output)
+
+    async def read_output(self, fd: int) -> None:
+        """Keep the tail of the worker's output pipe `fd` (owned, closed here) until it ends."""
+        async with trio.lowlevel.FdStream(fd) as stream:
+            while True:
+                try:
+                    data = await stream.receive_some(1 << 16)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    break
+                if not data:
+                    break
+                self._output += data
+                del self._output[:-OUTPUT_TAIL]
 
     def new_id(self) -> int:
         self._ids += 1
@@ -118,23 +144,27 @@ class WorkerProcess:
         self._pending[frame.id] = pending
         try:
             await self.write(frame)
-            result = await pending.wait()
+            return await pending.wait()  # raises the worker's death, if it died meanwhile
         finally:
             self._pending.pop(frame.id, None)
-        if result is None:
-            raise self._died()
-        return result
 
     async def load(self, neuro: type, policy: Any) -> None:
         manifest = neuro.__manifest__
         self._load = Parked()
         await self.write(Load(module=manifest.module, qualname=manifest.qualname, version=neuro.version(),
                               source=_source_of(neuro), gpu_memory=policy.gpu_memory))
-        loaded = await self._load.wait()
-        if loaded is None:
-            raise self._died()
+        loaded = await self._load.wait()  # raises the worker's death, if it died meanwhile
         if not loaded.ok:
             raise NeuroError(f"the sandboxed worker could not load {manifest.name}: {loaded.error}")
+
+    async def describe(self, frame: Any) -> Any:
+        """Send a Describe frame and wait for its Described answer."""
+        self._load = Parked()
+        await self.write(frame)
+        described = await self._load.wait()
+        if described is None:
+            raise self._died()
+        return described
 
     async def read_frames(self) -> None:
         decoder = FrameDecoder()
@@ -182,7 +212,7 @@ class WorkerProcess:
             self.pid = frame.pid
             self.ready_at = time.perf_counter()
             self._hello.set()
-        elif isinstance(frame, Loaded) and self._load is not None and not self._load.resolved:
+        elif isinstance(frame, (Loaded, Described)) and self._load is not None and not self._load.resolved:
             self._load.resolve(outcome.Value(frame))
         else:
             raise ProtocolError(f"an unexpected {type(frame).__name__} frame")
@@ -220,11 +250,15 @@ class WorkerProcess:
             self.kill()
             with trio.move_on_after(2):
                 await self.process.wait()
-        self.death = reason or self._diagnose()
+        self.death = death = reason or self._diagnose()
+        tail = self.output_tail.decode("utf-8", "replace").strip()
+        if tail and not was_stopping and death.quota is None:
+            # What it said last (a launcher's refusal, a traceback printed at exit) says why.
+            death.args = (f"{death.args[0]}; its last output: {tail[-500:]}",)
         for pending in list(self._pending.values()):
-            pending.resolve(_GONE)
+            pending.resolve(_GONE(death))
         if self._load is not None:
-            self._load.resolve(_GONE)
+            self._load.resolve(_GONE(death))
         self._hello.set()
         if self.cgroup is not None:
             self.cgroup.kill_all()
@@ -236,17 +270,34 @@ class WorkerProcess:
             self.on_exit(self.death)
 
     def _diagnose(self) -> WorkerDied:
+        """Why the worker ended. A quota is named only on evidence the neuro cannot forge: its
+        exit code and its signal are its own to choose (`os._exit(3)`, `os.kill(os.getpid(),
+        SIGKILL)`), the cgroup's OOM-kill count (v1 memory.oom_control, v2 memory.events) and
+        docker's OOMKilled flag are not. Where the kernel keeps no OOM-kill count (v1 before
+        Linux 4.13), a SIGKILL after the cgroup hit its limit (memory.failcnt) is taken instead.
+        SIGXCPU counts as the CPU-time limit only when the cgroup's CPU counter says so."""
         code = self.process.returncode
         if code is not None and 128 < code < 193:
             code = -(code - 128)  # bubblewrap (and tini) exit 128+N when their child dies of signal N
-        if self.cgroup is not None and self.cgroup.memory_events() and code and code < 0:
-            return WorkerDied(f"the worker was killed for going over its memory limit ({self.policy.memory:,} bytes)",
-                              quota="memory")
+        cgroup = self.cgroup
+        oom_kills = getattr(cgroup, "oom_kills", lambda: None)() if cgroup is not None else None
+        if oom_kills is None and cgroup is not None and not hasattr(cgroup, "oom_kills"):
+            oom_kills = cgroup.memory_events()  # a container: docker's OOMKilled flag
+        limit = f"{self.policy.memory:,} bytes" if self.policy.memory else "no limit set"
+        if oom_kills or (oom_kills is None and code == -signal.SIGKILL and cgroup is not None
+                         and cgroup.memory_events()):
+            return WorkerDied(f"the worker was killed for going over its memory limit ({limit})", quota="memory")
         if code == -signal.SIGXCPU:
-            return WorkerDied(f"the worker used up its CPU time ({self.policy.cpu_time:g} s)", quota="cpu_time")
-        if code == 3:  # the worker's own exit code for MemoryError under RLIMIT_AS
-            return WorkerDied(f"the worker ran out of its address-space limit ({self.policy.memory:,} bytes)",
-                              quota="memory")
+            used = getattr(cgroup, "cpu_seconds", lambda: None)() if cgroup is not None else None
+            if used is not None and self.policy.cpu_time and used >= 0.9 * self.policy.cpu_time:
+                return WorkerDied(f"the worker used up its CPU time ({used:.2f} s of {self.policy.cpu_time:g} s)",
+                                  quota="cpu_time")
+            seen = "no CPU counter here to confirm it" if used is None else f"its cgroup counted {used:.2f} s"
+            return WorkerDied(f"the worker was killed by SIGXCPU (by its own account, its CPU-time limit of "
+                              f"{self.policy.cpu_time:g} s; {seen}, so this is not counted as a quota breach)")
+        if code == 3:  # what the worker exits with on a MemoryError: its claim, which no counter confirms
+            return WorkerDied(f"the worker exited with code 3 (by its own account, out of its address-space limit "
+                              f"of {limit}; the kernel saw no memory kill, so this is not counted as a quota breach)")
         if code is not None and code < 0:
             return WorkerDied(f"the worker was killed by signal {signal.Signals(-code).name}")
         return WorkerDied(f"the worker exited with code {code}")

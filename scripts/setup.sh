@@ -16,6 +16,18 @@ if ! command -v bwrap >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1; t
     fi
 fi
 
+# A root kernel runs its process sandboxes as this system user, never as root: what a neuro
+# writes into a granted folder is then this user's, and a setuid bit it sets gives nothing.
+# (Without it, Neuro picks a fixed uid that no passwd entry uses.)
+if [ "$(id -u)" = 0 ] && ! getent passwd neuro-sandbox >/dev/null 2>&1; then
+    if command -v useradd >/dev/null 2>&1; then
+        echo "setup: creating the system user neuro-sandbox (process sandboxes run as it)"
+        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin neuro-sandbox \
+            || echo "setup: could not create the user neuro-sandbox; sandboxes use a spare uid" >&2
+    fi
+fi
+
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then

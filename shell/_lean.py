@@ -40,7 +40,7 @@ def _options(argv: list[str]) -> dict[str, Any] | None:
     return out
 
 
-def _socket_path(home: str | None) -> str:
+def _socket_path(home: str | None) -> str:  # neuro._home.neuro_home, inlined: this path imports nothing
     home = home or os.environ.get("NEURO_HOME") or os.path.join(os.path.expanduser("~"), ".neuro")
     return os.path.join(home, "control.sock")
 

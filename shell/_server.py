@@ -1,12 +1,21 @@
 """The daemon's control server: many clients on one Unix socket.
 
-One connection's trouble stays its own: a frame that fails validation gets an `Error` and the
-connection goes on; a length over the limit, a handshake not done in `hello_timeout`, a frame
-not completed in `frame_timeout`, or a client that stops reading (`write_timeout`) closes that
-connection only. Calls run in the server's nursery, not the connection's, so a client that
-disconnects mid-call does not cancel it: the message still reaches its outcome, and the reply
-is dropped. Per-connection limits (requests in flight) bound memory: a reply waits in the task
-that made it, never in an unbounded queue.
+Only the daemon's own user, from the daemon's own user and pid namespaces, is let in: a peer
+of another uid, or one inside a sandbox or container (its namespaces differ, even where its
+uid maps to the daemon's), gets a `PeerRefused` error and is closed, and the refusal is an
+event. One connection's trouble stays its own: a frame that fails validation gets an `Error`
+and the connection goes on; a length over the limit, a handshake not done in `hello_timeout`
+(one deadline for the whole Hello, however it is dripped), or a frame not completed within
+`frame_timeout` of its first byte closes that connection only. Connections part way through their Hello are
+few (`max_handshakes`) and the slowest makes room for a new one, so dripping cannot hold
+the socket; each uid has `max_per_uid` of the `max_clients` connections.
+
+Calls run in the server's nursery, not the connection's, so a client that disconnects
+mid-call does not cancel it: the message still reaches its outcome, and the reply is dropped.
+What a client has not read is bounded: while a reply waits for room its requests are not read
+(the client is paused), past `max_out` bytes waiting, or `write_timeout` without reading, it is
+disconnected with an event; log queries run one at a time per connection. docs/daemon.md
+states the numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ from __future__ import annotations
 import errno
 import math
 import os
+import signal
 import socket as _socket
+import struct
 import sys
 import time
 import traceback
@@ -33,6 +44,14 @@ from ._wire_errors import to_frame
 
 __all__ = ["ControlServer"]
 
+MAX_OUT = 32 << 20  # bytes of replies one connection may leave unread (a reply is at most 16 MiB)
+MAX_OUT_TOTAL = 256 << 20  # the same, over every connection
+_HELLO_MAX = 4096  # a Hello is some 60 bytes: more than this unanswered is not a client
+_LOG_QUERIES = (c.Messages, c.Events, c.Trace)
+_NOTE_MAX, _NOTE_WINDOW = 20, 10.0  # control events of one name logged per window (seconds)
+_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+_SO_PEERPIDFD = getattr(_socket, "SO_PEERPIDFD", 77)  # Linux 6.5+; Python 3.11 lacks the name
+
 
 class _Conn:
     """One client connection. Its socket is a plain non-blocking one: the server reads and
@@ -40,10 +59,19 @@ class _Conn:
     the kernel says it would block."""
 
     __slots__ = ("sock", "lock", "frames", "decoder", "greeted", "hello_by", "in_flight", "streams",
-                 "closed", "dropped", "spare", "drained")
+                 "closed", "dropped", "spare", "drained", "pid", "uid", "counted", "out_bytes", "room",
+                 "queries", "head", "frame_by")
 
-    def __init__(self, sock: _socket.socket) -> None:
+    def __init__(self, sock: _socket.socket, pid: int = 0, uid: int = -1) -> None:
         self.sock = sock
+        self.pid = pid  # the peer, as SO_PEERCRED gave it at accept
+        self.uid = uid
+        self.counted = False  # in the server's connection counts (until `_forget`)
+        self.out_bytes = 0  # bytes of frames waiting for room on this socket
+        self.room: trio.Event | None = None  # set when out_bytes drops to 0: the reader goes on
+        self.queries: trio.Semaphore | None = None  # log queries: one at a time
+        self.head = b""  # the first 4 bytes read (the Hello's length), until greeted
+        self.frame_by = math.inf  # when the frame part way in must be complete
         self.lock = trio.Lock()  # one frame at a time on the socket
         self.frames: deque[Any] = deque()  # decoded, not yet dispatched
         self.decoder = c.FrameDecoder(c.ClientFrame)
@@ -66,6 +94,8 @@ class _Conn:
             trio.lowlevel.reschedule(spare, outcome.Value(False))
         for scope in self.streams.values():
             scope.cancel()
+        if self.room is not None:
+            self.room.set()
         try:
             trio.lowlevel.notify_closing(self.sock)
         except Exception:
@@ -84,19 +114,26 @@ class ControlServer:
     non-blocking `send` under a lock that costs nothing when nobody else is writing.
     """
 
-    def __init__(self, kernel: Any, path: str, *, max_clients: int = 128, max_in_flight: int = 256,
-                 hello_timeout: float = 10.0, frame_timeout: float = 30.0, write_timeout: float = 10.0,
-                 out_queue: int = 256, facts: Callable[[], dict[str, Any]] | None = None,
-                 busy_poll: float | None = None) -> None:
+    def __init__(self, kernel: Any, path: str, *, max_clients: int = 128, max_per_uid: int = 64,
+                 max_handshakes: int = 32, max_in_flight: int = 256, hello_timeout: float = 2.0,
+                 frame_timeout: float = 30.0, write_timeout: float = 10.0, max_out: int = MAX_OUT,
+                 max_out_total: int = MAX_OUT_TOTAL, out_queue: int = 256,
+                 facts: Callable[[], dict[str, Any]] | None = None, busy_poll: float | None = None) -> None:
         self.path = str(path)
         # After a reply the client's next request tends to follow within microseconds: poll
         # for it this long rather than sleep (see neuro._busy_poll).
         self.busy_poll = busy_poll_window() if busy_poll is None else busy_poll
         self.max_clients = max_clients
+        self.max_per_uid = max_per_uid
+        self.max_handshakes = max_handshakes
         self.max_in_flight = max_in_flight
         self.hello_timeout = hello_timeout
         self.frame_timeout = frame_timeout
         self.write_timeout = write_timeout
+        self.max_out = max_out
+        self.max_out_total = max_out_total
+        self.uid = os.geteuid()
+        self._namespaces: dict[str, str] = {}  # read at serve(): "user" and "pid" -> the daemon's own
         self.out_queue = out_queue  # kept for compatibility: replies no longer queue
         self._facts = facts
         self.ops = Ops(kernel, status=self.facts, shutdown=self._shutdown_requested)
@@ -107,16 +144,26 @@ class ControlServer:
         self.in_flight = 0
         self.protocol_errors = 0
         self.internal_errors = 0
+        self.refused = 0  # peers refused: another uid, or a sandbox's namespaces
+        self.turned_away = 0  # connections closed for the limits (too many, or the slowest Hello)
+        self.slow_clients = 0  # disconnected for leaving replies unread
+        self.out_bytes = 0  # bytes waiting for room, over every connection
         self._stop = trio.Event()
         self._stopping = False
         self._nursery: trio.Nursery | None = None
         self._conns: set[_Conn] = set()
+        self._per_uid: dict[int, int] = {}
+        self._handshaking: dict[_Conn, None] = {}  # not yet greeted, oldest first
+        self._noted: dict[str, list[Any]] = {}  # event name -> [window start, logged, suppressed]
 
     def facts(self) -> dict[str, Any]:
         out = {"pid": os.getpid(), "socket": self.path, "started": self.started,
                "uptime": time.time() - self.started, "connections": self.connections,
                "clients_served": self.served, "requests": self.requests, "requests_in_flight": self.in_flight,
-               "protocol_errors": self.protocol_errors, "internal_errors": self.internal_errors}
+               "protocol_errors": self.protocol_errors, "internal_errors": self.internal_errors,
+               "peers_refused": self.refused, "turned_away": self.turned_away, "slow_clients": self.slow_clients,
+               "reply_bytes_waiting": self.out_bytes,
+               "paused_clients": sum(1 for conn in self._conns if conn.room is not None)}
         if self._facts is not None:
             out.update(self._facts())
         return out
@@ -129,6 +176,7 @@ class ControlServer:
         self._stopping = True  # `_request` stops once the reply to Shutdown is on its way
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        self._namespaces = _own_namespaces()
         listener = _bind(self.path)
         try:
             async with trio.open_nursery() as nursery:
@@ -166,29 +214,142 @@ class ControlServer:
                     continue
                 raise
             sock.setblocking(False)
-            self._nursery.start_soon(self._handle, sock)
+            conn = self._admit(sock)
+            if conn is not None:
+                self._nursery.start_soon(self._reader, conn)
+            # Let the new reader take its Hello before the next accept: in a burst of
+            # connections, a client that sent its Hello is greeted before it could be counted
+            # among the slow ones.
+            await trio.lowlevel.checkpoint()
+
+    # -- who may connect, and how many ------------------------------------------------------
+
+    def _admit(self, sock: _socket.socket) -> _Conn | None:
+        """The new connection, counted, or None when it was refused (one Error frame, sent
+        if the socket has room, never waited for; then closed)."""
+        self.served += 1
+        try:
+            pid, uid = _peer_credentials(sock)
+        except OSError as e:
+            pid, uid, refusal = 0, -1, f"its credentials cannot be read (SO_PEERCRED: {e.strerror})"
+        else:
+            refusal = self._refusal(sock, pid, uid)
+        if refusal is not None:
+            self.refused += 1
+            self._note("control.refused", pid=pid, uid=uid, reason=refusal)
+            _say_and_close(sock, c.Error(id=None, type="PeerRefused", source="protocol", path=["protocol"], message=(
+                f"the daemon refuses this connection: {refusal}; connect as uid {self.uid} from the daemon's own "
+                "host (not from inside a sandbox or a container)")))
+            return None
+        if self.connections >= self.max_clients and not self._evict_slowest_hello(None):
+            return self._turn_away(sock, pid, uid, f"the daemon serves at most {self.max_clients} clients at once")
+        if self._per_uid.get(uid, 0) >= self.max_per_uid and not self._evict_slowest_hello(uid):
+            return self._turn_away(sock, pid, uid, f"uid {uid} has {self.max_per_uid} connections open, "
+                                                   "the limit for one user")
+        if len(self._handshaking) >= self.max_handshakes:
+            self._evict_slowest_hello(None)
+        conn = _Conn(sock, pid, uid)
+        conn.counted = True
+        self.connections += 1
+        self._per_uid[uid] = self._per_uid.get(uid, 0) + 1
+        self._conns.add(conn)
+        self._handshaking[conn] = None
+        conn.hello_by = trio.current_time() + self.hello_timeout
+        return conn
+
+    def _refusal(self, sock: _socket.socket, pid: int, uid: int) -> str | None:
+        """Why this peer may not use the socket, or None. The uid alone is not enough: a
+        sandboxed worker's uid can map to the daemon's, but its user or pid namespace is its
+        own. A pidfd taken first makes sure /proc/PID was still the peer when it was read."""
+        if uid != self.uid:
+            return f"its uid {uid} is not the daemon's ({self.uid})"
+        if pid <= 0:
+            return "its process is in another pid namespace (a sandbox or a container)"
+        pidfd = _peer_pidfd(sock)
+        try:
+            for kind, own in self._namespaces.items():
+                try:
+                    theirs = os.readlink(f"/proc/{pid}/ns/{kind}")
+                except OSError as e:
+                    return f"its {kind} namespace cannot be checked (/proc/{pid}/ns/{kind}: {e.strerror})"
+                if theirs != own:
+                    return f"it runs in another {kind} namespace ({theirs}; the daemon's is {own}), as a sandbox does"
+            if pidfd is not None:
+                try:
+                    signal.pidfd_send_signal(pidfd, 0)
+                except ProcessLookupError:
+                    return "its process ended before it could be checked"
+                except OSError:
+                    pass  # a signal it may not be sent says nothing about who it is
+        finally:
+            if pidfd is not None:
+                os.close(pidfd)
+        return None
+
+    def _turn_away(self, sock: _socket.socket, pid: int, uid: int, why: str) -> None:
+        self.turned_away += 1
+        self._note("control.turned_away", pid=pid, uid=uid, reason=why)
+        _say_and_close(sock, c.Error(id=None, type="TooManyClients", source="protocol", path=["protocol"],
+                                     message=f"{why}; close connections you do not need, or retry later"))
+        return None
+
+    def _evict_slowest_hello(self, uid: int | None) -> bool:
+        """Close the connection (of `uid`, or anyone's) that has waited longest for its Hello,
+        to make room for a new one: a client that sends its Hello when it connects is greeted
+        at once, so only slow or dripping ones are ever chosen. False when there is none."""
+        for conn in self._handshaking:
+            if (uid is None or conn.uid == uid) and not _hello_arrived(conn):
+                break
+        else:
+            return False
+        self.turned_away += 1
+        self._note("control.turned_away", pid=conn.pid, uid=conn.uid,
+                   reason="its Hello was the slowest of too many in progress")
+        _say_and_close(conn.sock, c.Error(id=None, type="TooManyClients", source="protocol", path=["protocol"], message=(
+            f"{len(self._handshaking)} connections were part way through their Hello and this one had waited "
+            "longest; send Hello as soon as you connect")), close=False)
+        self._forget(conn)
+        conn.kill()
+        return True
+
+    def _forget(self, conn: _Conn) -> None:
+        """Take `conn` out of the counts (once)."""
+        if not conn.counted:
+            return
+        conn.counted = False
+        self.connections -= 1
+        left = self._per_uid.get(conn.uid, 1) - 1
+        if left > 0:
+            self._per_uid[conn.uid] = left
+        else:
+            self._per_uid.pop(conn.uid, None)
+        self._conns.discard(conn)
+        self._handshaking.pop(conn, None)
+
+    def _note(self, name: str, **data: Any) -> None:
+        """Log a control event, at most `_NOTE_MAX` of one name per `_NOTE_WINDOW` seconds (a
+        client that reconnects in a loop must not fill the log); the first one after a quiet
+        spell says how many were left out."""
+        emit = getattr(self.ops.kernel, "_event", None)
+        if emit is None:
+            return
+        now = time.monotonic()
+        window = self._noted.get(name)
+        if window is None or now - window[0] >= _NOTE_WINDOW:
+            if window is not None and window[2]:
+                data["suppressed"] = window[2]
+            window = self._noted[name] = [now, 0, 0]
+        if window[1] >= _NOTE_MAX:
+            window[2] += 1
+            return
+        window[1] += 1
+        emit(name, None, "control", **data)
 
     # -- one connection -----------------------------------------------------------------------
 
-    async def _handle(self, sock: _socket.socket) -> None:
-        self.connections += 1
-        self.served += 1
-        conn = _Conn(sock)
-        self._conns.add(conn)
-        if self.connections > self.max_clients:
-            try:
-                await self._send(conn, c.Error(id=None, type="TooManyClients", source="protocol", message=(
-                    f"the daemon serves at most {self.max_clients} clients at once; retry later")))
-            finally:
-                self._end(conn)
-            return
-        conn.hello_by = trio.current_time() + self.hello_timeout
-        await self._reader(conn)
-
     def _end(self, conn: _Conn) -> None:
         """The connection is over (its reader left): close it, end its streams."""
-        self.connections -= 1
-        self._conns.discard(conn)
+        self._forget(conn)
         conn.kill()
 
     async def _reader(self, conn: _Conn) -> None:
@@ -242,59 +403,100 @@ class ControlServer:
         """Write one frame from this task: straight to the socket when it has room."""
         if conn.closed:
             return
-        try:
-            data = c.encode(frame)
-        except (TypeError, ValueError, OverflowError) as e:
-            data = c.encode(to_frame(getattr(frame, "id", None), _Unencodable(
-                f"the result cannot be sent over the control socket: {e}")))
-        await self._write(conn, data)
+        await self._write(conn, _encode(frame))
 
     async def _write(self, conn: _Conn, data: bytes) -> None:
+        """Write `data` whole. While it waits (behind another frame, or for room) its bytes
+        count against `max_out`, and the connection's requests are not read."""
         lock = conn.lock
-        if lock.locked():  # another task is part way through a frame: queue behind it, bounded
-            with trio.move_on_after(self.write_timeout) as timer:
-                await lock.acquire()
-            if timer.cancelled_caught:
-                conn.kill()  # the client stopped reading: let it go
-                return
-        else:
-            lock.acquire_nowait()  # no checkpoint when nobody else is writing
+        held = 0
         try:
-            if conn.closed:
-                return
-            sock = conn.sock
+            if lock.locked():  # another task is part way through a frame: queue behind it, bounded
+                held = len(data)
+                if not self._hold(conn, held):
+                    return
+                with trio.move_on_after(self.write_timeout) as timer:
+                    await lock.acquire()
+                if timer.cancelled_caught:
+                    self._slow(conn, f"it read nothing for {self.write_timeout:g} s while replies waited")
+                    return
+            else:
+                lock.acquire_nowait()  # no checkpoint when nobody else is writing
             try:
-                sent = sock.send(data)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                conn.kill()
-                return
-            if sent == len(data):
-                return
-            # The socket is full: wait for room. A frame is never left half written: the rest
-            # goes out shielded from cancellation, within write_timeout, or the connection closes.
-            rest = memoryview(data)[sent:]
-            with trio.CancelScope(shield=True, deadline=trio.current_time() + self.write_timeout):
-                while rest:
-                    try:
-                        await trio.lowlevel.wait_writable(sock)
-                    except (trio.ClosedResourceError, OSError):
+                if conn.closed:
+                    return
+                sock = conn.sock
+                try:
+                    sent = sock.send(data)
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
+                    conn.kill()
+                    return
+                if sent == len(data):
+                    return
+                if not held:
+                    held = len(data)
+                    if not self._hold(conn, held):
                         return
-                    if conn.closed:
-                        return
-                    try:
-                        sent = sock.send(rest)
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        conn.kill()
-                        return
-                    rest = rest[sent:]
-            if rest:
-                conn.kill()  # the client stopped reading: let it go
+                # The socket is full: wait for room. A frame is never left half written: the
+                # rest goes out shielded from cancellation, within write_timeout, or the
+                # connection closes.
+                rest = memoryview(data)[sent:]
+                with trio.CancelScope(shield=True, deadline=trio.current_time() + self.write_timeout):
+                    while rest:
+                        try:
+                            await trio.lowlevel.wait_writable(sock)
+                        except (trio.ClosedResourceError, OSError):
+                            return
+                        if conn.closed:
+                            return
+                        try:
+                            sent = sock.send(rest)
+                        except BlockingIOError:
+                            continue
+                        except OSError:
+                            conn.kill()
+                            return
+                        rest = rest[sent:]
+                if rest:
+                    self._slow(conn, f"it did not read a {len(data):,} byte reply within {self.write_timeout:g} s")
+            finally:
+                lock.release()
         finally:
-            lock.release()
+            if held:
+                self._unhold(conn, held)
+
+    def _hold(self, conn: _Conn, n: int) -> bool:
+        """Count `n` bytes waiting to be written to `conn`. False (and `conn` closed) when that
+        takes it past `max_out`, or the daemon past `max_out_total` with `conn` the worst."""
+        conn.out_bytes += n
+        self.out_bytes += n
+        if conn.out_bytes > self.max_out:
+            self._slow(conn, f"it left {conn.out_bytes:,} bytes of replies unread, over the {self.max_out:,} byte "
+                             "limit of one connection")
+            return False
+        if self.out_bytes > self.max_out_total:
+            worst = max((x for x in self._conns if x.out_bytes), key=lambda x: x.out_bytes, default=conn)
+            self._slow(worst, f"the daemon held {self.out_bytes:,} bytes of unread replies, over its "
+                              f"{self.max_out_total:,} byte limit, {worst.out_bytes:,} of them for this connection")
+            return worst is not conn
+        return True
+
+    def _unhold(self, conn: _Conn, n: int) -> None:
+        conn.out_bytes -= n
+        self.out_bytes -= n
+        if not conn.out_bytes and conn.room is not None:
+            conn.room.set()
+            conn.room = None
+
+    def _slow(self, conn: _Conn, why: str) -> None:
+        """Disconnect a client that does not read what it asked for; an event says so."""
+        if conn.closed:
+            return
+        self.slow_clients += 1
+        self._note("control.slow_client", pid=conn.pid, uid=conn.uid, reason=why)
+        conn.kill()
 
     async def _protocol_error(self, conn: _Conn, message: str, request_id: int | None = None,
                               kind: str = "ProtocolError") -> None:
@@ -309,6 +511,11 @@ class ControlServer:
         decoder = conn.decoder
         frames = conn.frames
         while not conn.closed:
+            if conn.out_bytes:  # the client is behind with reading: take no more requests meanwhile
+                if conn.room is None:
+                    conn.room = trio.Event()
+                await conn.room.wait()
+                continue
             if frames:
                 frame = frames.popleft()
                 if not conn.greeted:
@@ -322,6 +529,7 @@ class ControlServer:
                                                    kind="ProtocolMismatch")
                         return None
                     conn.greeted = True
+                    self._handshaking.pop(conn, None)
                     await self._send(conn, c.Welcome(protocol=c.PROTOCOL, server="neuro daemon", pid=os.getpid()))
                     continue
                 waiting = await self._dispatch(conn, frame)
@@ -329,6 +537,10 @@ class ControlServer:
                     return waiting
                 continue
             try:
+                if not conn.greeted and decoder.pending > _HELLO_MAX:
+                    await self._protocol_error(conn, f"the first {decoder.pending:,} bytes hold no Hello (which "
+                                                     f"takes under {_HELLO_MAX:,}); closing")
+                    return None
                 if conn.drained:  # the last read emptied the socket: skip a recv bound to fail
                     conn.drained = False
                     raise BlockingIOError
@@ -337,7 +549,7 @@ class ControlServer:
                 if not conn.greeted:
                     timeout = conn.hello_by - trio.current_time()
                 elif decoder.pending:
-                    timeout = self.frame_timeout
+                    timeout = conn.frame_by - trio.current_time()
                 else:
                     timeout = math.inf
                 try:
@@ -358,8 +570,16 @@ class ControlServer:
             if not data:
                 return None  # the client left; a frame it left half sent is dropped
             conn.drained = len(data) < 65536
+            if not conn.greeted and len(conn.head) < 4:
+                conn.head += data[:4 - len(conn.head)]
             try:
-                frames.extend(decoder.feed(data))
+                done = decoder.feed(data)
+                frames.extend(done)
+                # One deadline per frame, from its first byte: dripping does not extend it.
+                if not decoder.pending:
+                    conn.frame_by = math.inf
+                elif done or conn.frame_by == math.inf:
+                    conn.frame_by = trio.current_time() + self.frame_timeout
             except c.ProtocolError as e:
                 await self._protocol_error(conn, f"{e}; closing the connection")
                 return None
@@ -407,18 +627,34 @@ class ControlServer:
         self.requests += 1
         self.in_flight += 1
         try:
-            try:
-                value = await self.ops.request(req)
-                frame: Any = c.Reply(id=req.id, value=value, type=c.type_path(value))
-            except Exception as e:
-                frame = to_frame(req.id, e)
-            await self._send(conn, frame)
+            if isinstance(req, _LOG_QUERIES):
+                # A log query's reply can be 16 MiB: one at a time per connection, the next only
+                # once the last is written, so a client that pipelines them and never reads
+                # costs the daemon one reply, not hundreds.
+                if conn.queries is None:
+                    conn.queries = trio.Semaphore(1)
+                async with conn.queries:
+                    if not conn.closed:
+                        await self._write(conn, await self._answer(req))
+            else:
+                data = await self._answer(req)
+                if not conn.closed:
+                    await self._write(conn, data)
             if self._stopping and isinstance(req, c.Shutdown):
                 self.shutdown()  # the reply is written (or the client is gone)
         finally:
             self.in_flight -= 1
             conn.in_flight -= 1
             keep_hot(self.busy_poll)
+
+    async def _answer(self, req: Any) -> bytes:
+        """The encoded reply to `req` (the value itself is not kept while the bytes wait)."""
+        try:
+            value = await self.ops.request(req)
+            frame: Any = c.Reply(id=req.id, value=value, type=c.type_path(value))
+        except Exception as e:
+            frame = to_frame(req.id, e)
+        return _encode(frame)
 
     async def _stream(self, conn: _Conn, req: Any) -> None:
         scope = conn.streams[req.id]
@@ -453,9 +689,65 @@ class ControlServer:
 _ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
 _ACCEPT_SKIP = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM, errno.EINTR}
 
-
 class _Unencodable(Exception):
     pass
+
+
+def _encode(frame: Any) -> bytes:
+    try:
+        return c.encode(frame)
+    except (TypeError, ValueError, OverflowError) as e:
+        return c.encode(to_frame(getattr(frame, "id", None), _Unencodable(
+            f"the result cannot be sent over the control socket: {e}")))
+
+
+def _peer_credentials(sock: _socket.socket) -> tuple[int, int]:
+    """(pid, uid) of the process that connected, in the daemon's namespaces (pid 0: not
+    visible from here)."""
+    pid, uid, _gid = _PEERCRED.unpack(sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, _PEERCRED.size))
+    return pid, uid
+
+
+def _peer_pidfd(sock: _socket.socket) -> int | None:
+    """A pidfd of the connecting process, or None where the kernel has no SO_PEERPIDFD."""
+    try:
+        return sock.getsockopt(_socket.SOL_SOCKET, _SO_PEERPIDFD)
+    except OSError:
+        return None
+
+
+def _own_namespaces() -> dict[str, str]:
+    try:
+        return {kind: os.readlink(f"/proc/self/ns/{kind}") for kind in ("user", "pid")}
+    except OSError as e:
+        raise OSError(e.errno, f"the control server checks each peer's namespaces against its own, and cannot "
+                               f"read {e.filename}: {e.strerror}; run the daemon where /proc is mounted") from None
+
+
+def _hello_arrived(conn: _Conn) -> bool:
+    """Whether `conn`'s whole Hello is here (read, or waiting in the socket) though its reader
+    has not greeted it yet: a client whose reader is late is not one of the slow."""
+    if conn.frames:
+        return True
+    try:
+        waiting = conn.sock.recv(_HELLO_MAX, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
+    except OSError:
+        return False
+    head = (conn.head + waiting)[:4]
+    if len(head) < 4:
+        return False
+    return conn.decoder.pending + len(waiting) >= 4 + int.from_bytes(head, "big")
+
+
+def _say_and_close(sock: _socket.socket, frame: Any, close: bool = True) -> None:
+    """Send one small frame if the socket has room now (never wait for a peer being sent
+    away), then close it unless the caller closes it."""
+    try:
+        sock.send(c.encode(frame))
+    except OSError:
+        pass
+    if close:
+        sock.close()
 
 
 def _bind(path: str) -> _socket.socket:

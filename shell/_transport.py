@@ -541,4 +541,6 @@ def default_socket(home: str | None = None) -> str:
 
 
 def state_home() -> str:
-    return os.environ.get("NEURO_HOME") or os.path.join(os.path.expanduser("~"), ".neuro")
+    from neuro._home import neuro_home
+
+    return neuro_home()

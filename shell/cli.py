@@ -121,13 +121,32 @@ def _parser() -> Parser:
 
 
 def positive_int(text: str) -> int:
+    return whole_number(text, 1)
+
+
+def whole_number(text: str, minimum: int = 0) -> int:
+    """An option's whole number of at least `minimum`; at most 2^63 - 1, what the kernel and
+    its log hold."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected a number of at least {minimum}, got {value}")
+    if value >= 1 << 63:
+        raise argparse.ArgumentTypeError(f"expected a number below 2^63, got {text[:30]!r}")
     return value
+
+
+def seconds(text: str) -> float:
+    """An option's seconds: 0 or more, or `inf` (for ever). NaN and negatives are refused
+    here, before anything is sent: the kernel would refuse them too, with less of a hint."""
+    from neuro._checks import check_timeout
+
+    try:
+        return check_timeout(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0 (or inf), got {text!r}") from None
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from ._cliutil import Session, print_value
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    from .cli import Parser, add
+    from .cli import Parser, add, seconds
 
     parser = add(sub, "daemon", common, help="start, stop or inspect the background kernel",
                  description="A long-running kernel, detached, with its control socket (0600), pid file and "
@@ -20,20 +20,20 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     start = add(actions, "start", common, help="start the daemon in the background",
                 description="Start a detached daemon and wait until its socket answers. A second start "
                             "says one is running (exit 1).", example="neuro daemon start --home /tmp/nh", run=_start)
-    start.add_argument("--wait", type=float, default=20.0, metavar="SECONDS", help="how long to wait for it (default 20)")
+    start.add_argument("--wait", type=seconds, default=20.0, metavar="SECONDS", help="how long to wait for it (default 20)")
     stop = add(actions, "stop", common, help="stop the daemon gracefully",
                description="Ask the daemon to stop over its socket (it drains, dead-letters the rest and "
                            "flushes the log); then SIGTERM, then SIGKILL, each after a bounded wait.",
                example="neuro daemon stop", run=_stop)
-    stop.add_argument("--grace", type=float, default=15.0, metavar="SECONDS",
+    stop.add_argument("--grace", type=seconds, default=15.0, metavar="SECONDS",
                       help="how long a graceful stop may take before SIGTERM (default 15)")
     add(actions, "status", common, help="say whether the daemon runs, and its counters",
         description="Show the daemon's pid, socket, log, uptime, clients and kernel counters; exit 4 "
                     "if none is running.", example="neuro daemon status --json", run=_status)
     restart = add(actions, "restart", common, help="stop the daemon (if running), then start it",
                   example="neuro daemon restart", run=_restart)
-    restart.add_argument("--wait", type=float, default=20.0, metavar="SECONDS", help="how long to wait (default 20)")
-    restart.add_argument("--grace", type=float, default=15.0, metavar="SECONDS", help="graceful stop time (default 15)")
+    restart.add_argument("--wait", type=seconds, default=20.0, metavar="SECONDS", help="how long to wait (default 20)")
+    restart.add_argument("--grace", type=seconds, default=15.0, metavar="SECONDS", help="graceful stop time (default 15)")
     add(actions, "run", common, help="be the daemon, in the foreground (what start runs)",
         description="Run the daemon in this terminal until Ctrl-C, SIGTERM or `neuro daemon stop`.",
         example="neuro daemon run --home /tmp/nh", run=_run)

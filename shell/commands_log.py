@@ -16,7 +16,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument("--neuro", metavar="NAME", help="messages to (or events of) this neuro")
     filters.add_argument("--kind", choices=["send", "call", "event"], help="messages of this kind")
-    filters.add_argument("--correlation", type=int, metavar="ID", help="one conversation: its correlation id")
+    filters.add_argument("--correlation", type=positive_int, metavar="ID", help="one conversation: its correlation id")
     filters.add_argument("--since", type=parse_since, metavar="WHEN", help="30s, 5m, 2h, 1d, epoch seconds or ISO time")
     filters.add_argument("--events", action="store_true", help="lifecycle events instead of messages")
     filters.add_argument("-f", "--follow", action="store_true", help="keep printing rows as they are written")
@@ -34,7 +34,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     trace = add(sub, "trace", common, help="a message's path and outcome, with what it caused",
                 example="neuro trace 1767225600123456789", run=_trace)
-    trace.add_argument("message", type=int, metavar="ID", help="a message id (from `neuro logs` or `neuro send`)")
+    trace.add_argument("message", type=positive_int, metavar="ID", help="a message id (from `neuro logs` or `neuro send`)")
 
 
 def _query(s: Session, args: argparse.Namespace, limit: int, newest_first: bool) -> list[dict[str, Any]]:

@@ -10,6 +10,10 @@ The state folder (``$NEURO_HOME``, default ``~/.neuro``) holds:
     daemon.out     the daemon's stdout and stderr
     policies/      policy files (watched); neuros/  a drop folder, when the kernel has them
 
+The folder is 0700 and every file in it 0600 (the log holds every payload): the daemon
+creates them so, and tightens looser ones it finds, saying so in daemon.out. It refuses a
+folder that is not its user's, or that others may write (like /tmp itself).
+
 `start` runs ``python -m neuro daemon run`` in a new session, detached, and waits until the
 socket answers. `stop` asks over the socket, then sends SIGTERM, then SIGKILL, each after a
 bounded wait.
@@ -22,6 +26,7 @@ import fcntl
 import inspect
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -92,9 +97,9 @@ def start(st: State, *, wait: float = 20.0, extra_env: dict[str, str] | None = N
     pid = running_pid(st)
     if pid is not None:
         raise AlreadyStarted(pid, st)
-    st.home.mkdir(parents=True, exist_ok=True)
+    st.home.mkdir(mode=0o700, parents=True, exist_ok=True)  # an existing one: `run` checks and tightens it
     env = {**os.environ, "NEURO_HOME": str(st.home), **(extra_env or {})}
-    with open(st.out, "ab") as out:
+    with os.fdopen(_open_private(st.out, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab") as out:
         child = subprocess.Popen([sys.executable, "-m", "neuro", "daemon", "run", "--home", str(st.home)],
                                  stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
                                  start_new_session=True, close_fds=True, cwd=str(st.home))
@@ -208,9 +213,15 @@ def run(st: State, **server_options: Any) -> int:
     import trio
 
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: every thread's stack, to daemon.out
-    st.home.mkdir(parents=True, exist_ok=True)
-    st.policies.mkdir(exist_ok=True)
-    fd = os.open(st.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    st.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        for note in _make_private(st):
+            print(f"neuro daemon: {note}", flush=True)
+    except DaemonError as e:
+        print(f"neuro daemon: {e}", file=sys.stderr, flush=True)
+        return 1
+    st.policies.mkdir(mode=0o700, exist_ok=True)
+    fd = _open_private(st.lock_file, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -232,8 +243,54 @@ def run(st: State, **server_options: Any) -> int:
 
 def _write_pid(st: State) -> None:
     tmp = st.pid_file.with_suffix(".tmp")
-    tmp.write_text(f"{os.getpid()}\n")
+    with os.fdopen(_open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as f:
+        f.write(f"{os.getpid()}\n")
     tmp.replace(st.pid_file)
+
+
+# -- file modes -------------------------------------------------------------------------------
+
+_PRIVATE_FILES = ("log.db", "log.db-wal", "log.db-shm", "log.db-journal", "daemon.out", "daemon.pid",
+                 "daemon.tmp", "daemon.lock")
+
+
+def _open_private(path: Path, flags: int) -> int:
+    """Open (creating 0600) a state file, and make it 0600 if it was looser."""
+    fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _make_private(st: State) -> list[str]:
+    """Make the state folder 0700 and its files 0600; return what was changed, to be said in
+    daemon.out. Raises DaemonError for a folder the daemon must not take over."""
+    info = os.stat(st.home)
+    if info.st_uid != os.geteuid():
+        raise DaemonError(f"the state folder {st.home} belongs to uid {info.st_uid}, not to the daemon's user "
+                          f"(uid {os.geteuid()}); use a folder of your own (NEURO_HOME, or --home)")
+    if info.st_mode & 0o1000:  # sticky, like /tmp: a folder for many users
+        raise DaemonError(f"the state folder {st.home} is a shared folder (mode {info.st_mode & 0o7777:04o}, "
+                          "sticky like /tmp); use a folder of its own, for example /tmp/neuro-$USER")
+    notes = []
+    if info.st_mode & 0o077:
+        os.chmod(st.home, 0o700)
+        notes.append(f"the state folder {st.home} was mode {info.st_mode & 0o777:04o}, open to other users; "
+                     "it is 0700 now (it holds the message log and the control socket)")
+    for name in _PRIVATE_FILES:
+        path = st.home / name
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(mode) and mode & 0o077:
+            os.chmod(path, 0o600)
+            notes.append(f"{path} was mode {mode & 0o777:04o}; it is 0600 now")
+    return notes
 
 
 def _kernel_options(st: State) -> dict[str, Any]:
@@ -241,8 +298,12 @@ def _kernel_options(st: State) -> dict[str, Any]:
 
     options: dict[str, Any] = {"log": st.log, "policy_dirs": [str(st.policies)], "watch_policies": True}
     if "neuro_dirs" in inspect.signature(neuro.Kernel).parameters:
-        st.neuros.mkdir(exist_ok=True)
+        st.neuros.mkdir(mode=0o700, exist_ok=True)
         options["neuro_dirs"] = [str(st.neuros)]
+        # Folders of code the user wrote: their files are imported and run in the daemon.
+        trusted = [d for d in os.environ.get("NEURO_TRUSTED_DIRS", "").split(os.pathsep) if d]
+        if trusted:
+            options["trusted_dirs"] = trusted
     return options
 
 

@@ -177,3 +177,17 @@ def test_run_needs_a_daemon_unless_embedded(home, tmp_path):
     without = neuro_cmd("run", script, home=home)
     embedded = neuro_cmd("run", "--embedded", script, home=home)
     assert (4, 0, "ok") == (without.returncode, embedded.returncode, embedded.stdout.strip())
+
+
+def test_spawn_of_a_file_is_untrusted_unless_told(daemon, tmp_path):
+    """`neuro spawn FILE` runs the file sandboxed under `untrusted`; one that asks for `trusted` is
+    refused with the fix; `--trusted` runs it in the daemon's process, as code the user wrote."""
+    source = SLOW.read_text()
+    assert 'policy = "trusted"' not in source
+    plain = run_json("spawn", str(SLOW), home=daemon.home)
+    (tmp_path / "greedy.py").write_text(source.replace('name = "slow"', 'name = "greedy"\n    policy = "trusted"'))
+    refused = run_json("spawn", str(tmp_path / "greedy.py"), home=daemon.home, code=3)["error"]
+    trusted = run_json("spawn", str(tmp_path / "greedy.py"), "--trusted", home=daemon.home)
+    assert ("untrusted", "process") == (plain["policy"], plain["sandbox"])
+    assert "declares policy = 'trusted'" in refused["message"] and "--trusted" in refused["message"]
+    assert ("trusted", "inproc") == (trusted["policy"], trusted["sandbox"])

@@ -119,10 +119,10 @@ def test_top_level_code_never_runs_in_the_kernel(tmp_path):
 
     async def body(k, drop):
         os.environ.pop("NEURO_TEST_RAN_HERE", None)
-        await drop_file(drop, "echo.py", echo(top=top))
+        await drop_file(drop, "toplevel_probe.py", echo(top=top))
         seen.append(await k.call("echo", {"text": "x"}, timeout=10))
         assert "NEURO_TEST_RAN_HERE" not in os.environ
-        assert not [m for m in sys.modules if m.startswith("neuro_drop.echo")]
+        assert not [m for m in sys.modules if m.startswith("neuro_drop.toplevel_probe")]
 
     run_with_drop(tmp_path, body)
     assert "v1:x" == seen[0].text

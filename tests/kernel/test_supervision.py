@@ -2,6 +2,9 @@
 table's own lifecycle is in test_process_table.py)."""
 
 from __future__ import annotations
+import math
+import re
+
 import pytest
 import trio
 import trio.testing
@@ -57,7 +60,8 @@ def test_restarts_stop_busy_siblings_right_to_left(strategy, order):
         spec = SupervisorSpec(
             name="team",
             strategy=strategy,
-            children=[Child(Sleeper, name="a"), Child(Crashy, name="b"), Child(Sleeper, name="c")],
+            children=[Child(Sleeper, name="a", shutdown="brutal_kill"), Child(Crashy, name="b"),
+                      Child(Sleeper, name="c", shutdown="brutal_kill")],
         )
         async with neuro.Kernel() as k:
             await k.supervise(spec)
@@ -394,3 +398,207 @@ def test_a_bad_supervisor_spec_is_refused_with_the_field():
 
     with pytest.raises(neuro.NeuroError, match="strategy must be one of one_for_one, one_for_all, rest_for_one"):
         SupervisorSpec(name="team", children=[], strategy="all_for_none")
+
+
+def test_the_defaults_are_neuros_intensity_and_otps_worker_shutdown():
+    """A spec allows 3 restarts in 5 s (Neuro's default; OTP's is 1 in 5 s); a child's shutdown is 5 s."""
+
+    spec = SupervisorSpec(name="team", children=[Child(Echo)])
+    assert (3, 5.0, 5.0) == (spec.max_restarts, spec.period, spec.children[0].shutdown)
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: SupervisorSpec(name="team", children=[], restart="bogus"),
+         "supervisor 'team': restart must be one of permanent, transient, temporary, got 'bogus' "
+         "(permanent: always restarted; transient: after a crash; temporary: never)"),
+        (lambda: SupervisorSpec(name="team", children=[], max_restarts=-1),
+         "supervisor 'team': max_restarts must be a whole number >= 0 (the restarts allowed within `period` "
+         "before the supervisor gives up), got -1"),
+        (lambda: SupervisorSpec(name="team", children=[], max_restarts=1.5),
+         "supervisor 'team': max_restarts must be a whole number >= 0 (the restarts allowed within `period` "
+         "before the supervisor gives up), got 1.5"),
+        (lambda: SupervisorSpec(name="team", children=[], period=0),
+         "supervisor 'team': period must be a finite number of seconds > 0, got 0"),
+        (lambda: SupervisorSpec(name="team", children=[], period=math.nan),
+         "supervisor 'team': period must be a finite number of seconds > 0, got nan"),
+        (lambda: SupervisorSpec(name="Team", children=[]),
+         "SupervisorSpec: name 'Team' is not a valid supervisor name (lower case, digits, '_', '-', dots, "
+         "as a neuro's)"),
+        (lambda: SupervisorSpec(name="team", children=[Echo]),
+         "supervisor 'team': children[0] must be a Child or a SupervisorSpec, got <class "),
+        (lambda: SupervisorSpec(name="team", children=[Child(Echo, name="a"), Child(Crashy, name="a")]),
+         "supervisor 'team': two children are named 'a'; give each a distinct name="),
+        (lambda: Child(Echo, restart="sometimes"),
+         "child 'echo': restart must be one of permanent, transient, temporary, got 'sometimes'"),
+        (lambda: Child(Echo, shutdown=-1),
+         "child 'echo': shutdown must be a number of seconds >= 0 (how long its handlers in flight may take "
+         "to finish when it stops), 'brutal_kill' or 'infinity', got -1"),
+        (lambda: Child(Echo, shutdown="later"),
+         "child 'echo': shutdown must be a number of seconds >= 0 (how long its handlers in flight may take "
+         "to finish when it stops), 'brutal_kill' or 'infinity', got 'later'"),
+        (lambda: Child(Echo, policy=3),
+         "child 'echo': policy must be the name of a policy (a str), or None for the neuro's own, got 3"),
+        (lambda: Child(Echo, name="Echo Two"),
+         "'Echo Two' is not a valid neuro name (lower case, digits, '_', '-', dots); pass another name=, "
+         "or none to use the neuro's own"),
+        (lambda: Child(int), "Child takes a Neuro subclass with a manifest, got <class 'int'>"),
+    ],
+)
+def test_a_bad_spec_field_is_refused_naming_the_field(build, message):
+    """Each bad field of a Child or SupervisorSpec raises ManifestError naming it and what it takes."""
+
+    with pytest.raises(neuro.ManifestError, match=re.escape(message)):
+        build()
+
+
+def test_supervise_checks_a_children_list_changed_after_the_spec_was_built():
+    """supervise refuses a spec whose children list was given something else since it was built."""
+
+    async def main():
+        spec = SupervisorSpec(name="team", children=[])
+        spec.children.append("echo")
+        async with neuro.Kernel() as k:
+            with pytest.raises(neuro.ManifestError, match=re.escape("supervisor 'team': children[0] must be a Child")):
+                await k.supervise(spec)
+            return [s.name for s in k.supervisors()]
+
+    assert ["root"] == run(main)
+
+
+# -- temporary and transient siblings, as OTP's terminate_children treats them ----------
+
+
+@pytest.mark.parametrize("strategy, table", [("one_for_all", {"b": 1}), ("rest_for_one", {"a": 0, "b": 1})])
+def test_a_strategy_removes_temporary_siblings_instead_of_restarting_them(strategy, table):
+    """A temporary sibling that one_for_all or rest_for_one stops leaves the table; it is not restarted."""
+
+    async def main():
+        spec = SupervisorSpec(name="team", strategy=strategy, children=[
+            Child(Crashy, name="a", restart="temporary"), Child(Crashy, name="b"),
+            Child(Crashy, name="c", restart="temporary")])
+        async with neuro.Kernel() as k:
+            await k.supervise(spec)
+            await crash(k, "b")
+            return {p.name: p.restarts for p in k.ps()}
+
+    assert table == run(main)
+
+
+def test_a_removed_temporary_sibling_is_stopped_with_the_reason(log_path):
+    """The `stopped` event of a temporary sibling removed by one_for_all says why."""
+
+    async def main():
+        spec = SupervisorSpec(name="team", strategy="one_for_all", children=[
+            Child(Crashy, name="a", restart="temporary"), Child(Crashy, name="b")])
+        async with neuro.Kernel(log=log_path) as k:
+            await k.supervise(spec)
+            await crash(k, "b")
+            return await k.log.events(name="stopped")
+
+    stopped = run(main)
+    assert [("a", "one_for_all: sibling b crashed; temporary child not restarted")] == [
+        (e.neuro, e.data["reason"]) for e in stopped]
+
+
+def test_a_transient_sibling_stopped_by_a_strategy_is_restarted():
+    """Under one_for_all, a transient sibling stopped because another child crashed is restarted."""
+
+    async def main():
+        spec = SupervisorSpec(name="team", strategy="one_for_all", children=[
+            Child(Crashy, name="a", restart="transient"), Child(Crashy, name="b")])
+        async with neuro.Kernel() as k:
+            await k.supervise(spec)
+            await crash(k, "b")
+            return {p.name: (p.state, p.restarts) for p in k.ps()}
+
+    assert {"a": ("running", 1), "b": ("running", 1)} == run(main)
+
+
+# -- a supervisor that gives up ends with OTP's reason `shutdown` -------------------------
+
+
+def test_a_transient_supervisor_that_gives_up_is_removed_with_its_neuros():
+    """A transient nested supervisor over its limit is not restarted: it and its neuros are gone."""
+
+    async def main():
+        spec = SupervisorSpec(name="team", restart="transient", max_restarts=0,
+                              children=[Child(Crashy, name="a"), Child(Echo, name="b")])
+        async with neuro.Kernel() as k:
+            await k.supervise(spec)
+            await crash(k, "a")
+            return [p.name for p in k.ps()], [s.name for s in k.supervisors()]
+
+    assert ([], ["root"]) == run(main)
+
+
+def test_the_root_gives_up_on_a_nested_supervisor_that_keeps_failing(log_path):
+    """The root counts the restarts of a nested supervisor across instances: the fourth failure in 5 s is the last."""
+
+    async def main():
+        spec = SupervisorSpec(name="team", max_restarts=0, children=[Child(Crashy, name="a")])
+        async with neuro.Kernel(log=log_path) as k:
+            await k.supervise(spec)
+            for _ in range(4):
+                await crash(k, "a")
+            team = [s.state for s in k.supervisors() if s.name == "team"]
+            return team, k.info("a").state, [e.neuro for e in await k.log.events(name="gave_up")]
+
+    assert (["failed"], "failed", ["team"]) == run(main)
+
+
+# -- shutdown: how a stopping child ends ----------------------------------------------------
+
+
+def answer_while_a_sibling_crashes(shutdown, ms):
+    """What a call to `b` (a Slow neuro taking `ms` milliseconds) gets when, while it runs,
+    its sibling `a` crashes under one_for_all and so `b` is stopped with `shutdown`."""
+
+    async def main():
+        spec = SupervisorSpec(name="team", strategy="one_for_all",
+                              children=[Child(Crashy, name="a"), Child(Slow, name="b", shutdown=shutdown)])
+        async with neuro.Kernel() as k:
+            await k.supervise(spec)
+            answer = {}
+
+            async def ask():
+                try:
+                    answer["b"] = await k.call("b", Ping(n=ms), timeout=None)
+                except neuro.RemoteError as e:
+                    answer["b"] = (e.type, e.message)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(ask)
+                await trio.testing.wait_all_tasks_blocked()  # b is handling the call
+                await crash(k, "a")
+            return answer["b"]
+
+    return run(main)
+
+
+CANCELLED = ("Cancelled", "b stopped while handling this message: one_for_all: sibling a crashed")
+
+
+def test_a_stopping_child_finishes_a_handler_within_its_shutdown_grace():
+    """A sibling stopped by one_for_all finishes a handler that needs less than its `shutdown`."""
+
+    assert Pong(n=2000) == answer_while_a_sibling_crashes(3.0, 2000)
+
+
+def test_a_handler_that_needs_longer_than_its_shutdown_grace_is_cancelled():
+    """A sibling's handler that needs more than its `shutdown` is cancelled, and its caller told why."""
+
+    assert CANCELLED == answer_while_a_sibling_crashes(1.0, 2000)
+
+
+def test_brutal_kill_cancels_a_handler_at_once():
+    """With shutdown="brutal_kill", even a handler that needs a millisecond is cancelled."""
+
+    assert CANCELLED == answer_while_a_sibling_crashes("brutal_kill", 1)
+
+
+def test_infinity_lets_a_handler_finish_however_long_it_takes():
+    """With shutdown="infinity", a handler far longer than the default grace finishes."""
+
+    assert Pong(n=60_000) == answer_while_a_sibling_crashes("infinity", 60_000)

@@ -142,9 +142,10 @@ def test_container_runs_under_the_policys_limits(docker_ready):
     host, user = run_with(DockerBackend(pool_size=0), body)
     expected = {"NetworkMode": "none", "ReadonlyRootfs": True, "CapDrop": ["ALL"],
                 "SecurityOpt": ["no-new-privileges"], "Memory": 256 << 20, "MemorySwap": 256 << 20,
-                "NanoCpus": 500_000_000, "PidsLimit": 32, "Init": True}
+                "NanoCpus": 500_000_000, "PidsLimit": 32, "Init": True, "ShmSize": 8 << 20}
     assert expected == {key: host[key] for key in expected}
-    assert ("65534:65534", {"/tmp": "rw,nosuid,nodev,mode=1777,size=67108864"}) == (user, host["Tmpfs"])
+    # /tmp and /dev/shm share the 64 MiB disk quota: 56 MiB and 8 MiB.
+    assert ("65534:65534", {"/tmp": "rw,nosuid,nodev,mode=1777,size=58720256"}) == (user, host["Tmpfs"])
 
 
 def test_no_container_is_left_when_the_kernel_stops(docker_ready):
