@@ -1,6 +1,13 @@
 """bench/daemon: the control socket against a bare msgpack echo, `neuro ps` against a bare
 interpreter, fuzzing, SIGKILL-and-restart cycles under load, and durable acknowledgements
 against a raw fsync. Every speed figure is a ratio measured in the same run, interleaved.
+
+Issue 16's figures (bench/_daemon_robustness.py measures them): calls answered for a
+legitimate client while 200 connections drip their Hello, over the same without the drip;
+the daemon's peak memory growth while one client pipelines big log queries and never reads;
+the worst call latency of a running neuro while a package of 10^5 files is dropped, beside
+the worst without the drop; and the share of the chaos run's error outcomes that name their
+real cause (the chaos run of tests/chaos/test_chaos.py).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from neuro.shell import control as c
 from neuro.shell import daemon as d
 from neuro.shell.client import blocking, run_blocking
 
+from . import _daemon_robustness as robust
 from ._harness import Metric, ProgressBar, Report, interleaved, summarize
 
 REPO = Path(__file__).resolve().parent.parent
@@ -373,7 +381,7 @@ def run(quick: bool) -> Report:
             extra["control_calls_per_s"] = sorted(xs)[len(xs) // 2]
             extra["bare_echo_per_s"] = sorted(ys)[len(ys) // 2]
             extra["control_client"] = "neuro.connect() from trio (TrioTransport), one call at a time"
-            client.spawn(async_echo_file(home), name="echo-async")
+            client.spawn(async_echo_file(home), name="echo-async", trusted=True)  # our own code: in-process
             xs, ys, ratios = interleaved(lambda: (time.sleep(PAUSE_S), connect_round_trips(
                 str(st.socket), calls, "echo-async", {"n": 1}))[1], bare, 3, "async handler vs bare echo")
             extra["control_calls_per_s_async_handler"] = sorted(xs)[1]
@@ -418,8 +426,116 @@ def run(quick: bool) -> Report:
         metrics["messages_without_outcome_after_sigkill_cycles"] = Metric(
             value=missing, unit="messages", goal=0, higher_is_better=False, note=f"{cycles} cycles")
         metrics["integrity_check_ok"] = Metric(value=ok, unit=f"of {cycles}", goal=cycles)
+
+        robustness(home, quick, metrics, extra)
     finally:
         if d.running_pid(st) is not None:
             d.stop(st)
         shutil.rmtree(home, ignore_errors=True)
     return Report(metrics=metrics, extra=extra)
+
+
+# -- issue 16: one client or one drop cannot starve the others; errors keep their reasons --------
+
+def robustness(home: str, quick: bool, metrics: dict[str, Metric], extra: dict) -> None:
+    """Issue 16's four figures, on daemons of their own (and the chaos run's own daemon)."""
+    unread_client(home, quick, metrics, extra)
+    st = d.State(os.path.join(home, "r16"))
+    d.start(st)
+    try:
+        with Sync(st) as client:
+            client.spawn("neuro.neuros.echo:Echo")
+        drip(st, quick, metrics, extra)
+        huge_drop(st, Path(home), quick, metrics, extra)
+    finally:
+        if d.running_pid(st) is not None:
+            d.stop(st)
+    chaos(home, quick, metrics, extra)
+
+
+def unread_client(home: str, quick: bool, metrics: dict[str, Metric], extra: dict) -> None:
+    """A fresh daemon for each repetition, its log filled so that a query for every call
+    returns ~15 MiB."""
+    reps, queries = (1, 830) if quick else (3, 830)
+    growths, facts = [], {}
+    bar = ProgressBar(reps, "unread client")
+    for i in range(reps):
+        st = d.State(os.path.join(home, f"rss{i}"))
+        d.start(st)
+        try:
+            with Sync(st) as client:
+                client.spawn("neuro.neuros.echo:Echo")
+            robust.fill_log(st)
+            growth, facts_i = robust.unread_client_growth(st, queries)
+        finally:
+            if d.running_pid(st) is not None:
+                d.stop(st)
+        growths.append(growth)
+        for k, v in facts_i.items():
+            facts.setdefault(k, []).append(v)
+        bar.update(i + 1)
+    bar.close()
+    metrics["unread_client_rss_growth_mb"] = summarize(
+        growths, "MB", goal=64.0, higher_is_better=False,
+        note=f"daemon peak RSS (VmHWM) growth while one client pipelines {queries} log queries of "
+             f"{max(facts['reply_mib']):.1f} MiB replies and never reads, until cut off; a fresh daemon each run")
+    extra.update({f"unread_client_{k}": v for k, v in facts.items()})
+    extra["unread_client_queries_pipelined"] = queries
+
+
+def drip(st: d.State, quick: bool, metrics: dict[str, Metric], extra: dict) -> None:
+    reps, seconds = 5, 2.0 if quick else 5.0
+    withs, withouts, facts = robust.drip_windows(st, reps, seconds, "drip vs no drip")
+    metrics["drip_calls_ratio"] = summarize(
+        [w / wo if wo else 0.0 for w, wo in zip(withs, withouts)], "ratio", goal=0.9,
+        note=f"one-connection calls answered in {seconds:g} s windows while 200 connections drip a Hello "
+             "at 1 byte/s and reconnect, over the same without them, windows alternating")
+    extra["drip_calls_answered"] = withs
+    extra["no_drip_calls_answered"] = withouts
+    extra.update(facts)
+
+
+def huge_drop(st: d.State, folder: Path, quick: bool, metrics: dict[str, Metric], extra: dict) -> None:
+    files, reps, least_s = (20_000, 3, 3.0) if quick else (100_000, 5, 6.0)
+    bar = ProgressBar(1, f"{files:,}-file package")
+    package = robust.make_package(folder / "huge-src", files)
+    bar.update(1)
+    bar.close()
+    try:
+        withs, withouts, facts = robust.huge_drop_latencies(st, package, reps, least_s, "huge drop vs none")
+    finally:
+        shutil.rmtree(package.parent, ignore_errors=True)
+    metrics["worst_call_ms_during_huge_package_drop"] = summarize(
+        withs, "ms", goal=50.0, higher_is_better=False,
+        note=f"worst in-process echo latency per window from the move of a {files:,}-file package into the "
+             f"drop folder to its drop.error (at least {least_s:g} s); median of {reps} windows. Without a "
+             "drop, in a window as long: extra.worst_call_ms_without_drop")
+    extra["worst_call_ms_without_drop"] = summarize(withouts, "ms", higher_is_better=False).to_json()
+    extra["worst_call_ratio_huge_drop_vs_none"] = summarize([w / wo for w, wo in zip(withs, withouts)],
+                                                            "ratio", higher_is_better=False).to_json()
+    extra["huge_drop_package_files"] = files
+    extra["huge_drop_window_s"] = facts["window_s"]
+    extra["huge_drop_refused_in_window"] = facts["refused_in_window"]
+    extra["huge_drop_error"] = facts["error"]
+
+
+def chaos(home: str, quick: bool, metrics: dict[str, Metric], extra: dict) -> None:
+    seconds = 30.0 if quick else 60.0
+    result = robust.chaos(home, seconds)
+    fraction = result.errors_with_cause / result.error_outcomes if result.error_outcomes else 1.0
+    metrics["chaos_error_outcomes_with_real_reason"] = Metric(
+        value=fraction, unit="fraction", goal=1.0,
+        note=f"{result.errors_with_cause} of {result.error_outcomes} error outcomes in a {seconds:g} s chaos run "
+             f"({result.messages:,} messages, {result.rewrites} rewrites of which {result.broken_rewrites} broken, "
+             f"{result.kills} kills, {result.breaches} memory breaches)")
+    extra["chaos"] = {
+        "seconds": seconds, "messages": result.messages, "requests": result.requests,
+        "without_one_outcome": len(result.without_one_outcome), "late": len(result.late), "hung": len(result.hung),
+        "error_outcomes": result.error_outcomes, "error_types": dict(result.error_causes),
+        "dead_without_reason": len(result.dead_without_reason),
+        "errors_without_cause": [f"{to}: {kind}: {message}"
+                                 for _, to, kind, message in result.errors_without_cause[:5]],
+        "rewrites": result.rewrites, "broken_rewrites": result.broken_rewrites, "drop_errors": result.drop_errors,
+        "kills": result.kills, "handler_exceptions": result.fails, "memory_breaches": result.breaches,
+        "gave_up": result.gave_up, "client_errors": dict(result.client_errors),
+    }

@@ -1,5 +1,7 @@
 """bench/kernel: the kernel's call and send rates against bare trio, the log writer's
-headroom, start-up against importing trio and msgspec, and the cost of idle neuros.
+headroom, start-up against importing trio and msgspec, and the cost of idle neuros; for
+system neuros, a ctx.kernel operation against the embedded client's, ctx.gather against
+sequential calls to sandboxed neuros, and how sandboxed CPU-bound neuros scale over cores.
 
 Every rate is a ratio against a baseline measured in the same process, interleaved with it,
 median of the repetitions (min and max beside it).
@@ -8,23 +10,26 @@ median of the repetitions (min and max beside it).
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import trio
 
 import neuro
 from neuro import sdk
 from neuro.kernel import Policy
+from neuro.kernel._policy import Capabilities
 from neuro.kernel._envelope import Envelope
 from neuro.kernel._eventlog import EventLog
 
 from ._harness import ProgressBar, Report, interleaved, summarize
-from ._neuros import Echo, Ping
+from ._neuros import Echo, Ping, Pong
 
 
 class Sink(sdk.Neuro):
@@ -43,6 +48,17 @@ class Sink(sdk.Neuro):
         self.count += 1
         if self.count == Sink.expected:
             Sink.done.set()
+
+
+class PlainEcho(sdk.Neuro):
+    """Echo with a plain-function handler: an idle one serves a call in the caller's task."""
+
+    name = "echo"
+    input = Ping
+    output = Pong
+
+    def handle(self, ctx, msg):
+        return Pong(n=msg.n)
 
 
 class Idle(sdk.Neuro):
@@ -110,10 +126,10 @@ def trio_flood(n: int) -> float:
 
 # -- the kernel -----------------------------------------------------------------------------
 
-def kernel_calls(n: int, log: Path | None) -> float:
+def kernel_calls(n: int, log: Path | None, neuro_class: type = Echo) -> float:
     async def main():
         async with neuro.Kernel(log=log) as k:
-            await k.spawn(Echo)
+            await k.spawn(neuro_class)
             for i in range(200):  # warm up
                 await k.call("echo", Ping(n=i))
             t0 = time.perf_counter()
@@ -210,6 +226,203 @@ def spawn_rate(n: int) -> float:
     return trio.run(main)
 
 
+# -- system neuros: ctx.kernel, ctx.gather, sandboxed CPU scaling ---------------------------
+
+class Took(sdk.Message):
+    seconds: float
+
+
+class Asker(sdk.Neuro):
+    """Makes `n` ctx.kernel.statistics() requests in its handler and answers how long they took."""
+
+    name = "asker"
+    input = Ping
+    output = Took
+    policy = "controller"
+
+    async def handle(self, ctx, msg):
+        kernel = ctx.kernel
+        t0 = time.perf_counter()
+        for _ in range(msg.n):
+            await kernel.statistics()
+        return Took(seconds=time.perf_counter() - t0)
+
+
+class Fan(sdk.Message):
+    names: list[str]
+    rounds: int
+    parallel: bool
+    ms: float
+
+
+class Gatherer(sdk.Neuro):
+    """Calls every neuro in `names`, `rounds` times: all at once (ctx.gather) or one by one."""
+
+    name = "gatherer"
+    input = Fan
+    output = Took
+
+    async def handle(self, ctx, msg):
+        job = {"ms": msg.ms}
+        t0 = time.perf_counter()
+        for _ in range(msg.rounds):
+            if msg.parallel:
+                await ctx.gather([(name, job) for name in msg.names], timeout=60, limit=len(msg.names),
+                                 raise_errors=True)
+            else:
+                for name in msg.names:
+                    await ctx.call(name, job, timeout=60)
+        return Took(seconds=time.perf_counter() - t0)
+
+
+# A sandbox gets this file as the neuro's source: it imports only the SDK.
+SPIN_SOURCE = '''
+import time
+
+from neuro import sdk
+
+
+class Job(sdk.Message):
+    ms: float
+
+
+class Done(sdk.Message):
+    ms: float
+
+
+class Spin(sdk.Neuro):
+    """Spins `ms` milliseconds of its own CPU time per call."""
+
+    name = "spin"
+    input = Job
+    output = Done
+    sandbox = "process"
+    policy = "spin"
+
+    def handle(self, ctx, msg):
+        end = time.thread_time() + msg.ms / 1000
+        while time.thread_time() < end:
+            pass
+        return Done(ms=msg.ms)
+'''
+# No cpu_share: the cgroup must not cap the spinners below a core each.
+SYSTEM_POLICIES = {
+    "controller": Policy(name="controller", capabilities=Capabilities(control=("statistics",))),
+    "spin": Policy(name="spin", sandbox="process"),
+}
+
+
+def ctx_kernel_vs_client(n: int, reps: int) -> tuple[list[float], list[float], list[float]]:
+    """Seconds per statistics() through ctx.kernel in an in-process neuro, and through the
+    embedded client, interleaved; and their ratios."""
+
+    async def main():
+        ours, theirs, ratios = [], [], []
+        async with neuro.connect(embedded=True, log=None, policies=SYSTEM_POLICIES) as client:
+            await client.spawn(Asker)
+            await client.call("asker", Ping(n=500))  # warm up both
+            for _ in range(500):
+                await client.statistics()
+            bar = ProgressBar(reps, "ctx.kernel vs client")
+            for i in range(reps):
+                took = (await client.call("asker", Ping(n=n), timeout=120)).seconds / n
+                t0 = time.perf_counter()
+                for _ in range(n):
+                    await client.statistics()
+                direct = (time.perf_counter() - t0) / n
+                ours.append(took)
+                theirs.append(direct)
+                ratios.append(took / direct)
+                bar.update(i + 1)
+            bar.close()
+        return ours, theirs, ratios
+
+    return trio.run(main)
+
+
+def sandboxed_fanout(reps: int, rounds: int, seconds: float, folder: Path) -> dict[str, list[float]]:
+    """In one kernel with max(8, cores) process-sandboxed spinners: ctx.gather of 8 calls of
+    5 ms each against 8 sequential calls, and the calls/s of `cores` spinners driven at once
+    against one, each pair interleaved."""
+    cores = os.cpu_count() or 1
+    (folder / "spin.py").write_text(SPIN_SOURCE)
+
+    async def rate(k: Any, names: list[str]) -> float:
+        count = 0
+        until = time.perf_counter() + seconds
+
+        async def drive(name: str) -> None:
+            nonlocal count
+            while time.perf_counter() < until:
+                await k.call(name, {"ms": 10.0}, timeout=60)
+                count += 1
+
+        t0 = time.perf_counter()
+        async with trio.open_nursery() as nursery:
+            for name in names:
+                nursery.start_soon(drive, name)
+        return count / (time.perf_counter() - t0)
+
+    async def main():
+        out: dict[str, list[float]] = {"gather": [], "sequential": [], "gather_ratio": [], "one": [], "many": [],
+                                       "scaling": []}
+        async with neuro.Kernel(policies=SYSTEM_POLICIES) as k:
+            spin = await k.load(folder / "spin.py", trusted=True)
+            names = [f"spin{i}" for i in range(max(8, cores))]
+            for name in names:
+                await k.spawn(spin.cls, name=name, source=spin.files)
+            await k.spawn(Gatherer)
+            eight = names[:8]
+            await k.call("gatherer", Fan(names=eight, rounds=2, parallel=True, ms=5.0), timeout=120)  # warm up
+            bar = ProgressBar(reps, "gather vs sequential")
+            for i in range(reps):
+                par = (await k.call("gatherer", Fan(names=eight, rounds=rounds, parallel=True, ms=5.0),
+                                    timeout=120)).seconds
+                seq = (await k.call("gatherer", Fan(names=eight, rounds=rounds, parallel=False, ms=5.0),
+                                    timeout=120)).seconds
+                out["gather"].append(par / rounds)
+                out["sequential"].append(seq / rounds)
+                out["gather_ratio"].append(par / seq)
+                bar.update(i + 1)
+            bar.close()
+            bar = ProgressBar(reps, f"{cores} spinners vs one")
+            for i in range(reps):
+                one = await rate(k, names[:1])
+                many = await rate(k, names[:cores])
+                out["one"].append(one)
+                out["many"].append(many)
+                out["scaling"].append(many / one)
+                bar.update(i + 1)
+            bar.close()
+        return out
+
+    return trio.run(main)
+
+
+def system_neuro_metrics(quick: bool, reps: int, folder: Path) -> dict[str, Any]:
+    ours, theirs, ctx_ratio = ctx_kernel_vs_client(2000 if quick else 20000, reps)
+    fan = sandboxed_fanout(reps, 10 if quick else 50, 0.6 if quick else 2.0, folder)
+    cores = os.cpu_count() or 1
+    return {
+        "ctx_kernel_op_vs_embedded_client": summarize(ctx_ratio, "ratio", goal=1.5, higher_is_better=False,
+                                                      note="statistics(): ctx.kernel in an in-process neuro / "
+                                                           "the embedded client"),
+        "gather_vs_sequential_sandboxed": summarize(fan["gather_ratio"], "ratio", goal=0.6, higher_is_better=False,
+                                                    note=f"8 calls to 8 process-sandboxed neuros spinning 5 ms of "
+                                                         f"CPU each, on {cores} cores"),
+        "sandboxed_cpu_scaling": summarize(fan["scaling"], "ratio", goal=1.7 if cores == 2 else None,
+                                           note=f"calls/s of {cores} process-sandboxed neuros spinning 10 ms each "
+                                                "/ one such neuro (goal for 2 cores)"),
+        # For information: the absolute figures behind the ratios.
+        "ctx_kernel_statistics_seconds": summarize(ours, "s"),
+        "client_statistics_seconds": summarize(theirs, "s"),
+        "gather_8_sandboxed_seconds": summarize(fan["gather"], "s"),
+        "sequential_8_sandboxed_seconds": summarize(fan["sequential"], "s"),
+        "sandboxed_spinner_calls_per_second": summarize(fan["one"], "calls/s"),
+        "sandboxed_spinners_calls_per_second": summarize(fan["many"], "calls/s", note=f"{cores} at once"),
+    }
+
+
 def run(quick: bool) -> Report:
     reps = 5
     calls = 3000 if quick else 20000
@@ -220,6 +433,9 @@ def run(quick: bool) -> Report:
 
     k_calls, t_calls, call_ratio = interleaved(
         lambda: kernel_calls(calls, next(logs)), lambda: trio_ping_pong(calls), reps, "calls vs trio ping-pong")
+    d_calls, _, direct_ratio = interleaved(
+        lambda: kernel_calls(calls, next(logs), PlainEcho), lambda: trio_ping_pong(calls), reps,
+        "direct calls vs ping-pong")
     on, off, log_ratio = interleaved(
         lambda: kernel_calls(calls, next(logs)), lambda: kernel_calls(calls, None), reps, "calls log on vs off")
     k_sends, t_sends, send_ratio = interleaved(
@@ -241,6 +457,8 @@ def run(quick: bool) -> Report:
 
     metrics = {
         "call_ratio_vs_trio_channel": summarize(call_ratio, "ratio", goal=0.5),
+        "call_direct_ratio_vs_trio_channel": summarize(direct_ratio, "ratio", goal=0.5,
+                                                       note="a plain-function neuro: the direct-call path"),
         "call_log_on_vs_off": summarize(log_ratio, "ratio", goal=0.8),
         "send_ratio_vs_trio_flood": summarize(send_ratio, "ratio", goal=0.5),
         "log_writer_headroom": summarize(headroom, "ratio", goal=2.0),
@@ -251,10 +469,12 @@ def run(quick: bool) -> Report:
         "spawns_per_second": summarize(spawns, "spawns/s", goal=10_000.0, note=f"{neuros:,} neuros"),
         # For information: the absolute figures behind the ratios.
         "kernel_calls_per_second": summarize(k_calls, "calls/s"),
+        "kernel_direct_calls_per_second": summarize(d_calls, "calls/s"),
         "trio_ping_pong_per_second": summarize(t_calls, "round trips/s"),
         "kernel_sends_per_second": summarize(k_sends, "sends/s"),
         "log_writer_rows_per_second": summarize(writer, "rows/s"),
         "startup_seconds": summarize([a for a, _ in pairs], "s"),
         "import_trio_msgspec_seconds": summarize([b for _, b in pairs], "s"),
     }
+    metrics.update(system_neuro_metrics(quick, reps, folder))
     return Report(metrics=metrics, extra={"calls": calls, "sends": sends, "neuros": neuros})

@@ -116,7 +116,7 @@ def file_spawns(folder: Path, reps: int) -> tuple[list[float], list[float]]:
     """Spawn FILE to first reply, interleaved in one warm kernel: (untrusted: described in a
     sandbox, never imported here; the same file imported here as before this issue, then
     started from the warm pool). Both under the untrusted policy, in the process sandbox."""
-    from neuro.kernel._neurofile import load_neuro_path
+    from neuro._neurofile import load_neuro_path
 
     path = folder / "file_echo.py"
     path.write_text(UNTRUSTED_ECHO)

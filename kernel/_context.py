@@ -64,6 +64,14 @@ class KernelContext(Context):
         await self._pace()
         return await self._router.publish(self._proc.name, topic, payload, self._current)
 
+    async def _control(self, request: Any) -> Any:
+        # `ctx.kernel`: the kernel's grant for this neuro (its policy's capabilities.control).
+        return await self._proc.supervisor.ops._granted(self._proc).request(request)
+
+    async def _control_bytes(self, raw: bytes) -> bytes:
+        """A `ctx.kernel` request from this neuro's sandbox, and its answer, as bytes."""
+        return await self._proc.supervisor.ops._granted(self._proc).serve(raw)
+
     async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
         if self._proc.policy.priority == "background":
             return await trio.to_thread.run_sync(_niced, fn, *args, limiter=_background_threads())

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 import weakref
 from typing import Any
@@ -31,7 +32,7 @@ import trio
 from neuro._errors import NeuroError, NoSuchNeuro
 
 from ._loading import load_file
-from ._neurofile import LoadedNeuro, NeuroFileError, is_neuro_entry, shown_path
+from neuro._neurofile import LoadedNeuro, NeuroFileError, is_neuro_entry, shown_path
 
 __all__ = ["DropFolder", "DropFolderStatistics"]
 
@@ -97,6 +98,8 @@ class DropFolder:
         self._last_event = 0.0
         self._lost = False  # the folder itself was deleted or moved away
         self._inflight: set[str] = set()  # entries being loaded now
+        self._reports: dict[tuple[str, str, bool], None] = {}  # from watchdog's thread, not yet seen here
+        self._reports_lock = threading.Lock()
         self._nursery: trio.Nursery | None = None
         self._loads = trio.CapacityLimiter(max_concurrent_loads)  # files load side by side, this many at once
         self._applying = trio.Lock()  # spawns and swaps, one entry at a time
@@ -206,33 +209,47 @@ class DropFolder:
     # -- reports from watchdog's thread --------------------------------------------------------
 
     def _report(self, kind: str, paths: list[str]) -> None:
-        """In the watchdog thread: hand a report to trio."""
-        # Post, never wait: a watchdog thread blocked on trio while trio stops the observer
-        # (which needs that thread) would deadlock. Posted calls run in order.
-        try:
-            self._token.run_sync_soon(self._on_report, kind, paths)
-        except (trio.RunFinishedError, RuntimeError):
-            pass  # trio has gone away (shutdown)
-
-    def _on_report(self, kind: str, paths: list[str]) -> None:
-        self._last_event = time.time()
-        if kind == "overflow":
-            self.rescan()
-            return
-        now = trio.current_time()
+        """In the watchdog thread: hand a report to trio. Reports are reduced here to the
+        folder's entries they touch, and gathered: a folder of 10^5 files moved in is 10^5
+        events, but one entry, so the event loop does one entry's work, not 10^5."""
+        items = []
         for i, path in enumerate(paths):
             if not path:
                 continue
-            rel = os.path.relpath(path, self.path)
-            if rel == ".":
-                if kind in ("deleted", "moved") and i == 0 and not self._lost and not os.path.isdir(self.path):
+            rel = os.path.relpath(path, self.path)  # string work only: no system call
+            if rel == ".." or rel.startswith(".." + os.sep):
+                continue
+            items.append((kind, rel.split(os.sep)[0] if rel != "." else ".", i == 0))
+        if kind == "overflow":
+            items.append((kind, ".", True))
+        with self._reports_lock:
+            first = not self._reports
+            for item in items:
+                self._reports.setdefault(item, None)  # in order of arrival: a barrier comes after what preceded it
+        if not first or not items:
+            return
+        # Post, never wait: a watchdog thread blocked on trio while trio stops the observer
+        # (which needs that thread) would deadlock.
+        try:
+            self._token.run_sync_soon(self._on_reports)
+        except (trio.RunFinishedError, RuntimeError):
+            pass  # trio has gone away (shutdown)
+
+    def _on_reports(self) -> None:
+        with self._reports_lock:
+            reports, self._reports = self._reports, {}
+        self._last_event = time.time()
+        now = trio.current_time()
+        for kind, top, is_source in reports:
+            if kind == "overflow":
+                self.rescan()
+                continue
+            if top == ".":
+                if kind in ("deleted", "moved") and is_source and not self._lost and not os.path.isdir(self.path):
                     self._lost = True  # the folder itself: its watch is gone until it comes back
                     self.kernel._event("drop.folder_lost", None, ACTOR, folder=shown_path(self.path),
                                        how=kind, running=sorted(e.name for e in self._entries.values()))
                 continue
-            if rel.startswith(".." + os.sep) or rel == "..":
-                continue
-            top = rel.split(os.sep)[0]
             if top in self._barriers:
                 self._barriers[top].set()
                 continue

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from neuro._errorinfo import ErrorInfo  # the error record on every wire, defined below the kernel
+
 __all__ = ["Envelope", "Kind", "ErrorInfo", "next_id", "id_time"]
 
 Kind = Literal["send", "call", "reply", "error", "event"]
@@ -48,16 +50,3 @@ class Envelope(msgspec.Struct, gc=False):
     topic: str | None = None
     deadline: float | None = None
     parent: int | None = None
-
-
-class ErrorInfo(msgspec.Struct, forbid_unknown_fields=True):
-    """A typed error as it travels back to a caller and into the log.
-
-    `path` lists the neuros the failed call travelled through, innermost last.
-    """
-
-    type: str
-    message: str
-    traceback: str = ""
-    neuro: str = ""
-    path: list[str] = []

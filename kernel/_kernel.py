@@ -12,6 +12,7 @@ import math
 import os
 import time
 import typing
+import weakref
 from contextlib import asynccontextmanager
 from os import PathLike
 from typing import Any, AsyncIterator
@@ -20,13 +21,18 @@ import msgspec
 import trio
 
 from neuro._checks import brief, check_count, check_number, check_source, check_timeout
-from neuro._errors import AlreadyRunning, KernelClosed, ManifestError, NeuroError, NoSuchNeuro
+from neuro._context import KernelEvent
+from neuro._errorinfo import error_info, relayed
+from neuro._errors import AlreadyRunning, KernelClosed, ManifestError, NeuroError, NoSuchNeuro, RemoteError
 from neuro._manifest import NAME_PATTERN, Neuro, _is_union, hash_files
 from neuro.sandbox import Backend, default_backends
 
 from ._calls import Deadlines
+from ._context import KernelContext
+from ._eventfeed import TOPIC as EVENTS_TOPIC
+from ._eventfeed import EventFeed, takes_events
 from ._eventlog import EventLog
-from ._policy import Policy, PolicyError
+from ._policy import UNTRUSTED, Policy, PolicyError
 from ._policyfiles import PolicyStore, apply_overrides
 from ._envelope import Envelope
 from ._process import Letter, Process, ProcessInfo, State
@@ -34,7 +40,7 @@ from ._router import Router
 from ._supervisor import RESTART_KINDS, Child, Supervisor, SupervisorInfo, SupervisorSpec, check_tree
 from ._lifecycle import Lifecycle
 from ._query import LogQuery
-from ._versions import VersionInfo, VersionStore
+from ._versions import VersionInfo, VersionStore, stored_class
 
 if typing.TYPE_CHECKING:
     from ._swap import SwapReport
@@ -43,6 +49,8 @@ __all__ = ["Kernel", "KernelStatistics", "KernelEvent", "LogQuery", "VersionInfo
 
 ROOT = "root"
 CLIENT = "client"
+# The hooks anyone may run on a live neuro (the others belong to a swap).
+CALLABLE_HOOKS = ("sleep", "selfcheck")
 
 
 class KernelStatistics(msgspec.Struct, frozen=True):
@@ -58,16 +66,6 @@ class KernelStatistics(msgspec.Struct, frozen=True):
     pending_deadlines: int
     log_rows_written: int
     log_rows_queued: int
-
-
-class KernelEvent(msgspec.Struct, frozen=True):
-    """A lifecycle or error event as a subscriber of the ``kernel.events`` topic sees it."""
-
-    time: float
-    name: str
-    neuro: str | None
-    actor: str
-    data: dict[str, Any]
 
 
 class Kernel(Lifecycle):
@@ -101,6 +99,8 @@ class Kernel(Lifecycle):
         self._eventlog: EventLog | None = None
         self._deadlines = Deadlines()
         self._router = Router(None, self._deadlines, self._event, self._report_crash)
+        self._feed = EventFeed(self._router)  # kernel events to subscribed neuros
+        self._grants: weakref.WeakKeyDictionary[Process, Any] = weakref.WeakKeyDictionary()  # ctx.kernel
         self._pids = itertools.count(1)
         self._root = Supervisor(ROOT, "one_for_one", 3, 5.0, None, self)
         self._supervisors: dict[str, Supervisor] = {ROOT: self._root}
@@ -232,6 +232,7 @@ class Kernel(Lifecycle):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._deadlines.run)
                 nursery.start_soon(self._supervise_loop, crashes)
+                nursery.start_soon(self._feed.run)
 
     def _check_open(self) -> None:
         if self._state != "running":
@@ -240,13 +241,33 @@ class Kernel(Lifecycle):
 
     # -- the process table -----------------------------------------------------------------
 
-    async def spawn(self, neuro: type[Neuro], *, name: str | None = None, policy: str | None = None,
-                    supervisor: str = ROOT, restart: str = "permanent",
-                    source: dict[str, bytes] | None = None) -> ProcessInfo:
+    async def spawn(self, neuro: type[Neuro] | str, *, name: str | None = None, policy: str | None = None,
+                    supervisor: str = ROOT, restart: str = "permanent", source: dict[str, bytes] | None = None,
+                    version: str | None = None, as_name: str | None = None) -> ProcessInfo:
         """Start a neuro under `supervisor` (the root one by default) and return its row.
         `source` is the exact code it was loaded from (relative path -> bytes), kept in the
-        version store and shipped to a sandbox; by default it is read from the module's file."""
+        version store and shipped to a sandbox; by default it is read from the module's file.
+
+        With `version`, `neuro` is the name of a neuro (or of a process running one) and the
+        version store's `version` of it (a hash or its prefix) starts as a new process named
+        `as_name` (or `name`), beside what runs already: ``spawn("tutor", version="3fa2",
+        as_name="student")`` lets a teacher and its student serve side by side. Untrusted
+        code is described in a sandbox again, never imported here."""
         self._check_open()
+        if as_name is not None:
+            if name is not None and name != as_name:
+                raise TypeError(f"give the new process's name once: name={name!r} or as_name={as_name!r}")
+            name = as_name
+        if version is not None:
+            if not isinstance(neuro, str) or not isinstance(version, str):
+                raise TypeError(f"spawn(NAME, version=V) takes the name of a stored neuro and a version (str); got "
+                                f"{brief(neuro)} and {brief(version)}")
+            if source is not None:
+                raise TypeError("spawn(NAME, version=V) takes its source from the version store; drop source=")
+            running = self._router.procs.get(neuro)
+            key = running.manifest.name if running is not None else neuro
+            target = self._store_versions.match(key, version, neuro)
+            neuro, source = await stored_class(self, key, target)
         if not (isinstance(neuro, type) and issubclass(neuro, Neuro) and "__manifest__" in vars(neuro)):
             raise ManifestError(f"spawn takes a Neuro subclass with a manifest, got {brief(neuro)}")
         if source is not None:
@@ -287,9 +308,17 @@ class Kernel(Lifecycle):
             raise NeuroError(f"{name}: sandbox backend {backend!r} is not available in this kernel "
                              f"(available: {', '.join(self._backends)}); see `neuro doctor`")
         decoder, outputs = self._codec(neuro)
+        if EVENTS_TOPIC in manifest.subscribe and not takes_events(decoder):
+            raise ManifestError(f"{name} subscribes to {EVENTS_TOPIC!r}, but its input type "
+                                f"{getattr(manifest.input, '__name__', manifest.input)!r} takes no KernelEvent; "
+                                "make it `input = sdk.KernelEvent` (or a union with it)")
         if backend == "inproc" and "__neuro_described__" in vars(neuro):
             raise PolicyError(f"{name}: its code is not trusted, so it cannot run in the kernel's process; give it a "
                               "policy whose sandbox is process or docker")
+        if pol.capabilities.control and ("__neuro_described__" in vars(neuro) or pol.name == UNTRUSTED):
+            raise PolicyError(f"{name}: its code is not trusted, so it cannot run under policy {pol.name!r}, which "
+                              f"grants capabilities.control ({', '.join(pol.capabilities.control)}): untrusted code "
+                              "never acts on the kernel; give it a policy without `control`")
         proc = Process(next(self._pids), name, neuro, pol, sup, child.restart, decoder, outputs)
         proc.backend = backend
         proc.shutdown = child.shutdown
@@ -432,6 +461,63 @@ class Kernel(Lifecycle):
             await self._restart_process(proc, "restart requested")
         return proc.info()
 
+    # -- hooks ------------------------------------------------------------------------------
+
+    async def hook(self, name: str, hook: str, *, origin: str = "api") -> Any:
+        """Run the `sleep` hook (consolidation: it gets a context, so it may send, call and
+        publish) or the `selfcheck` of neuro `name`'s running instance, and return what it
+        returned. It runs beside the neuro's message handling, as a swap's snapshot does. What
+        it did and how long it took is a ``hook.done`` event (hook, seconds, ok, and the result
+        or the error); a hook that raises is a `RemoteError` here, as a handler's error is, and
+        does not crash the neuro. `origin` names who asked, for the log."""
+        self._check_open()
+        if hook not in CALLABLE_HOOKS:
+            raise ValueError(f"hook must be one of {', '.join(CALLABLE_HOOKS)}, got {brief(hook)}; snapshot, "
+                             "restore and migrate run only within a swap")
+        if not isinstance(origin, str):
+            raise TypeError(f"origin must be a str naming who asked, got {brief(origin)}")
+        await trio.lowlevel.checkpoint()  # always a checkpoint, even for a plain in-process hook
+        proc = self._router.procs.get(name)
+        if proc is None:
+            raise NoSuchNeuro(f"no neuro named {name!r} is running")
+        if proc.state is not State.RUNNING or proc.worker is None:
+            raise NoSuchNeuro(f"{name!r} is {proc.state.value}; its hooks run on a running instance")
+        if hook not in proc.manifest.hooks:
+            how = "async def sleep(self, ctx)" if hook == "sleep" else "def selfcheck(self)"
+            raise NeuroError(f"{name} has no {hook} hook; define `{how}` in its class")
+        args = (KernelContext(self._router, proc),) if hook == "sleep" else ()
+        start = time.perf_counter()
+        try:
+            result = await proc.worker.hook(hook, *args)
+        except Exception as e:
+            seconds = time.perf_counter() - start
+            sandboxed = getattr(e, "error_info", None)  # what the sandbox's worker reported the hook raised
+            if sandboxed is None and proc.backend != "inproc":
+                self._event("hook.done", name, origin, hook=hook, seconds=seconds, ok=False,
+                            error=f"{type(e).__name__}: {e}")
+                raise  # the sandbox failed (its worker died), not the hook's code
+            import traceback
+
+            info = relayed(sandboxed if sandboxed is not None else error_info(e, traceback.format_exc()), name)
+            self._event("hook.done", name, origin, hook=hook, seconds=seconds, ok=False,
+                        error=f"{info.type}: {info.message}")
+            raise RemoteError.from_info(info) from e
+        self._event("hook.done", name, origin, hook=hook, seconds=time.perf_counter() - start, ok=True,
+                    result=_summary(result))
+        return result
+
+    # -- ctx.kernel: the control capability -------------------------------------------------
+
+    def _granted(self, proc: Process) -> Any:
+        """What neuro `proc`'s `ctx.kernel` requests go through: the client API's own `Ops`
+        (the one reader of control requests), behind its policy's ``capabilities.control``."""
+        granted = self._grants.get(proc)
+        if granted is None:
+            from neuro.shell._ops import Granted  # the control layer, on a neuro's first request
+
+            granted = self._grants[proc] = Granted(self, proc)
+        return granted
+
     # -- versions: swap and rollback -------------------------------------------------------
 
     async def swap(self, name: str, neuro: type[Neuro], *, replay: int | None = None,
@@ -482,25 +568,8 @@ class Kernel(Lifecycle):
             version = current.parent if current is not None else None
             if version is None:
                 raise NeuroError(f"{name} has no earlier version to roll back to; see `neuro versions {name}`")
-        matches = [v.version for v in history if v.version.startswith(version)]
-        if len(matches) != 1:
-            raise NeuroError(f"{name} has {'no' if not matches else 'several'} versions matching {version!r}; "
-                             f"known: {', '.join(v.version for v in history)}")
-        target = matches[0]
-        neuro = self._store_versions.loaded(proc.manifest.name, target)
-        source = None
-        if neuro is None:
-            source = await self.log._query("version_source", proc.manifest.name, target)
-            if source is None:
-                raise NeuroError(f"the source of {name} {target} is not in the version store")
-            if "__neuro_described__" in vars(proc.neuro):  # untrusted code: described in a sandbox again, never imported here
-                from ._loading import reload_described
-
-                neuro = await reload_described(self, proc.neuro, source, f"<{proc.manifest.name} {target}>")
-            else:
-                from ._neurofile import load_neuro_files
-
-                neuro = load_neuro_files(source, f"neuro_rollback.{proc.manifest.name.replace('.', '_')}_{target}")
+        target = self._store_versions.match(proc.manifest.name, version, name)
+        neuro, source = await stored_class(self, proc.manifest.name, target)
         return await self.swap(name, neuro, origin="rollback", source=source)
 
     async def load(self, path: str | PathLike[str], *, trusted: bool = False, policy: str = "untrusted",
@@ -597,6 +666,12 @@ class Kernel(Lifecycle):
         self._check_open()
         return await self._router.publish(CLIENT, topic, payload)
 
+    def publish_nowait(self, topic: str, payload: Any) -> int:
+        """Like `publish`, and never a checkpoint: `publish` never waits either, it only
+        checkpoints (trio's rule); a subscriber without room now is skipped, with an event."""
+        self._check_open()
+        return self._router.publish_nowait(CLIENT, topic, payload)
+
     @asynccontextmanager
     async def subscribe(self, topic: str, *, buffer: int = 1000) -> AsyncIterator[trio.MemoryReceiveChannel]:
         """Receive ``(topic, sender, payload)`` for every event published on `topic` (a name,
@@ -619,6 +694,23 @@ class Kernel(Lifecycle):
     def _event(self, name: str, neuro: str | None, actor: str, **data: Any) -> None:
         if self._eventlog is not None:
             self._eventlog.append_event(name, neuro, actor, data)
-        if self._router.client_topics:
-            self._router.publish_to_clients(
-                "kernel.events", KernelEvent(time=time.time(), name=name, neuro=neuro, actor=actor, data=data), actor)
+        router = self._router
+        if router.client_topics or router.neuro_topics:
+            event = KernelEvent(time=time.time(), name=name, neuro=neuro, actor=actor, data=data)
+            if router.client_topics:
+                router.publish_to_clients(EVENTS_TOPIC, event, actor)
+            if router.neuro_topics and self._state == "running":
+                self._feed.deliver(event)
+
+
+def _summary(value: Any, limit: int = 1000) -> Any:
+    """A hook's result as an event can hold it: plain data, or its start as text when long."""
+    if value is None:
+        return None
+    try:
+        data = msgspec.to_builtins(value, enc_hook=repr)
+        text = msgspec.json.encode(data)
+    except Exception:  # noqa: BLE001 - a summary, never an error
+        data = repr(value)
+        text = data.encode()
+    return data if len(text) <= limit else text[:limit].decode("utf-8", "replace") + "..."

@@ -23,7 +23,7 @@ from neuro._manifest import hash_files
 from neuro.sandbox._described import Description, TypeTooComplex, is_described, rebuild
 from neuro.sandbox._pool import DescribeFailed
 
-from ._neurofile import LoadedNeuro, NeuroFileError, load_neuro_path, read_neuro_files
+from neuro._neurofile import LoadedNeuro, NeuroFileError, load_neuro_path, read_neuro_files
 from ._policy import Policy
 
 __all__ = ["load_file", "describe_source", "reload_described", "is_described", "looser_than", "TRUST_HINT",
@@ -148,13 +148,18 @@ async def _maybe_thread(fn: Any, *args: Any) -> Any:
     return await trio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
 
 
-def _small(path: str, limit: int = 64 << 10) -> bool:
-    """A single file (or a package folder's files) under `limit` bytes in all."""
+def _small(path: str, limit: int = 64 << 10, entries: int = 64) -> bool:
+    """A single file (or a package folder of at most `entries` files) under `limit` bytes in
+    all. It looks at no more than that: a folder of 10^5 files must not be walked here, on
+    the event loop."""
     try:
         if os.path.isfile(path):
             return os.path.getsize(path) < limit
-        total = 0
-        for root, _, files in os.walk(path):
+        total = seen = 0
+        for root, dirs, files in os.walk(path):
+            seen += len(dirs) + len(files)
+            if seen > entries:
+                return False
             total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
             if total >= limit:
                 return False

@@ -8,6 +8,7 @@ The schema is here; `_policyfiles` loads it from TOML. Where a field is enforced
 | cpu_share, cpu_time, memory, processes, open_files | process backends (cgroups, rlimits); not enforceable in-process |
 | gpu_memory | inside the sandbox, by torch's per-process memory fraction |
 | capabilities (network, read, write, env, disk) | process backends; the in-process backend grants everything |
+| capabilities.control | the kernel, for every backend: what a neuro may do through `ctx.kernel` |
 
 Every number is checked when a policy is made (from a file, an override or in Python):
 NaN, infinities, negatives and values past what the OS takes are refused, naming the field.
@@ -24,7 +25,8 @@ import msgspec
 from neuro._checks import brief
 from neuro._errors import PolicyError
 
-__all__ = ["Policy", "Capabilities", "Overflow", "Priority", "PolicyError", "parse_size", "KERNEL_ENFORCED"]
+__all__ = ["Policy", "Capabilities", "Overflow", "Priority", "PolicyError", "parse_size", "KERNEL_ENFORCED",
+           "CONTROL_OPERATIONS", "UNTRUSTED"]
 
 Overflow = Literal["block", "reject", "drop_oldest", "drop_newest"]
 Priority = Literal["interactive", "normal", "background"]
@@ -38,6 +40,16 @@ _MAX_INT = (1 << 63) - 1
 # Seconds, rates and shares past this mean nothing (10^12 s is 30,000 years) and overflow
 # what the OS takes (RLIMIT_CPU, a cgroup's CPU quota in microseconds).
 _MAX_FLOAT = 1e12
+
+# The operations `ctx.kernel` offers, each granted by name in `capabilities.control` ("*": all).
+# They are the methods of the client API (`neuro.connect()`) that act on the kernel; a neuro
+# sends, calls and publishes through its context, and cannot shut the kernel down.
+CONTROL_OPERATIONS = (
+    "ps", "info", "statistics", "spawn", "stop", "restart", "swap", "rollback", "versions", "hook",
+    "messages", "events", "trace", "policies", "reload_policies",
+)
+# The policy of code nobody vouched for: it is never granted `capabilities.control`.
+UNTRUSTED = "untrusted"
 
 # What the kernel enforces whatever the backend; the rest needs a process backend.
 KERNEL_ENFORCED = frozenset({
@@ -58,6 +70,10 @@ class Capabilities(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     env: tuple[str, ...] = ()
     # Bytes it may write into its granted paths (0: no limit beyond the disk).
     disk: int = 0
+    # What it may do to the kernel through `ctx.kernel` (see CONTROL_OPERATIONS; "*": all).
+    # None by default: acting on other neuros is for system neuros (the dream daemon, a net
+    # runner) whose policy says so. The `untrusted` policy never grants it.
+    control: tuple[str, ...] = ()
 
 
 class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -120,6 +136,7 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if not isinstance(self.capabilities, Capabilities):
             raise TypeError(f"`capabilities` must be a Capabilities, got {type(self.capabilities).__name__}")
         _check_number("capabilities.disk", self.capabilities.disk, 0)
+        _check_control(self.name, self.capabilities.control)
         for field, kind in (("overflow", Overflow), ("priority", Priority), ("on_crash", _OnCrash),
                             ("on_rate", _OnRate)):
             if getattr(self, field) not in get_args(kind):
@@ -148,6 +165,18 @@ def _check_number(field: str, value: Any, least: int) -> None:
     if not value >= least:  # NaN too
         floor = "at least 1" if least == 1 else "0 (unlimited) or more"
         raise ValueError(f"`{field}` must be {floor}, got {brief(value)}")
+
+
+def _check_control(policy: str, control: Any) -> None:
+    """`capabilities.control`: known operation names, and none at all for `untrusted`."""
+    for op in control:
+        if op != "*" and op not in CONTROL_OPERATIONS:
+            raise PolicyError(f"`capabilities.control` names an unknown operation {brief(op)}; known: "
+                              f"{', '.join(CONTROL_OPERATIONS)}, or \"*\" for all")
+    if control and policy == UNTRUSTED:
+        raise PolicyError(f"`capabilities.control` cannot be granted by the {UNTRUSTED!r} policy: code nobody "
+                          "vouched for never acts on the kernel; remove the key, or run the neuro under a policy "
+                          "of its own")
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?[bB]?|[bB])?\s*$")

@@ -20,6 +20,7 @@ import trio
 
 from neuro._aio import carry_on, cool_down, others_runnable
 from neuro._checks import brief, check_timeout
+from neuro._errorinfo import error_info, relayed
 from neuro._errors import (CallTimeout, DeadLetter, InvalidPayload, KernelClosed, LogError, MailboxFull,
                            MessageTooLarge, NeuroError, NoSuchNeuro, RateLimited, RemoteError)
 
@@ -199,12 +200,12 @@ class Router:
             return 0.0
         return (1.0 - proc.tokens) / policy.rate
 
-    async def _rate(self, proc: Process, sender: str, deadline: float, delay_ok: bool = True) -> None:
+    async def _rate(self, proc: Process, sender: str, deadline: float) -> None:
         """Enforce the message rate: reject, or wait for a token until the deadline."""
         wait = self._take_token(proc)
         while wait:
             policy = proc.policy
-            if policy.on_rate == "reject" or not delay_ok or trio.current_time() + wait > deadline:
+            if policy.on_rate == "reject" or trio.current_time() + wait > deadline:
                 self._event("quota.rate", proc.name, sender, limit=policy.rate, burst=policy.burst_size,
                             action="rejected")
                 raise RateLimited(
@@ -313,8 +314,13 @@ class Router:
 
     # -- sending --------------------------------------------------------------------------
 
+    # trio's rule, for send, call and publish alike: each is always a cancel point and a
+    # schedule point. Cancelled before it starts, it raises Cancelled having done nothing (no
+    # message accepted, no handler run); once a message is accepted, it is not cancelled.
+
     async def send(self, sender: str, to: str, payload: Any, timeout: float | None,
                    parent: Envelope | None = None, durable: bool = False) -> int:
+        await trio.lowlevel.checkpoint_if_cancelled()
         if timeout is not None and not (type(timeout) is float and timeout >= 0):
             timeout = check_timeout(timeout)  # NaN or worse: refused here, not in the deadline heap
         if self.log is not None and self.log.overloaded:
@@ -330,7 +336,7 @@ class Router:
         if blocked is not None:
             await blocked.wait()
         else:
-            await trio.lowlevel.checkpoint()
+            await trio.lowlevel.cancel_shielded_checkpoint()  # accepted: not cancelled now
         return letter.env.id
 
     def send_nowait(self, sender: str, to: str, payload: Any, parent: Envelope | None = None) -> int:
@@ -347,6 +353,7 @@ class Router:
 
     async def call(self, sender: str, to: str, payload: Any, timeout: float | None,
                    parent: Envelope | None = None, durable: bool = False) -> Any:
+        await trio.lowlevel.checkpoint_if_cancelled()  # the direct path's only cancel point
         if timeout is not None and not (type(timeout) is float and timeout >= 0):
             timeout = check_timeout(timeout)  # NaN or worse: refused here, not in the deadline heap
         if self.log is not None and self.log.overloaded:
@@ -363,7 +370,7 @@ class Router:
             await self._accept_durable(proc, letter, timeout is not None)
         elif (direct := self._direct(proc)) is not None:
             await self._handle_now(proc, letter, direct)
-            return await call.wait()
+            return await call.wait()  # resolved: its schedule point
         else:
             blocked = self._offer(proc, letter, timeout is not None)
             if blocked is not None:
@@ -400,6 +407,14 @@ class Router:
 
     async def publish(self, sender: str, topic: str, payload: Any, parent: Envelope | None = None) -> int:
         """Deliver to every subscriber that has room now; returns how many it reached."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        reached = self.publish_nowait(sender, topic, payload, parent)
+        await trio.lowlevel.cancel_shielded_checkpoint()  # delivered: not cancelled now
+        return reached
+
+    def publish_nowait(self, sender: str, topic: str, payload: Any, parent: Envelope | None = None) -> int:
+        """`publish` without its checkpoint: it never waits (a subscriber without room now, or
+        over its rate, is skipped with a `rejected` or `quota.rate` event)."""
         if not isinstance(topic, str):
             raise TypeError(f"topic must be a str, got {brief(topic)}")
         reached = 0
@@ -414,15 +429,16 @@ class Router:
             if proc.policy.overflow == "block" and len(proc.queue) >= proc.policy.mailbox_size:
                 self._event("rejected", name, sender, error="MailboxFull", reason=f"event on {topic!r} found the mailbox full")
                 continue
+            policy = proc.policy
+            if policy.rate and self._take_token(proc):  # `_rate` without the wait
+                self._event("quota.rate", name, sender, limit=policy.rate, burst=policy.burst_size, action="rejected")
+                continue
             try:
-                if proc.policy.rate:
-                    await self._rate(proc, sender, math.inf, delay_ok=False)
                 self._offer(proc, letter)
-            except (MailboxFull, RateLimited):
+            except MailboxFull:
                 continue
             reached += 1
         reached += self.publish_to_clients(topic, payload, sender)
-        await trio.lowlevel.checkpoint()
         return reached
 
     def publish_to_clients(self, topic: str, payload: Any, sender: str) -> int:
@@ -520,25 +536,35 @@ class Router:
             if guard.breached:
                 self._wall_time_breached(proc, letter)
                 raise
-            self._error(proc, letter, "Cancelled", f"{proc.name} stopped while handling this message: "
-                        f"{proc.stop_reason or 'cancelled'}", "", reason=proc.stop_reason or "cancelled")
+            self._error(proc, letter, ErrorInfo(
+                type="Cancelled", message=f"{proc.name} stopped while handling this message: "
+                f"{proc.stop_reason or 'cancelled'}", neuro=proc.name, path=[proc.name]),
+                reason=proc.stop_reason or "cancelled")
             raise
         except Exception as exc:
-            import traceback  # only on the error path
+            # What a sandbox's worker reported its handler raised, or what was raised here.
+            sandboxed = getattr(exc, "error_info", None)
+            if isinstance(sandboxed, ErrorInfo):
+                info = sandboxed
+            else:
+                import traceback  # only on the error path
 
-            tb = getattr(exc, "remote_traceback", None) or traceback.format_exc()
-            kind = getattr(exc, "remote_type", None) or _qualname(exc)
-            if kind in ("Reject", "neuro._errors.Reject"):  # refused on purpose: no crash
-                self._error(proc, letter, "Reject", str(exc), tb, reason="rejected")
+                info = error_info(exc, traceback.format_exc())
+            passing = bool(info.path)  # a RemoteError from further along, not caught here
+            info = relayed(info, proc.name)
+            if info.type == "Reject" and not passing:  # refused on purpose: no crash
+                self._error(proc, letter, info, reason="rejected")
                 return
-            self._error(proc, letter, kind, str(exc), tb, reason="crashed")
+            self._error(proc, letter, info, reason="crashed")
             if proc.worker is worker and proc.state is State.RUNNING:
                 # Only in this process is a MemoryError evidence; from a sandbox its type is the
                 # worker's own claim (`raise MemoryError`), and a real breach there is seen by
                 # the sandbox's own counters (the cgroup's OOM kills) when the worker dies.
-                if kind == "MemoryError" and getattr(exc, "remote_type", None) is None:
+                if info.type == "MemoryError" and sandboxed is None:
                     self._event("quota.memory", proc.name, proc.name, error=str(exc), limit=proc.policy.memory)
-                self._crashed(proc, f"{kind}: {exc}")
+                # OTP's rule: an error the handler did not catch crashes its neuro, relayed or not.
+                self._crashed(proc, f"unhandled RemoteError from {info.neuro}: {info.type}: {info.message}"
+                              if passing else f"{info.type}: {info.message}")
             return
         finally:
             proc.in_flight -= 1
@@ -581,10 +607,10 @@ class Router:
         self._finish(proc, letter, "dead", reason, None, None, outcome.Error(DeadLetter(
             f"message {letter.env.id} to {proc.name!r} was dead-lettered: {reason}", reason)))
 
-    def _error(self, proc: Process, letter: Letter, type_: str, message: str, tb: str, reason: str) -> None:
-        info = ErrorInfo(type=type_, message=message, traceback=tb, neuro=proc.name, path=[proc.name])
+    def _error(self, proc: Process, letter: Letter, info: ErrorInfo, reason: str) -> None:
+        """An error outcome: `info`, placed (`relayed`), is logged and the caller's RemoteError."""
         self._finish(proc, letter, "error", reason, None, _json_encode(info).decode(),
-                     outcome.Error(RemoteError(proc.name, type_, message, tb)))
+                     outcome.Error(RemoteError.from_info(info)))
 
     def dead_letter_queue(self, proc: Process, reason: str, refuse_blocked: bool = True) -> int:
         """Give every queued message of `proc` a dead-letter outcome; refuse blocked senders
@@ -598,13 +624,6 @@ class Router:
             waiter.resolve(outcome.Error(NoSuchNeuro(
                 f"{proc.name!r} stopped ({reason}) before the message found room; it was not accepted")))
         return n
-
-
-def _qualname(exc: BaseException) -> str:
-    t = type(exc)
-    if t.__name__ == "Reject" and t.__module__ == "neuro._errors":
-        return "Reject"
-    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
 def _type_name(tp: Any) -> str:

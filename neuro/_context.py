@@ -2,18 +2,38 @@
 
 This is the whole of what a neuro may do to the kernel. It is an abstract class so that the
 SDK never exposes kernel internals; the kernel (or a sandbox worker) supplies the concrete one.
+Beyond send, call and publish: `gather` (several calls at once), and `kernel`, a client of the
+kernel the neuro runs in, each operation of which its policy's ``capabilities.control`` grants.
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterable, TypeVar
 
 import msgspec
 
-__all__ = ["Context", "Progress"]
+__all__ = ["Context", "Progress", "KernelEvent", "EVENTS_MISSED"]
 
 T = TypeVar("T")
+
+#: The `name` of the KernelEvent that tells a subscriber how many events it missed
+#: (``data["missed"]``) while its mailbox was full.
+EVENTS_MISSED = "events.missed"
+
+
+class KernelEvent(msgspec.Struct, frozen=True, tag="kernel_event"):
+    """A lifecycle or error event as a subscriber of the ``kernel.events`` topic sees it:
+    `name` (``spawned``, ``crashed``, ``hook.done``, ...), the `neuro` it is about, the
+    `actor` that caused it and its own `data`. A neuro that subscribes to ``kernel.events``
+    takes it as input (``input = sdk.KernelEvent``, or a union with it). One named
+    ``events.missed`` says that ``data["missed"]`` events did not fit in its mailbox."""
+
+    time: float
+    name: str
+    neuro: str | None
+    actor: str
+    data: dict[str, Any]
 
 
 class Progress(msgspec.Struct, tag="progress", forbid_unknown_fields=True):
@@ -65,3 +85,69 @@ class Context(abc.ABC):
     @abc.abstractmethod
     async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking or CPU-heavy work in a worker thread so the kernel keeps serving."""
+
+    async def gather(self, calls: Iterable[tuple[str, Any]], *, timeout: float = 10.0, limit: int = 16,
+                     raise_errors: bool = False) -> list[Any]:
+        """Call several neuros at once: ``await ctx.gather([("b", msg1), ("c", msg2)])``.
+
+        Returns one outcome per call, in the order given: the reply, or the exception that call
+        raised (`RemoteError`, `CallTimeout`, `NoSuchNeuro`, ...), so one failed call does not
+        fail the others. With `raise_errors`, the first failed call's exception (in the order
+        given) is raised instead, once every call has finished. At most `limit` calls are in
+        flight at once; `timeout` bounds each call, as for `call`."""
+        import trio
+
+        from neuro._checks import brief, check_count, check_timeout
+
+        timeout = check_timeout(timeout)
+        limit = check_count(limit, "limit", minimum=1)
+        todo = list(calls)
+        for i, item in enumerate(todo):
+            if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
+                raise TypeError(f"gather takes (neuro name, payload) pairs; calls[{i}] is {brief(item)}")
+        outcomes: list[Any] = [None] * len(todo)
+        queue = iter(enumerate(todo))
+
+        async def worker() -> None:
+            for i, (to, payload) in queue:
+                try:
+                    outcomes[i] = await self.call(to, payload, timeout=timeout)
+                except Exception as e:  # noqa: BLE001 - the outcome of this one call
+                    outcomes[i] = e
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(min(limit, len(todo))):
+                nursery.start_soon(worker)
+        if not todo:
+            await trio.lowlevel.checkpoint()
+        if raise_errors:
+            for outcome in outcomes:
+                if isinstance(outcome, Exception):
+                    raise outcome
+        return outcomes
+
+    @property
+    def kernel(self) -> Any:
+        """A client of the kernel this neuro runs in, with the methods of `neuro.connect()`
+        (ps, info, statistics, spawn, stop, restart, swap, rollback, versions, hook, messages,
+        events, trace, policies, reload_policies). Each is refused with a `PolicyError` naming
+        the key to grant unless the neuro's policy lists it in ``capabilities.control``; none
+        is granted by default, and never to untrusted code. It works in-process and from
+        every sandbox (over the worker's channel to the kernel)."""
+        client = self.__dict__.get("_kernel_client")
+        if client is None:
+            from neuro.shell.client import Client, Through
+
+            client = self.__dict__["_kernel_client"] = Client(Through(self._control, remote=self._control_remote))
+        return client
+
+    #: Whether `kernel` requests leave this process (a class to spawn then travels as its name).
+    _control_remote = False
+
+    async def _control(self, request: Any) -> Any:
+        """Run one control request on the kernel this neuro runs in; returns its `Reply`.
+        The kernel's context and the sandbox worker's supply it."""
+        from neuro._errors import NeuroError
+
+        raise NeuroError(f"ctx.kernel reaches no kernel from a {type(self).__name__}: it works in a neuro a kernel "
+                         "runs, not in a replay's shadow instance or a stand-in context")

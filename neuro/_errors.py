@@ -12,18 +12,31 @@
     ├── CallTimeout                no reply before the deadline, or the handler ran past its
     │                              policy's wall time (also a TimeoutError)
     ├── DeadLetter                 the message was dead-lettered; `.reason` says why
-    ├── RemoteError                the recipient's handler raised; carries type, message, traceback
+    ├── RemoteError                a neuro's handler raised, there or further along the call;
+    │                              `.cause` is the root error, `.path` the neuros it went through
     ├── Reject                     raised by a handler to refuse one message without crashing
     ├── SwapFailed                 a new version did not go live; `.report` says where and why
     ├── KernelClosed               the kernel is shutting down or has stopped
     ├── LogError                   the event log could not be written or read
     └── SettingError               an environment variable Neuro reads has a bad value
 
+An error a neuro's handler raised travels back as one record on every wire (an `ErrorInfo`
+in `neuro._errorinfo`: kernel replies, sandbox frames, the control socket, the CLI's
+``--json``), so the caller sees the root cause however many neuros and processes it crossed:
+the client calls `a`, `a` calls `b`, `b` raises KeyError, and the client's RemoteError has
+``.cause.type == "KeyError"``, ``.cause.neuro == "b"`` and ``.path == ["a", "b"]``. An error
+a handler does not catch crashes its neuro (OTP's rule), a relayed RemoteError included; a
+handler that catches RemoteError carries on.
+
 A message that fails at the boundary (unknown recipient, invalid payload, too large) is
 refused before it is accepted: it gets no id and no outcome row, only a `rejected` event.
 """
 
 from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
+if TYPE_CHECKING:
+    from ._errorinfo import ErrorInfo
 
 __all__ = [
     "NeuroError",
@@ -102,18 +115,38 @@ class DeadLetter(NeuroError):
 
 
 class RemoteError(NeuroError):
-    """The recipient's handler raised.
+    """A neuro's handler raised: the one called, or one further along the call.
 
-    `type` is the exception's qualified type name, `message` its text and `traceback` the
-    formatted traceback from where it was raised; `neuro` names the neuro that raised it.
+    `cause` is the root error as it travelled (an `ErrorInfo`); `neuro`, `type`, `message`
+    and `traceback` are its fields: the neuro whose handler raised it, the exception's
+    qualified type name, its text and the traceback from where it was raised. `path` lists
+    the neuros the call went through, outermost first: the client calls `a`, `a` calls `b`,
+    `b` raises KeyError, and the client gets ``neuro == "b"``, ``type == "KeyError"``,
+    ``path == ["a", "b"]``.
     """
 
-    def __init__(self, neuro: str, type: str, message: str, traceback: str) -> None:
-        super().__init__(f"{neuro} raised {type}: {message}")
+    def __init__(self, neuro: str, type: str, message: str, traceback: str,
+                 path: list[str] | None = None) -> None:
+        self.path = list(path) if path else [neuro]
+        via = f" (call path: {' -> '.join(self.path)})" if len(self.path) > 1 else ""
+        super().__init__(f"{neuro} raised {type}: {message}{via}")
         self.neuro = neuro
         self.type = type
         self.message = message
         self.traceback = traceback
+
+    @property
+    def cause(self) -> ErrorInfo:
+        """The root error as the wire carries it: type, message, traceback, neuro, path."""
+        from ._errorinfo import ErrorInfo  # msgspec: not for `neuro ps`'s lean start-up
+
+        return ErrorInfo(type=self.type, message=self.message, traceback=self.traceback, neuro=self.neuro,
+                         path=list(self.path))
+
+    @classmethod
+    def from_info(cls, info: ErrorInfo) -> RemoteError:
+        """The RemoteError a caller raises for `info`, a placed error (one with a path)."""
+        return cls(info.neuro, info.type, info.message, info.traceback, info.path)
 
 
 class SwapFailed(NeuroError):

@@ -17,7 +17,7 @@
             return EchoOut(text=msg.text)
 """
 
-from ._context import Context, Progress
+from ._context import Context, KernelEvent, Progress
 from ._errors import (
     CallTimeout,
     DeadLetter,
@@ -37,6 +37,7 @@ __all__ = [
     "neuro",
     "Context",
     "Progress",
+    "KernelEvent",
     "NeuroError",
     "ManifestError",
     "NoSuchNeuro",

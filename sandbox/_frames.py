@@ -13,6 +13,7 @@ from typing import Any, Union
 
 import msgspec
 
+from neuro._errorinfo import ErrorInfo
 from neuro._framing import HEADER, FrameSplitter
 
 __all__ = [
@@ -85,7 +86,10 @@ class Call(msgspec.Struct, tag="call", forbid_unknown_fields=True):
 
 
 class Result(msgspec.Struct, tag="result", forbid_unknown_fields=True):
-    """worker -> kernel: the reply to Call/Hook `id`, or the error it raised."""
+    """worker -> kernel: the reply to Call/Hook `id`, or the error it raised: `failure`, as
+    the worker saw it (no neuro or path for its handler's own error; a relayed RemoteError's
+    cause as it came). `error_type`, `error` and `traceback` are the older form of it, read
+    when `failure` is None."""
 
     id: int
     ok: bool
@@ -93,6 +97,7 @@ class Result(msgspec.Struct, tag="result", forbid_unknown_fields=True):
     error_type: str = ""
     error: str = ""
     traceback: str = ""
+    failure: ErrorInfo | None = None
 
 
 class Hook(msgspec.Struct, tag="hook", forbid_unknown_fields=True):
@@ -104,18 +109,22 @@ class Hook(msgspec.Struct, tag="hook", forbid_unknown_fields=True):
 
 
 class CtxOp(msgspec.Struct, tag="ctx", forbid_unknown_fields=True):
-    """worker -> kernel: the neuro, while serving Call `call`, sends/calls/publishes."""
+    """worker -> kernel: the neuro, while serving Call (or Hook) `call`, sends/calls/publishes,
+    or makes a `ctx.kernel` request ("control": `payload` is a control request frame; the
+    reply is the encoded Reply or Error frame, which the kernel answers with ok=True)."""
 
     id: int
     call: int
-    op: str  # "send" | "call" | "publish" | "progress"
+    op: str  # "send" | "call" | "publish" | "progress" | "control"
     to: str
     payload: bytes
     timeout: float | None = None
 
 
 class CtxResult(msgspec.Struct, tag="ctx_result", forbid_unknown_fields=True):
-    """kernel -> worker: the outcome of CtxOp `id`."""
+    """kernel -> worker: the outcome of CtxOp `id`. An error is `failure` (a neuro's, placed:
+    relayed as RemoteError; or the kernel's refusal, unplaced), or else `error_type` and
+    `error`, the older form."""
 
     id: int
     ok: bool
@@ -123,6 +132,7 @@ class CtxResult(msgspec.Struct, tag="ctx_result", forbid_unknown_fields=True):
     error_type: str = ""
     error: str = ""
     reply_type: str = ""  # "module:qualname" of the reply's type, so the worker can decode it
+    failure: ErrorInfo | None = None
 
 
 class Stop(msgspec.Struct, tag="stop", forbid_unknown_fields=True):

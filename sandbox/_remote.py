@@ -18,6 +18,7 @@ import outcome
 import trio
 
 from neuro._aio import Parked, send_locked
+from neuro._errorinfo import ErrorInfo, error_info
 from neuro._errors import NeuroError
 
 from ._base import Worker
@@ -43,12 +44,23 @@ class WorkerDied(NeuroError):
 
 
 class RemoteHandlerError(NeuroError):
-    """The neuro's handler raised inside its sandbox; carries the original type and traceback."""
+    """The neuro's handler raised inside its sandbox. `error_info` is what its worker
+    reported (unplaced, or a RemoteError it relayed: the router places it); `remote_type` and
+    `remote_traceback` are its type and traceback."""
 
-    def __init__(self, type_name: str, message: str, traceback: str) -> None:
+    def __init__(self, type_name: str, message: str, traceback: str, info: ErrorInfo | None = None) -> None:
         super().__init__(message)
+        self.error_info = info or ErrorInfo(type=type_name, message=message, traceback=traceback)
         self.remote_type = type_name
         self.remote_traceback = traceback
+
+    @classmethod
+    def of(cls, result: Result) -> RemoteHandlerError:
+        """The error a failed Result reports (its `failure`, or the older fields)."""
+        info = result.failure
+        if info is None:
+            return cls(result.error_type, result.error, result.traceback)
+        return cls(info.type, info.message, info.traceback, info)
 
 
 def _GONE(death: WorkerDied) -> outcome.Error:
@@ -114,12 +126,20 @@ class WorkerProcess:
 
     async def write(self, frame: Any) -> None:
         if not self.alive:
-            raise self._died()
+            raise await self._death_known()
         data = encode(frame)
         try:
             await send_locked(self.sock, self._send_lock, data)
         except (trio.ClosedResourceError, OSError):  # the worker hung up, or _finish closed it
-            raise self._died() from None
+            raise await self._death_known() from None
+
+    async def _death_known(self) -> WorkerDied:
+        """Why the worker is gone, once the reader has found out (a write can fail before the
+        reader has seen the end of the stream): never a bare "gone" when the reason comes."""
+        if self.death is None:
+            with trio.move_on_after(3.0):
+                await self._exited.wait()
+        return self._died()
 
     async def _receive(self) -> bytes:
         if self._drained:  # the last read emptied the socket: wait first, saving a recv bound to fail
@@ -219,8 +239,10 @@ class WorkerProcess:
 
     async def _run_op(self, ctx: Any, op: CtxOp) -> None:
         try:
-            payload = msgspec.msgpack.decode(op.payload)
-            if op.op == "call":
+            payload = msgspec.msgpack.decode(op.payload) if op.op != "control" else None
+            if op.op == "control":  # ctx.kernel: the kernel decodes the request and checks the grant
+                out = CtxResult(id=op.id, ok=True, reply=await ctx._control_bytes(op.payload))
+            elif op.op == "call":
                 reply = await ctx.call(op.to, payload, timeout=op.timeout)
                 out = CtxResult(id=op.id, ok=True, reply=_enc.encode(reply), reply_type=_type_path(reply))
             elif op.op == "send":
@@ -229,8 +251,8 @@ class WorkerProcess:
                 out = CtxResult(id=op.id, ok=True, reply=_enc.encode(await ctx.publish(op.to, payload)))
             else:
                 out = CtxResult(id=op.id, ok=False, error_type="ValueError", error=f"unknown operation {op.op!r}")
-        except Exception as e:
-            out = CtxResult(id=op.id, ok=False, error_type=type(e).__name__, error=str(e))
+        except Exception as e:  # a neuro's error (placed) or the kernel's refusal, to raise in the sandbox
+            out = CtxResult(id=op.id, ok=False, error_type=type(e).__name__, error=str(e), failure=error_info(e))
         finally:
             self._ops.release()
         try:
@@ -350,32 +372,42 @@ class RemoteWorker(Worker):
         handle = self.handle
         call_id = handle.new_id()
         handle.calls[call_id] = ctx
-        done = False
         try:
             result = await handle.request(Call(id=call_id, payload=_enc.encode(msg)))
-            done = True
-        finally:
-            handle.calls.pop(call_id, None)
-            if not done and handle.alive:
+        except trio.Cancelled:
+            if handle.alive:
                 # Cancelled (wall time, stop) while the sandbox still runs the handler: the only
                 # sure way to stop code we do not trust is to end its process. Say so now, so
-                # nothing more is sent to a worker that is on its way out.
+                # nothing more is sent to a worker that is on its way out. (A worker that died
+                # raises its own WorkerDied instead, with its real reason.)
                 handle.kill()
                 handle.alive = False
                 if handle.on_exit is not None and not handle.stopping:
                     handle.on_exit(WorkerDied("the worker was killed: its handler was cancelled"))
+            raise
+        finally:
+            handle.calls.pop(call_id, None)
         if not result.ok:
-            raise RemoteHandlerError(result.error_type, result.error, result.traceback)
+            raise RemoteHandlerError.of(result)
         if not result.reply or self._reply is None:
             return None
         return self._reply.decode(result.reply)
 
     async def hook(self, name: str, *args: Any) -> Any:
+        """Run hook `name` in the sandbox. A `sleep` hook's first argument is its kernel
+        context: it stays here, and the hook's sends, calls and publishes come back as
+        CtxOps for the hook's id, served by it like a call's."""
         handle = self.handle
-        arg = _enc.encode(list(args))
-        result = await handle.request(Hook(id=handle.new_id(), name=name, arg=arg))
+        hook_id = handle.new_id()
+        if name == "sleep" and args:
+            handle.calls[hook_id] = args[0]
+            args = args[1:]
+        try:
+            result = await handle.request(Hook(id=hook_id, name=name, arg=_enc.encode(list(args))))
+        finally:
+            handle.calls.pop(hook_id, None)
         if not result.ok:
-            raise RemoteHandlerError(result.error_type, result.error, result.traceback)
+            raise RemoteHandlerError.of(result)
         return msgspec.msgpack.decode(result.reply) if result.reply else None
 
     async def apply_policy(self, policy: Any) -> None:

@@ -24,6 +24,7 @@ import trio
 
 from neuro._aio import carry_on, send_locked
 from neuro._context import Context
+from neuro._errorinfo import error_info, revive
 
 from ._frames import (
     PROTOCOL, Call, CtxOp, CtxResult, Describe, Described, FrameDecoder, Hello, Hook, Load, Loaded, Result, Stop,
@@ -58,12 +59,22 @@ class WorkerContext(Context):
     async def publish(self, topic: str, payload: Any) -> int:
         return msgspec.msgpack.decode(await self._worker.ctx_op(self._call, "publish", topic, payload, None))
 
+    _control_remote = True  # `ctx.kernel` from here: a class to spawn travels as `module:Class`
+
+    async def _control(self, request: Any) -> Any:
+        """A `ctx.kernel` request (a control frame) to the kernel, which checks the grant."""
+        from neuro.shell._ops import reply_of
+
+        return reply_of(await self._worker.ctx_op(self._call, "control", "", request, None))
+
     async def run_sync(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await trio.to_thread.run_sync(fn, *args)
 
 
 class RemoteCallError(Exception):
-    """What the kernel said went wrong with a ctx operation (its type is in the message)."""
+    """What the kernel said went wrong with a ctx operation, when its type cannot be made
+    here (its type is in the message). A neuro's error is a RemoteError, and the kernel's own
+    refusals are Neuro's exceptions (NoSuchNeuro, CallTimeout, ...), as in-process."""
 
 
 class Worker:
@@ -125,13 +136,18 @@ class Worker:
         await done.wait()
         result = box[0]
         if not result.ok:
-            raise RemoteCallError(f"{result.error_type}: {result.error}")
+            failure = result.failure
+            error = revive(failure) if failure is not None else None
+            if error is not None:
+                raise error
+            raise RemoteCallError(f"{failure.type}: {failure.message}" if failure is not None
+                                  else f"{result.error_type}: {result.error}")
         return result if whole else result.reply
 
     def describe(self, frame: Describe) -> Described:
         """Import the neuro's files here, in the sandbox, and return its manifest as data; the
         class stays loaded, so a Load of the same version that follows reuses it."""
-        from neuro.kernel._neurofile import NeuroFileError, load_neuro_source
+        from neuro._neurofile import NeuroFileError, load_neuro_source
 
         from ._described import describe
 
@@ -152,7 +168,7 @@ class Worker:
             elif frame.source is not None and (frame.module.startswith("neuro_drop.")
                                                or any(p.endswith("neuro.toml") for p in frame.source)):
                 # From a drop folder, with its manifest beside it: load it the way the kernel did.
-                from neuro.kernel._neurofile import load_neuro_files
+                from neuro._neurofile import load_neuro_files
 
                 cls = load_neuro_files(frame.source, origin="sandbox")
             else:
@@ -230,7 +246,7 @@ class Worker:
                         self.busy -= 1
             out = Result(id=frame.id, ok=True, reply=_enc.encode(result) if result is not None else b"")
         except Exception as e:
-            out = Result(id=frame.id, ok=False, error_type=_qualname(e), error=str(e), traceback=traceback.format_exc())
+            out = Result(id=frame.id, ok=False, failure=error_info(e, traceback.format_exc()))
         await self.write(out)
         return keep_reading
 
@@ -245,16 +261,30 @@ class Worker:
                 result = await result
             out = Result(id=frame.id, ok=True, reply=_enc.encode(result))
         except Exception as e:
-            out = Result(id=frame.id, ok=False, error_type=_qualname(e), error=str(e), traceback=traceback.format_exc())
+            out = Result(id=frame.id, ok=False, failure=error_info(e, traceback.format_exc()))
         finally:
             self.busy -= 1
         await self.write(out)
 
     async def run(self) -> None:
         await self.write(Hello(protocol=PROTOCOL, pid=os.getpid()))
+        _preload_when_idle(self.sock)
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
             nursery.start_soon(self.serve)
+
+
+def _preload_when_idle(sock: socket.socket, wait: float = 0.05) -> None:
+    """A worker that waits in a warm pool imports what loading a file from its bytes needs
+    (~20 ms), so a drop's Describe does not pay for it. One started for a spawn gets its Load
+    at once and skips this: its start is not made slower."""
+    import select
+
+    if select.select([sock], [], [], wait)[0]:
+        return
+    import neuro._neurofile  # noqa: F401 - imported for its side effect: loaded now, not at the first drop
+
+    from . import _described  # noqa: F401
 
 
 def _module_from_source(name: str, files: dict[str, bytes]) -> Any:
@@ -319,11 +349,6 @@ def _apply_limits(args: argparse.Namespace) -> None:
         if value:
             # RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL a second later.
             resource.setrlimit(kind, (value, value + extra))
-
-
-def _qualname(exc: BaseException) -> str:
-    t = type(exc)
-    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
 def main() -> None:

@@ -7,6 +7,10 @@ yields ``(topic, sender, payload)`` items for `Subscribe` and `Tail`.
 Requests that only read the kernel's tables (ping, ps, info, status, statistics, versions,
 policies, shutdown) finish without a checkpoint, so the daemon answers them inline in the task
 that read them; a caller that loops on them from trio must checkpoint itself (`Local` does).
+
+A neuro's `ctx.kernel` is a client whose requests come through `Granted`: the same `Ops`, once
+the neuro's policy grants the operation (``capabilities.control``). From a sandbox a request
+travels as bytes: `Granted.serve` answers them, `reply_of` reads the answer in the sandbox.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ import msgspec
 import trio
 
 import neuro
-from neuro._errors import ManifestError, NeuroError
+from neuro._errors import ManifestError, NeuroError, PolicyError
 from neuro._manifest import Neuro
 
 from . import control as c
+from ._wire_errors import from_frame, to_frame
 
-__all__ = ["Ops", "resolve_neuro"]
+__all__ = ["Ops", "Granted", "OPERATIONS", "reply_of", "resolve_neuro"]
 
 
 class Ops:
@@ -37,17 +42,18 @@ class Ops:
     `Status`; `shutdown` is called for `Shutdown` (None: refused)."""
 
     def __init__(self, kernel: Any, *, status: Callable[[], dict[str, Any]] | None = None,
-                 shutdown: Callable[[], None] | None = None) -> None:
+                 shutdown: Callable[[], None] | None = None, origin: str = "api") -> None:
         self.kernel = kernel
         self._status = status
         self._shutdown = shutdown
+        self._origin = origin  # who swaps and runs hooks, as the log records it
         self._handlers: dict[type, Callable[[Any], Any]] = {
             c.Ping: self._ping, c.Status: self._status_of, c.Shutdown: self._shutdown_req,
             c.Ps: self._ps, c.Info: self._info, c.Spawn: self._spawn, c.Stop: self._stop,
             c.Restart: self._restart, c.Send: self._send, c.Call: self._call, c.Publish: self._publish,
             c.Messages: self._messages, c.Events: self._events, c.Trace: self._trace, c.Swap: self._swap,
             c.Rollback: self._rollback, c.Versions: self._versions, c.Policies: self._policies,
-            c.ReloadPolicies: self._reload, c.Statistics: self._statistics,
+            c.ReloadPolicies: self._reload, c.Statistics: self._statistics, c.Hook: self._hook,
         }
 
     async def request(self, req: Any) -> Any:
@@ -83,6 +89,8 @@ class Ops:
         return self.kernel.info(req.name)
 
     async def _spawn(self, req: c.Spawn) -> Any:
+        if req.version is not None:  # a stored version, under another name
+            return await self.kernel.spawn(req.neuro, version=req.version, name=req.name, policy=req.policy)
         cls = await self._resolve(req.neuro, req.trusted)
         return await self.kernel.spawn(cls, name=req.name, policy=req.policy,
                                        source=getattr(cls, "__neuro_files__", None))
@@ -110,6 +118,9 @@ class Ops:
 
     async def _restart(self, req: c.Restart) -> Any:
         return await self.kernel.restart(req.name)
+
+    async def _hook(self, req: c.Hook) -> Any:
+        return await self.kernel.hook(req.name, req.hook, origin=self._origin)
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -142,7 +153,7 @@ class Ops:
     async def _swap(self, req: c.Swap) -> Any:
         cls = await self._resolve(req.neuro, req.trusted)
         files = getattr(cls, "__neuro_files__", None)
-        return await self.kernel.swap(req.name, cls, replay=req.replay, origin="api", source=files)
+        return await self.kernel.swap(req.name, cls, replay=req.replay, origin=self._origin, source=files)
 
     async def _rollback(self, req: c.Rollback) -> Any:
         return await self.kernel.rollback(req.name, req.version)
@@ -195,6 +206,88 @@ class Ops:
                 await trio.sleep(interval)
 
 
+# -- ctx.kernel: the control capability -------------------------------------------------------
+
+# The operation of each request a neuro may make, as `capabilities.control` names it (`ping`:
+# granted to all). The names are the kernel's CONTROL_OPERATIONS.
+OPERATIONS: dict[type, str] = {
+    c.Ping: "ping", c.Status: "statistics", c.Statistics: "statistics", c.Ps: "ps", c.Info: "info",
+    c.Spawn: "spawn", c.Stop: "stop", c.Restart: "restart", c.Swap: "swap", c.Rollback: "rollback",
+    c.Versions: "versions", c.Hook: "hook", c.Messages: "messages", c.Events: "events", c.Trace: "trace",
+    c.Policies: "policies", c.ReloadPolicies: "reload_policies",
+}
+_NOT_OFFERED = {
+    c.Shutdown: "a neuro cannot shut down the kernel it runs in",
+    c.Send: "a neuro sends with ctx.send", c.Call: "a neuro calls with ctx.call (several at once: ctx.gather)",
+    c.Publish: "a neuro publishes with ctx.publish",
+    c.Subscribe: "a neuro subscribes in its manifest (subscribe = (\"kernel.events\",) for the kernel's events)",
+    c.Tail: "a neuro reads the log with ctx.kernel.messages() and ctx.kernel.events()",
+}
+# Operations a neuro cannot aim at itself: the kernel would wait for the handler that asked.
+_NOT_ON_ITSELF = frozenset({"stop", "restart", "swap", "rollback"})
+_request_decoder = msgspec.msgpack.Decoder(c.Request)
+_reply_decoder = msgspec.msgpack.Decoder(c.Reply | c.Error)
+_encoder = msgspec.msgpack.Encoder()
+
+
+class Granted:
+    """The control requests of one neuro's `ctx.kernel`, run through `Ops` once its policy's
+    ``capabilities.control`` grants the operation. Untrusted code is granted none."""
+
+    def __init__(self, kernel: Any, proc: Any) -> None:
+        self.proc = proc  # the kernel's process-table row of the asking neuro
+        self.ops = Ops(kernel, origin=proc.name)
+
+    def check(self, req: Any) -> None:
+        """Raise unless the neuro may make `req`: PolicyError naming the key that grants it."""
+        proc = self.proc
+        op = OPERATIONS.get(type(req))
+        if op is None:
+            why = _NOT_OFFERED.get(type(req), "it is not a request of the client API")
+            raise NeuroError(f"ctx.kernel does not offer {type(req).__name__}: {why}")
+        if op == "ping":
+            return
+        policy = proc.policy
+        if "__neuro_described__" in vars(proc.neuro):
+            raise PolicyError(f"{proc.name} may not use ctx.kernel ({op}): its code is not trusted, and untrusted "
+                              "code is never granted capabilities.control, whatever its policy says")
+        granted = policy.capabilities.control
+        if op not in granted and "*" not in granted:
+            raise PolicyError(f"{proc.name} may not {op} through ctx.kernel: its policy {policy.name!r} does not "
+                              f"grant it; grant it in that policy with capabilities.control = [\"{op}\"]")
+        if getattr(req, "trusted", False):
+            raise PolicyError(f"{proc.name} may not {op} a file as trusted through ctx.kernel: a file a neuro names "
+                              "is imported only in a sandbox; a person trusts code, with `neuro spawn --trusted`")
+        if op in _NOT_ON_ITSELF and getattr(req, "name", None) == proc.name:
+            raise NeuroError(f"{proc.name} cannot {op} itself through ctx.kernel: the kernel would wait for the "
+                             "very handler that asked; ask another neuro (or a client) to do it")
+
+    async def request(self, req: Any) -> c.Reply:
+        self.check(req)
+        value = await self.ops.request(req)
+        await trio.lowlevel.checkpoint()  # Ops answers table reads without one (as `Local` does)
+        return c.Reply(id=req.id, value=value, type="")
+
+    async def serve(self, raw: bytes) -> bytes:
+        """A request from a sandboxed neuro, as bytes: the encoded `Reply`, or the `Error`
+        frame of what it raised (the socket's error shape, so the sandbox raises the same)."""
+        req: Any = None
+        try:
+            req = _request_decoder.decode(raw)
+            reply = await self.request(req)
+            return _encoder.encode(c.Reply(id=reply.id, value=reply.value, type=c.type_path(reply.value)))
+        except Exception as e:  # noqa: BLE001 - it goes back to the neuro that asked
+            return _encoder.encode(to_frame(getattr(req, "id", None), e, via="kernel"))
+
+
+def reply_of(raw: bytes) -> c.Reply:
+    """The `Reply` that `Granted.serve` sent to a sandbox; raises the error an `Error` frame holds."""
+    frame = _reply_decoder.decode(raw)
+    if isinstance(frame, c.Error):
+        raise from_frame(frame)
+    return frame
+
+
 def _fields(req: Any) -> dict[str, Any]:
     return {f: getattr(req, f) for f in req.__struct_fields__ if f != "id"}
 
@@ -235,7 +328,7 @@ def _from_path(path: str, cls_name: str | None, spec: str) -> type[Neuro]:
     if not os.path.exists(path):
         raise ManifestError(f"no neuro file at {path!r}; give an existing .py file or package folder")
     try:
-        from neuro.kernel._neurofile import load_neuro_path
+        from neuro._neurofile import load_neuro_path
     except ImportError:  # an older kernel: import the file ourselves
         return _pick(_import_file(path), cls_name, spec)
     loaded = load_neuro_path(path)

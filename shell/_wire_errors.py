@@ -1,8 +1,10 @@
 """Exceptions to `Error` frames and back, so a client raises what the kernel raised.
 
 A NeuroError travels by its class name plus its own fields (`data`), and comes back as the same
-class; anything else comes back as `ControlError`, carrying the type, source, path and
-traceback text of the original.
+class; a RemoteError by its `cause`, the `ErrorInfo` every wire carries (root type, message,
+traceback, neuro, path), so a client's `.cause` and `.path` are the kernel's; anything else
+comes back as `ControlError`, carrying the type, source, path and traceback text of the
+original.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ def to_frame(request_id: int | None, exc: BaseException, *, via: str = "daemon")
     elif isinstance(exc, DeadLetter):
         data["reason"] = exc.reason
     elif isinstance(exc, RemoteError):
-        data.update(neuro=exc.neuro, type=exc.type, message=exc.message)
-        source, path, tb = exc.neuro, [via, exc.neuro], exc.traceback
+        data.update(neuro=exc.neuro, type=exc.type, message=exc.message)  # the older form of `cause`
+        source, path, tb = exc.neuro, [via, *exc.path], exc.traceback
     elif isinstance(exc, ControlError):
         source, path, tb = exc.source, exc.path, exc.traceback
     report = getattr(exc, "report", None)
@@ -59,7 +61,9 @@ def to_frame(request_id: int | None, exc: BaseException, *, via: str = "daemon")
         data["report"] = msgspec.to_builtins(report)
         data["report_type"] = c.type_path(report)
     name = exc.type if isinstance(exc, ControlError) else type(exc).__name__
-    return c.Error(id=request_id, type=name, message=str(exc), source=source, path=path, traceback=tb, data=data)
+    cause = exc.cause if isinstance(exc, RemoteError) else None
+    return c.Error(id=request_id, type=name, message=str(exc), source=source, path=path, traceback=tb, data=data,
+                   cause=cause)
 
 
 def from_frame(frame: c.Error) -> NeuroError:
@@ -72,6 +76,8 @@ def from_frame(frame: c.Error) -> NeuroError:
     if not (isinstance(cls, type) and issubclass(cls, NeuroError)) or cls is ControlError:
         return ControlError(frame.type, frame.message, frame.source, frame.path, frame.traceback)
     if cls is RemoteError:
+        if frame.cause is not None:
+            return RemoteError.from_info(frame.cause)
         return RemoteError(data.get("neuro", frame.source), data.get("type", "Exception"),
                            data.get("message", frame.message), frame.traceback)
     if cls is InvalidPayload:

@@ -9,7 +9,9 @@ Exit codes (also in `neuro --help`):
   4  no daemon is running (start one with `neuro daemon start`)
 
 With --json every command prints JSON on stdout, and an error as one object:
-``{"error": {"type": ..., "message": ..., "hint": ..., "exit_code": ...}}``.
+``{"error": {"type": ..., "message": ..., "hint": ..., "exit_code": ...}}``, with ``data``
+(the error's own fields) where it has any, and ``cause`` for a neuro's error (RemoteError):
+the record every wire carries, ``{"type", "message", "traceback", "neuro", "path"}``.
 """
 
 from __future__ import annotations
@@ -50,10 +52,13 @@ class Parser(argparse.ArgumentParser):
         super().error(message)
 
 
-def emit_error(type_: str, message: str, hint: str | None, code: int, data: Any = None) -> None:
+def emit_error(type_: str, message: str, hint: str | None, code: int, data: Any = None, cause: Any = None) -> None:
     doc: dict[str, Any] = {"type": type_, "message": message, "hint": hint, "exit_code": code}
     if data is not None:
         doc["data"] = data
+    if cause is not None:  # an ErrorInfo
+        doc["cause"] = {"type": cause.type, "message": cause.message, "traceback": cause.traceback,
+                        "neuro": cause.neuro, "path": list(cause.path)}
     print(json.dumps({"error": doc}, default=str))
 
 
@@ -203,7 +208,8 @@ def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
     except ControlError as e:
         return _fail(args, e.type, e.message, "see the daemon's output in $NEURO_HOME/daemon.out", EXIT_FAILED)
     except neuro.NeuroError as e:
-        return _fail(args, type(e).__name__, str(e), _hint(e), EXIT_FAILED)
+        cause = e.cause if isinstance(e, neuro.RemoteError) else None
+        return _fail(args, type(e).__name__, str(e), _hint(e), EXIT_FAILED, cause=cause)
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # a bug: still one line and an exit code, the traceback on request
@@ -224,12 +230,14 @@ def _hint(e: Exception) -> str | None:
         "ManifestError": "give `module:Class` or the path of a neuro file",
         "AlreadyRunning": "stop it first (`neuro stop NAME`) or spawn with --name",
         "SettingError": "fix the environment variable, or unset it for the default",
+        "RemoteError": "the traceback is in --json's `cause`; see also `neuro logs --neuro NAME`",
     }.get(type(e).__name__)
 
 
-def _fail(args: argparse.Namespace, type_: str, message: str, hint: str | None, code: int, data: Any = None) -> int:
+def _fail(args: argparse.Namespace, type_: str, message: str, hint: str | None, code: int, data: Any = None,
+          cause: Any = None) -> int:
     if getattr(args, "json", False):
-        emit_error(type_, message, hint, code, data)
+        emit_error(type_, message, hint, code, data, cause)
     else:
         print(f"neuro {args.command}: error: {message}", file=sys.stderr)
         if hint:

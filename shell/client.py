@@ -31,7 +31,7 @@ from . import control as c
 from ._transport import AsyncioTransport, BlockingTransport, Local, TrioTransport, default_socket
 from ._wire_errors import ControlError, DaemonNotRunning
 
-__all__ = ["connect", "Client", "DaemonNotRunning", "ControlError", "revive"]
+__all__ = ["connect", "Client", "Through", "DaemonNotRunning", "ControlError", "revive"]
 
 
 def connect(path: str | None = None, *, embedded: bool = False, home: str | None = None, raw: bool = False,
@@ -76,6 +76,31 @@ class _Auto:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+class Through:
+    """The transport of a neuro's `ctx.kernel`: each request goes to `send`, which the neuro's
+    context supplies (in the kernel's process, straight to the kernel; from a sandbox, over
+    the worker's channel). `remote`: a class to spawn or swap travels as its name."""
+
+    def __init__(self, send: Any, *, remote: bool) -> None:
+        self._send = send
+        self.remote = remote
+
+    async def open(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+    async def request(self, frame: Any) -> c.Reply:
+        return await self._send(frame)
+
+    def stream(self, frame: Any) -> Any:
+        from neuro._errors import NeuroError
+
+        raise NeuroError("ctx.kernel has no streams: a neuro subscribes in its manifest (subscribe = "
+                         "(\"kernel.events\",)) and reads the log with ctx.kernel.messages() and events()")
 
 
 class Client:
@@ -127,11 +152,27 @@ class Client:
     # -- the process table --------------------------------------------------------------------
 
     async def spawn(self, neuro: Any, *, name: str | None = None, policy: str | None = None,
-                    trusted: bool = False) -> Any:
+                    trusted: bool = False, version: str | None = None, as_name: str | None = None) -> Any:
         """Start a neuro (a class, ``module:Class`` or a file path); returns its ProcessInfo.
-        A file is untrusted unless `trusted`: imported and run only in a sandbox."""
-        reply = await self._ask(c.Spawn, neuro=self._neuro(neuro), name=name, policy=policy, trusted=trusted)
+        A file is untrusted unless `trusted`: imported and run only in a sandbox. With
+        `version`, `neuro` is a neuro's name and that stored version (or the one its prefix
+        names) starts as a new process `as_name`: ``spawn("echo", version="3fa2", as_name="student")``."""
+        name = _one_name(name, as_name)
+        if version is not None:
+            if not isinstance(neuro, str):
+                raise TypeError(f"spawn(..., version=) takes the name of a neuro in the version store, got {neuro!r}")
+            reply = await self._ask(c.Spawn, neuro=neuro, name=name, policy=policy, version=version)
+        else:
+            reply = await self._ask(c.Spawn, neuro=self._neuro(neuro), name=name, policy=policy, trusted=trusted)
         return self._as(reply.value, _types().ProcessInfo)
+
+    async def hook(self, name: str, hook: str) -> Any:
+        """Run neuro `name`'s `sleep` or `selfcheck` hook; returns what it returned. What it did
+        and how long it took is a `hook.done` event."""
+        reply = await self._ask(c.Hook, name=name, hook=hook)
+        if self._raw:
+            return msgspec.to_builtins(reply.value)
+        return revive(reply.value, reply.type)
 
     async def stop(self, name: str, *, timeout: float = 5.0) -> None:
         await self._ask(c.Stop, name=name, timeout=timeout)
@@ -230,6 +271,12 @@ class Client:
 
     async def reload_policies(self) -> dict[str, Any]:
         return msgspec.to_builtins((await self._ask(c.ReloadPolicies)).value)
+
+
+def _one_name(name: str | None, as_name: str | None) -> str | None:
+    if name is not None and as_name is not None and name != as_name:
+        raise TypeError(f"give the new process's name once: name={name!r} or as_name={as_name!r}")
+    return as_name if as_name is not None else name
 
 
 def _types() -> Any:

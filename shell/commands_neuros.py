@@ -1,4 +1,4 @@
-"""`neuro ps|spawn|stop|restart|send|call|swap|rollback|versions`: neuros on the daemon."""
+"""`neuro ps|spawn|stop|restart|send|call|swap|rollback|versions|sleep`: neuros on the daemon."""
 
 from __future__ import annotations
 
@@ -16,10 +16,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     spawn = add(sub, "spawn", common, help="start a neuro on the daemon",
                 description="Start a neuro on the daemon. NEURO is `module:Class`, a neuro file "
-                            "(`path.py` or `path.py:Class`) or a package folder.",
+                            "(`path.py` or `path.py:Class`) or a package folder. With --version, NEURO is "
+                            "the name of a neuro and that version from the version store starts as a new "
+                            "process (--as NAME), beside the one running: `neuro spawn tutor --version 3fa2 "
+                            "--as student`.",
                 example="neuro spawn neuro.neuros.echo:Echo --name echo2", run=_spawn)
-    spawn.add_argument("neuro", metavar="NEURO", help="module:Class, or the path of a neuro file or folder")
-    spawn.add_argument("--name", help="the process name (default: the neuro's own)")
+    spawn.add_argument("neuro", metavar="NEURO", help="module:Class, the path of a neuro file or folder, "
+                                                      "or with --version a neuro's name")
+    spawn.add_argument("--name", "--as", dest="name", help="the process name (default: the neuro's own)")
+    spawn.add_argument("--version", help="start this stored version of NEURO (a version or its prefix; see "
+                                         "`neuro versions NEURO`)")
     spawn.add_argument("--policy", help="a policy name (default: the neuro's own)")
     spawn.add_argument("--trusted", action="store_true",
                        help="a file you wrote yourself: import and run it in the daemon's process like an installed "
@@ -70,6 +76,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                    example="neuro versions echo", run=_versions)
     versions.add_argument("name", metavar="NAME")
 
+    sleep = add(sub, "sleep", common, help="run a neuro's sleep hook (consolidation) and print what it returned",
+                description="Run the `sleep` hook of a running neuro (dream consolidation) and print what it "
+                            "returned. What it did and how long it took is a `hook.done` event (`neuro logs "
+                            "--events`). A hook that raises is a RemoteError (exit 3; its traceback under --json).",
+                example="neuro sleep learner --json", run=_sleep)
+    sleep.add_argument("name", metavar="NAME")
+
 
 _row = ps_row
 
@@ -86,10 +99,13 @@ def _spawn(args: argparse.Namespace) -> int:
 
     spec = args.neuro
     path = spec.split(":")[0]
-    if os.path.exists(path):  # the daemon runs elsewhere: give it an absolute path
+    if os.path.exists(path) and args.version is None:  # the daemon runs elsewhere: give it an absolute path
         spec = os.path.abspath(path) + spec[len(path):]
     with Session(args) as s:
-        info = s.spawn(spec, name=args.name, policy=args.policy, trusted=args.trusted)
+        if args.version is not None:
+            info = s.spawn(spec, name=args.name, policy=args.policy, version=args.version)
+        else:
+            info = s.spawn(spec, name=args.name, policy=args.policy, trusted=args.trusted)
     if args.json:
         print_value(info, as_json=True)
     else:
@@ -175,6 +191,18 @@ def _report(report: Any, as_json: bool) -> None:
     if error:
         where = f" ({error.get('file')}:{error.get('line')})" if error.get("file") else ""
         print(f"  {error['type']}: {error['message']}{where}")
+
+
+def _sleep(args: argparse.Namespace) -> int:
+    import json
+
+    with Session(args) as s:
+        result = s.hook(args.name, "sleep")
+    if args.json:
+        print_value({"neuro": args.name, "hook": "sleep", "result": result}, as_json=True)
+    else:
+        print(f"{args.name} slept" + (f": {json.dumps(result, default=str)}" if result is not None else ""))
+    return 0
 
 
 def _versions(args: argparse.Namespace) -> int:

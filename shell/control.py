@@ -28,13 +28,14 @@ from typing import Any, Union
 
 import msgspec
 
+from neuro._errorinfo import ErrorInfo
 from neuro._framing import HEADER, FrameSplitter
 
 __all__ = [
     "PROTOCOL", "MAX_FRAME", "ProtocolError", "Malformed", "FrameDecoder", "encode", "type_path",
     "Hello", "Welcome", "Ping", "Status", "Shutdown", "Ps", "Info", "Spawn", "Stop", "Restart",
     "Send", "Call", "Publish", "Subscribe", "Tail", "Cancel", "Messages", "Events", "Trace",
-    "Swap", "Rollback", "Versions", "Policies", "ReloadPolicies", "Statistics",
+    "Swap", "Rollback", "Versions", "Policies", "ReloadPolicies", "Statistics", "Hook",
     "Reply", "Error", "Event", "End", "ClientFrame", "ServerFrame", "Request", "STREAMS",
 ]
 
@@ -94,13 +95,15 @@ class Info(msgspec.Struct, **_frame("info")):
 
 class Spawn(msgspec.Struct, **_frame("spawn")):
     """`neuro` is ``module:Class`` or the path of a neuro file (``path.py`` or ``path.py:Class``).
-    A file is untrusted (imported and run only in a sandbox) unless `trusted`."""
+    A file is untrusted (imported and run only in a sandbox) unless `trusted`. With `version`,
+    `neuro` names a neuro in the version store, and that stored version starts as `name`."""
 
     id: int
     neuro: str
     name: str | None = None
     policy: str | None = None
     trusted: bool = False
+    version: str | None = None
 
 
 class Stop(msgspec.Struct, **_frame("stop")):
@@ -222,6 +225,14 @@ class Statistics(msgspec.Struct, **_frame("statistics")):
     id: int
 
 
+class Hook(msgspec.Struct, **_frame("hook")):
+    """Run a neuro's `sleep` or `selfcheck` hook; the reply is what it returned."""
+
+    id: int
+    name: str
+    hook: str
+
+
 # -- daemon -> client ---------------------------------------------------------------------
 
 class Reply(msgspec.Struct, **_frame("reply")):
@@ -234,8 +245,10 @@ class Reply(msgspec.Struct, **_frame("reply")):
 
 class Error(msgspec.Struct, **_frame("error")):
     """Request `id` failed (`id` is None when the frame had none). `source` says who raised
-    (``daemon``, ``protocol``, or a neuro's name), `path` the way the request travelled,
-    `data` the error's own fields (``path`` of an InvalidPayload, ``reason`` of a DeadLetter)."""
+    (``daemon``, ``protocol``, or a neuro's name), `path` the way the request travelled
+    (``daemon`` first, then the neuros), `data` the error's own fields (``path`` of an
+    InvalidPayload, ``reason`` of a DeadLetter). A neuro's error (`type` ``RemoteError``)
+    carries its root `cause` as every wire does: type, message, traceback, neuro and path."""
 
     id: int | None
     type: str
@@ -244,6 +257,7 @@ class Error(msgspec.Struct, **_frame("error")):
     path: list[str] = []
     traceback: str = ""
     data: dict[str, Any] = {}
+    cause: ErrorInfo | None = None
 
 
 class Event(msgspec.Struct, **_frame("event")):
@@ -265,7 +279,7 @@ class End(msgspec.Struct, **_frame("end")):
 
 Request = Union[
     Ping, Status, Shutdown, Ps, Info, Spawn, Stop, Restart, Send, Call, Publish, Subscribe, Tail,
-    Cancel, Messages, Events, Trace, Swap, Rollback, Versions, Policies, ReloadPolicies, Statistics,
+    Cancel, Messages, Events, Trace, Swap, Rollback, Versions, Policies, ReloadPolicies, Statistics, Hook,
 ]
 ClientFrame = Union[Hello, Request]
 ServerFrame = Union[Welcome, Reply, Error, Event, End]

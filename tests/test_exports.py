@@ -52,6 +52,7 @@ SDK_API = [
     "neuro",
     "Context",
     "Progress",
+    "KernelEvent",
     "NeuroError",
     "ManifestError",
     "NoSuchNeuro",

@@ -33,6 +33,7 @@ COMMANDS = {
     "swap": "neuro swap echo ./echo_v2.py --replay 50",
     "rollback": "neuro rollback echo --version 3fa2",
     "versions": "neuro versions echo",
+    "sleep": "neuro sleep learner --json",
     "logs": "neuro logs --neuro echo --since 5m",
     "tail": "neuro tail -f --neuro echo",
     "trace": "neuro trace 1767225600123456789",
@@ -191,3 +192,39 @@ def test_spawn_of_a_file_is_untrusted_unless_told(daemon, tmp_path):
     assert ("untrusted", "process") == (plain["policy"], plain["sandbox"])
     assert "declares policy = 'trusted'" in refused["message"] and "--trusted" in refused["message"]
     assert ("trusted", "inproc") == (trusted["policy"], trusted["sandbox"])
+
+
+DREAMER = '''
+from neuro import sdk
+
+
+class Q(sdk.Message):
+    text: str = ""
+
+
+class Dreamer(sdk.Neuro):
+    name = "dreamer"
+    input = Q
+    output = Q
+
+    def handle(self, ctx, msg):
+        return Q(text="ANSWER")
+
+    async def sleep(self, ctx):
+        await ctx.publish("dreams", Q(text="consolidated"))
+        return {"rounds": 2}
+'''
+
+
+def test_sleep_and_spawning_a_stored_version_by_command(daemon, tmp_path):
+    """`neuro sleep` runs the hook; `neuro spawn NAME --version V --as NEW` starts v1 beside v2."""
+    home = daemon.home
+    (tmp_path / "v1.py").write_text(DREAMER.replace("ANSWER", "first"))
+    (tmp_path / "v2.py").write_text(DREAMER.replace("ANSWER", "second"))
+    first = run_json("spawn", str(tmp_path / "v1.py"), "--trusted", home=home)["version"]
+    slept = run_json("sleep", "dreamer", home=home)
+    run_json("swap", "dreamer", str(tmp_path / "v2.py"), "--trusted", home=home)
+    student = run_json("spawn", "dreamer", "--version", first[:8], "--as", "student", home=home)
+    answers = [run_json("call", name, home=home)["reply"]["text"] for name in ("dreamer", "student")]
+    assert ({"neuro": "dreamer", "hook": "sleep", "result": {"rounds": 2}}, "student", first, ["second", "first"]) == (
+        slept, student["name"], student["version"], answers)

@@ -12,9 +12,9 @@ import pytest
 import trio
 
 import neuro
-from neuro.kernel import _neurofile
+from neuro import _neurofile
 from neuro.kernel._dropfolder import DropFolder
-from neuro.kernel._neurofile import MAX_PACKAGE_FILES, NeuroFileError, read_neuro_files
+from neuro._neurofile import MAX_PACKAGE_FILES, NeuroFileError, read_neuro_files
 
 
 def source(name="echo", tag="v1", top=""):

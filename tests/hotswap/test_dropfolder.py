@@ -234,7 +234,7 @@ def test_name_clash_with_a_neuro_spawned_by_the_api_is_an_error(tmp_path):
     async def main():
         (tmp_path / "mine").mkdir()
         (tmp_path / "mine" / "echo.py").write_text(source("api"))
-        from neuro.kernel._neurofile import load_neuro_path
+        from neuro._neurofile import load_neuro_path
 
         async with neuro.Kernel(log=tmp_path / "run.db") as k, trio.open_nursery() as n:
             await k.spawn(load_neuro_path(tmp_path / "mine" / "echo.py").cls)

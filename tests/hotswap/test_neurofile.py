@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from neuro._manifest import hash_files
-from neuro.kernel._neurofile import NeuroFileError, load_neuro_files, load_neuro_path
+from neuro._neurofile import NeuroFileError, load_neuro_files, load_neuro_path
 
 ECHO = """\
 from neuro import sdk

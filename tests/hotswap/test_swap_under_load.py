@@ -341,7 +341,7 @@ def test_schedule_mixes_save_methods_and_broken_kinds():
 
 def test_each_broken_kind_really_is_broken(tmp_path):
     """The broken sources fail the way they are meant to (so the load test tests something)."""
-    from neuro.kernel._neurofile import NeuroFileError, load_neuro_path
+    from neuro._neurofile import NeuroFileError, load_neuro_path
 
     for kind, expect in (("syntax", "syntax error"), ("import", "import failed")):
         (tmp_path / FILE).write_bytes(source(7, kind))

@@ -17,7 +17,7 @@ import trio
 
 import neuro
 from neuro.kernel._dropfolder import DropFolder
-from neuro.kernel._neurofile import NeuroFileError
+from neuro._neurofile import NeuroFileError
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
 

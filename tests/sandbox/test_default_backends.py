@@ -23,7 +23,7 @@ def test_a_second_kernel_in_the_same_process_can_sandbox_a_neuro_too(tmp_path):
         "    def handle(self, ctx, msg):\n        return msg\n")
 
     async def one_kernel():
-        from neuro.kernel._neurofile import load_neuro_path
+        from neuro._neurofile import load_neuro_path
 
         loaded = load_neuro_path(str(source))
         async with neuro.Kernel() as k:
