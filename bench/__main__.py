@@ -18,6 +18,18 @@ def available() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
 
 
+def _compile_sources() -> None:
+    """Byte-compile the project's changed sources first, as scripts/setup.sh does: where
+    PYTHONDONTWRITEBYTECODE is set, an edited module would otherwise be compiled at every
+    start of every process measured (the kernel's start-up, each sandbox worker)."""
+    import compileall
+
+    root = Path(__file__).resolve().parent.parent
+    for folder in ("neuro", "kernel", "sandbox", "shell", "neuros", "dream", "policies", "bench"):
+        if (root / folder).is_dir():
+            compileall.compile_dir(str(root / folder), quiet=1, workers=0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -35,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no benchmark named {', '.join(unknown)}; choose from {', '.join(available())}")
 
     if not args.check:
+        _compile_sources()
         for name in names:
             t0 = time.perf_counter()
             print(f"[bench] {name}{' (quick)' if args.quick else ''} ...", file=sys.stderr, flush=True)

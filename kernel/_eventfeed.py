@@ -43,7 +43,14 @@ TOPIC = "kernel.events"
 SENDER = "kernel"
 _SAMPLE = msgspec.msgpack.encode(KernelEvent(time=0.0, name="spawned", neuro="a", actor="kernel", data={"pid": 1}))
 _plain = msgspec.msgpack.Encoder(enc_hook=str)  # an event's data may hold paths, exceptions, ...
-_event_decoder = msgspec.msgpack.Decoder(KernelEvent)
+_decoders: list[msgspec.msgpack.Decoder] = []  # made at the first event a neuro receives: its
+# type's annotations are strings, and resolving them imports typing_extensions (~20 ms of start-up)
+
+
+def _event_decoder() -> msgspec.msgpack.Decoder:
+    if not _decoders:
+        _decoders.append(msgspec.msgpack.Decoder(KernelEvent))
+    return _decoders[0]
 
 
 def takes_events(decoder: msgspec.msgpack.Decoder) -> bool:
@@ -83,7 +90,7 @@ class EventFeed:
             return
         self._delivering = True
         try:
-            event = _event_decoder.decode(_plain.encode(event))  # plain data, encoded once
+            event = _event_decoder().decode(_plain.encode(event))  # plain data, encoded once
             for name in dict.fromkeys(names):
                 proc = router.procs.get(name)
                 if proc is None or not proc.accepting or name == event.neuro or not self._takes_events(proc):

@@ -61,8 +61,9 @@ class WarmPool:
             self._fills.discard(scope)
             self._filling.discard(policy)
 
-    async def acquire(self, policy: Any) -> WorkerProcess:
-        """A started worker for `policy`: a waiting one if there is one, else a cold one."""
+    async def acquire(self, policy: Any, refill: bool = True) -> WorkerProcess:
+        """A started worker for `policy`: a waiting one if there is one, else a cold one.
+        Then a replacement is started (`refill`), unless the caller does that itself later."""
         idle = self.idle[policy]
         while idle:
             handle = idle.pop()
@@ -71,9 +72,13 @@ class WarmPool:
         else:
             handle = await self.spawn(policy)
         await handle.wait_hello()
+        if refill:
+            self._refill(policy)
+        return handle
+
+    def _refill(self, policy: Any) -> None:
         if self.size and self.nursery is not None:
             self.nursery.start_soon(self.fill, policy)
-        return handle
 
     @property
     def filling(self) -> int:
@@ -87,7 +92,9 @@ class WarmPool:
         the protocol costs only that worker. Raises DescribeFailed saying why."""
         from ._frames import Describe
 
-        handle = await self.acquire(policy)
+        # Its replacement starts once this worker is taken (by the start that follows, or
+        # dropped): a Python start beside the describe and the swap would slow both.
+        handle = await self.acquire(policy, refill=False)
         ok = False
         try:
             with trio.move_on_after(deadline) as scope:
@@ -102,6 +109,7 @@ class WarmPool:
             raise DescribeFailed(f"importing it ended its sandbox: {e}") from None
         finally:
             if not ok:
+                self._refill(policy)
                 await handle.stop(0.2)
         self._adopt(policy, version, handle)
         return described.description
@@ -112,6 +120,7 @@ class WarmPool:
             if key == (policy, version) or now - at > ADOPT_SECONDS or len(self._described) >= ADOPT_MAX:
                 del self._described[key]
                 self._discard(old)
+                self._refill(key[0])
         self._described[(policy, version)] = (handle, now)
 
     def _discard(self, handle: WorkerProcess) -> None:
@@ -124,15 +133,18 @@ class WarmPool:
         """A worker for `policy` with an instance of `neuro` loaded in it (the worker that
         described this version, when it is still waiting)."""
         adopted = self._described.pop((policy, neuro.version()), None)
-        if adopted is not None and adopted[0].alive:
-            handle = adopted[0]
-        else:
-            handle = await self.acquire(policy)
+        if adopted is not None and not adopted[0].alive:
+            self._refill(policy)
+            adopted = None
+        handle = adopted[0] if adopted is not None else await self.acquire(policy)
         try:
             await handle.load(neuro, policy)
         except BaseException:
             await handle.stop(0.5)
             raise
+        finally:
+            if adopted is not None:
+                self._refill(policy)  # the describe left this to the start that took its worker
         return RemoteWorker(handle, neuro, self.nursery)
 
     def close(self) -> None:
