@@ -86,7 +86,9 @@ def test_a_kernel_starts_whatever_the_folder_holds(tmp_path):
         async with neuro.Kernel(log=tmp_path / "run.db", trusted_dirs=[folder]) as k:
             [drop] = k.drop_folders()
             await drop.wait_idle()
-            assert 1 <= len(await names(k, "drop.error"))
+            errors = await names(k, "drop.error")
+            assert errors and all("bad-\\xff.py" in e.data["file"] and "not valid UTF-8" in e.data["error"]
+                                  for e in errors)
 
     trio.run(main)
 
