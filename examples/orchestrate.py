@@ -57,7 +57,7 @@ async def main(texts: int, crash_every: int, say) -> dict:
         async with client.subscribe("kernel.events") as events, trio.open_nursery() as nursery:
             async def watch() -> None:
                 async for _, _, event in events:
-                    if event.name == "restarted" and event.neuro == "flaky":
+                    if event.name == "neuro.restarted" and event.neuro == "flaky":
                         restarts.append(event.neuro)
 
             nursery.start_soon(watch)

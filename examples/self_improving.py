@@ -157,7 +157,7 @@ async def main(n: int, repeats: int, replay: int, folder: Path, say) -> dict:
         answer = reply["primes"] if isinstance(reply, dict) else reply.primes
         await note("done", best=best_method, version=live)
         steps = [m.payload["step"] for m in await client.messages(neuro="journal", limit=None)]
-        swaps = [e.name for e in await client.events(name="swap*", neuro="primes", limit=None)]
+        swaps = [e.name for e in await client.events(name="swap.*", neuro="primes", limit=None)]
     ok = live == best_version and answer == 25 and outcomes.get("off_by_one") == "refused by the replay gate"
     return {"ok": ok, "best": best_method, "version": live, "seconds_per_call": best_time, "outcomes": outcomes,
             "journal": steps, "swap_events": swaps, "primes_below_100": answer}

@@ -53,10 +53,15 @@ _EXACT_MIN, _EXACT_MAX = 1e-30, 1e30
 class RowInserter:
     """INSERTs rows of `row_type` (an array_like Struct, one field per column, in order)
     into `table`. Field `blob` holds the size of that column's blob; the fields in `floats`
-    are floats or None. `tail` is SQL for trailing constant columns (", 1")."""
+    are floats or None. `tail` is SQL for trailing constant columns (", 1"). `columns` names
+    the columns the fields and then the tail's values go to (default: the table's, in order),
+    so that a column a later migration adds does not shift them."""
 
-    def __init__(self, table: str, row_type: type, blob: str, floats: Sequence[str] = (), tail: str = "") -> None:
+    def __init__(self, table: str, row_type: type, blob: str, floats: Sequence[str] = (), tail: str = "",
+                 columns: Sequence[str] | None = None) -> None:
         fields = row_type.__struct_fields__
+        if columns is not None:
+            table = f"{table} ({', '.join(columns)})"
         self._blob = b = fields.index(blob)
         self._floats = [attrgetter(name) for name in floats]
         size = f"coalesce(value->>{b}, 0)"

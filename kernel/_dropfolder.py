@@ -10,7 +10,8 @@ after the content is complete, so they wait only `settle` seconds (5 ms, to gath
 burst of events); `created` and `deleted` wait the longer `debounce` (a deleted file is
 stopped once it stays gone that long). When inotify
 reports that its queue overflowed, events were lost: the whole folder is scanned again, as
-at start.
+at start. What is never part of a neuro (`neuro._identity.is_excluded`: its tests, caches,
+dot-files) is not watched: editing the `test_NAME.py` beside a neuro swaps nothing.
 
 A file that fails to load (see `_neurofile`) or a version the kernel refuses is a
 ``drop.error`` event, and nothing changes: the old version keeps serving. A name that a
@@ -32,6 +33,7 @@ import trio
 from neuro._errors import NeuroError, NoSuchNeuro
 
 from ._loading import load_file
+from neuro._identity import is_excluded
 from neuro._neurofile import LoadedNeuro, NeuroFileError, is_neuro_entry, shown_path
 
 __all__ = ["DropFolder", "DropFolderStatistics"]
@@ -134,10 +136,9 @@ class DropFolder:
         drop needs one (a cold sandbox start is ~10x a warm one)."""
         policy = self.kernel._store.get(self.policy)
         backend = self.kernel._backends.get(policy.sandbox)
-        warm = getattr(backend, "warm", None)
-        if warm is not None:
+        if backend is not None:
             try:
-                await warm(policy)
+                await backend.warm(policy)
             except Exception:  # noqa: BLE001 - an optimisation: a failure shows at the first drop
                 pass
 
@@ -219,6 +220,9 @@ class DropFolder:
             rel = os.path.relpath(path, self.path)  # string work only: no system call
             if rel == ".." or rel.startswith(".." + os.sep):
                 continue
+            inner = rel.split(os.sep, 1)[1] if os.sep in rel else ""
+            if inner and is_excluded(inner.replace(os.sep, "/")):
+                continue  # a test, cache or dot-file inside a neuro's folder: never part of it
             items.append((kind, rel.split(os.sep)[0] if rel != "." else ".", i == 0))
         if kind == "overflow":
             items.append((kind, ".", True))

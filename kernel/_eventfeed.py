@@ -13,8 +13,8 @@ the topic ``kernel.events``, under the subscriber's mailbox rule:
 
 Two guards keep events from feeding on themselves. A neuro never receives events about itself
 (handling one could cause the next: a crash, a rejection, a quota breach, each an event about
-it). And an event raised while an event is being delivered (a `rejected`, say) goes to the
-log and to clients, never to neuros.
+it). And an event raised while an event is being delivered (a ``message.rejected``, say) goes
+to the log and to clients, never to neuros.
 
 A neuro that names ``kernel.events`` in `subscribe` must take a KernelEvent as input (it is
 refused at spawn otherwise); one that only matches it by a pattern (``*``, ``kernel.*``) and
@@ -33,6 +33,8 @@ import trio
 from neuro._context import EVENTS_MISSED, KernelEvent
 from neuro._errors import InvalidPayload, MessageTooLarge, NeuroError
 
+from ._events import as_dict, event_data
+
 if TYPE_CHECKING:
     from ._process import Letter, Process
     from ._router import Router
@@ -41,7 +43,8 @@ __all__ = ["EventFeed", "TOPIC", "takes_events"]
 
 TOPIC = "kernel.events"
 SENDER = "kernel"
-_SAMPLE = msgspec.msgpack.encode(KernelEvent(time=0.0, name="spawned", neuro="a", actor="kernel", data={"pid": 1}))
+_SAMPLE = msgspec.msgpack.encode(KernelEvent(time=0.0, name="neuro.crashed", neuro="a", actor="kernel",
+                                             data={"pid": 1, "error": "RuntimeError: a sample"}))
 _plain = msgspec.msgpack.Encoder(enc_hook=str)  # an event's data may hold paths, exceptions, ...
 _decoders: list[msgspec.msgpack.Decoder] = []  # made at the first event a neuro receives: its
 # type's annotations are strings, and resolving them imports typing_extensions (~20 ms of start-up)
@@ -124,7 +127,7 @@ class EventFeed:
         router = self.router
         try:
             letter = router._letter(proc, SENDER, event, "event", None, None, topic=TOPIC)
-        except (InvalidPayload, MessageTooLarge):  # its `rejected` event is in the log
+        except (InvalidPayload, MessageTooLarge):  # its `message.rejected` event is in the log
             self._miss(proc, 1)
             return
         router._offer(proc, letter)
@@ -148,7 +151,7 @@ class EventFeed:
     @staticmethod
     def _marker(proc: Process, missed: int) -> KernelEvent:
         return KernelEvent(time=time.time(), name=EVENTS_MISSED, neuro=proc.name, actor=SENDER,
-                           data={"missed": missed})
+                           data=as_dict(event_data(EVENTS_MISSED, {"missed": missed})))
 
     async def _mark_when_room(self, proc: Process) -> None:
         """Once `proc`'s mailbox has room, the marker goes in (unless an event took it first)."""

@@ -30,6 +30,7 @@ from neuro._errors import LogError
 
 from ._bulkinsert import CHUNK, RowInserter, insert_bound
 from ._envelope import Envelope
+from ._events import legacy_rename_statements
 from ._walspace import BUSY_TIMEOUT_MS, WalSpace
 
 __all__ = ["EventLog", "SCHEMA_VERSION", "MessageRow", "OutcomeRow"]
@@ -67,6 +68,8 @@ class OutcomeRow(msgspec.Struct, array_like=True, gc=False):
     latency: float | None
     reply_size: int | None
     error: str | None
+    version: str | None = None  # the handler's version; None when no handler ran
+    service: float | None = None  # seconds from the handler's start to this outcome
 
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
@@ -104,6 +107,42 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "DROP INDEX messages_parent",
         "CREATE INDEX messages_parent ON messages (parent) WHERE parent IS NOT NULL",
     ]),
+    (4, "handler version and service time, lineage, artifacts", [
+        # Which version of the neuro answered, and how long its handler took (the latency
+        # includes the wait in the mailbox); both NULL when no handler ran (a dead letter).
+        "ALTER TABLE outcomes ADD COLUMN version TEXT",
+        "ALTER TABLE outcomes ADD COLUMN service REAL",
+        # JSON: where a version came from (parents, origin, teacher, trace window, gate
+        # figures, notes), and its files that are not code (relative path -> sha256).
+        "ALTER TABLE versions ADD COLUMN lineage TEXT",
+        "ALTER TABLE versions ADD COLUMN artifacts TEXT",
+        # Content-addressed bytes (`_artifacts`). A row here appears in the commit that stores
+        # its last chunk; until then its chunks belong to an upload, and a crashed upload's
+        # chunks are swept. Chunks, because SQLite caps a value at 1e9 bytes.
+        """CREATE TABLE artifacts (
+            hash TEXT PRIMARY KEY, size INTEGER NOT NULL, media_type TEXT NOT NULL, time REAL NOT NULL,
+            object INTEGER NOT NULL UNIQUE, chunk_size INTEGER NOT NULL)""",
+        """CREATE TABLE artifact_chunks (
+            id INTEGER PRIMARY KEY, object INTEGER NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL)""",
+        "CREATE UNIQUE INDEX artifact_chunks_object_seq ON artifact_chunks (object, seq)",
+        # AUTOINCREMENT: an object id is never handed out twice, even after its row is gone.
+        """CREATE TABLE artifact_uploads (
+            object INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, touched REAL NOT NULL,
+            host TEXT NOT NULL, pid INTEGER NOT NULL, token TEXT NOT NULL)""",
+        # Pages of one neuro's messages by id (`messages(neuro=X, after_id=...)`, `tail`, the
+        # replay gate's newest calls): an index on the recipient holds (recipient, id), so
+        # they are a range scan, not a sort of all that neuro's rows. It replaces (recipient,
+        # time): ids are times in ns (`id_time`), so a time range is an id range too.
+        "DROP INDEX messages_recipient_time",
+        "CREATE INDEX messages_recipient ON messages (recipient)",
+        # Event names before the catalogue (crashed, swapped, version, ...) -> their names now.
+        *legacy_rename_statements(),
+        # Each kernel that opened the log, and when it closed it (NULL: it did not, it crashed).
+        # After a clean close only durable messages can lack an outcome, and these are found
+        # by this small index: a start no longer scans every message of a big log (5 s at 10 M).
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, started REAL NOT NULL, closed REAL)",
+        "CREATE INDEX messages_durable ON messages (id) WHERE durable = 1",
+    ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -111,25 +150,36 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply every migration not yet recorded, all in one transaction (all of them or none:
     SQLite's schema changes are transactional; one commit also makes a new log quick to
-    create); return the version."""
-    with conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL NOT NULL)"
-        )
-        done = {row[0] for row in conn.execute("SELECT version FROM migrations")}
-        newest = max(done, default=0)
-        if newest > SCHEMA_VERSION:
-            raise LogError(
-                f"the event log has schema version {newest}, newer than this Neuro knows ({SCHEMA_VERSION}); "
-                "upgrade Neuro or use another log file"
-            )
-        for version, name, statements in MIGRATIONS:
-            if version in done:
-                continue
-            for sql in statements:
-                conn.execute(sql)
-            conn.execute("INSERT INTO migrations VALUES (?, ?, ?)", (version, name, time.time()))
+    create); return the version. The transaction is begun here, IMMEDIATE: sqlite3 begins
+    none before DDL by itself (each ALTER would commit alone), and a second process opening
+    the log meanwhile waits for the lock and then finds the migrations done."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        _apply_migrations(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
     return SCHEMA_VERSION
+
+
+def _apply_migrations(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied REAL NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM migrations")}
+    newest = max(done, default=0)
+    if newest > SCHEMA_VERSION:
+        raise LogError(
+            f"the event log has schema version {newest}, newer than this Neuro knows ({SCHEMA_VERSION}); "
+            "upgrade Neuro or use another log file"
+        )
+    for version, name, statements in MIGRATIONS:
+        if version in done:
+            continue
+        for sql in statements:
+            conn.execute(sql)
+        conn.execute("INSERT INTO migrations VALUES (?, ?, ?)", (version, name, time.time()))
 
 
 CHECKPOINT_PAGES = 8000
@@ -183,13 +233,19 @@ class EventLog:
         self._outcomes: deque[OutcomeRow] = deque()
         self._replies: deque[bytes | None] = deque()
         self._events: deque[tuple[float, str, str | None, str, str]] = deque()
-        self._versions: deque[tuple[str, str, float, str, str | None, bytes | None]] = deque()
+        self._versions: deque[tuple[str, str, float, str, str | None, bytes | None, str | None, str | None]] = deque()
         # Durable messages: committed with synchronous=FULL, in groups, before they are acked.
         self._durable: deque[tuple[int, MessageRow, bytes]] = deque()
         self._tickets = 0
         self.durable_committed = 0
         self.on_durable: Any = None  # called from the writer thread with the last ticket committed
         self.on_failure: Any = None  # called from the writer thread, once, when it stops on an error
+        # Called after every commit, from the thread that made it (the writer's, or the event
+        # loop's in commit_durable_now), with the highest message id and event seq it wrote
+        # (0: none); `marks` is where the file stood when it was opened (see _follow).
+        self.on_committed: Any = None
+        self.marks = (0, 0)
+        self._forced_flushes = 0  # flush_sync calls: a reader that wanted rows now
         self._wake = threading.Event()
         # Set with _wake when the next pass must write everything queued, not only durable rows.
         self._flush_wanted = False
@@ -210,16 +266,19 @@ class EventLog:
         self._durable_groups = 0  # durable commits by the writer, each for one or more rows
         self._conn: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
+        self._run_id = 0  # this kernel's row in `runs`
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def open(self) -> tuple[int, dict[str, list[Any]]]:
         """Open the file and start the writer; first give every message a crash left without
         an outcome its outcome. Returns (dead-lettered, durable ones to redeliver by neuro)."""
-        from ._recovery import recover
+        from ._recovery import recover, start_run
 
         self._conn = open_database(self.path)
         recovered = recover(self._conn)
+        self._run_id = start_run(self._conn)
+        self.marks = high_marks(self._conn)
         self._wal = WalSpace(self.path, self._conn, CHECKPOINT_PAGES)
         self._thread = threading.Thread(target=self._run, name="neuro-log-writer", daemon=True)
         self._thread.start()
@@ -233,6 +292,10 @@ class EventLog:
         self._wake.set()
         self._thread.join()
         self._thread = None
+        if self._conn is not None and self._error is None:
+            from ._recovery import end_run
+
+            end_run(self._conn, self._run_id)  # everything written: the next start need not scan
         if self._now is not None:
             self._now.close()
             self._now = None
@@ -301,6 +364,8 @@ class EventLog:
         self._last_durable = done = time.monotonic()
         if done - started > _SLOW_COMMIT_S:
             self._inline_after = done + _SLOW_PAUSE_S
+        if self.on_committed is not None:
+            self.on_committed(env.id, 0)
         return True
 
     @property
@@ -308,22 +373,30 @@ class EventLog:
         return len(self._messages) + len(self._outcomes) > self.HIGH_WATER
 
     def append_outcome(self, message_id: int, at: float, outcome: str, reason: str | None, neuro: str,
-                       latency: float | None, reply: bytes | None, error: str | None) -> None:
-        """Queue a message's outcome: handled, error or dead (with `reason`)."""
+                       latency: float | None, reply: bytes | None, error: str | None, *,
+                       version: str | None = None, service: float | None = None) -> None:
+        """Queue a message's outcome: handled, error or dead (with `reason`); `version` is the
+        version of the neuro whose handler ran and `service` the seconds it ran (None: none ran)."""
         self._replies.append(reply)
         self._outcomes.append(OutcomeRow(message_id, at, outcome, reason, neuro, latency,
-                                         None if reply is None else len(reply), error))
+                                         None if reply is None else len(reply), error, version, service))
 
     def append_event(self, name: str, neuro: str | None, actor: str, data: dict[str, Any]) -> None:
         self._events.append((time.time(), name, neuro, actor, _encode_json(data).decode()))
 
     def append_version(self, neuro: str, version: str, origin: str, parent: str | None,
-                       source: bytes | None) -> None:
-        """A row for the version store (kept once per neuro and version)."""
-        self._versions.append((neuro, version, time.time(), origin, parent, source))
+                       source: bytes | None, *, lineage: dict[str, Any] | None = None,
+                       artifacts: dict[str, str] | None = None) -> None:
+        """A row for the version store (kept once per neuro and version: the first row wins).
+        `lineage` (parents, origin, teacher, trace window, gate figures, notes) and `artifacts`
+        (relative path -> sha256 of the bytes, stored with `ArtifactStore`) are kept as JSON."""
+        self._versions.append((neuro, version, time.time(), origin, parent, source,
+                               None if lineage is None else _encode_json(lineage).decode(),
+                               None if artifacts is None else _encode_json(artifacts).decode()))
 
     def flush_sync(self, timeout: float | None = None) -> None:
         """Block until everything appended before this call is committed."""
+        self._forced_flushes += 1
         with self._cond:
             target = self._passes_started + 1
             self._flush_wanted = True
@@ -338,6 +411,7 @@ class EventLog:
             "rows_written": self._rows_written + self._durable_on_loop,
             "durable_commits_on_loop": self._durable_on_loop,
             "durable_group_commits": self._durable_groups,
+            "forced_flushes": self._forced_flushes,
             "queued": len(self._messages) + len(self._outcomes) + len(self._events),
         }
 
@@ -424,8 +498,10 @@ class EventLog:
             if events:
                 insert_bound(conn, "INSERT INTO events (time, name, neuro, actor, data) VALUES", "(?,?,?,?,?)", events)
             if versions:
-                conn.executemany("INSERT OR IGNORE INTO versions VALUES (?,?,?,?,?,?)", versions)
+                conn.executemany(_INSERT_VERSION, versions)
         self._rows_written += len(messages) + len(outcomes) + len(events)
+        if self.on_committed is not None:  # two B-tree lookups, outside the transaction
+            self.on_committed(*high_marks(conn))
         return True
 
     def _commit_durable(self, conn: sqlite3.Connection, durable: list[tuple[int, MessageRow, bytes]]) -> None:
@@ -439,9 +515,18 @@ class EventLog:
         self._rows_written += len(durable)  # counted before the senders hear of it
         self._durable_groups += 1
         self.durable_committed = durable[-1][0]
+        if self.on_committed is not None:
+            self.on_committed(max(d[1].id for d in durable), 0)
         if self.on_durable is not None:
             self.on_durable(self.durable_committed)
         conn.execute("PRAGMA synchronous=NORMAL")
+
+
+def high_marks(conn: sqlite3.Connection) -> tuple[int, int]:
+    """The highest message id and event seq in the log (0 for none): two B-tree lookups.
+    What `on_committed` reports (kernel/_follow.py turns it into wakeups)."""
+    row = conn.execute("SELECT (SELECT MAX(id) FROM messages), (SELECT MAX(seq) FROM events)").fetchone()
+    return row[0] or 0, row[1] or 0
 
 
 def _open_durable_connection(path: str) -> sqlite3.Connection:
@@ -476,9 +561,16 @@ _encode_json = msgspec.json.Encoder(enc_hook=str).encode
 sqlite3.register_adapter(type(None), {}.get)
 sqlite3.register_adapter(bytes, bytes)
 
-_DURABLE_MESSAGES = RowInserter("messages", MessageRow, "payload_size", ("time", "deadline"), tail=", 1")
-_MESSAGES = RowInserter("messages", MessageRow, "payload_size", ("time", "deadline"), tail=", 0")
-_OUTCOMES = RowInserter("outcomes", OutcomeRow, "reply_size", ("time", "latency"))
+_MESSAGE_COLUMNS = (*MessageColumns.__struct_fields__, "payload", "durable")
+_OUTCOME_COLUMNS = ("id", "time", "outcome", "reason", "neuro", "latency", "reply", "error", "version", "service")
+_DURABLE_MESSAGES = RowInserter("messages", MessageRow, "payload_size", ("time", "deadline"), tail=", 1",
+                                columns=_MESSAGE_COLUMNS)
+_MESSAGES = RowInserter("messages", MessageRow, "payload_size", ("time", "deadline"), tail=", 0",
+                        columns=_MESSAGE_COLUMNS)
+_OUTCOMES = RowInserter("outcomes", OutcomeRow, "reply_size", ("time", "latency", "service"),
+                        columns=_OUTCOME_COLUMNS)
+_INSERT_VERSION = ("INSERT OR IGNORE INTO versions (neuro, version, time, origin, parent, source, lineage, artifacts) "
+                   "VALUES (?,?,?,?,?,?,?,?)")
 
 
 def _message_row(env: Envelope, payload: bytes) -> MessageRow:

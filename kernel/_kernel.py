@@ -24,13 +24,19 @@ from neuro._checks import brief, check_count, check_number, check_source, check_
 from neuro._context import KernelEvent
 from neuro._errorinfo import error_info, relayed
 from neuro._errors import AlreadyRunning, KernelClosed, ManifestError, NeuroError, NoSuchNeuro, RemoteError
-from neuro._manifest import NAME_PATTERN, Neuro, _is_union, hash_files
+from neuro._identity import canonical_files
+from neuro._manifest import NAME_PATTERN, Neuro, _is_union, hash_files, source_files
 from neuro.sandbox import Backend, default_backends
 
+from ._artifactexport import check_size as check_artifact_size
+from ._artifactexport import find_artifacts
+from ._artifactexport import prepare as prepare_artifacts
+from ._artifactexport import with_grants as with_artifact_grants
 from ._calls import Deadlines
 from ._context import KernelContext
 from ._eventfeed import TOPIC as EVENTS_TOPIC
 from ._eventfeed import EventFeed, takes_events
+from ._events import as_dict, event_data
 from ._eventlog import EventLog
 from ._policy import UNTRUSTED, Policy, PolicyError
 from ._policyfiles import PolicyStore, apply_overrides
@@ -39,8 +45,10 @@ from ._process import Letter, Process, ProcessInfo, State
 from ._router import Router
 from ._supervisor import RESTART_KINDS, Child, Supervisor, SupervisorInfo, SupervisorSpec, check_tree
 from ._lifecycle import Lifecycle
+from ._follow import CommitWatch
 from ._query import LogQuery
-from ._versions import VersionInfo, VersionStore, stored_class
+from ._retention import Retainer
+from ._versions import VersionInfo, VersionSource, VersionStore, adopt_source, read_history, stored_class
 
 if typing.TYPE_CHECKING:
     from ._swap import SwapReport
@@ -66,6 +74,7 @@ class KernelStatistics(msgspec.Struct, frozen=True):
     pending_deadlines: int
     log_rows_written: int
     log_rows_queued: int
+    log_forced_flushes: int = 0  # the writer's flushes asked for by readers (live followers ask for none)
 
 
 class Kernel(Lifecycle):
@@ -78,16 +87,20 @@ class Kernel(Lifecycle):
     changed one swapped, a deleted one stopped. Their files are untrusted: imported only in
     a sandbox, run under the `untrusted` policy unless they name another sandboxed one.
     `trusted_dirs` are drop folders whose files are trusted: imported and run in-process
-    like your own code. `backends` adds sandbox backends by name.
+    like your own code. `backends` adds sandbox backends by name. `log_retention` is how
+    much of the log to keep (``"30d"``, ``"10GB"``, ``"30d,10GB"``, a `Retention`; default
+    ``"all"``: everything), pruned in the background in small steps (kernel/_retention.py).
     """
 
     def __init__(self, log: str | PathLike[str] | None = None, *, policies: dict[str, Policy] | None = None,
                  policy_dirs: list[str] | None = None, watch_policies: bool = False,
                  neuro_dirs: list[str | PathLike[str]] | None = None,
                  trusted_dirs: list[str | PathLike[str]] | None = None,
-                 backends: dict[str, Backend] | None = None, flush_interval: float = 0.05) -> None:
+                 backends: dict[str, Backend] | None = None, flush_interval: float = 0.05,
+                 log_retention: Any = None) -> None:
         flush_interval = check_number(flush_interval, "flush_interval")
         self._log_path = str(log) if log is not None else None
+        self._retention = Retainer(self, log_retention, self._log_path)  # checks the value
         self._store = PolicyStore(policy_dirs, policies)
         self._watch_policies = watch_policies
         self._policy_watch: Any = None
@@ -97,6 +110,7 @@ class Kernel(Lifecycle):
         self._backends = {**default_backends(), **(backends or {})}
         self._flush_interval = flush_interval
         self._eventlog: EventLog | None = None
+        self._commits: CommitWatch | None = None  # what the log's writer committed (kernel/_follow.py)
         self._deadlines = Deadlines()
         self._router = Router(None, self._deadlines, self._event, self._report_crash)
         self._feed = EventFeed(self._router)  # kernel events to subscribed neuros
@@ -108,7 +122,8 @@ class Kernel(Lifecycle):
         self._halt_grace: float | None = None  # set at shutdown: overrides each child's `shutdown`
         self._decoders: dict[type, tuple[msgspec.msgpack.Decoder, tuple[type, ...] | None]] = {}
         self._recovered: dict[str, list[Any]] = {}  # durable messages to redeliver, by neuro
-        self._store_versions = VersionStore()
+        self._store_versions = VersionStore()  # read back from the log at start
+        self._artifacts: Any = None  # the log's artifact store, opened when a version first needs it
         self._crashes: trio.MemorySendChannel | None = None
         self._nursery_manager: Any = None
         self._nursery: trio.Nursery | None = None
@@ -126,7 +141,13 @@ class Kernel(Lifecycle):
             self._eventlog.on_durable = self._router.from_writer(self._router.durable_committed)
             self._eventlog.on_failure = self._router.from_writer(self._router.durable_failed)
             recovered = self._eventlog.open()
+            try:  # the version store lives in the log: its history, lineage and sources come back
+                self._store_versions.load(await trio.to_thread.run_sync(read_history, self._log_path))
+            except BaseException:
+                self._eventlog.close()
+                raise
             self._router.log = self._eventlog
+            self._commits = CommitWatch.attach(self._eventlog)
         self._router.token = trio.lowlevel.current_trio_token()
         self._recovered = recovered[1]
         self._nursery_manager = trio.open_nursery()
@@ -205,8 +226,11 @@ class Kernel(Lifecycle):
             self._router.procs.clear()
         for backend in self._backends.values():
             await backend.aclose()
+        await self._retention.stop()  # a pass part way ends its step and logs what went
         self._event("kernel.stopped", None, "kernel", accepted=self._router.accepted, **self._router.outcomes)
         self._background.cancel()
+        if self._artifacts is not None:
+            await trio.to_thread.run_sync(self._artifacts.close)
         if self._eventlog is not None:
             await trio.to_thread.run_sync(self._eventlog.close)
         self.log._close()
@@ -233,6 +257,7 @@ class Kernel(Lifecycle):
                 nursery.start_soon(self._deadlines.run)
                 nursery.start_soon(self._supervise_loop, crashes)
                 nursery.start_soon(self._feed.run)
+                nursery.start_soon(self._retention.run)
 
     def _check_open(self) -> None:
         if self._state != "running":
@@ -267,13 +292,14 @@ class Kernel(Lifecycle):
             running = self._router.procs.get(neuro)
             key = running.manifest.name if running is not None else neuro
             target = self._store_versions.match(key, version, neuro)
-            neuro, source = await stored_class(self, key, target)
+            neuro, _ = await stored_class(self, key, target)  # its source and stored version come with it
         if not (isinstance(neuro, type) and issubclass(neuro, Neuro) and "__manifest__" in vars(neuro)):
             raise ManifestError(f"spawn takes a Neuro subclass with a manifest, got {brief(neuro)}")
         if source is not None:
             check_source(source)
-            neuro.__version_cache__ = hash_files(source)
-            neuro.__neuro_source__ = source
+            await find_artifacts(neuro)  # part of the version the source makes
+            adopt_source(neuro, source)
+        await self._policy_of(neuro, policy)  # artifacts stored and exported before the lock (1 GB takes time)
         sup = self._supervisors.get(supervisor)
         if sup is None:
             raise NeuroError(f"no supervisor named {supervisor!r}; known: {', '.join(self._supervisors)}")
@@ -297,7 +323,7 @@ class Kernel(Lifecycle):
                 raise AlreadyRunning(f"a neuro named {name!r} is already running (pid {existing.pid}); "
                                      "stop it first or spawn this one with another name=")
             await self._forget(existing)
-        pol = self._store.get(child.policy or manifest.policy, manifest.policy_overrides)
+        pol = await self._policy_of(neuro, child.policy, name)
         backend = manifest.sandbox or pol.sandbox
         if backend not in pol.sandboxes:
             raise PolicyError(
@@ -325,14 +351,14 @@ class Kernel(Lifecycle):
         try:
             await self._start_worker(proc)
         except Exception as e:
-            self._event("start_failed", name, "kernel", error=f"{type(e).__name__}: {e}")
+            self._event("neuro.start_failed", name, "kernel", error=f"{type(e).__name__}: {e}")
             raise NeuroError(f"could not start {name}: {type(e).__name__}: {e}") from e
         self._router.procs[name] = proc
         sup.children.append(proc)
         for topic in manifest.subscribe:
             self._router.neuro_topics.setdefault(topic, []).append(name)
         self._record_version(neuro, "spawn", None, getattr(neuro, "__neuro_source__", None))
-        self._event("spawned", name, sup.name, pid=proc.pid, version=proc.version, policy=pol.name,
+        self._event("neuro.spawned", name, sup.name, pid=proc.pid, version=proc.version, policy=pol.name,
                     sandbox=backend)
         if name in self._recovered:
             self._redeliver(proc, self._recovered.pop(name))
@@ -355,12 +381,13 @@ class Kernel(Lifecycle):
             self._router._enqueue(proc, letter)
         if proc.queue and proc.state is State.RUNNING and not proc.runners:
             self._router._start_runner(proc)
-        self._event("redelivered", proc.name, "kernel", count=len(rows))
+        self._event("neuro.redelivered", proc.name, "kernel", count=len(rows))
 
     def _warn_unenforced(self, proc: Process) -> None:
         """Say in the log what this policy asks that this backend cannot enforce."""
-        unenforced = getattr(self._backends[proc.backend], "unenforced", None)
-        missing = unenforced(proc.policy) if unenforced is not None else {}
+        missing = self._backends[proc.backend].unenforced(proc.policy)
+        if proc.worker is not None and proc.worker.unenforced:  # what this instance's sandbox could not set
+            missing = {**missing, **proc.worker.unenforced}
         if missing:
             self._event("quota.unenforceable", proc.name, "kernel", backend=proc.backend, limits=missing)
 
@@ -372,18 +399,19 @@ class Kernel(Lifecycle):
             self._event("policy.invalid", None, "kernel", policy=name, error=str(error))
         for name, policy in changed.items():
             self._event("policy.changed", None, "kernel", policy=name)
-            for proc in self._router.procs.values():
+            for proc in list(self._router.procs.values()):  # a spawn may come while one awaits
                 if proc.policy.name != name:
                     continue
                 try:
                     proc.policy = apply_overrides(policy, proc.manifest.policy_overrides,
                                                   f"overrides of {proc.name}") if proc.manifest.policy_overrides else policy
+                    proc.policy = with_artifact_grants(proc.policy, proc.neuro)  # its artifacts stay readable
                 except PolicyError as e:
                     self._event("policy.invalid", proc.name, "kernel", policy=name, error=str(e))
                     continue
                 self._router.policy_changed(proc)
                 worker = proc.worker
-                if worker is not None and hasattr(worker, "apply_policy"):
+                if worker is not None:
                     await worker.apply_policy(proc.policy)
                 self._event("policy.applied", proc.name, "kernel", policy=name)
                 self._warn_unenforced(proc)
@@ -406,6 +434,20 @@ class Kernel(Lifecycle):
             self._decoders[neuro] = codec
         return codec
 
+    async def _policy_of(self, neuro: type[Neuro], policy: str | None = None, name: str | None = None) -> Policy:
+        """The policy an instance of `neuro` runs under: `policy` (default: its manifest's)
+        with its overrides, and read-only grants of its artifacts, which are made ready
+        first and checked against the policy's ``artifact_bytes``."""
+        manifest = neuro.__manifest__
+        pol = self._store.get(policy or manifest.policy, manifest.policy_overrides)
+        if not manifest.artifacts:
+            await trio.lowlevel.checkpoint()
+            return pol
+        check_artifact_size(neuro, pol, name)  # before storing anything, where the sizes are known
+        await prepare_artifacts(self, neuro)
+        check_artifact_size(neuro, pol, name)  # a version read back from the log knows them now
+        return with_artifact_grants(pol, neuro)
+
     def _record_version(self, neuro: type[Neuro], origin: str, parent: str | None,
                         source: dict[str, bytes] | None = None) -> None:
         name = neuro.__manifest__.name
@@ -419,8 +461,8 @@ class Kernel(Lifecycle):
     async def _start_worker(self, proc: Process) -> None:
         backend = self._backends[proc.backend]
         worker = await backend.start(proc.neuro, proc.policy)
-        if hasattr(worker, "on_exit"):  # a worker in another process can die on its own
-            worker.on_exit = lambda died: self._worker_died(proc, worker, died)
+        # Called only by a worker that can end on its own (one in another process).
+        worker.on_exit = lambda died: self._worker_died(proc, worker, died)
         proc.worker = worker
         proc.state = State.RUNNING
         proc.stop_reason = None
@@ -452,7 +494,7 @@ class Kernel(Lifecycle):
             if proc.supervisor.state != "running":
                 if proc in proc.supervisor.children:
                     proc.supervisor.children.remove(proc)
-                self._event("reparented", name, ROOT, old_supervisor=proc.supervisor.name,
+                self._event("neuro.reparented", name, ROOT, old_supervisor=proc.supervisor.name,
                             reason=f"supervisor {proc.supervisor.name} is {proc.supervisor.state}")
                 proc.supervisor = self._root
             if proc not in proc.supervisor.children:
@@ -522,12 +564,16 @@ class Kernel(Lifecycle):
 
     async def swap(self, name: str, neuro: type[Neuro], *, replay: int | None = None,
                    tolerance: float | None = None, accept: bool = False, origin: str = "api",
-                   source: dict[str, bytes] | None = None) -> SwapReport:
+                   source: dict[str, bytes] | None = None, dry_run: bool = False) -> SwapReport:
         """Replace the running version of `name` with `neuro`, atomically, without losing a
-        message. With `replay` (or the manifest's `replay`), the new version first answers the
-        last N logged calls in a shadow instance and goes live only if its answers agree
-        (within `tolerance`; `accept` takes the differences). Raises `SwapFailed` (with the
-        report) if it does not go live; the old version keeps serving."""
+        message. With `replay` (or the manifest's `replay`), the replay gate runs first: the
+        current version and the new one each answer the last N logged calls in a shadow
+        instance that sends nothing, from the same state, and the new one goes live only if
+        their answers agree (equal; numbers within `tolerance`; or as the neuro's own `agree`
+        hook says); `accept` takes the differences. `dry_run` loads, self-checks and runs the
+        gate, reports, and leaves the old version serving. Raises `SwapFailed` (with the
+        report, and the gate's first differences) if it does not (or, dry, would not) go
+        live; the old version keeps serving."""
         from ._swap import SwapReport, swap_process  # on first swap: not on the start-up path
 
         self._check_open()
@@ -535,14 +581,18 @@ class Kernel(Lifecycle):
             check_count(replay, "replay", maximum=(1 << 63) - 1)
         if tolerance is not None:
             check_number(tolerance, "tolerance")
+        for flag, value in (("accept", accept), ("dry_run", dry_run)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag} must be True or False, got {brief(value)}")
         if not isinstance(origin, str):  # it is the actor of the swap's log events
             raise TypeError(f"origin must be a str naming who asked for the swap, got {brief(origin)}")
         if not (isinstance(neuro, type) and issubclass(neuro, Neuro) and "__manifest__" in vars(neuro)):
             raise ManifestError(f"swap takes a Neuro subclass with a manifest, got {neuro!r}")
         if source is not None:
             check_source(source)
-            neuro.__version_cache__ = hash_files(source)
-            neuro.__neuro_source__ = source
+            await find_artifacts(neuro)  # part of the version the source makes
+            adopt_source(neuro, source)
+        await self._policy_of(neuro)  # artifacts stored, exported and size-checked before the lock
         async with self._lifecycle:
             proc = self._router.procs.get(name)
             if proc is None or proc.state in (State.STOPPED, State.FAILED):
@@ -550,10 +600,11 @@ class Kernel(Lifecycle):
             old = proc.version
             if neuro.version() == old:
                 return SwapReport(name=name, old_version=old, new_version=old, origin=origin, ok=True,
-                                  stage="unchanged", seconds=0.0)
+                                  stage="unchanged", seconds=0.0, dry_run=dry_run)
             report = await swap_process(self, proc, neuro, replay=replay, tolerance=tolerance, accept=accept,
-                                        origin=origin)
-            self._record_version(neuro, origin, old, source)
+                                        origin=origin, dry_run=dry_run)
+            if not dry_run:
+                self._record_version(neuro, origin, old, source)
         return report
 
     async def rollback(self, name: str, version: str | None = None) -> SwapReport:
@@ -569,8 +620,9 @@ class Kernel(Lifecycle):
             if version is None:
                 raise NeuroError(f"{name} has no earlier version to roll back to; see `neuro versions {name}`")
         target = self._store_versions.match(proc.manifest.name, version, name)
-        neuro, source = await stored_class(self, proc.manifest.name, target)
-        return await self.swap(name, neuro, origin="rollback", source=source)
+        neuro, _ = await stored_class(self, proc.manifest.name, target)  # with its source and stored version
+        await prepare_artifacts(self, neuro)  # exported again from the log if they went
+        return await self.swap(name, neuro, origin="rollback")
 
     async def load(self, path: str | PathLike[str], *, trusted: bool = False, policy: str = "untrusted",
                    folder: str | PathLike[str] | None = None) -> Any:
@@ -586,10 +638,36 @@ class Kernel(Lifecycle):
                                trusted=trusted, policy=policy)
 
     def versions(self, name: str) -> list[VersionInfo]:
-        """Every version of neuro `name` this kernel has run, oldest first; `live` marks the running one."""
+        """Every version of neuro `name` in the version store (this kernel's, and with a log
+        every one the log holds), oldest first, with its origin, lineage and artifacts;
+        `live` marks the running one."""
         proc = self._router.procs.get(name)
         key = proc.manifest.name if proc is not None else name
         return self._store_versions.history(key, proc.version if proc is not None else None)
+
+    async def source(self, name: str, version: str) -> VersionSource:
+        """The code of stored `version` (a version or its prefix) of neuro `name`: its files
+        as text and its artifacts' hashes. Raises NeuroError when it is not stored."""
+        self._check_open()
+        if not isinstance(name, str) or not isinstance(version, str):
+            raise TypeError(f"source(name, version) takes two str, got {brief(name)} and {brief(version)}")
+        proc = self._router.procs.get(name)
+        key = proc.manifest.name if proc is not None else name
+        target = self._store_versions.match(key, version, name)
+        loaded = self._store_versions.loaded(key, target)
+        await trio.lowlevel.checkpoint()  # always one, whichever way the source is found
+        files = None
+        if loaded is not None:
+            files = vars(loaded).get("__neuro_source__") or await trio.to_thread.run_sync(source_files, loaded)
+        if files is None and self._eventlog is not None:
+            files = await self.log._query("version_source", key, target)
+        if files is None:
+            raise NeuroError(f"the source of {key} {target} is not in the version store (it keeps sources in the "
+                             "event log: start the kernel with Kernel(log=...))")
+        info = self._store_versions.info(key, target)
+        return VersionSource(neuro=key, version=target,
+                             files={rel: data.decode("utf-8", "replace") for rel, data in canonical_files(files).items()},
+                             artifacts=dict(info.artifacts) if info is not None else {})
 
     def ps(self) -> list[ProcessInfo]:
         """The process table, in start order."""
@@ -617,6 +695,7 @@ class Kernel(Lifecycle):
             dead_letters=self._router.outcomes["dead"], in_flight=sum(p.in_flight for p in procs),
             queued=sum(len(p.queue) for p in procs), pending_deadlines=len(self._deadlines),
             log_rows_written=log["rows_written"], log_rows_queued=log["queued"],
+            log_forced_flushes=log.get("forced_flushes", 0),
         )
 
     # -- supervision -----------------------------------------------------------------------
@@ -692,11 +771,14 @@ class Kernel(Lifecycle):
             send.close()
 
     def _event(self, name: str, neuro: str | None, actor: str, **data: Any) -> None:
+        """Log event `name` of the catalogue (kernel/_events.py) and tell its subscribers; a
+        name not there, or data that does not fit its Struct, is an error (a kernel bug)."""
+        record = event_data(name, data)
         if self._eventlog is not None:
-            self._eventlog.append_event(name, neuro, actor, data)
+            self._eventlog.append_event(name, neuro, actor, record)  # type: ignore[arg-type]  # encodes as a dict
         router = self._router
         if router.client_topics or router.neuro_topics:
-            event = KernelEvent(time=time.time(), name=name, neuro=neuro, actor=actor, data=data)
+            event = KernelEvent(time=time.time(), name=name, neuro=neuro, actor=actor, data=as_dict(record))
             if router.client_topics:
                 router.publish_to_clients(EVENTS_TOPIC, event, actor)
             if router.neuro_topics and self._state == "running":

@@ -8,6 +8,7 @@ from typing import Any
 
 import trio
 
+from ._events import QUOTA_EVENTS
 from ._process import Process, State
 from ._supervisor import Shutdown, Supervisor, SupervisorSpec, shutdown_seconds
 
@@ -73,9 +74,11 @@ class Lifecycle:
         """A sandboxed worker ended without being asked: a quota it hit is an event, and the
         process is a crash for its supervisor (unless a handler already reported it)."""
         quota = getattr(died, "quota", None)
-        if quota:
-            self._event(f"quota.{quota}", proc.name, proc.name, pid=proc.pid, error=str(died),
-                        limit=getattr(proc.policy, quota, None))
+        if quota == "protocol":
+            self._event("sandbox.protocol_violation", proc.name, proc.name, pid=proc.pid, error=str(died))
+        elif quota:
+            self._event(QUOTA_EVENTS[quota], proc.name, proc.name, pid=proc.pid, error=str(died),
+                        limit=getattr(proc.policy, quota))
         if proc.worker is worker and proc.state is State.RUNNING:
             self._report_crash(proc, f"{type(died).__name__}: {died}")
 
@@ -85,7 +88,7 @@ class Lifecycle:
             return
         proc.state = State.CRASHED
         proc.stop_reason = f"crashed: {reason}"
-        self._event("crashed", proc.name, proc.name, pid=proc.pid, error=reason)
+        self._event("neuro.crashed", proc.name, proc.name, pid=proc.pid, error=reason)
         for scope in proc.scopes:  # concurrent handlers share the dead instance
             scope.cancel()
         self._wake_idle(proc)
@@ -118,11 +121,11 @@ class Lifecycle:
             await self._start_worker(proc)
         except Exception as e:
             proc.state = State.CRASHED
-            self._event("restart_failed", proc.name, proc.supervisor.name, error=f"{type(e).__name__}: {e}")
+            self._event("neuro.restart_failed", proc.name, proc.supervisor.name, error=f"{type(e).__name__}: {e}")
             assert self._crashes is not None
             self._crashes.send_nowait((proc, f"restart failed: {type(e).__name__}: {e}"))
             return
-        self._event("restarted", proc.name, proc.supervisor.name, old_pid=old, pid=proc.pid, reason=reason,
+        self._event("neuro.restarted", proc.name, proc.supervisor.name, old_pid=old, pid=proc.pid, reason=reason,
                     queued=len(proc.queue))
 
     async def _halt_process(self, proc: Process, reason: str, *, failed: bool, for_restart: bool = False,
@@ -166,7 +169,7 @@ class Lifecycle:
         if for_restart:
             return
         proc.state = State.FAILED if failed else State.STOPPED
-        self._event("failed" if failed else "stopped", proc.name, proc.supervisor.name, pid=proc.pid,
+        self._event("neuro.failed" if failed else "neuro.stopped", proc.name, proc.supervisor.name, pid=proc.pid,
                     reason=reason)
 
     @staticmethod

@@ -9,6 +9,11 @@ be started in a sandbox. Nothing of an untrusted file runs in the kernel's proce
 An untrusted neuro runs under the folder's policy unless it names another; a policy it
 names must not let it into the kernel's process (a policy that allows `inproc`), and its
 `policy_overrides` may only tighten that policy.
+
+Either way the neuro's declared artifacts cross as data too (the paths its manifest names):
+the kernel finds them in the neuro's folder itself, refuses a path out of the folder, hashes
+them into the version, checks them against the policy's ``artifact_bytes`` and stores and
+exports them (`_artifactexport`) before anything can start the version.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from typing import Any
 import msgspec
 import trio
 
-from neuro._manifest import hash_files
+from neuro._errors import ManifestError, PolicyError
+from neuro._identity import hash_files
 from neuro.sandbox._described import Description, TypeTooComplex, is_described, rebuild
 from neuro.sandbox._pool import DescribeFailed
 
-from neuro._neurofile import LoadedNeuro, NeuroFileError, load_neuro_path, read_neuro_files
+from neuro._neurofile import (
+    LoadedNeuro, NeuroFileError, artifact_root, load_neuro_path, read_neuro_files, with_artifacts,
+)
 from ._policy import Policy
 
 __all__ = ["load_file", "describe_source", "reload_described", "is_described", "looser_than", "TRUST_HINT",
@@ -33,7 +41,8 @@ UNTRUSTED_POLICY = "untrusted"
 TRUST_HINT = ("trust the folder (Kernel(trusted_dirs=[...]); for the daemon, NEURO_TRUSTED_DIRS=FOLDER) or spawn "
               "the file with `neuro spawn --trusted FILE`, if you wrote it yourself")
 _RANK = {"background": 0, "normal": 1, "interactive": 2}
-_LIMITS = ("rate", "burst", "send_rate", "wall_time", "cpu_share", "cpu_time", "memory", "processes", "open_files")
+_LIMITS = ("rate", "burst", "send_rate", "wall_time", "cpu_share", "cpu_time", "memory", "processes", "open_files",
+           "artifact_bytes")
 _SIZES = ("mailbox_size", "max_message_bytes", "concurrency")
 
 
@@ -44,13 +53,38 @@ async def load_file(kernel: Any, path: str, *, folder: str | None = None, truste
     folder = folder if folder is not None else os.path.dirname(os.path.normpath(path))
     if trusted:
         # In a thread: an import may take its time, and the loop (and other drops) must not wait.
-        return await trio.to_thread.run_sync(load_neuro_path, path, folder, abandon_on_cancel=True)
-    files = await _maybe_thread(read_neuro_files, path, folder)
-    cls = await describe_source(kernel, files, origin=os.path.dirname(os.path.normpath(path)), policy=policy,
-                                shown=path)
-    d: Description = cls.__neuro_described__
-    return LoadedNeuro(cls=cls, name=d.name, version=cls.__version_cache__, files=files, path=path,
-                       module=d.module, replay=d.replay)
+        loaded = await trio.to_thread.run_sync(load_neuro_path, path, folder, abandon_on_cancel=True)
+        policy_of = (loaded.cls.__manifest__.policy, loaded.cls.__manifest__.policy_overrides)
+    else:
+        files = await _maybe_thread(read_neuro_files, path, folder)
+        cls = await describe_source(kernel, files, origin=os.path.dirname(os.path.normpath(path)), policy=policy,
+                                    shown=path)
+        d: Description = cls.__neuro_described__
+        loaded = LoadedNeuro(cls=cls, name=d.name, version=cls.__version_cache__, files=files, path=path,
+                             module=d.module, replay=d.replay)
+        if d.artifacts:  # declared by code that is not trusted: found here, in its folder, never out of it
+            loaded = await trio.to_thread.run_sync(with_artifacts, loaded, artifact_root(path), abandon_on_cancel=True)
+        policy_of = (d.policy, d.policy_overrides)
+    if loaded.artifacts:
+        await _ready_artifacts(kernel, loaded, *policy_of)
+    return loaded
+
+
+async def _ready_artifacts(kernel: Any, loaded: LoadedNeuro, policy: str, overrides: dict[str, Any]) -> None:
+    """Check a loaded version's artifacts against its policy's ``artifact_bytes`` and store and
+    export them now, so any later start of it (a spawn, a swap) finds them ready."""
+    from ._artifactexport import check_size, prepare
+
+    try:
+        effective = kernel._store.get(policy, overrides)
+    except PolicyError:
+        effective = None  # an unknown policy: the spawn says so
+    if effective is not None:
+        try:
+            check_size(loaded.cls, effective)
+        except PolicyError as e:
+            raise NeuroFileError(str(e), file=loaded.path) from None
+    await prepare(kernel, loaded.cls)
 
 
 async def describe_source(kernel: Any, files: dict[str, bytes], *, origin: str, policy: str,
@@ -76,7 +110,7 @@ async def describe_source(kernel: Any, files: dict[str, bytes], *, origin: str, 
     d = _with_policy(kernel, d, policy, shown)
     try:
         cls = rebuild(d, files, version)
-    except TypeTooComplex as e:
+    except (TypeTooComplex, ManifestError) as e:  # ManifestError: a name or artifact list the class refuses
         raise NeuroFileError(f"manifest error: {e}", file=shown) from None
     except (TypeError, ValueError) as e:  # defstruct refused what the sandbox described
         raise NeuroFileError(f"manifest error: its message types cannot be rebuilt: {e}", file=shown) from None

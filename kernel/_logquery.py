@@ -1,22 +1,40 @@
 """Reading the event log: the query API the CLI, the shell and the dream daemon use.
 
-Reads go through sqlite-utils on their own connection; in WAL mode they never block the
-writer. Blocking calls: the kernel runs them in a worker thread.
+Reads go through sqlite-utils on their own read-only connection; in WAL mode they never block
+the writer, and a log file is read the same with a kernel running on it or none. A log of an
+older schema is read as it is, never migrated here: what it lacks reads as None, `missing`
+says what that is, and artifact reads say the schema has none. A newer schema is refused.
+Blocking calls: the kernel runs them in a worker thread. The tables are described in
+`docs/log.md`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import msgspec
 
-from ._eventlog import MessageColumns
+from ._eventlog import SCHEMA_VERSION, MessageColumns
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from ._artifacts import ArtifactInfo
 
 __all__ = ["LogReader", "MessageRecord", "EventRecord", "TraceNode"]
 
+# What each schema added that a reader of an older log goes without ("table.column" or "table").
+ADDED_IN = {
+    4: ("outcomes.version", "outcomes.service", "versions.lineage", "versions.artifacts", "artifacts"),
+}
+
 
 class MessageRecord(MessageColumns, frozen=True):
-    """A message as logged, with its outcome (``None`` while it has none yet)."""
+    """A message as logged, with its outcome (``None`` while it has none yet): `latency` is
+    the seconds from acceptance to outcome, `service` those the handler ran (no queue wait),
+    `version` the version of the neuro whose handler ran (both None where none ran, such as a
+    dead letter from the mailbox, and in a log older than schema 4)."""
 
     payload: Any
     outcome: str | None = None
@@ -25,6 +43,8 @@ class MessageRecord(MessageColumns, frozen=True):
     latency: float | None = None
     reply: Any = None
     error: dict[str, Any] | None = None
+    version: str | None = None
+    service: float | None = None
 
 
 class EventRecord(msgspec.Struct, frozen=True):
@@ -47,13 +67,21 @@ class TraceNode(msgspec.Struct, frozen=True):
 
 _SELECT = """
 SELECT m.id, m.time, m.sender, m.recipient, m.kind, m.topic, m.correlation, m.parent, m.deadline,
-       m.payload, o.outcome, o.reason, o.time AS outcome_time, o.latency, o.reply, o.error
+       m.payload, o.outcome, o.reason, o.time AS outcome_time, o.latency, o.reply, o.error, {added}
 FROM messages m LEFT JOIN outcomes o ON o.id = m.id
 """
+_ADDED_4 = "o.version, o.service"
+_WITHOUT_4 = "NULL AS version, NULL AS service"
+# Message ids are wall-clock times in ns (`id_time`) and a message's `time` is its id / 1e9,
+# so a time range is an id range too: bounded by id (with a millisecond to spare, then by
+# time exactly), a query by time is a range of the primary key or of (recipient, id).
+_ID_SLACK = 1_000_000
 
 
 class LogReader:
-    """Queries over one log file. Each method is blocking; call it from a thread."""
+    """Queries over one log file, with or without a kernel running on it. Each method is
+    blocking; call it from a thread. `schema` is the file's schema version and `missing`
+    what this Neuro's schema has that the file lacks (empty for a current log)."""
 
     def __init__(self, path: str) -> None:
         import os
@@ -63,14 +91,47 @@ class LogReader:
 
         from neuro._errors import LogError
 
+        from ._artifacts import read_only_uri
+
         self.path = str(path)
         if not os.path.isfile(self.path):
             raise LogError(f"no event log at {self.path!r}; give the path of a log a kernel wrote")
-        # Used from worker threads one query at a time (the caller holds a lock).
-        self.db = sqlite_utils.Database(sqlite3.connect(self.path, check_same_thread=False))
+        conn = None
+        try:
+            # Read-only: a reader never migrates, creates or changes a log (used from worker
+            # threads one query at a time; the caller holds a lock).
+            conn = sqlite3.connect(read_only_uri(self.path), uri=True, check_same_thread=False)
+            self.schema = _schema_of(conn, self.path)
+        except BaseException as e:
+            if conn is not None:
+                conn.close()
+            if isinstance(e, sqlite3.Error):
+                raise LogError(f"cannot read the event log {self.path!r}: {e}; is it a log a kernel wrote?") from e
+            raise
+        self.db = sqlite_utils.Database(conn)
+        self.missing: tuple[str, ...] = tuple(
+            item for version, items in sorted(ADDED_IN.items()) if version > self.schema for item in items)
+        self._select = _SELECT.format(added=_ADDED_4 if self.schema >= 4 else _WITHOUT_4)
+        self._artifact_conn: sqlite3.Connection | None = None
 
     def close(self) -> None:
+        if self._artifact_conn is not None:
+            self._artifact_conn.close()
+            self._artifact_conn = None
         self.db.close()
+
+    def __enter__(self) -> LogReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def last_ids(self) -> tuple[int, int]:
+        """The newest committed message id and event seq (0 where there are none): a live
+        reader's place to start from, or to compare with."""
+        from ._eventlog import high_marks  # the one query for it, shared with the writer
+
+        return high_marks(self.db.conn)
 
     def messages(
         self,
@@ -100,22 +161,28 @@ class LogReader:
             where[-1] = "o.outcome IS NULL"
             params.pop()
         if since is not None:
+            if isinstance(since, (int, float)) and math.isfinite(since):
+                where.append("m.id >= ?")
+                params.append(int(since * 1e9) - _ID_SLACK)
             where.append("m.time >= ?")
             params.append(since)
         if until is not None:
+            if isinstance(until, (int, float)) and math.isfinite(until):
+                where.append("m.id < ?")
+                params.append(int(until * 1e9) + _ID_SLACK)
             where.append("m.time < ?")
             params.append(until)
         if after_id is not None:
             where.append("m.id > ?")
             params.append(after_id)
-        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "")
+        sql = self._select + (" WHERE " + " AND ".join(where) if where else "")
         sql += f" ORDER BY m.id {'DESC' if newest_first else 'ASC'}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return [_message(row) for row in self.db.execute(sql, params).fetchall()]
 
     def message(self, message_id: int) -> MessageRecord | None:
-        rows = self.db.execute(_SELECT + " WHERE m.id = ?", [message_id]).fetchall()
+        rows = self.db.execute(self._select + " WHERE m.id = ?", [message_id]).fetchall()
         return _message(rows[0]) if rows else None
 
     def trace(self, message_id: int) -> TraceNode | None:
@@ -128,7 +195,7 @@ class LogReader:
     def _subtree(self, record: MessageRecord, depth: int) -> TraceNode:
         if depth > 64:  # a cycle of calls cannot make this recurse forever
             return TraceNode(message=record, children=[])
-        rows = self.db.execute(_SELECT + " WHERE m.parent = ? ORDER BY m.id", [record.id]).fetchall()
+        rows = self.db.execute(self._select + " WHERE m.parent = ? ORDER BY m.id", [record.id]).fetchall()
         return TraceNode(message=record, children=[self._subtree(_message(r), depth + 1) for r in rows])
 
     def events(
@@ -193,11 +260,16 @@ class LogReader:
         return [(r[0], r[1], r[2]) for r in reversed(rows)]
 
     def versions(self, neuro: str) -> list[dict[str, Any]]:
-        """Every version of `neuro` in the store, oldest first (without the source)."""
+        """Every version of `neuro` in the store, oldest first (without the source): neuro,
+        version, time, origin, parent, and `lineage` (a dict: parents, origin, teacher, trace
+        window, gate figures, notes) and `artifacts` (relative path -> sha256), None where
+        none were recorded (always, in a log older than schema 4)."""
+        added = "lineage, artifacts" if self.schema >= 4 else "NULL, NULL"
         rows = self.db.execute(
-            "SELECT neuro, version, time, origin, parent FROM versions WHERE neuro = ? ORDER BY time",
+            f"SELECT neuro, version, time, origin, parent, {added} FROM versions WHERE neuro = ? ORDER BY time",
             [neuro]).fetchall()
-        return [dict(zip(("neuro", "version", "time", "origin", "parent"), r)) for r in rows]
+        return [{**dict(zip(("neuro", "version", "time", "origin", "parent"), r[:5])),
+                 "lineage": _json(r[5]), "artifacts": _json(r[6])} for r in rows]
 
     def version_source(self, neuro: str, version: str) -> dict[str, bytes] | None:
         row = self.db.execute("SELECT source FROM versions WHERE neuro = ? AND version = ?",
@@ -217,6 +289,34 @@ class LogReader:
     def schema_version(self) -> int:
         return self.db.execute("SELECT MAX(version) FROM migrations").fetchone()[0]
 
+    # -- artifacts ----------------------------------------------------------------------------
+
+    def artifact_info(self, hash: str) -> ArtifactInfo | None:
+        """The artifact with this sha256 (hex): size, media type, when stored; None if absent."""
+        from ._artifacts import read_info
+
+        return read_info(self._artifacts(), hash)
+
+    def open_artifact(self, hash: str) -> BinaryIO:
+        """A reader of the artifact's bytes, a chunk at a time (`read`, `readinto`, lines,
+        `seek`, `with`); LogError if it is not in the log. Close it when done."""
+        from ._artifacts import open_reader
+
+        return open_reader(self._artifacts(), hash, self.path)  # type: ignore[return-value]
+
+    def _artifacts(self) -> sqlite3.Connection:
+        """The read connection for artifact bytes (memory-mapped; see `_artifacts`)."""
+        from neuro._errors import LogError
+
+        if self.schema < 4:
+            raise LogError(f"the event log {self.path!r} has schema version {self.schema}, which has no artifacts "
+                           "(they arrived in schema 4); a kernel opening it with neuro.Kernel(log=...) upgrades it")
+        if self._artifact_conn is None:
+            from ._artifacts import _connect
+
+            self._artifact_conn = _connect(self.path, readonly=True)
+        return self._artifact_conn
+
 
 def _decode(blob: bytes | None) -> Any:
     if blob is None:
@@ -234,5 +334,25 @@ def _message(r: tuple) -> MessageRecord:
         id=r[0], time=r[1], sender=r[2], recipient=r[3], kind=r[4], topic=r[5], correlation=r[6],
         parent=r[7], deadline=r[8], payload=_decode(r[9]), outcome=r[10], reason=r[11],
         outcome_time=r[12], latency=r[13], reply=_decode(r[14]),
-        error=json.loads(r[15]) if r[15] else None,
+        error=json.loads(r[15]) if r[15] else None, version=r[16], service=r[17],
     )
+
+
+def _json(text: str | None) -> Any:
+    import json
+
+    return None if text is None else json.loads(text)
+
+
+def _schema_of(conn: sqlite3.Connection, path: str) -> int:
+    """The log's schema version; LogError if it is newer than this Neuro's or not a log."""
+    from neuro._errors import LogError
+
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'").fetchone() is None:
+        raise LogError(f"{path!r} is a SQLite file but not an event log (it has no migrations table); "
+                       "give the path of a log a kernel wrote")
+    version = conn.execute("SELECT MAX(version) FROM migrations").fetchone()[0] or 0
+    if version > SCHEMA_VERSION:
+        raise LogError(f"the event log {path!r} has schema version {version}, newer than this Neuro reads "
+                       f"({SCHEMA_VERSION}); upgrade Neuro to read it")
+    return version

@@ -9,6 +9,7 @@ The schema is here; `_policyfiles` loads it from TOML. Where a field is enforced
 | gpu_memory | inside the sandbox, by torch's per-process memory fraction |
 | capabilities (network, read, write, env, disk) | process backends; the in-process backend grants everything |
 | capabilities.control | the kernel, for every backend: what a neuro may do through `ctx.kernel` |
+| artifact_bytes | the kernel, for every backend, when a version that declares artifacts starts |
 
 Every number is checked when a policy is made (from a file, an override or in Python):
 NaN, infinities, negatives and values past what the OS takes are refused, naming the field.
@@ -35,7 +36,7 @@ _OnRate = Literal["reject", "delay"]
 
 # Whole-number fields: they reach rlimits, cgroups and SQLite, which hold 64-bit integers.
 _INTEGERS = frozenset({"mailbox_size", "max_message_bytes", "concurrency", "burst", "memory", "processes",
-                       "open_files", "capabilities.disk"})
+                       "open_files", "capabilities.disk", "artifact_bytes"})
 _MAX_INT = (1 << 63) - 1
 # Seconds, rates and shares past this mean nothing (10^12 s is 30,000 years) and overflow
 # what the OS takes (RLIMIT_CPU, a cgroup's CPU quota in microseconds).
@@ -54,7 +55,7 @@ UNTRUSTED = "untrusted"
 # What the kernel enforces whatever the backend; the rest needs a process backend.
 KERNEL_ENFORCED = frozenset({
     "mailbox_size", "overflow", "send_timeout", "on_crash", "max_message_bytes", "concurrency", "rate", "burst",
-    "on_rate", "send_rate", "wall_time", "priority",
+    "on_rate", "send_rate", "wall_time", "priority", "artifact_bytes",
 })
 
 
@@ -117,6 +118,10 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # Processes/threads (pids cgroup, RLIMIT_NPROC) and open files (RLIMIT_NOFILE).
     processes: int = 0
     open_files: int = 0
+    # Bytes a version's declared artifacts (weights, vocabularies, data) may hold in all; they
+    # are stored in the log and exported to disk, so a bound keeps one neuro from filling
+    # both. Code has its own limit (1 MiB a file). 0: no limit, for code you trust.
+    artifact_bytes: int = 0
     # Background work yields to interactive work.
     priority: Priority = "normal"
     # The backend a neuro runs in unless its manifest names one, and those it may name.
@@ -128,7 +133,7 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         for field in ("mailbox_size", "max_message_bytes", "concurrency"):
             _check_number(field, getattr(self, field), 1)
         for field in ("rate", "burst", "send_rate", "send_timeout", "wall_time", "cpu_share", "cpu_time", "memory",
-                      "processes", "open_files"):
+                      "processes", "open_files", "artifact_bytes"):
             _check_number(field, getattr(self, field), 0)
         _check_number("gpu_memory", self.gpu_memory, 0)
         if not 0.0 <= self.gpu_memory <= 1.0:

@@ -22,7 +22,7 @@ from ._policy import Capabilities, Policy, PolicyError, parse_size
 __all__ = ["PolicyStore", "BUILTIN_DIR", "check_policy_file", "user_policy_dir"]
 
 BUILTIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "policies")
-_SIZE_KEYS = ("memory", "max_message_bytes")
+_SIZE_KEYS = ("memory", "max_message_bytes", "artifact_bytes")
 _FIELDS = set(Policy.__struct_fields__) - {"name"}
 _CAPABILITY_FIELDS = set(Capabilities.__struct_fields__)
 _MAX_FILE = 1 << 20  # a policy is a few lines; this keeps a huge or endless file out of memory

@@ -71,7 +71,7 @@ class MailboxStatistics(msgspec.Struct, frozen=True):
 class Letter:
     """A message in the kernel's hands: the envelope plus what delivery needs."""
 
-    __slots__ = ("env", "raw", "call", "deadline", "accepted_at", "done")
+    __slots__ = ("env", "raw", "call", "deadline", "accepted_at", "done", "started", "version")
 
     def __init__(self, env: Envelope, raw: bytes, call: Any, deadline: float) -> None:
         self.env = env
@@ -80,6 +80,8 @@ class Letter:
         self.deadline = deadline  # trio clock; inf when none
         self.accepted_at = 0.0
         self.done = False
+        self.started: float | None = None  # perf_counter() when its handler started; None: none did
+        self.version: str | None = None  # the version of the neuro whose handler took it
 
 
 class Process:

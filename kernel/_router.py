@@ -132,7 +132,7 @@ class Router:
         return Letter(env, raw, None, deadline)
 
     def _reject(self, proc: Process, sender: str, error: Exception) -> Exception:
-        self._event("rejected", proc.name, sender, error=type(error).__name__, reason=str(error))
+        self._event("message.rejected", proc.name, sender, error=type(error).__name__, reason=str(error))
         return error
 
     def _accept(self, proc: Process, letter: Letter) -> None:
@@ -345,7 +345,7 @@ class Router:
         if proc.policy.overflow == "block" and (len(proc.queue) >= proc.policy.mailbox_size or proc.blocked):
             raise trio.WouldBlock
         if proc.policy.rate and self._take_token(proc):
-            self._event("quota.rate", proc.name, sender, limit=proc.policy.rate, action="rejected")
+            self._event("quota.rate", proc.name, sender, limit=proc.policy.rate, burst=proc.policy.burst_size, action="rejected")
             raise RateLimited(f"{proc.name!r} accepts at most {proc.policy.rate:g} messages/s "
                               f"under policy {proc.policy.name!r}")
         self._offer(proc, letter)
@@ -383,7 +383,7 @@ class Router:
         its handler cannot wait (a plain function, in this process), its mailbox is empty and
         nothing holds it to a schedule (wall time, background priority)."""
         worker = proc.worker
-        if (not getattr(worker, "direct", False) or proc.state is not State.RUNNING or proc.queue
+        if (worker is None or not worker.direct or proc.state is not State.RUNNING or proc.queue
                 or proc.blocked or proc.policy.wall_time or proc.policy.priority == "background"):
             return None
         direct = proc.direct
@@ -414,7 +414,7 @@ class Router:
 
     def publish_nowait(self, sender: str, topic: str, payload: Any, parent: Envelope | None = None) -> int:
         """`publish` without its checkpoint: it never waits (a subscriber without room now, or
-        over its rate, is skipped with a `rejected` or `quota.rate` event)."""
+        over its rate, is skipped with a `message.rejected` or `quota.rate` event)."""
         if not isinstance(topic, str):
             raise TypeError(f"topic must be a str, got {brief(topic)}")
         reached = 0
@@ -425,9 +425,9 @@ class Router:
             try:
                 letter = self._letter(proc, sender, payload, "event", None, parent, topic=topic)
             except (InvalidPayload, MessageTooLarge):
-                continue  # logged as a `rejected` event; other subscribers still get it
+                continue  # logged as a `message.rejected` event; other subscribers still get it
             if proc.policy.overflow == "block" and len(proc.queue) >= proc.policy.mailbox_size:
-                self._event("rejected", name, sender, error="MailboxFull", reason=f"event on {topic!r} found the mailbox full")
+                self._event("message.rejected", name, sender, error="MailboxFull", reason=f"event on {topic!r} found the mailbox full")
                 continue
             policy = proc.policy
             if policy.rate and self._take_token(proc):  # `_rate` without the wait
@@ -524,7 +524,8 @@ class Router:
             guard.watch(letter, wall)
         ctx._current = env
         proc.in_flight += 1
-        start = perf_counter()
+        start = letter.started = perf_counter()
+        letter.version = proc.version  # the version whose handler runs: its outcome names it
         try:
             result = await worker.invoke(ctx, env.payload)
             if proc.output_types is not None and not isinstance(result, proc.output_types):
@@ -588,8 +589,10 @@ class Router:
         else:
             proc.dead_letters += 1
         if self.log is not None:
-            self.log.append_outcome(letter.env.id, time.time(), kind, reason, proc.name,
-                                    perf_counter() - letter.accepted_at, reply_raw, error)
+            end, started = perf_counter(), letter.started
+            self.log.append_outcome(letter.env.id, time.time(), kind, reason, proc.name, end - letter.accepted_at,
+                                    reply_raw, error, version=letter.version,
+                                    service=None if started is None else end - started)
         call = letter.call
         if call is not None:
             call.resolve(result)

@@ -294,10 +294,10 @@ class Supervisor:
     async def _give_up(self, child: Member, reason: str) -> None:
         limit = f"more than {self.max_restarts} restarts in {self.period:g} s"
         if self.is_root:
-            self.ops._event("gave_up", child.name, self.name, reason=reason, limit=limit)
+            self.ops._event("supervisor.gave_up", child.name, self.name, reason=reason, limit=limit)
             await self._halt(child, f"restart intensity exceeded ({limit})", failed=True)
             return
-        self.ops._event("escalated", None, self.name, child=child.name, reason=reason, limit=limit)
+        self.ops._event("supervisor.escalated", None, self.name, child=child.name, reason=reason, limit=limit)
         await self.shutdown(f"supervisor {self.name} gave up: {limit}", failed=True)
         self.state = "failed"
         assert self.parent is not None

@@ -2,8 +2,9 @@
 
 1. load the new version in its sandbox, beside the old one;
 2. run its `selfcheck`;
-3. replay the last N logged calls through a shadow instance that sends nothing, and compare
-   (the replay gate), when asked;
+3. when asked, the replay gate: the current version and the new one each answer the last N
+   logged calls in a shadow instance that sends nothing, from the same state, and their
+   answers are compared (kernel/_replay.py); a dry run stops here and reports;
 4. stop handing messages to the old version and let its calls in flight finish there;
    move state: old `snapshot` -> new `migrate(old_version, state)` -> new `restore`;
 5. switch: queued and arriving messages are served by the new version.
@@ -22,8 +23,9 @@ import trio
 
 from neuro._errors import NeuroError, SwapFailed
 
+from ._envelope import next_id
 from ._process import Process, State
-from ._replay import ReplayReport, ShadowContext, replay_calls
+from ._replay import FRESH, ReplayRefused, ReplayReport, keep_state, remember_start, replay_gate, replay_settings
 
 if TYPE_CHECKING:
     from ._kernel import Kernel
@@ -46,18 +48,23 @@ class SwapError(msgspec.Struct, frozen=True):
 
 
 class SwapReport(msgspec.Struct, frozen=True):
+    """What a swap did. `ok`: the new version went live (with `dry_run`: it would have: it
+    loaded, passed its selfcheck and the gate, and nothing went live); `replay`: the gate's
+    report, when it ran."""
+
     name: str
     old_version: str
     new_version: str
     origin: str
     ok: bool
-    stage: str  # the last stage reached: load, selfcheck, replay, drain, migrate, live
+    stage: str  # the last stage reached: load, selfcheck, replay, drain, migrate, live (unchanged: same version)
     seconds: float
     error: SwapError | None = None
     replay: ReplayReport | None = None
     state_moved: bool = False
     requeued: int = 0
     dropped: int = 0
+    dry_run: bool = False
 
 
 def _error(stage: str, exc: BaseException) -> SwapError:
@@ -74,20 +81,21 @@ def _error(stage: str, exc: BaseException) -> SwapError:
 
 
 async def swap_process(kernel: Kernel, proc: Process, neuro: type, *, replay: int | None, tolerance: float | None,
-                       accept: bool, origin: str) -> SwapReport:
+                       accept: bool, origin: str, dry_run: bool = False) -> SwapReport:
     started = time.perf_counter()
     old_version, new_version = proc.version, neuro.version()
     manifest = neuro.__manifest__
 
     def report(ok: bool, stage: str, **extra: Any) -> SwapReport:
         return SwapReport(name=proc.name, old_version=old_version, new_version=new_version, origin=origin,
-                          ok=ok, stage=stage, seconds=time.perf_counter() - started, **extra)
+                          ok=ok, stage=stage, seconds=time.perf_counter() - started, dry_run=dry_run, **extra)
 
     def fail(stage: str, exc: BaseException, **extra: Any) -> SwapFailed:
         rep = report(False, stage, error=_error(stage, exc), **extra)
-        kernel._event("swap.failed", proc.name, origin, old_version=old_version, new_version=new_version,
-                      stage=stage, error=f"{rep.error.type}: {rep.error.message}", file=rep.error.file,
-                      line=rep.error.line, traceback=rep.error.traceback)
+        if not dry_run:  # a dry run tried nothing: its report is the whole answer
+            kernel._event("swap.failed", proc.name, origin, old_version=old_version, new_version=new_version,
+                          stage=stage, error=f"{rep.error.type}: {rep.error.message}", file=rep.error.file,
+                          line=rep.error.line, traceback=rep.error.traceback)
         return SwapFailed(f"swap of {proc.name} to {new_version} failed at {stage}: {rep.error.type}: "
                           f"{rep.error.message}" + (f" ({rep.error.file}, line {rep.error.line})" if rep.error.file else ""),
                           rep)
@@ -95,7 +103,7 @@ async def swap_process(kernel: Kernel, proc: Process, neuro: type, *, replay: in
     if manifest.name != proc.manifest.name:
         raise fail("load", NeuroError(f"the new version declares name {manifest.name!r}, not {proc.manifest.name!r}"))
     try:
-        policy = kernel._store.get(manifest.policy, manifest.policy_overrides)
+        policy = await kernel._policy_of(neuro)  # with read grants of its artifacts
         backend = manifest.sandbox or policy.sandbox
         if backend not in policy.sandboxes or backend not in kernel._backends:
             raise NeuroError(f"sandbox {backend!r} is not allowed by policy {policy.name!r} or not available")
@@ -116,22 +124,23 @@ async def swap_process(kernel: Kernel, proc: Process, neuro: type, *, replay: in
 
     decoder, outputs = kernel._codec(neuro)
     replay_report = None
-    count = replay if replay is not None else getattr(neuro, "replay", 0)
+    declared, declared_tolerance = replay_settings(neuro)
+    count = replay if replay is not None else declared
     if count:
-        tol = tolerance if tolerance is not None else float(getattr(neuro, "replay_tolerance", 0.0))
+        tol, judge = _judge(proc, neuro, tolerance, declared_tolerance)
         try:
-            replay_report = await _replay(kernel, proc, neuro, policy, backend, decoder, count, tol)
+            replay_report = await replay_gate(kernel, proc, neuro, policy, backend, decoder, count, tol, judge)
         except Exception as e:
             await discard()
             raise fail("replay", e) from None
         kernel._event("swap.replayed", proc.name, origin, new_version=new_version, compared=replay_report.compared,
-                      agreed=replay_report.agreed, differences=len(replay_report.differences))
+                      agreed=replay_report.agreed, differences=replay_report.compared - replay_report.agreed)
         if replay_report.agreed < replay_report.compared and not accept:
             await discard()
-            raise fail("replay", NeuroError(
-                f"{replay_report.compared - replay_report.agreed} of {replay_report.compared} replayed calls "
-                "answered differently; review the differences and swap again with accept to take them"),
-                replay=replay_report)
+            raise fail("replay", ReplayRefused(replay_report.refusal()), replay=replay_report)
+    if dry_run:
+        await discard()
+        return report(True, "replay" if replay_report is not None else "selfcheck", replay=replay_report)
 
     # Stop handing messages to the old version; its calls in flight finish there.
     proc.state = State.SWAPPING
@@ -148,11 +157,14 @@ async def swap_process(kernel: Kernel, proc: Process, neuro: type, *, replay: in
                        replay=replay_report)
 
     moved = False
+    begun: Any = FRESH  # the state the new instance starts from, kept for a later replay gate
     try:
         if "snapshot" in proc.manifest.hooks and proc.worker is not None and "restore" in manifest.hooks:
             state = await proc.worker.hook("snapshot")
             if "migrate" in manifest.hooks:
                 state = await new_worker.hook("migrate", old_version, state)
+            if kernel._eventlog is not None:  # kept before `restore` may change it; no log, no gate
+                begun = keep_state(state, backend == "inproc")
             await new_worker.hook("restore", state)
             moved = True
     except Exception as e:
@@ -165,15 +177,18 @@ async def swap_process(kernel: Kernel, proc: Process, neuro: type, *, replay: in
     requeued, dropped = _revalidate_queue(kernel, proc, decoder)
     proc.neuro, proc.manifest, proc.version = neuro, manifest, new_version
     proc.decoder, proc.output_types, proc.policy, proc.backend = decoder, outputs, policy, backend
-    if hasattr(new_worker, "on_exit"):
-        new_worker.on_exit = lambda died: kernel._worker_died(proc, new_worker, died)
+    new_worker.on_exit = lambda died: kernel._worker_died(proc, new_worker, died)
     proc.worker = new_worker
     proc.state = State.RUNNING
+    if kernel._eventlog is not None:
+        # Queued messages are the new instance's too: its own are those from the first queued on.
+        first = min((letter.env.id for letter in proc.queue), default=None)
+        remember_start(proc, new_worker, begun, first - 1 if first is not None else next_id())
     if proc.queue:
         kernel._router._start_runner(proc)
     if old_worker is not None:
         await old_worker.stop(1.0)
-    kernel._event("swapped", proc.name, origin, old_version=old_version, new_version=new_version,
+    kernel._event("swap.done", proc.name, origin, old_version=old_version, new_version=new_version,
                   state_moved=moved, replayed=replay_report.compared if replay_report else 0)
     return report(True, "live", replay=replay_report, state_moved=moved, requeued=requeued, dropped=dropped)
 
@@ -198,22 +213,12 @@ def _revalidate_queue(kernel: Kernel, proc: Process, decoder: msgspec.msgpack.De
     return kept, dropped
 
 
-async def _replay(kernel: Kernel, proc: Process, neuro: type, policy: Any, backend: str,
-                  decoder: msgspec.msgpack.Decoder, count: int, tolerance: float) -> ReplayReport:
-    """Replay the last `count` handled calls to `proc` through a fresh shadow instance."""
-    if kernel._eventlog is None:
-        raise NeuroError("the replay gate needs the event log; start the kernel with Kernel(log=...)")
-    records = await kernel.log._query("replay_records", proc.name, count)
-    shadow = await kernel._backends[backend].start(neuro, policy)
-    try:
-        if "snapshot" in proc.manifest.hooks and "restore" in neuro.__manifest__.hooks and proc.worker is not None:
-            state = await proc.worker.hook("snapshot")
-            if "migrate" in neuro.__manifest__.hooks:
-                state = await shadow.hook("migrate", proc.version, state)
-            await shadow.hook("restore", state)
-        ctx = ShadowContext(proc.name, neuro.version())
-        return await replay_calls(shadow.invoke, ctx, decoder, records, tolerance)
-    finally:
-        with trio.CancelScope(shield=True):
-            await shadow.stop(1.0)
+def _judge(proc: Process, neuro: type, tolerance: float | None, declared: float) -> tuple[float, str]:
+    """(tolerance, judge) of a gate: a tolerance the caller gave; else the neuro's own `agree`
+    (the candidate's, else the current version's); else the tolerance the candidate declares."""
+    if tolerance is None:
+        if "agree" in neuro.__manifest__.hooks or "agree" in proc.manifest.hooks:
+            return 0.0, "agree"
+        tolerance = declared
+    return tolerance, "tolerance" if tolerance > 0 else "exact"
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 import msgspec
 
-__all__ = ["Context", "Progress", "KernelEvent", "EVENTS_MISSED"]
+__all__ = ["Context", "Progress", "KernelEvent", "EVENTS_MISSED", "register_artifacts"]
 
 T = TypeVar("T")
 
@@ -22,12 +22,24 @@ T = TypeVar("T")
 EVENTS_MISSED = "events.missed"
 
 
+# version -> declared artifact path -> the read-only file it was exported as. A version names
+# its artifacts' bytes (they are part of its hash), so one table serves every context of this
+# process: the kernel's, a replay's shadow, a sandbox worker's (filled from its Load frame).
+_artifacts: dict[str, dict[str, str]] = {}
+
+
+def register_artifacts(version: str, paths: dict[str, str]) -> None:
+    """Say where the artifacts of `version` are (path as declared -> file), for `ctx.artifact`."""
+    _artifacts[version] = dict(paths)
+
+
 class KernelEvent(msgspec.Struct, frozen=True, tag="kernel_event"):
     """A lifecycle or error event as a subscriber of the ``kernel.events`` topic sees it:
-    `name` (``spawned``, ``crashed``, ``hook.done``, ...), the `neuro` it is about, the
-    `actor` that caused it and its own `data`. A neuro that subscribes to ``kernel.events``
-    takes it as input (``input = sdk.KernelEvent``, or a union with it). One named
-    ``events.missed`` says that ``data["missed"]`` events did not fit in its mailbox."""
+    `name` (``neuro.spawned``, ``neuro.crashed``, ``hook.done``, ...; docs/events.md lists them
+    with their data), the `neuro` it is about, the `actor` that caused it and its own `data`.
+    A neuro that subscribes to ``kernel.events`` takes it as input (``input = sdk.KernelEvent``,
+    or a union with it). One named ``events.missed`` says that ``data["missed"]`` events did
+    not fit in its mailbox."""
 
     time: float
     name: str
@@ -86,6 +98,24 @@ class Context(abc.ABC):
     async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking or CPU-heavy work in a worker thread so the kernel keeps serving."""
 
+    def artifact(self, path: str) -> str:
+        """The file to read declared artifact `path` from (``ctx.artifact("weights.bin")``):
+        read-only, the same bytes the version was named with. Raises `NeuroError` naming the
+        artifacts this version declares when `path` is not one of them."""
+        import posixpath
+
+        from neuro._errors import NeuroError
+
+        if not isinstance(path, str):
+            raise TypeError(f"artifact takes the path the neuro declares (a str), got {type(path).__name__}")
+        table = _artifacts.get(self.version, {})
+        found = table.get(posixpath.normpath(path)) if path else None
+        if found is None:
+            declared = ", ".join(sorted(table)) or "none"
+            raise NeuroError(f"{self.name} {self.version} has no artifact {path!r} (it declares: {declared}); declare "
+                             "it in the class's `artifacts` (or neuro.toml's) and load the neuro again")
+        return found
+
     async def gather(self, calls: Iterable[tuple[str, Any]], *, timeout: float = 10.0, limit: int = 16,
                      raise_errors: bool = False) -> list[Any]:
         """Call several neuros at once: ``await ctx.gather([("b", msg1), ("c", msg2)])``.
@@ -129,8 +159,8 @@ class Context(abc.ABC):
     @property
     def kernel(self) -> Any:
         """A client of the kernel this neuro runs in, with the methods of `neuro.connect()`
-        (ps, info, statistics, spawn, stop, restart, swap, rollback, versions, hook, messages,
-        events, trace, policies, reload_policies). Each is refused with a `PolicyError` naming
+        (ps, info, statistics, spawn, stop, restart, swap, rollback, versions, source, diff,
+        hook, messages, events, trace, policies, reload_policies). Each is refused with a `PolicyError` naming
         the key to grant unless the neuro's policy lists it in ``capabilities.control``; none
         is granted by default, and never to untrusted code. It works in-process and from
         every sandbox (over the worker's channel to the kernel)."""

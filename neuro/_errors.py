@@ -29,7 +29,7 @@ a handler does not catch crashes its neuro (OTP's rule), a relayed RemoteError i
 handler that catches RemoteError carries on.
 
 A message that fails at the boundary (unknown recipient, invalid payload, too large) is
-refused before it is accepted: it gets no id and no outcome row, only a `rejected` event.
+refused before it is accepted: it gets no id and no outcome row, only a `message.rejected` event.
 """
 
 from __future__ import annotations

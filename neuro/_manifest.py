@@ -7,7 +7,6 @@ so a bad declaration fails at import with an error that names the field and the 
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import types
@@ -17,11 +16,12 @@ from typing import Any, Callable, ClassVar
 import msgspec
 
 from ._errors import ManifestError
+from ._identity import class_files, hash_files, neuro_root
 
-__all__ = ["Message", "Neuro", "Manifest", "neuro", "HOOKS", "SANDBOXES"]
+__all__ = ["Message", "Neuro", "Manifest", "neuro", "HOOKS", "SANDBOXES", "hash_files", "source_files"]
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_\-]{0,62}(\.[a-z][a-z0-9_\-]{0,62})*$")
-HOOKS = ("snapshot", "restore", "migrate", "sleep", "selfcheck")
+HOOKS = ("snapshot", "restore", "migrate", "sleep", "selfcheck", "agree")
 SANDBOXES = ("inproc", "process", "docker", "ray")
 
 
@@ -48,6 +48,7 @@ class Manifest(msgspec.Struct, frozen=True):
     module: str
     qualname: str
     source_path: str | None
+    artifacts: tuple[str, ...] = ()  # files that are not code, relative to the neuro's folder
 
 
 class Neuro:
@@ -66,6 +67,10 @@ class Neuro:
     - ``replay``: before a new version goes live, replay this many logged calls through it
       and compare its answers with the old version's (0: no replay gate).
     - ``replay_tolerance``: how far numbers in the answers may differ (0: exactly equal).
+    - ``artifacts``: files that are not code (weights, vocabularies, data), by path relative
+      to the neuro's folder: ``("weights.bin", "data/vocab.txt")``. They are part of its
+      version, stored with it, and reach it read-only: ``ctx.artifact("weights.bin")`` is
+      the path to read. The policy's ``artifact_bytes`` bounds their size.
 
     Methods:
 
@@ -74,7 +79,8 @@ class Neuro:
       supervisor restarts it.
     - hooks, all optional: ``snapshot(self) -> state``, ``restore(self, state)``,
       ``migrate(cls, old_version, state) -> state`` (a classmethod), ``async sleep(self, ctx)``
-      (dream consolidation), ``selfcheck(self)`` (raise if this version must not go live).
+      (dream consolidation), ``selfcheck(self)`` (raise if this version must not go live),
+      ``agree(self, old, new) -> bool`` (whether two answers, as plain data, agree at the replay gate).
 
     ``__init__`` takes no arguments: it builds the fresh state of one instance.
     A subclass meant only as a base for others passes ``abstract=True``.
@@ -89,6 +95,7 @@ class Neuro:
     subscribe: ClassVar[tuple[str, ...]] = ()
     replay: ClassVar[int] = 0
     replay_tolerance: ClassVar[float] = 0.0
+    artifacts: ClassVar[tuple[str, ...]] = ()
 
     __manifest__: ClassVar[Manifest]
     __version_cache__: ClassVar[str | None] = None
@@ -105,7 +112,8 @@ class Neuro:
 
     @classmethod
     def version(cls) -> str:
-        """The content hash of this neuro's code: its module file, or its package folder."""
+        """The content hash of this neuro: its code (its module file, or its package folder,
+        without tests and caches) and its declared artifacts (see `neuro._identity`)."""
         cached = cls.__dict__.get("__version_cache__")
         if cached is None:
             cached = _content_hash(cls)
@@ -150,6 +158,9 @@ def _read_manifest(cls: type[Neuro]) -> Manifest:
     if migrate is not None and not isinstance(migrate, (classmethod, staticmethod)):
         raise ManifestError(f"{where} ({name}): `migrate` must be a classmethod: migrate(cls, old_version, state)")
     hooks = tuple(h for h in HOOKS if callable(getattr(cls, h, None)))
+    from ._artifactfiles import check_artifact_names
+
+    artifacts = check_artifact_names(cls.artifacts, f"{where} ({name})")
     module = sys.modules.get(cls.__module__)
     path = getattr(module, "__file__", None)
     return Manifest(
@@ -165,6 +176,7 @@ def _read_manifest(cls: type[Neuro]) -> Manifest:
         module=cls.__module__,
         qualname=cls.__qualname__,
         source_path=path,
+        artifacts=artifacts,
     )
 
 
@@ -237,49 +249,57 @@ def _is_union(tp: Any) -> bool:
     return typing.get_origin(tp) in (typing.Union, types.UnionType)
 
 
-_file_hashes: dict[str, str] = {}
+# (module file, where the neuro is) -> (its files, the folder its artifacts are in), read once.
+_class_sources: dict[tuple[str, Any], tuple[dict[str, bytes], str] | None] = {}
 
 
-def hash_files(files: dict[str, bytes]) -> str:
-    """The content hash of a neuro's code: relative paths and bytes, in path order."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for rel in sorted(files):
-        h.update(rel.encode())
-        h.update(files[rel])
-    return h.hexdigest()[:16]
-
-
-def source_files(cls: type) -> dict[str, bytes] | None:
-    """The files a neuro is made of (relative path -> bytes), or None without a file."""
+def _sources(cls: type) -> tuple[dict[str, bytes], str] | None:
     module = sys.modules.get(cls.__module__)
     path = getattr(module, "__file__", None)
     if not path:
         return None
-    folder = os.path.dirname(path)
-    if os.path.basename(path) == "__init__.py" or os.path.exists(os.path.join(folder, "neuro.toml")):
-        files = {}
-        for f in _python_files(folder):
-            with open(f, "rb") as fh:
-                files[os.path.relpath(f, folder)] = fh.read()
-        return files
-    with open(path, "rb") as fh:
-        return {os.path.basename(path): fh.read()}
+    key = (path, neuro_root(cls))
+    if key not in _class_sources:
+        _class_sources[key] = class_files(cls)
+    return _class_sources[key]
+
+
+def source_files(cls: type) -> dict[str, bytes] | None:
+    """The files an imported neuro is made of (the one layout of `neuro._identity`), or None
+    without a file. Read once per module file, so what is stored is what was hashed."""
+    found = _sources(cls)
+    return dict(found[0]) if found is not None else None
+
+
+def class_artifacts(cls: type) -> dict[str, Any] | None:
+    """The declared artifacts of an imported class (path -> `neuro._artifactfiles.Artifact`),
+    found and hashed in its folder (blocking) and kept on the class; None when it declares
+    some but has no folder (defined in a REPL)."""
+    if "__neuro_artifacts__" in vars(cls):
+        return cls.__neuro_artifacts__
+    names = cls.__manifest__.artifacts if "__manifest__" in vars(cls) else ()
+    if not names:
+        return {}
+    found = _sources(cls)
+    if found is None:
+        return None
+    from ._artifactfiles import hash_artifacts
+
+    cls.__neuro_artifacts__ = hash_artifacts(found[1], names, checked=False)
+    return cls.__neuro_artifacts__
 
 
 def _content_hash(cls: type) -> str:
-    """Hash the code a neuro is made of: its package folder's .py files, or its module file.
+    """The version of an imported class: its files and declared artifacts (hashed once per
+    file content; the artifacts found are kept on the class for the kernel to store).
 
     A class with no file behind it (defined in a REPL) hashes its own source, or its name.
     """
-    module = sys.modules.get(cls.__module__)
-    key = getattr(module, "__file__", None)
-    if key:
-        if key not in _file_hashes:
-            files = source_files(cls)
-            _file_hashes[key] = hash_files(files or {})
-        return _file_hashes[key]
+    found = _sources(cls)
+    if found is not None:
+        from ._artifactfiles import artifact_hashes
+
+        return hash_files(found[0], artifact_hashes(class_artifacts(cls)))
     import hashlib
     import inspect
 
@@ -290,17 +310,9 @@ def _content_hash(cls: type) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _python_files(folder: str) -> list[str]:
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        found.extend(os.path.join(root, f) for f in files if f.endswith(".py"))
-    return found
-
-
 def forget_hashes() -> None:
-    """Drop cached file hashes (after a file changed on disk)."""
-    _file_hashes.clear()
+    """Drop the cached files of imported neuros (after a file changed on disk)."""
+    _class_sources.clear()
 
 
 def neuro(
@@ -311,6 +323,7 @@ def neuro(
     policy: str = "default",
     sandbox: str | None = None,
     subscribe: tuple[str, ...] = (),
+    artifacts: tuple[str, ...] = (),
 ) -> Callable[[Callable[..., Any]], type[Neuro]]:
     """Declare a stateless neuro from one handler function ``(ctx, msg) -> reply``.
 
@@ -337,6 +350,7 @@ def neuro(
             "policy": policy,
             "sandbox": sandbox,
             "subscribe": subscribe,
+            "artifacts": artifacts,
             "handle": handle,
             "__module__": fn.__module__,
             "__qualname__": fn.__qualname__,

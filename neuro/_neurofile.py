@@ -3,13 +3,14 @@
 A neuro on disk is a single ``.py`` module, or a package folder (with ``__init__.py``, or a
 ``neuro.toml`` naming its entry module). Its manifest is in code, or in a ``neuro.toml`` in
 the folder, which may set ``name``, ``neuro`` (the class, when the code defines several),
-``module``, ``policy``, ``sandbox``, ``policy_overrides`` and ``replay``.
+``module``, ``policy``, ``sandbox``, ``policy_overrides``, ``replay`` and ``artifacts``.
 
-Every file is read once, checked (no symlink out of the folder, no ``..``, at most 1 MiB,
-UTF-8 text without NUL bytes), compiled, and imported from those bytes under a module name
-of its own (``neuro_drop.<stem>_<hash>``), so two versions never share module state and the
-old one keeps working while the new one is tried. Its version is the content hash of its
-files; its name comes from its manifest, never from its path.
+Every file is read once by the one reader (`neuro._identity`: no symlink out of the folder,
+no ``..``, at most 1 MiB, UTF-8 text without NUL bytes; tests and caches left out),
+compiled, and imported from those bytes under a module name of its own
+(``neuro_drop.<stem>_<hash>``), so two versions never share module state and the old one
+keeps working while the new one is tried. Its version is the one content identity of its
+files and declared artifacts; its name comes from its manifest, never from its path.
 
 Everything that goes wrong is a `NeuroFileError` naming the file, the line when there is
 one, and what to do.
@@ -31,34 +32,21 @@ from typing import Any, Literal
 
 import msgspec
 
-from neuro._errors import ManifestError, NeuroError
-from neuro._manifest import NAME_PATTERN, SANDBOXES, Neuro, hash_files
+from neuro._errors import ManifestError
+from neuro._identity import (
+    MAX_FILE_BYTES, MAX_PACKAGE_BYTES, MAX_PACKAGE_FILES, TOML, NeuroFileError, canonical_files, hash_files,
+    is_excluded, read_neuro_files, shown_path,
+)
+from neuro._manifest import NAME_PATTERN, SANDBOXES, Neuro
 
 __all__ = [
     "MAX_FILE_BYTES", "MAX_PACKAGE_FILES", "MAX_PACKAGE_BYTES", "LoadedNeuro", "shown_path", "NeuroFileError", "NeuroToml", "ReplaySpec",
     "load_neuro_path", "load_neuro_files", "load_neuro_source", "read_neuro_files", "is_neuro_entry",
+    "with_artifacts", "artifact_root",
 ]
 
-MAX_FILE_BYTES = 1 << 20  # 1 MiB: a neuro is code, not data
-MAX_PACKAGE_FILES = 1000  # files and folders a package folder may hold (all are walked)
-MAX_PACKAGE_BYTES = 16 << 20  # its source files in all
 PACKAGE = "neuro_drop"  # the parent of every module loaded from a file
 SOURCE_SUFFIXES = (".py",)
-TOML = "neuro.toml"
-
-
-class NeuroFileError(NeuroError):
-    """A neuro file or folder cannot be loaded: `file` and `line` say where, `error` says what
-    and what to do, `traceback` is the formatted traceback of an import-time exception."""
-
-    def __init__(self, error: str, *, file: str, line: int | None = None, traceback: str | None = None) -> None:
-        file = shown_path(file)
-        where = f"{file}:{line}" if line is not None else file
-        super().__init__(f"{where}: {error}")
-        self.file = file
-        self.line = line
-        self.error = error
-        self.traceback = traceback
 
 
 class ReplaySpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -81,11 +69,13 @@ class NeuroToml(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     sandbox: Literal["inproc", "process", "docker", "ray"] | None = None
     policy_overrides: dict[str, Any] = {}
     replay: int | ReplaySpec | None = None
+    artifacts: list[str] | None = None  # files that are not code, relative to the folder
 
 
 class LoadedNeuro(msgspec.Struct, frozen=True):
     """One version of a neuro, loaded from disk: its class, manifest name, content hash, the
-    exact bytes it was loaded from (relative path -> bytes, the entry module first) and where."""
+    exact bytes it was loaded from (relative path -> bytes, the entry module first), where,
+    and its declared artifacts as found in its folder (path -> `Artifact`)."""
 
     cls: Any
     name: str
@@ -94,18 +84,17 @@ class LoadedNeuro(msgspec.Struct, frozen=True):
     path: str
     module: str
     replay: int | None = None
+    artifacts: dict[str, Any] = {}
 
 
 # -- what counts as a neuro on disk ----------------------------------------------------------
 
-_IGNORED = re.compile(r"(^[.#~])|(~$)|(\.(swp|swx|swo|tmp|bak|orig)$)|(^__pycache__$)")
-
-
 def is_neuro_entry(folder: str, entry: str) -> bool:
     """Whether `entry` (a name directly in `folder`) is one a drop folder loads: a ``.py``
     file or a folder with ``__init__.py`` or ``neuro.toml``; hidden and editor temp files
-    (``.x``, ``x~``, ``.swp``, ``.tmp``) and ``_``-prefixed modules are not."""
-    if _IGNORED.search(entry) or entry.startswith("_"):
+    (``.x``, ``x~``, ``.swp``, ``.tmp``), tests (``test_x.py``, ``x_test.py``,
+    ``conftest.py``, ``tests/``) and ``_``-prefixed modules are not."""
+    if is_excluded(entry) or entry.startswith("_"):
         return False
     path = os.path.join(folder, entry)
     if entry.endswith(".py"):
@@ -113,105 +102,6 @@ def is_neuro_entry(folder: str, entry: str) -> bool:
     if os.path.isdir(path):
         return os.path.lexists(os.path.join(path, "__init__.py")) or os.path.lexists(os.path.join(path, TOML))
     return False
-
-
-def read_neuro_files(path: str, folder: str) -> dict[str, bytes]:
-    """Read a neuro's files, checking each: the entry module first, then the rest, keyed
-    ``name.py`` for a module and ``pkg/rel/path.py`` for a folder (``neuro.toml`` included)."""
-    folder_real = os.path.realpath(folder)
-    _check_inside(path, folder_real, path)
-    if not os.path.isdir(path):
-        if not path.endswith(".py"):
-            raise NeuroFileError("not a neuro: use a .py module or a package folder with __init__.py or "
-                                 "neuro.toml", file=path)
-        return {os.path.basename(path): _read_checked(path, folder_real)}
-    package = os.path.basename(os.path.normpath(path))
-    files: dict[str, bytes] = {}
-    seen = total = 0
-    for root, dirs, names in os.walk(path):
-        dirs[:] = sorted(d for d in dirs if not _IGNORED.search(d))
-        seen += len(dirs) + len(names)
-        if seen > MAX_PACKAGE_FILES:
-            raise NeuroFileError(f"the package folder holds more than {MAX_PACKAGE_FILES} files and folders: keep "
-                                 "data and virtual environments out of a neuro's folder", file=shown_path(path))
-        for d in dirs:
-            _check_inside(os.path.join(root, d), folder_real, os.path.join(root, d))
-        for name in sorted(names):
-            if _IGNORED.search(name) or not (name.endswith(".py") or (name == TOML and root == path)):
-                continue
-            full = os.path.join(root, name)
-            rel = os.path.relpath(full, path).replace(os.sep, "/")
-            data = files[f"{package}/{rel}"] = _read_checked(full, folder_real)
-            total += len(data)
-            if total > MAX_PACKAGE_BYTES:
-                raise NeuroFileError(f"the package's source files add up to more than {MAX_PACKAGE_BYTES >> 20} MiB: "
-                                     "a neuro is code; load data at run time", file=shown_path(path))
-    if not files:
-        raise NeuroFileError("an empty neuro folder: add __init__.py (or neuro.toml and a module)", file=path)
-    return files
-
-
-def _check_inside(path: str, folder_real: str, shown: str) -> None:
-    if ".." in os.path.basename(os.path.normpath(path)) or ".." in path.replace(os.sep, "/").split("/"):
-        raise NeuroFileError("a name with '..' is refused: name neuro files plainly, inside the folder",
-                             file=shown)
-    real = os.path.realpath(path)
-    if real != folder_real and not real.startswith(folder_real + os.sep):
-        raise NeuroFileError(f"a symlink pointing outside the folder (to {real}) is refused: copy the file "
-                             "into the folder instead", file=shown)
-
-
-def _read_checked(path: str, folder_real: str) -> bytes:
-    """Read one file, checking the file that was opened (not the path, which a swapped symlink
-    could point elsewhere between a check and an open)."""
-    _check_inside(path, folder_real, path)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError as e:
-        raise NeuroFileError(f"cannot be read: {e.strerror or e}", file=shown_path(path)) from None
-    with open(fd, "rb", closefd=True) as f:
-        try:
-            opened = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:  # no /proc: the check on the path above is what there is
-            opened = os.path.realpath(path)
-        if opened != folder_real and not opened.startswith(folder_real + os.sep):
-            raise NeuroFileError(f"the file opened is outside the folder (at {opened}): a symlink changed while it "
-                                 "was read; copy the file into the folder instead", file=shown_path(path))
-        import stat
-
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise NeuroFileError("not a regular file (a fifo, device or socket is refused)", file=shown_path(path))
-        if info.st_size > MAX_FILE_BYTES:
-            raise NeuroFileError(f"the file is {info.st_size} bytes, over the 1 MiB limit for neuro code: keep data "
-                                 "out of the neuro file and load it at run time", file=shown_path(path))
-        try:
-            data = f.read(MAX_FILE_BYTES + 1)
-        except OSError as e:
-            raise NeuroFileError(f"cannot be read: {e.strerror or e}", file=shown_path(path)) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise NeuroFileError(f"the file is over the 1 MiB limit for neuro code: keep data out of the neuro "
-                             "file and load it at run time", file=path)
-    if b"\0" in data:
-        raise NeuroFileError("a binary file (it contains NUL bytes) is refused: a neuro is UTF-8 Python source",
-                             file=path)
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise NeuroFileError("a binary file (not valid UTF-8) is refused: a neuro is UTF-8 Python source",
-                             file=path, line=line) from None
-    return data
-
-
-def shown_path(path: str) -> str:
-    """A path as text that can always be logged: bytes that are not UTF-8 (Linux file
-    names are bytes) appear as backslash escapes instead of breaking the log's JSON."""
-    try:
-        path.encode("utf-8")
-        return path
-    except UnicodeEncodeError:
-        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 # -- neuro.toml ------------------------------------------------------------------------------
@@ -233,6 +123,13 @@ def read_toml(data: bytes, file: str) -> NeuroToml:
     if replay is not None and replay < 0:
         raise NeuroFileError("invalid neuro.toml: `replay` must be a number of calls >= 0 - at `$.replay`",
                              file=file)
+    if spec.artifacts is not None:
+        from neuro._artifactfiles import check_artifact_names
+
+        try:
+            check_artifact_names(spec.artifacts, "neuro.toml")
+        except ManifestError as e:
+            raise NeuroFileError(f"invalid {e} - at `$.artifacts`", file=file) from None
     return spec
 
 
@@ -246,6 +143,8 @@ def _toml_attrs(spec: NeuroToml) -> dict[str, Any]:
     if spec.replay is not None:
         attrs["replay"] = (msgspec.structs.asdict(spec.replay) if isinstance(spec.replay, ReplaySpec)
                            else {"calls": spec.replay, "match": "exact", "tolerance": 0.0})
+    if spec.artifacts is not None:
+        attrs["artifacts"] = tuple(spec.artifacts)
     return attrs
 
 
@@ -324,20 +223,44 @@ def _reserve(stem: str, version: str | None, package: _Package) -> str:
 
 def load_neuro_path(path: str | os.PathLike[str], folder: str | os.PathLike[str] | None = None) -> LoadedNeuro:
     """Load the neuro at `path` (a ``.py`` file or a package folder inside `folder`, by
-    default the folder that holds it)."""
+    default the folder that holds it), its declared artifacts hashed from its folder."""
     path = os.path.abspath(os.fspath(path))
     folder = os.fspath(folder) if folder is not None else os.path.dirname(os.path.normpath(path))
     files = read_neuro_files(path, folder)
     loaded = _load(files, None, os.path.dirname(os.path.normpath(path)))
-    return msgspec.structs.replace(loaded, path=path)
+    return with_artifacts(msgspec.structs.replace(loaded, path=path), artifact_root(path))
+
+
+def artifact_root(path: str) -> str:
+    """The folder a neuro at `path` declares its artifacts relative to: a package folder
+    itself, or the folder that holds a module."""
+    return path if os.path.isdir(path) else os.path.dirname(os.path.normpath(path))
+
+
+def with_artifacts(loaded: LoadedNeuro, root: str) -> LoadedNeuro:
+    """`loaded` with its class's declared artifacts found and hashed under `root` (blocking),
+    and its version the identity of its code and those artifacts. Raises NeuroFileError for
+    an artifact that is missing, a symlink out of the folder or not a regular file."""
+    cls = loaded.cls
+    names = cls.__manifest__.artifacts
+    if not names:
+        return loaded
+    from neuro._artifactfiles import artifact_hashes, hash_artifacts
+
+    artifacts = hash_artifacts(root, names)
+    version = hash_files(loaded.files, artifact_hashes(artifacts))
+    cls.__neuro_artifacts__ = artifacts
+    cls.__version_cache__ = version
+    return msgspec.structs.replace(loaded, version=version, artifacts=artifacts)
 
 
 def load_neuro_files(files: dict[str, bytes], module_name: str | None = None, *,
                      origin: str | None = None) -> type[Neuro]:
     """Load a neuro class from its stored source (as `LoadedNeuro.files` or a version store
-    holds it), under `module_name` (a fresh ``neuro_drop.*`` name by default; taken names get
-    a suffix, so a version never shares module state with another). `origin` is the folder
-    its files are shown as coming from in errors and tracebacks."""
+    holds it, in any layout `neuro._identity.canonical_files` takes), under `module_name` (a
+    fresh ``neuro_drop.*`` name by default; taken names get a suffix, so a version never
+    shares module state with another). `origin` is the folder its files are shown as coming
+    from in errors and tracebacks. Its artifacts are the caller's (they are not in `files`)."""
     return load_neuro_source(files, module_name, origin=origin).cls
 
 
@@ -352,24 +275,7 @@ def load_neuro_source(files: dict[str, bytes], module_name: str | None = None, *
         if b"\0" in data:
             raise NeuroFileError("a binary file (it contains NUL bytes) is refused: a neuro is UTF-8 Python source",
                                  file=rel)
-    return _load(_as_drop_layout(files, module_name), module_name, origin or "<stored>")
-
-
-def _as_drop_layout(files: dict[str, bytes], module_name: str | None) -> dict[str, bytes]:
-    """Stored sources come as ``name.py`` (a module), ``pkg/...`` (a folder, as here) or
-    folder-relative paths with no folder name (``__init__.py``, ``impl.py``): give the
-    last a folder name, and put the entry module first."""
-    if any("/" in rel for rel in files) and len({rel.split("/")[0] for rel in files}) == 1:
-        first = next(iter(files)).split("/")[0]
-        init = f"{first}/__init__.py"
-        return {init: files[init], **files} if init in files else dict(files)
-    sources = [rel for rel in files if rel.endswith(".py")]
-    if len(files) == 1 and len(sources) == 1:
-        return dict(files)
-    stem = re.sub(r"\W", "_", (module_name or "neuro").rsplit(".", 1)[-1]) or "neuro"
-    out = {f"{stem}/{rel}": data for rel, data in files.items()}
-    init = f"{stem}/__init__.py"
-    return {init: out[init], **out} if init in out else out
+    return _load(canonical_files(files, module_name), module_name, origin or "<stored>")
 
 
 def _load(files: dict[str, bytes], module_name: str | None, origin: str) -> LoadedNeuro:
@@ -381,7 +287,7 @@ def _load(files: dict[str, bytes], module_name: str | None, origin: str) -> Load
     toml_rel = f"{first.split('/')[0]}/{TOML}" if is_folder else None
     toml_file = shown[toml_rel] if toml_rel in files else None
     spec = read_toml(files[toml_rel], toml_file) if toml_file else NeuroToml()  # type: ignore[index]
-    version = _hash(files)
+    version = hash_files(files)  # its code; a caller adds its artifacts (`with_artifacts`)
     stem = first.split("/")[0] if is_folder else first.removesuffix(".py")
     targets: dict[str, Any] = {"qualname": spec.neuro, "attrs": _toml_attrs(spec), "active": True}
     package = _Package({}, _builtins_for(targets))
@@ -405,6 +311,7 @@ def _load(files: dict[str, bytes], module_name: str | None, origin: str) -> Load
         _unload(name)
         raise
     cls.__version_cache__ = version
+    cls.__neuro_source__ = files  # the exact bytes it was loaded from: what its version stores and ships
     replay = spec.replay.calls if isinstance(spec.replay, ReplaySpec) else spec.replay
     if replay is None:
         declared = getattr(cls, "replay", None)
@@ -530,6 +437,3 @@ def _unload(name: str) -> None:
     for mod in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
         del sys.modules[mod]
 
-
-def _hash(files: dict[str, bytes]) -> str:
-    return hash_files(files)  # the kernel's version store hashes the same way

@@ -12,7 +12,9 @@ __all__ = ["Backend", "Worker", "InprocBackend", "default_backends"]
 
 class _OnFirstUse(Backend):
     """A backend imported and made when first used, so a kernel that never sandboxes a
-    neuro pays nothing for the process and Docker backends at start-up."""
+    neuro pays nothing for the process and Docker backends at start-up. Every method of the
+    interface is the real backend's; so is any other public attribute (pool settings,
+    `statistics()`)."""
 
     def __init__(self, name: str, make: Callable[[], Backend]) -> None:
         self.name = name
@@ -41,17 +43,20 @@ class _OnFirstUse(Backend):
         return await self.real.start(neuro, policy)
 
     def unenforced(self, policy: Any) -> dict[str, Any]:
-        return self.real.unenforced(policy)  # type: ignore[attr-defined]
+        return self.real.unenforced(policy)
 
     async def describe(self, source: dict[str, bytes], version: str, origin: str, policy: Any,
                        deadline: float) -> bytes:
         return await self.real.describe(source, version, origin, policy, deadline)
 
+    async def warm(self, policy: Any) -> None:
+        await self.real.warm(policy)
+
     async def aclose(self) -> None:
         if self._real is not None:
             await self._real.aclose()
 
-    def __getattr__(self, attr: str) -> Any:  # warm(), pool settings, ...
+    def __getattr__(self, attr: str) -> Any:  # pool settings, statistics(), ...
         if attr.startswith("_"):
             raise AttributeError(attr)
         return getattr(self.real, attr)

@@ -54,6 +54,7 @@ class Description(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     types: dict[str, Any]  # Struct and enum definitions the trees refer to, by key
     replay: Optional[int] = None
     replay_tolerance: float = 0.0
+    artifacts: list[str] = []  # declared files that are not code; the kernel checks and hashes them
 
 
 # -- in the sandbox: class -> data -------------------------------------------------------------
@@ -70,7 +71,8 @@ def describe(cls: type[Neuro], replay: int | None = None) -> Description:
         subscribe=list(manifest.subscribe), hooks=list(manifest.hooks), is_async=manifest.is_async,
         module=manifest.module, qualname=manifest.qualname,
         input=_describe_type(info[0], types, 0), output=_describe_type(info[1], types, 0), types=types,
-        replay=replay, replay_tolerance=float(getattr(cls, "replay_tolerance", 0.0) or 0.0))
+        replay=replay, replay_tolerance=float(getattr(cls, "replay_tolerance", 0.0) or 0.0),
+        artifacts=list(manifest.artifacts))
 
 
 _PLAIN = {mi.AnyType: "any", mi.NoneType: "none", mi.BoolType: "bool", mi.BytesType: "bytes",
@@ -304,6 +306,7 @@ def rebuild(description: Description, files: dict[str, bytes] | None, version: s
         "name": d.name, "input": inp, "output": out, "policy": d.policy, "sandbox": d.sandbox,
         "policy_overrides": dict(d.policy_overrides), "subscribe": tuple(d.subscribe),
         "replay": d.replay or 0, "replay_tolerance": d.replay_tolerance,
+        "artifacts": tuple(d.artifacts),  # checked again as the class is made (`check_artifact_names`)
         "handle": handle_async if d.is_async else handle_sync,
         "__module__": module, "__qualname__": d.qualname if _qualname_ok(d.qualname) else "Described",
         "__neuro_described__": d, "__neuro_source__": files, "__version_cache__": version,

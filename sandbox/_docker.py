@@ -42,7 +42,9 @@ from ._grants import Grant, GrantError, check_writable, close_grants, home_cover
 from ._hostuid import DOCKER_IDS
 from ._process import _python_roots, disk_split
 from ._pool import WarmPool
-from ._remote import RemoteWorker, WorkerProcess
+from ._carrier import Limits, SocketCarrier
+from ._protocol import WorkerProtocol
+from ._remote import RemoteWorker
 
 __all__ = ["DockerBackend", "DockerUnavailable", "IMAGE"]
 
@@ -127,8 +129,8 @@ class _Container:
             pass
 
 
-class _ContainerLimits:
-    """What WorkerProcess calls its cgroup, for a container: limits, OOM, kill, remove."""
+class _ContainerLimits(Limits):
+    """A container's limits, as its carrier sees them: limits, OOM, CPU, kill, remove."""
 
     def __init__(self, backend: DockerBackend, process: _Container, folder: str, parent: str | None = None) -> None:
         self.backend = backend
@@ -169,6 +171,10 @@ class _ContainerLimits:
             except Exception as e:
                 return {"memory/cpu": f"docker could not update the container: {e}"}
         return {}
+
+    def oom_kills(self) -> int:
+        """Docker's OOMKilled flag (1 when the container's memory cgroup killed it)."""
+        return int(self.process.oom_killed)
 
     def memory_events(self) -> int:
         return int(self.process.oom_killed)
@@ -263,7 +269,7 @@ class DockerBackend(Backend):
         self._info: dict[str, Any] | None = None
         self._pool = WarmPool(self._spawn, pool_size)
         self._nursery: trio.Nursery | None = None
-        self._all: set[WorkerProcess] = set()
+        self._all: set[WorkerProtocol] = set()
         self._removals: list[threading.Thread] = []
         self._parents: list[str] = []  # parent cgroups of removed containers, to remove at close
         self._count = 0
@@ -345,7 +351,7 @@ class DockerBackend(Backend):
 
     # -- starting workers ------------------------------------------------------------------
 
-    async def _spawn(self, policy: Any) -> WorkerProcess:
+    async def _spawn(self, policy: Any) -> WorkerProtocol:
         client = await self._require()
         self._count += 1
         folder = tempfile.mkdtemp(prefix="neuro-docker-")
@@ -405,10 +411,11 @@ class DockerBackend(Backend):
         # stream (whose checkpoints and conflict checks cost a tenth of a call here).
         sock = socket.socket(fileno=conn.detach())
         sock.setblocking(False)
-        handle = WorkerProcess(process, sock, _ContainerLimits(self, process, folder, parent), policy, {}, started)
+        carrier = SocketCarrier(process, sock, _ContainerLimits(self, process, folder, parent))
+        handle = WorkerProtocol(carrier, policy, started)
         self._all.add(handle)
         assert self._nursery is not None
-        self._nursery.start_soon(handle.read_frames)
+        self._nursery.start_soon(handle.run)
         return handle
 
     async def _accept(self, listener: Any, process: _Container) -> Any:
@@ -442,6 +449,11 @@ class DockerBackend(Backend):
 
     async def start(self, neuro: type, policy: Any) -> RemoteWorker:
         return await self._pool.start(neuro, policy)
+
+    async def describe(self, source: dict[str, bytes], version: str, origin: str, policy: Any,
+                       deadline: float) -> bytes:
+        """Import `source` in a warm container of `policy` (see WarmPool.describe)."""
+        return await self._pool.describe(source, version, origin, policy, deadline)
 
     def statistics(self) -> dict[str, int]:
         return {"live": sum(h.alive for h in self._all), "idle": sum(len(v) for v in self._pool.idle.values()),

@@ -48,6 +48,9 @@ class Load(msgspec.Struct, tag="load", forbid_unknown_fields=True):
     # for neuros outside the installed packages. None: import `module` as installed.
     source: dict[str, bytes] | None = None
     gpu_memory: float = 0.0
+    # Each declared artifact's path -> where its read-only file is inside the sandbox (the
+    # backend binds it there), for `ctx.artifact`.
+    artifacts: dict[str, str] = {}
 
 
 class Loaded(msgspec.Struct, tag="loaded", forbid_unknown_fields=True):

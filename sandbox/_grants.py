@@ -8,21 +8,30 @@ root launcher); Docker takes only paths, so it gets the verified path and the ba
 after the start that the container holds that same inode.
 
 `NEURO_HOME` holds the control socket and the message log: a grant that covers it gets an
-empty read-only folder mounted over it inside the sandbox, and a grant inside it is refused.
+empty read-only folder mounted over it inside the sandbox, and a grant inside it is refused,
+save one kind: a read-only grant of an exported artifact, ``NEURO_HOME/artifacts/<sha256>``
+(the kernel adds one for each artifact a neuro's version declares). That file is opened like
+any grant (no link in its path, the folder's links resolved first: `artifact_grant_path`)
+and must be a regular file nobody may write (the kernel exports it 0444), so a neuro sees
+those bytes and nothing else of NEURO_HOME: not the log, not the other artifacts.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from typing import Any
 
 from neuro._errors import NeuroError
 
-from ._hostuid import HostIds, can_write, grant_fix
+from ._hostuid import HostIds, access_acl, can_write, grant_fix
 
-__all__ = ["Grant", "GrantError", "open_grants", "close_grants", "neuro_home", "home_cover", "check_writable"]
+__all__ = ["Grant", "GrantError", "open_grants", "close_grants", "neuro_home", "home_cover", "check_writable",
+           "artifact_grant_path"]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class GrantError(NeuroError):
@@ -73,9 +82,52 @@ def home_cover(policy: Any) -> list[str]:
             if home == _absolute(spec) or home.startswith(_absolute(spec).rstrip("/") + "/")]
 
 
-def _open(spec: str, write: bool) -> Grant | None:
-    """Open `spec` component by component without following links; None where it is missing."""
-    path = _absolute(spec)
+def artifact_grant_path(exported: str) -> str:
+    """Where an exported artifact (``NEURO_HOME/artifacts/<sha256>``, as the kernel names it)
+    is granted, bound and seen inside a sandbox: NEURO_HOME's `artifacts` folder with links
+    resolved (a grant has no link in its path, and NEURO_HOME may be a link to a larger
+    disk), the file's name as it is. A worker's Load frame tells the neuro this path
+    (`ctx.artifact`); a path that names no exported artifact is returned as it is."""
+    path = _absolute(exported)
+    return _artifact_of(path) or path
+
+
+def _artifact_of(path: str) -> str | None:
+    """The resolved path of the exported artifact `path` names, or None where it names none:
+    a file of exactly 64 lower-case hex digits in NEURO_HOME's `artifacts` folder, written as
+    the kernel writes it (NEURO_HOME as set, or resolved), never reached through another link."""
+    folder, name = os.path.split(path)
+    if not _SHA256.fullmatch(name):
+        return None
+    from neuro._home import neuro_home as home_as_set
+
+    home = neuro_home()
+    if folder not in (os.path.join(home, "artifacts"), os.path.join(os.path.abspath(home_as_set()), "artifacts")):
+        return None
+    return os.path.join(os.path.realpath(os.path.join(home, "artifacts")), name)
+
+
+def _open_artifact(spec: str, write: bool, resolved: str) -> Grant | None:
+    """Open the exported artifact `resolved` for a read-only grant: no link on the way, a
+    regular file that no one may write; None where it is missing (as for any grant)."""
+    if write:
+        raise GrantError(
+            f"the write grant {spec!r} is refused: it is an exported artifact in NEURO_HOME, which a sandbox may "
+            "only read; grant it in `read`, or a folder outside NEURO_HOME in `write`")
+    grant = _open(spec, False, resolved)
+    if grant is not None and (not stat.S_ISREG(grant.st.st_mode) or grant.st.st_mode & 0o222):
+        close_grants([grant])
+        raise GrantError(
+            f"the granted artifact {spec!r} is refused: it is not a read-only regular file (mode "
+            f"{stat.filemode(grant.st.st_mode)}); the kernel exports artifacts as 0444 files, so something else "
+            f"changed it: remove {resolved} and the kernel exports it again at the next start")
+    return grant
+
+
+def _open(spec: str, write: bool, path: str | None = None) -> Grant | None:
+    """Open `spec` (or the `path` it was resolved to) component by component without following
+    links; None where it is missing."""
+    path = path or _absolute(spec)
     fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     walked = ""
     try:
@@ -103,12 +155,19 @@ def _open(spec: str, write: bool) -> Grant | None:
 
 
 def open_grants(policy: Any) -> list[Grant]:
-    """Every granted path of `policy` that exists, opened; refuses one inside NEURO_HOME."""
+    """Every granted path of `policy` that exists, opened; refuses one inside NEURO_HOME, but
+    for a read-only grant of an exported artifact there."""
     home = neuro_home()
     grants: list[Grant] = []
     try:
         for spec, write in _specs(policy):
             path = _absolute(spec)
+            artifact = _artifact_of(path)
+            if artifact is not None:
+                grant = _open_artifact(spec, write, artifact)
+                if grant is not None:
+                    grants.append(grant)
+                continue
             if path.startswith(home + "/"):
                 raise GrantError(
                     f"the granted path {spec!r} is refused: it is inside NEURO_HOME ({home}), which holds "
@@ -120,6 +179,7 @@ def open_grants(policy: Any) -> list[Grant]:
     except BaseException:
         close_grants(grants)
         raise
+    grants.sort(key=lambda g: (g.path.count("/"), g.path))  # as resolved: parents still first
     return grants
 
 
@@ -132,9 +192,12 @@ def close_grants(grants: list[Grant]) -> None:
 
 def check_writable(grants: list[Grant], ids: HostIds, backend: str) -> None:
     """Refuse a write grant the sandbox's host uid cannot write, saying why and how to fix it
-    (otherwise the neuro meets EACCES later, and nothing says why)."""
+    (otherwise the neuro meets EACCES later, and nothing says why). The mode bits decide, or
+    the folder's access ACL where it has one, read through the descriptor opened without
+    following links. The same holds for a root kernel's neuro-sandbox user, a subordinate
+    uid of a kernel that is not root, and docker's 65534."""
     for grant in grants:
-        if grant.write and not can_write(grant.st, ids):
+        if grant.write and not can_write(grant.st, ids, access_acl(f"/proc/self/fd/{grant.fd}", follow_symlinks=True)):
             raise GrantError(
                 f"the write grant {grant.spec!r} cannot be written by the {backend} sandbox, which runs as "
                 f"{ids} on the host: {grant.path} is {grant_fix(grant.path, grant.st, ids)}")

@@ -10,12 +10,16 @@ from typing import Any
 
 import trio
 
-from ._base import Backend, Worker
+from ._base import Backend, Worker, policy_limits
 
 __all__ = ["InprocBackend"]
 
 
 class InprocWorker(Worker):
+    """The neuro's own instance, in the kernel's event loop. It cannot end on its own (a
+    handler's error is the kernel's to see), so it never calls `on_exit`; a policy change has
+    nothing to apply to it (the default `apply_policy`)."""
+
     def __init__(self, instance: Any, is_async: bool) -> None:
         self.instance = instance
         self.direct = not is_async
@@ -50,17 +54,8 @@ class InprocBackend(Backend):
     )
 
     def unenforced(self, policy: Any) -> dict[str, Any]:
-        """What `policy` limits that an in-process neuro is not held to."""
-        missing: dict[str, Any] = dict(policy.process_limits())
-        caps = policy.capabilities
-        if not caps.network:
-            missing["network"] = "denied by the policy, reachable in-process"
-        for kind in ("read", "write", "env"):
-            if "*" not in getattr(caps, kind):
-                missing[kind] = f"limited to {list(getattr(caps, kind))} by the policy, unlimited in-process"
-        if caps.disk:
-            missing["disk"] = caps.disk
-        return missing
+        """Everything `policy` limits: an in-process neuro is held to none of it."""
+        return policy_limits(policy, "in-process")
 
     async def start(self, neuro: type, policy: Any) -> Worker:
         await trio.lowlevel.checkpoint()

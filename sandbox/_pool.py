@@ -12,7 +12,8 @@ from typing import Any, Awaitable, Callable
 
 import trio
 
-from ._remote import RemoteWorker, WorkerProcess, WorkerDied
+from ._protocol import WorkerDied, WorkerProtocol
+from ._remote import RemoteWorker
 
 __all__ = ["WarmPool", "DescribeFailed"]
 
@@ -31,16 +32,16 @@ class DescribeFailed(Exception):
 
 
 class WarmPool:
-    def __init__(self, spawn: Callable[[Any], Awaitable[WorkerProcess]], size: int) -> None:
+    def __init__(self, spawn: Callable[[Any], Awaitable[WorkerProtocol]], size: int) -> None:
         self.spawn = spawn
         self.size = size
-        self.idle: dict[Any, list[WorkerProcess]] = defaultdict(list)
+        self.idle: dict[Any, list[WorkerProtocol]] = defaultdict(list)
         self.nursery: trio.Nursery | None = None
         self._filling: set[Any] = set()
         self._fills: set[trio.CancelScope] = set()  # refills in flight; cancelled at close
         self._closed = False
         # (policy, version) -> (worker with that version's class imported, trio time it did)
-        self._described: dict[tuple[Any, str], tuple[WorkerProcess, float]] = {}
+        self._described: dict[tuple[Any, str], tuple[WorkerProtocol, float]] = {}
 
     async def fill(self, policy: Any) -> None:
         """Start workers for `policy` until `size` wait."""
@@ -61,7 +62,7 @@ class WarmPool:
             self._fills.discard(scope)
             self._filling.discard(policy)
 
-    async def acquire(self, policy: Any, refill: bool = True) -> WorkerProcess:
+    async def acquire(self, policy: Any, refill: bool = True) -> WorkerProtocol:
         """A started worker for `policy`: a waiting one if there is one, else a cold one.
         Then a replacement is started (`refill`), unless the caller does that itself later."""
         idle = self.idle[policy]
@@ -114,7 +115,7 @@ class WarmPool:
         self._adopt(policy, version, handle)
         return described.description
 
-    def _adopt(self, policy: Any, version: str, handle: WorkerProcess) -> None:
+    def _adopt(self, policy: Any, version: str, handle: WorkerProtocol) -> None:
         now = trio.current_time()
         for key, (old, at) in list(self._described.items()):
             if key == (policy, version) or now - at > ADOPT_SECONDS or len(self._described) >= ADOPT_MAX:
@@ -123,7 +124,7 @@ class WarmPool:
                 self._refill(key[0])
         self._described[(policy, version)] = (handle, now)
 
-    def _discard(self, handle: WorkerProcess) -> None:
+    def _discard(self, handle: WorkerProtocol) -> None:
         if self.nursery is not None:
             self.nursery.start_soon(handle.stop, 0.2)
         else:  # pragma: no cover - the pool always has a nursery once bound
@@ -145,7 +146,7 @@ class WarmPool:
         finally:
             if adopted is not None:
                 self._refill(policy)  # the describe left this to the start that took its worker
-        return RemoteWorker(handle, neuro, self.nursery)
+        return RemoteWorker(handle, neuro)
 
     def close(self) -> None:
         self._closed = True

@@ -1,8 +1,9 @@
 """The process backend: each neuro in its own child process under bubblewrap.
 
 What it isolates: the worker runs in new user, pid, ipc, uts and (unless the policy grants
-network) network namespaces, as uid 65534 inside and, under a root kernel, as the host user
-neuro-sandbox outside (never the kernel's uid), unable to make namespaces of its own, with
+network) network namespaces, as uid 65534 inside and, outside, never the kernel's uid: the
+host user neuro-sandbox under a root kernel, one of the kernel user's subordinate uids under
+any other (sandbox/_subuid.py), unable to make namespaces of its own, with
 no new privileges, under a seccomp filter close to Docker's default profile, in a new
 session whose stdin is /dev/null and whose stdout and stderr are a pipe only the kernel
 reads, with a read-only root holding only Python, its packages and Neuro's code, a
@@ -13,8 +14,9 @@ address space, open files, file size) and a cgroup for memory, CPU and process c
 the host allows.
 
 What it does not: it shares the host's kernel (a kernel exploit escapes it); under a kernel
-that is not root the sandbox is the kernel's own uid on the host (a `quota.unenforceable`
-event says so); CPU time inside the neuro's own threads counts against RLIMIT_CPU only per
+that is not root and whose user has no subordinate uid range (or no newuidmap) the sandbox
+is the kernel's own uid on the host (a `quota.unenforceable` event says so and what to run);
+CPU time inside the neuro's own threads counts against RLIMIT_CPU only per
 process; writes into granted paths are limited per file, not in total. bubblewrap's own
 README says it is "not a complete, ready-made sandbox"; this is that plus Neuro's limits.
 """
@@ -41,8 +43,11 @@ from ._cgroups import CgroupHost, detect
 from ._child import start_child
 from ._grants import Grant, check_writable, close_grants, home_cover, neuro_home, open_grants
 from ._hostuid import HostIds, reachable, sandbox_ids
+from . import _subuid
 from ._pool import WarmPool
-from ._remote import WorkerProcess, RemoteWorker
+from ._carrier import SocketCarrier
+from ._protocol import WorkerProtocol
+from ._remote import RemoteWorker
 from . import _seccomp
 
 __all__ = ["ProcessBackend", "bwrap_command", "BubblewrapMissing", "disk_split"]
@@ -158,10 +163,15 @@ def bwrap_command(policy: Any, fd: int, bwrap: str = "bwrap", *, binds: list[_Bi
     if caps.network:
         for name in ("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/ssl"):
             args += ["--ro-bind-try", name, name]
-    for bind in binds if binds is not None else [_Bind(root) for root in _python_roots()]:
-        args += bind.args()
-    if mask:  # after the grant that covers it, so it lands on top
+    binds = binds if binds is not None else [_Bind(root) for root in _python_roots()]
+    inside = [b for b in binds if mask and b.path.startswith(mask.rstrip("/") + "/")]  # exported artifacts
+    for bind in binds:
+        if not any(bind is b for b in inside):
+            args += bind.args()
+    if mask:  # after the grant that covers it, so it lands on top; the artifacts in it on top of that
         args += ["--size", "4096", "--tmpfs", mask]
+        for bind in inside:
+            args += bind.args()
     args += ["--clearenv", "--proc", "/proc"]  # --clearenv before any --setenv
     # bwrap makes these read-only only where access(W_OK) succeeds; as an unprivileged uid
     # it does not, yet a neuro must never write a sysctl or sysrq: read-only, always.
@@ -197,36 +207,44 @@ def bwrap_command(policy: Any, fd: int, bwrap: str = "bwrap", *, binds: list[_Bi
     return args
 
 
-def _launcher(joins: list[str], staged: list[_Bind], ids: HostIds | None, tools: dict[str, str]) -> list[str]:
+def _launcher(joins: list[str], staged: list[_Bind], ids: HostIds | None, tools: dict[str, str],
+              subordinate: bool = False) -> list[str]:
     """What runs before bwrap, as the kernel's uid: join the worker's cgroup (so all that
-    follows is in it), then, for a root kernel, mount the paths the sandbox's uid cannot
-    reach in a private mount namespace (checking each is the inode the kernel opened) and
-    become that uid."""
-    script = ["set -e"] + [f"echo $$ > {shlex.quote(f)}" for f in joins]
-    prefix: list[str] = []
-    if staged:
-        prefix = [tools["unshare"], "--mount", "--propagation", "private", "--"]
-        script.append(f"mount -t tmpfs -o size=64k,mode=0755,nosuid,nodev,noexec neuro-stage {STAGE}")
-        folders = [b.stage for b in staged if b.st is not None and stat.S_ISDIR(b.st.st_mode)]
-        if folders:
-            script.append("mkdir " + " ".join(folders))
-        script += [f": > {b.stage}" for b in staged if b.stage not in folders]
-        script += [f"mount --rbind {shlex.quote(b.path)} {b.stage}" for b in staged]
-        want = shlex.quote("\n".join(f"{b.st.st_dev}:{b.st.st_ino}" for b in staged if b.st is not None))
-        script.append(f'[ "$(stat -c %d:%i {" ".join(b.stage for b in staged)})" = {want} ] || '
-                      '{ echo "neuro: a granted path changed while it was being bound; not starting" >&2; exit 125; }')
+    follows is in it), then mount the paths the sandbox's uid cannot reach in a private
+    mount namespace (checking each is the inode the kernel opened) and become that uid. A
+    root kernel mounts as root. A kernel that is not root (`subordinate`: `ids` are its
+    user's subordinate ids) joins the cgroup as itself, enters a user namespace of its own
+    that maps its uid to 0 and `ids` to 65534 (sandbox/_subuid.py), mounts as root there,
+    and becomes 65534 there, which is `ids` on the host."""
+    join = [f"echo $$ > {shlex.quote(f)}" for f in joins]
+    mounts = _stage_script(staged, _subuid.STAGE if subordinate else STAGE) if staged else []
+    if subordinate:
+        assert ids is not None
+        return [*_sh(join), *_subuid.userns_command(ids, tools, mount=bool(staged)), *_sh(mounts),
+                *_subuid.drop_command(tools)]
+    unshare = [tools["unshare"], "--mount", "--propagation", "private", "--"] if staged else []
     setpriv = [] if ids is None else [tools["setpriv"], f"--reuid={ids.uid}", f"--regid={ids.gid}",
                                       "--clear-groups", "--"]
-    if len(script) == 1:
-        return setpriv
-    return [*prefix, "/bin/sh", "-c", "; ".join(script) + '; exec "$@"', "sh", *setpriv]
+    return [*unshare, *_sh(join + mounts), *setpriv]
 
 
-def _not_root_note() -> str:
-    why = "newuidmap is missing" if shutil.which("newuidmap") is None else "subordinate uids are not used yet"
-    return (f"the kernel is not root and {why}: the sandbox shares the kernel's uid on the host (what it "
-            "writes into a granted path is the kernel user's, and every permission check there is made as "
-            "that user); run the kernel as root to give the sandbox a uid of its own")
+def _stage_script(staged: list[_Bind], stage: str) -> list[str]:
+    """Mount a private tmpfs on `stage`, bind each of `staged` under it, check the inodes."""
+    script = [f"mount -t tmpfs -o size=64k,mode=0755,nosuid,nodev,noexec neuro-stage {stage}"]
+    folders = [b.stage for b in staged if b.st is not None and stat.S_ISDIR(b.st.st_mode)]
+    if folders:
+        script.append("mkdir " + " ".join(folders))
+    script += [f": > {b.stage}" for b in staged if b.stage not in folders]
+    script += [f"mount --rbind {shlex.quote(b.path)} {b.stage}" for b in staged]
+    want = shlex.quote("\n".join(f"{b.st.st_dev}:{b.st.st_ino}" for b in staged if b.st is not None))
+    script.append(f'[ "$(stat -c %d:%i {" ".join(b.stage for b in staged)})" = {want} ] || '
+                  '{ echo "neuro: a granted path changed while it was being bound; not starting" >&2; exit 125; }')
+    return script
+
+
+def _sh(lines: list[str]) -> list[str]:
+    """A shell that runs `lines` and then execs the rest of the command line; [] for none."""
+    return ["/bin/sh", "-c", "set -e; " + "; ".join(lines) + '; exec "$@"', "sh"] if lines else []
 
 
 class ProcessBackend(Backend):
@@ -240,9 +258,13 @@ class ProcessBackend(Backend):
         self._pool = WarmPool(self._spawn, pool_size)
         self._nursery: trio.Nursery | None = None
         self._count = 0
-        self._all: set[WorkerProcess] = set()
-        # A root kernel runs its sandboxes as another host uid; any other kernel can only be itself.
+        self._all: set[WorkerProtocol] = set()
+        # The host uid the sandboxes run as (None: the kernel's own). A root kernel's is decided
+        # now; any other kernel's, its user's subordinate ids, at first use (_require: it runs
+        # newuidmap once). `_subordinate` None: not looked for yet.
         self.ids: HostIds | None = sandbox_ids() if os.geteuid() == 0 else None
+        self._subordinate: bool | None = False if os.geteuid() == 0 else None
+        self._uid_problem = ""  # why a kernel that is not root found no subordinate ids, and the fix
         self._tools: dict[str, str] = {}
         self._options: str | None = None  # bwrap --help: which options this bubblewrap has
 
@@ -265,6 +287,10 @@ class ProcessBackend(Backend):
                                                timeout=10).stdout
             except (OSError, subprocess.SubprocessError):
                 self._options = ""
+        if self._subordinate is None:
+            found = _subuid.detect()
+            self.ids, self._tools, self._uid_problem = found.ids, dict(found.tools), found.problem
+            self._subordinate = found.ids is not None
         if self.ids is not None and not self._tools:
             for tool in ("setpriv", "unshare"):
                 found = shutil.which(tool, path="/usr/bin:/bin:/usr/sbin:/sbin")
@@ -285,7 +311,8 @@ class ProcessBackend(Backend):
             missing["disk"] = (f"granted write paths {writable} are limited per file (RLIMIT_FSIZE), not in "
                                "total; the sandbox's own /tmp and /dev/shm are limited in total")
         if self.ids is None:
-            missing["host_uid"] = _not_root_note()
+            missing["host_uid"] = _subuid.fallback_note(
+                self._uid_problem or "its sandboxes were given no host uid of their own (ProcessBackend.ids is None)")
         if not _seccomp.machine_supported():
             import platform
 
@@ -307,7 +334,7 @@ class ProcessBackend(Backend):
             missing["gpu_memory"] = "applied by torch inside the worker, only when the neuro uses CUDA"
         return missing
 
-    async def _spawn(self, policy: Any) -> WorkerProcess:
+    async def _spawn(self, policy: Any) -> WorkerProtocol:
         bwrap = self._require()
         assert self.cgroups is not None
         self._count += 1
@@ -330,7 +357,8 @@ class ProcessBackend(Backend):
                                     disable_userns="--disable-userns" in (self._options or ""))
             # Joins the cgroup before bubblewrap starts, so all it runs is in it.
             joins = cgroup.procs_files() if cgroup is not None else []
-            command = _launcher(joins, [b for b in binds if b.stage], self.ids, self._tools) + command
+            command = _launcher(joins, [b for b in binds if b.stage], self.ids, self._tools,
+                                subordinate=bool(self._subordinate)) + command
             if policy.priority == "background":  # the lowest CPU priority, beside a low cgroup weight
                 command = ["nice", "-n", "19", *command]
             fds = [worker_end.fileno(), *(b.fd for b in binds if b.fd >= 0)]
@@ -355,17 +383,19 @@ class ProcessBackend(Backend):
             if seccomp is not None:
                 os.close(seccomp)
         kernel_end.setblocking(False)
-        handle = WorkerProcess(process, kernel_end, cgroup, policy, unenforced, started)
+        carrier = SocketCarrier(process, kernel_end, cgroup, unenforced)
+        handle = WorkerProtocol(carrier, policy, started)
         self._all.add(handle)
         assert self._nursery is not None
-        self._nursery.start_soon(handle.read_frames)
-        self._nursery.start_soon(handle.read_output, output)
+        self._nursery.start_soon(handle.run)
+        self._nursery.start_soon(carrier.read_output, output)
         return handle
 
     def _binds(self, policy: Any) -> tuple[list[_Bind], list[Grant]]:
         """Python's folders and the granted paths, opened now (at every start), each bound by
-        path, by descriptor, or, where a root kernel's sandbox uid cannot reach it, staged."""
+        path, by descriptor, or, where the sandbox's host uid cannot reach it, staged."""
         ids = self.ids
+        stage = _subuid.STAGE if self._subordinate else STAGE
         grants = open_grants(policy)
         try:
             if ids is not None:
@@ -373,12 +403,12 @@ class ProcessBackend(Backend):
             binds: list[_Bind] = []
             for root in _python_roots():
                 if ids is not None and not reachable(root, ids):
-                    binds.append(_Bind(root, stage=f"{STAGE}/{len(binds)}", st=os.stat(root)))
+                    binds.append(_Bind(root, stage=f"{stage}/{len(binds)}", st=os.stat(root)))
                 else:
                     binds.append(_Bind(root))
             for grant in grants:
                 if ids is not None and not reachable(grant.path, ids):
-                    binds.append(_Bind(grant.path, grant.write, stage=f"{STAGE}/{len(binds)}", st=grant.st))
+                    binds.append(_Bind(grant.path, grant.write, stage=f"{stage}/{len(binds)}", st=grant.st))
                 elif "--bind-fd" in (self._options or ""):
                     binds.append(_Bind(grant.path, grant.write, fd=grant.fd, st=grant.st))
                 else:  # bubblewrap before 0.5: by path, as resolved (and checked for links) just now
@@ -394,6 +424,11 @@ class ProcessBackend(Backend):
 
     async def start(self, neuro: type, policy: Any) -> RemoteWorker:
         return await self._pool.start(neuro, policy)
+
+    async def describe(self, source: dict[str, bytes], version: str, origin: str, policy: Any,
+                       deadline: float) -> bytes:
+        """Import `source` in a warm worker of `policy` (see WarmPool.describe)."""
+        return await self._pool.describe(source, version, origin, policy, deadline)
 
     async def aclose(self) -> None:
         self._pool.close()

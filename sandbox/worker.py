@@ -23,7 +23,7 @@ import msgspec
 import trio
 
 from neuro._aio import carry_on, send_locked
-from neuro._context import Context
+from neuro._context import Context, register_artifacts
 from neuro._errorinfo import error_info, revive
 
 from ._frames import (
@@ -166,8 +166,10 @@ class Worker:
             if self.described is not None and self.described[0] == frame.version:
                 cls = self.described[1]  # imported by Describe: the same bytes, already checked
             elif frame.source is not None and (frame.module.startswith("neuro_drop.")
-                                               or any(p.endswith("neuro.toml") for p in frame.source)):
-                # From a drop folder, with its manifest beside it: load it the way the kernel did.
+                                               or frame.module == "neuro_described"):
+                # Loaded from files (a path, a drop folder, a stored version, a described neuro;
+                # its neuro.toml applied): load it the way the kernel did. An imported class's
+                # files (neuro.toml among them) are imported as the kernel imported them.
                 from neuro._neurofile import load_neuro_files
 
                 cls = load_neuro_files(frame.source, origin="sandbox")
@@ -182,6 +184,9 @@ class Worker:
                 cls = module
                 for part in frame.qualname.split("."):
                     cls = getattr(cls, part)
+            # Where its declared artifacts are in here (the read-only files the backend bound),
+            # for `ctx.artifact`: WorkerContext answers it as the kernel's context does.
+            register_artifacts(frame.version, frame.artifacts)
             if frame.gpu_memory:
                 _limit_gpu_memory(frame.gpu_memory)  # before the neuro's own code can allocate
             self.instance = cls()

@@ -4,15 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The sandboxes need bubblewrap and Docker (Debian packages). Install them when we can (root
-# with apt); otherwise the tests that need them say why they skip.
-if ! command -v bwrap >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1; then
+# The sandboxes need bubblewrap and Docker (Debian packages), and a kernel that is not root
+# needs uidmap (newuidmap/newgidmap) to run its sandboxes as a subordinate uid of its user.
+# Install them when we can (root with apt); otherwise the tests that need them say why they skip.
+if ! command -v bwrap >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1 || ! command -v newuidmap >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "setup: installing bubblewrap and docker.io (Debian packages)"
-        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap docker.io >/dev/null \
-            || echo "setup: could not install bubblewrap/docker.io; sandbox tests will skip" >&2
+        echo "setup: installing bubblewrap, docker.io and uidmap (Debian packages)"
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap docker.io uidmap >/dev/null \
+            || echo "setup: could not install bubblewrap/docker.io/uidmap; sandbox tests will skip" >&2
     else
-        echo "setup: bubblewrap or docker.io missing and not root; sandbox tests will skip" >&2
+        echo "setup: bubblewrap, docker.io or uidmap missing and not root; sandbox tests will skip" >&2
     fi
 fi
 
@@ -25,6 +26,30 @@ if [ "$(id -u)" = 0 ] && ! getent passwd neuro-sandbox >/dev/null 2>&1; then
         useradd --system --user-group --no-create-home --home-dir /nonexistent \
             --shell /usr/sbin/nologin neuro-sandbox \
             || echo "setup: could not create the user neuro-sandbox; sandboxes use a spare uid" >&2
+    fi
+fi
+
+# The tests also run a kernel as an ordinary user (tests/sandbox/test_nonroot_uid.py): this
+# one, with a subordinate uid and gid range of its own (its sandboxes run as one of those
+# ids). A range is added only where the user has none, after every range already handed out.
+subrange_end() { awk -F: 'BEGIN { end = 100000 } NF == 3 && $2 + $3 > end { end = $2 + $3 } END { print end }' /etc/subuid /etc/subgid 2>/dev/null; }
+if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null 2>&1; then
+    if ! getent passwd neuro-test >/dev/null 2>&1; then
+        echo "setup: creating the test user neuro-test (the tests run a kernel that is not root as it)"
+        useradd --create-home --user-group --shell /usr/sbin/nologin neuro-test \
+            || echo "setup: could not create the user neuro-test; the non-root kernel tests will skip" >&2
+    fi
+    if getent passwd neuro-test >/dev/null 2>&1; then
+        touch /etc/subuid /etc/subgid
+        start=$(subrange_end)
+        add=""
+        grep -q "^neuro-test:" /etc/subuid || add="$add --add-subuids $start-$((start + 65535))"
+        grep -q "^neuro-test:" /etc/subgid || add="$add --add-subgids $start-$((start + 65535))"
+        if [ -n "$add" ]; then
+            echo "setup: giving neuro-test subordinate ids:$add"
+            # shellcheck disable=SC2086 # $add is the options, word-split on purpose
+            usermod $add neuro-test || echo "setup: could not give neuro-test subordinate ids; those tests will skip" >&2
+        fi
     fi
 fi
 

@@ -54,6 +54,7 @@ class Ops:
             c.Messages: self._messages, c.Events: self._events, c.Trace: self._trace, c.Swap: self._swap,
             c.Rollback: self._rollback, c.Versions: self._versions, c.Policies: self._policies,
             c.ReloadPolicies: self._reload, c.Statistics: self._statistics, c.Hook: self._hook,
+            c.Vacuum: self._vacuum, c.Source: self._source,
         }
 
     async def request(self, req: Any) -> Any:
@@ -148,18 +149,26 @@ class Ops:
     async def _trace(self, req: c.Trace) -> Any:
         return await self.kernel.log.trace(req.message)
 
+    async def _vacuum(self, req: c.Vacuum) -> Any:
+        return await self.kernel.log.vacuum(keep=req.keep, dry_run=req.dry_run, compact=req.compact,
+                                            actor=self._origin)
+
     # -- versions -----------------------------------------------------------------------------
 
     async def _swap(self, req: c.Swap) -> Any:
         cls = await self._resolve(req.neuro, req.trusted)
         files = getattr(cls, "__neuro_files__", None)
-        return await self.kernel.swap(req.name, cls, replay=req.replay, origin=self._origin, source=files)
+        return await self.kernel.swap(req.name, cls, replay=req.replay, tolerance=req.tolerance, accept=req.accept,
+                                      dry_run=req.dry_run, origin=self._origin, source=files)
 
     async def _rollback(self, req: c.Rollback) -> Any:
         return await self.kernel.rollback(req.name, req.version)
 
     async def _versions(self, req: c.Versions) -> list[Any]:
         return self.kernel.versions(req.name)
+
+    async def _source(self, req: c.Source) -> Any:
+        return await self.kernel.source(req.name, req.version)
 
     # -- policies and counters ----------------------------------------------------------------
 
@@ -186,24 +195,16 @@ class Ops:
             raise NeuroError(f"{type(req).__name__} is not a stream")
 
     async def _tail(self, req: c.Tail) -> AsyncIterator[tuple[str, str, Any]]:
-        after: int | None = None
-        since = req.since
-        interval = min(max(req.interval, 0.01), 5.0)
-        while True:
-            if req.events:
-                rows = await self.kernel.log.events(neuro=req.neuro, since=since, after_seq=after, limit=500)
-                for row in rows:
-                    yield "log.events", row.actor, row
-                    after = row.seq
-            else:
-                rows = await self.kernel.log.messages(neuro=req.neuro, kind=req.kind, correlation=req.correlation,
-                                                      since=since, after_id=after, limit=500)
-                for row in rows:
-                    yield "log.messages", row.sender, row
-                    after = row.id
-            since = None if after is not None else since
-            if len(rows) < 500:
-                await trio.sleep(interval)
+        """Rows as the log's writer commits them (`kernel.log.follow`): no polling, and no
+        flush asked of the writer."""
+        log = self.kernel.log
+        if req.events:
+            async for row in log.follow(events=True, neuro=req.neuro, since=req.since, after_seq=req.after_seq):
+                yield "log.events", row.actor, row
+        else:
+            async for row in log.follow(neuro=req.neuro, kind=req.kind, correlation=req.correlation,
+                                        outcome=req.outcome, since=req.since, after_id=req.after_id):
+                yield "log.messages", row.sender, row
 
 
 # -- ctx.kernel: the control capability -------------------------------------------------------
@@ -213,8 +214,8 @@ class Ops:
 OPERATIONS: dict[type, str] = {
     c.Ping: "ping", c.Status: "statistics", c.Statistics: "statistics", c.Ps: "ps", c.Info: "info",
     c.Spawn: "spawn", c.Stop: "stop", c.Restart: "restart", c.Swap: "swap", c.Rollback: "rollback",
-    c.Versions: "versions", c.Hook: "hook", c.Messages: "messages", c.Events: "events", c.Trace: "trace",
-    c.Policies: "policies", c.ReloadPolicies: "reload_policies",
+    c.Versions: "versions", c.Source: "versions", c.Hook: "hook", c.Messages: "messages", c.Events: "events",
+    c.Trace: "trace", c.Policies: "policies", c.ReloadPolicies: "reload_policies",
 }
 _NOT_OFFERED = {
     c.Shutdown: "a neuro cannot shut down the kernel it runs in",
@@ -222,6 +223,7 @@ _NOT_OFFERED = {
     c.Publish: "a neuro publishes with ctx.publish",
     c.Subscribe: "a neuro subscribes in its manifest (subscribe = (\"kernel.events\",) for the kernel's events)",
     c.Tail: "a neuro reads the log with ctx.kernel.messages() and ctx.kernel.events()",
+    c.Vacuum: "the log's retention is the kernel's (Kernel(log_retention=...)) and a person's (`neuro log vacuum`)",
 }
 # Operations a neuro cannot aim at itself: the kernel would wait for the handler that asked.
 _NOT_ON_ITSELF = frozenset({"stop", "restart", "swap", "rollback"})

@@ -86,7 +86,7 @@ def add(sub: Any, name: str, common: argparse.ArgumentParser, *, help: str, exam
 def _parser() -> Parser:
     import neuro
 
-    from . import commands_daemon, commands_dev, commands_log, commands_neuros
+    from . import commands_daemon, commands_dev, commands_log, commands_neuros, commands_versions
 
     common = output_options()
     parser = Parser(prog="neuro", description="Neuro: a local-first runtime for self-improving agents.\n\n"
@@ -120,6 +120,7 @@ def _parser() -> Parser:
 
     commands_daemon.register(sub, common)
     commands_neuros.register(sub, common)
+    commands_versions.register(sub, common)
     commands_log.register(sub, common)
     commands_dev.register(sub, common)
     return parser

@@ -214,11 +214,14 @@ class Client:
 
     @asynccontextmanager
     async def tail(self, *, neuro: str | None = None, kind: str | None = None, correlation: int | None = None,
-                   since: float | None = None, events: bool = False,
-                   interval: float = 0.2) -> AsyncIterator[AsyncIterator[Any]]:
-        """Log rows as they are written (MessageRecord, or EventRecord with `events`)."""
+                   since: float | None = None, events: bool = False, interval: float = 0.2,
+                   after_id: int | None = None, after_seq: int | None = None,
+                   outcome: str | None = None) -> AsyncIterator[AsyncIterator[Any]]:
+        """Log rows as they are committed (MessageRecord, or EventRecord with `events`), after
+        `after_id` (`after_seq`), else from `since`, else from the log's start. The kernel
+        waits for its log writer's commits (no polling); `interval` is not used any more."""
         req = c.Tail(id=next(self._ids), neuro=neuro, kind=kind, correlation=correlation, since=since,
-                     events=events, interval=interval)
+                     events=events, interval=interval, after_id=after_id, after_seq=after_seq, outcome=outcome)
         tp = _types().EventRecord if events else _types().MessageRecord
         async with self._t.stream(req) as frames:
             yield self._rows(frames, tp)
@@ -251,20 +254,50 @@ class Client:
         """A message and everything sent while handling it (None if not in the log)."""
         return self._as((await self._ask(c.Trace, message=message_id)).value, _types().TraceNode | None)
 
+    async def vacuum(self, *, keep: str | None = None, dry_run: bool = False, compact: bool = False) -> Any:
+        """Prune the log now by `keep` (``30d``, ``10GB``, ``30d,10GB``; None: the kernel's
+        policy); `dry_run` removes nothing; `compact` rewrites the file after. A PruneReport."""
+        from neuro.kernel._retention import PruneReport
+
+        reply = await self._ask(c.Vacuum, keep=keep, dry_run=dry_run, compact=compact)
+        return self._as(reply.value, PruneReport)
+
     # -- versions and policies ----------------------------------------------------------------
 
-    async def swap(self, name: str, neuro: Any, *, replay: int | None = None, trusted: bool = False) -> Any:
-        """Hot-swap `name` to `neuro` (replaying `replay` logged calls first); returns the
-        SwapReport, or raises SwapFailed (with `.report`) when the new version is refused.
-        A file is untrusted unless `trusted`, as for `spawn`."""
-        reply = await self._ask(c.Swap, name=name, neuro=self._neuro(neuro), replay=replay, trusted=trusted)
+    async def swap(self, name: str, neuro: Any, *, replay: int | None = None, trusted: bool = False,
+                   tolerance: float | None = None, accept: bool = False, dry_run: bool = False) -> Any:
+        """Hot-swap `name` to `neuro`; returns the SwapReport, or raises SwapFailed (with
+        `.report`) when the new version is refused. With `replay`, the replay gate first has the
+        current version and the new one answer the last N logged calls from the same state and
+        compares them (numbers within `tolerance`; `accept` takes the differences); `dry_run`
+        reports without going live. A file is untrusted unless `trusted`, as for `spawn`."""
+        reply = await self._ask(c.Swap, name=name, neuro=self._neuro(neuro), replay=replay, trusted=trusted,
+                                tolerance=tolerance, accept=accept, dry_run=dry_run)
         return self._as(reply.value, _types().SwapReport)
 
     async def rollback(self, name: str, version: str | None = None) -> Any:
         return self._as((await self._ask(c.Rollback, name=name, version=version)).value, _types().SwapReport)
 
     async def versions(self, name: str) -> list[Any]:
+        """Every version of `name` in the version store, oldest first, with origin, lineage
+        and artifacts (VersionInfo); `live` marks the running one."""
         return self._as((await self._ask(c.Versions, name=name)).value, list[_types().VersionInfo])
+
+    async def source(self, name: str, version: str) -> Any:
+        """The code of stored `version` (or a prefix of it) of `name`: a VersionSource with
+        its files as text and its artifacts' hashes."""
+        from neuro.kernel._versions import VersionSource
+
+        return self._as((await self._ask(c.Source, name=name, version=version)).value, VersionSource)
+
+    async def diff(self, name: str, old: str, new: str) -> str:
+        """A unified diff of two stored versions of `name` (each a version or a prefix), then
+        a line for each artifact that changed; empty when they are the same code."""
+        from neuro.kernel._versions import VersionSource, diff_sources
+
+        a = msgspec.convert(await self.source(name, old), VersionSource, from_attributes=True)
+        b = msgspec.convert(await self.source(name, new), VersionSource, from_attributes=True)
+        return diff_sources(a, b)
 
     async def policies(self) -> dict[str, Any]:
         return self._as((await self._ask(c.Policies)).value, dict[str, _types().Policy])

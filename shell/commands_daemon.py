@@ -21,6 +21,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                 description="Start a detached daemon and wait until its socket answers. A second start "
                             "says one is running (exit 1).", example="neuro daemon start --home /tmp/nh", run=_start)
     start.add_argument("--wait", type=seconds, default=20.0, metavar="SECONDS", help="how long to wait for it (default 20)")
+    _log_keep_option(start)
     stop = add(actions, "stop", common, help="stop the daemon gracefully",
                description="Ask the daemon to stop over its socket (it drains, dead-letters the rest and "
                            "flushes the log); then SIGTERM, then SIGKILL, each after a bounded wait.",
@@ -34,9 +35,36 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                   example="neuro daemon restart", run=_restart)
     restart.add_argument("--wait", type=seconds, default=20.0, metavar="SECONDS", help="how long to wait (default 20)")
     restart.add_argument("--grace", type=seconds, default=15.0, metavar="SECONDS", help="graceful stop time (default 15)")
-    add(actions, "run", common, help="be the daemon, in the foreground (what start runs)",
-        description="Run the daemon in this terminal until Ctrl-C, SIGTERM or `neuro daemon stop`.",
-        example="neuro daemon run --home /tmp/nh", run=_run)
+    _log_keep_option(restart)
+    run = add(actions, "run", common, help="be the daemon, in the foreground (what start runs)",
+              description="Run the daemon in this terminal until Ctrl-C, SIGTERM or `neuro daemon stop`.",
+              example="neuro daemon run --home /tmp/nh", run=_run)
+    _log_keep_option(run)
+
+
+def _log_keep_option(parser: Any) -> None:
+    from .commands_log import _keep
+
+    parser.add_argument("--log-keep", type=_keep, metavar="KEEP",
+                        help=f"how much of the event log to keep, pruned in the background: 30d (an age), 10GB "
+                             f"(a size), 30d,10GB, or all (the default: everything); else ${d.LOG_KEEP_ENV}")
+
+
+def _log_keep_env(args: argparse.Namespace) -> dict[str, str]:
+    """--log-keep for the daemon's process (it reads $NEURO_LOG_KEEP); a bad inherited value
+    is an error here, before a daemon is started only to exit."""
+    import os
+
+    from neuro._errors import SettingError
+    from neuro.kernel._retention import parse_retention
+
+    if args.log_keep is not None:
+        return {d.LOG_KEEP_ENV: args.log_keep}
+    try:
+        parse_retention(os.environ.get(d.LOG_KEEP_ENV) or None, d.LOG_KEEP_ENV)
+    except ValueError as e:
+        raise SettingError(str(e)) from None
+    return {}
 
 
 def _state(args: argparse.Namespace) -> d.State:
@@ -48,7 +76,7 @@ def _start(args: argparse.Namespace) -> int:
 
     st = _state(args)
     try:
-        pid = d.start(st, wait=args.wait)
+        pid = d.start(st, wait=args.wait, extra_env=_log_keep_env(args))
     except d.AlreadyStarted as e:
         raise Problem(str(e), code=EXIT_PROBLEM, type="AlreadyRunning",
                       hint="`neuro daemon status` shows it; `neuro daemon restart` replaces it") from None
@@ -103,7 +131,7 @@ def _restart(args: argparse.Namespace) -> int:
     stopped = None
     if d.running_pid(st) is not None:
         stopped = d.stop(st, grace=args.grace)
-    pid = d.start(st, wait=args.wait)
+    pid = d.start(st, wait=args.wait, extra_env=_log_keep_env(args))
     doc = {"pid": pid, "previous": stopped["pid"] if stopped else None, "socket": str(st.socket)}
     if args.json:
         print_value(doc, as_json=True)
@@ -113,4 +141,7 @@ def _restart(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.update(_log_keep_env(args))
     return d.run(_state(args))

@@ -1,4 +1,5 @@
-"""`neuro logs`, `neuro tail [-f]`, `neuro trace ID`: the daemon's event log."""
+"""`neuro logs`, `neuro tail [-f]`, `neuro trace ID`: the daemon's event log; `neuro log
+vacuum`: retention by hand, through the daemon when one runs, else on the log file itself."""
 
 from __future__ import annotations
 
@@ -36,6 +37,30 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                 example="neuro trace 1767225600123456789", run=_trace)
     trace.add_argument("message", type=positive_int, metavar="ID", help="a message id (from `neuro logs` or `neuro send`)")
 
+    from .cli import Parser
+
+    log = add(sub, "log", common, help="look after the event log: prune it (vacuum)",
+              description="Manage the event log itself. Retention (what the log keeps: N days, N bytes, or "
+                          "everything, the default) is `neuro daemon start --log-keep`; `vacuum` applies it now.",
+              example="neuro log vacuum --keep 30d --dry-run")
+    actions = log.add_subparsers(dest="log_command", metavar="ACTION", parser_class=Parser)
+    vacuum = add(actions, "vacuum", common, help="prune the log now: old messages with their outcomes, events, "
+                                                 "unused artifacts",
+                 description="Remove the oldest messages (each with its outcome; never one without an outcome, "
+                             "such as a durable message not handled yet), events and artifacts no version uses, "
+                             "until the log keeps only what --keep says (default: the daemon's policy, else "
+                             "$NEURO_LOG_KEEP, else everything). Through the daemon when one runs, in small steps; "
+                             "else on the log file. What went is a `log.pruned` event.",
+                 example="neuro log vacuum --keep 30d --dry-run", run=_vacuum)
+    vacuum.add_argument("--keep", type=_keep, metavar="KEEP",
+                        help="what to keep: 30d, 12h, 2w (an age), 10GB, 500MB, 2GiB (a size), 30d,10GB, or all")
+    vacuum.add_argument("--dry-run", action="store_true",
+                        help="say what would go, remove nothing (sizes are estimates)")
+    vacuum.add_argument("--compact", action="store_true",
+                        help="then run SQLite's VACUUM: it rewrites the whole file to give freed pages back to the "
+                             "disk (the log's writer waits meanwhile)")
+    vacuum.add_argument("--log", metavar="PATH", help="a log file to prune directly (default: $NEURO_HOME/log.db)")
+
 
 def _query(s: Session, args: argparse.Namespace, limit: int, newest_first: bool) -> list[dict[str, Any]]:
     if args.events:
@@ -63,10 +88,13 @@ def _tail(args: argparse.Namespace) -> int:
 
 
 def _follow(s: Session, args: argparse.Namespace, seen: list[dict[str, Any]]) -> None:
+    """Rows as the daemon's log writer commits them, after the last row shown (the daemon
+    waits for commits: no polling here or there)."""
     key = "seq" if args.events else "id"
     last = max((r[key] for r in seen), default=None)
+    after = {"after_seq": last} if args.events else {"after_id": last}
     for row in s.stream("tail", neuro=args.neuro, kind=args.kind, correlation=args.correlation,
-                        since=args.since, events=args.events):
+                        outcome=getattr(args, "outcome", None), since=args.since, events=args.events, **after):
         if last is not None and row[key] <= last:
             continue
         _print_rows([row], args, header=False)
@@ -130,3 +158,95 @@ def _print_node(node: dict[str, Any], depth: int) -> None:
         print(f"{'  ' * depth}   {m['error'].get('type')}: {m['error'].get('message')}")
     for child in node["children"]:
         _print_node(child, depth + 1)
+
+
+# -- neuro log vacuum ---------------------------------------------------------------------------
+
+def _keep(text: str) -> str:
+    """--keep, checked here so a bad one is a usage error; passed on as written."""
+    from neuro.kernel._retention import parse_retention
+
+    try:
+        parse_retention(text, "--keep")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--keep: ")) from None
+    return text
+
+
+def _vacuum(args: argparse.Namespace) -> int:
+    import os
+
+    from . import daemon as d
+
+    st = d.State(args.home)
+    path = os.path.abspath(args.log) if args.log else str(st.log)
+    if d.running_pid(st) is not None and os.path.abspath(path) == os.path.abspath(st.log):
+        with Session(args) as s:
+            report = s.vacuum(keep=args.keep, dry_run=args.dry_run, compact=args.compact)
+        via = "daemon"
+    else:
+        report = _vacuum_file(path, args)
+        via = "file"
+    doc = {**report, "via": via, "log": path}
+    if args.json:
+        print_value(doc, as_json=True)
+    else:
+        _print_report(doc)
+    return 0
+
+
+def _vacuum_file(path: str, args: argparse.Namespace) -> dict[str, Any]:
+    """No daemon writes this log: prune the file from here, with --keep, else $NEURO_LOG_KEEP."""
+    import os
+
+    import msgspec
+
+    from neuro._errors import SettingError
+    from neuro.kernel._retention import parse_retention, prune_file
+
+    from .cli import EXIT_FAILED, Problem
+    from .daemon import LOG_KEEP_ENV as ENV
+
+    if not os.path.isfile(path):
+        raise Problem(f"no event log at {path}", code=EXIT_FAILED, type="LogError",
+                      hint="give the file with --log PATH, or run the daemon once (`neuro daemon start`)")
+    if args.keep is not None:
+        policy = parse_retention(args.keep, "--keep")
+    else:
+        try:
+            policy = parse_retention(os.environ.get(ENV) or None, ENV)
+        except ValueError as e:
+            raise SettingError(str(e)) from None
+    return msgspec.to_builtins(prune_file(path, policy, dry_run=args.dry_run, compact=args.compact, actor="cli"))
+
+
+def _print_report(r: dict[str, Any]) -> None:
+    if r["keep"] == "all" and not r["compacted"]:
+        print(f"the log keeps everything (the default policy): nothing pruned from {r['log']}; "
+              "give --keep 30d or --keep 10GB, or start the daemon with --log-keep")
+        return
+    verb = "would remove" if r["dry_run"] else "removed"
+    before = f", from before {when_full(r['cutoff'])}" if r["cutoff"] is not None else ""
+    print(f"{verb} {r['messages']} messages (each with its outcome), {r['events']} events and "
+          f"{r['artifacts']} artifacts from {r['log']} (keep {r['keep']}{before}; through the {r['via']})")
+    if r["kept_unfinished"]:
+        print(f"kept {r['kept_unfinished']} older messages that have no outcome yet")
+    about = "about " if r["dry_run"] else ""
+    print(f"in use: {_bytes(r['bytes_before'])} -> {about}{_bytes(r['bytes_after'])}; file {_bytes(r['file_bytes'])}"
+          + ("; rewritten (VACUUM)" if r["compacted"] else ""))
+    if r["over_limit"]:
+        print("still over the size limit: what is left is what retention keeps (unfinished messages, versions, "
+              "artifacts in use)")
+
+
+def when_full(t: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} B"

@@ -1,4 +1,5 @@
-"""`neuro ps|spawn|stop|restart|send|call|swap|rollback|versions|sleep`: neuros on the daemon."""
+"""`neuro ps|spawn|stop|restart|send|call|swap|rollback|sleep`: neuros on the daemon
+(`versions` and `diff` are in commands_versions)."""
 
 from __future__ import annotations
 
@@ -59,22 +60,28 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
     swap = add(sub, "swap", common, help="hot-swap a running neuro to a new version",
                description="Replace a running neuro's version atomically without losing a message. With "
-                           "--replay N the new version first answers the last N logged calls in a shadow "
-                           "instance and goes live only if it agrees. Exit 1 if the swap is refused.",
+                           "--replay N the replay gate runs first: the current version and the new one each "
+                           "answer the last N logged calls in a shadow instance that sends nothing, from the "
+                           "same state, and the new one goes live only if their answers agree (equal, numbers "
+                           "within --tolerance, or as the neuro's own `agree` hook says). The first "
+                           "differences are shown: input, current answer, new answer. Exit 1 if the swap is "
+                           "refused (with --dry-run: would be).",
                example="neuro swap echo ./echo_v2.py --replay 50", run=_swap)
     swap.add_argument("name", metavar="NAME")
     swap.add_argument("neuro", metavar="NEURO", help="module:Class, or the path of a neuro file or folder")
     swap.add_argument("--replay", type=whole_number, metavar="N", help="replay the last N logged calls first")
+    swap.add_argument("--tolerance", type=_tolerance, metavar="T",
+                      help="numbers in the answers may differ by T, relative to their size (default: the neuro's "
+                           "own replay_tolerance, or its agree hook)")
+    swap.add_argument("--accept", action="store_true", help="take the differences the gate found and go live")
+    swap.add_argument("--dry-run", action="store_true",
+                      help="load, selfcheck and run the gate, report, and leave the current version serving")
     swap.add_argument("--trusted", action="store_true", help="the new version is a file you wrote (as for spawn)")
 
     rollback = add(sub, "rollback", common, help="swap a neuro back to an earlier version",
                    example="neuro rollback echo --version 3fa2", run=_rollback)
     rollback.add_argument("name", metavar="NAME")
     rollback.add_argument("--version", help="a version (or its prefix); default: the one before")
-
-    versions = add(sub, "versions", common, help="every version of a neuro in the version store",
-                   example="neuro versions echo", run=_versions)
-    versions.add_argument("name", metavar="NAME")
 
     sleep = add(sub, "sleep", common, help="run a neuro's sleep hook (consolidation) and print what it returned",
                 description="Run the `sleep` hook of a running neuro (dream consolidation) and print what it "
@@ -85,6 +92,19 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 _row = ps_row
+
+
+def _tolerance(text: str) -> float:
+    """`--tolerance`: a finite number >= 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (0: answers must be equal), got {text!r}")
+    return value
 
 
 def _ps(args: argparse.Namespace) -> int:
@@ -159,7 +179,8 @@ def _swap(args: argparse.Namespace) -> int:
         spec = os.path.abspath(path) + spec[len(path):]
     with Session(args) as s:
         try:
-            report = s.swap(args.name, spec, replay=args.replay, trusted=args.trusted)
+            report = s.swap(args.name, spec, replay=args.replay, trusted=args.trusted, tolerance=args.tolerance,
+                            accept=args.accept, dry_run=args.dry_run)
         except Exception as e:
             report = getattr(e, "report", None)
             if report is None:
@@ -184,13 +205,53 @@ def _report(report: Any, as_json: bool) -> None:
     if as_json:
         print_value(report, as_json=True)
         return
-    verdict = "live" if report.get("ok") else f"refused at {report.get('stage')}"
+    if report.get("stage") == "unchanged":  # the same code (one identity, however it arrived)
+        print(f"unchanged: {report['name']} is already {report['old_version']}")
+        return
+    if report.get("dry_run"):
+        verdict = "would go live (dry run; nothing changed)" if report.get("ok") else \
+            f"would be refused at {report.get('stage')} (dry run; nothing changed)"
+    else:
+        verdict = "live" if report.get("ok") else f"refused at {report.get('stage')}"
     print(f"{report['name']}: {report['old_version'][:8]} -> {report['new_version'][:8]} {verdict} "
           f"({report.get('seconds', 0):.3f}s, origin {report.get('origin')})")
     error = report.get("error")
     if error:
         where = f" ({error.get('file')}:{error.get('line')})" if error.get("file") else ""
         print(f"  {error['type']}: {error['message']}{where}")
+    if report.get("replay"):
+        _replay_lines(report["replay"])
+
+
+_STARTS = {"window": "from the state before the replayed calls", "live": "from a snapshot of the live state",
+           "fresh": "from fresh instances"}
+
+
+def _replay_lines(gate: dict[str, Any]) -> None:
+    """The gate's figures, then its first differences as a table: input, current, candidate."""
+    import json
+
+    how = {"exact": "answers equal", "agree": "the neuro's agree hook"}.get(
+        gate.get("judge", "exact"), f"numbers within {gate.get('tolerance', 0):g}")
+    print(f"  replay gate: {gate['agreed']} of {gate['compared']} calls agreed ({how}; "
+          f"{_STARTS.get(gate.get('start', ''), gate.get('start', ''))})")
+    differences = gate.get("differences") or []
+    if not differences:
+        return
+
+    def cell(value: Any, error: str = "") -> str:
+        text = error or json.dumps(value, default=str, separators=(",", ":"))
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    rows = [{"input": cell(d["payload"]), "current": cell(d["current"], d.get("current_error", "")),
+             "candidate": cell(d["candidate"], d.get("candidate_error", ""))} for d in differences]
+    shown = len(rows)
+    print(f"  first {shown} difference{'s' if shown != 1 else ''}:" if shown < gate["compared"] - gate["agreed"]
+          else "  differences:")
+    cols = list(rows[0])
+    widths = [max(len(c), *(len(r[c]) for r in rows)) for c in cols]
+    for line in ([dict(zip(cols, cols))] + [dict(zip(cols, ("-" * w for w in widths)))] + rows):
+        print("    " + "  ".join(line[c].ljust(w) for c, w in zip(cols, widths)).rstrip())
 
 
 def _sleep(args: argparse.Namespace) -> int:
@@ -202,16 +263,4 @@ def _sleep(args: argparse.Namespace) -> int:
         print_value({"neuro": args.name, "hook": "sleep", "result": result}, as_json=True)
     else:
         print(f"{args.name} slept" + (f": {json.dumps(result, default=str)}" if result is not None else ""))
-    return 0
-
-
-def _versions(args: argparse.Namespace) -> int:
-    with Session(args) as s:
-        rows = s.versions(args.name)
-    if not args.json:
-        from ._cliutil import when
-
-        rows = [{**r, "version": r["version"][:12], "parent": (r.get("parent") or "-")[:12],
-                 "time": when(r["time"])} for r in rows]
-    print_table(rows, as_json=args.json)
     return 0

@@ -35,7 +35,7 @@ __all__ = [
     "PROTOCOL", "MAX_FRAME", "ProtocolError", "Malformed", "FrameDecoder", "encode", "type_path",
     "Hello", "Welcome", "Ping", "Status", "Shutdown", "Ps", "Info", "Spawn", "Stop", "Restart",
     "Send", "Call", "Publish", "Subscribe", "Tail", "Cancel", "Messages", "Events", "Trace",
-    "Swap", "Rollback", "Versions", "Policies", "ReloadPolicies", "Statistics", "Hook",
+    "Swap", "Rollback", "Versions", "Policies", "ReloadPolicies", "Statistics", "Hook", "Vacuum", "Source",
     "Reply", "Error", "Event", "End", "ClientFrame", "ServerFrame", "Request", "STREAMS",
 ]
 
@@ -147,7 +147,9 @@ class Subscribe(msgspec.Struct, **_frame("subscribe")):
 
 
 class Tail(msgspec.Struct, **_frame("tail")):
-    """A stream: log rows as they are written (messages, or events with `events`)."""
+    """A stream: log rows as they are committed (messages, or events with `events`), after
+    `after_id` / `after_seq` (else from `since`). The daemon waits for the log writer's
+    commits; `interval` is no longer used (kept so older clients' frames still decode)."""
 
     id: int
     neuro: str | None = None
@@ -156,6 +158,9 @@ class Tail(msgspec.Struct, **_frame("tail")):
     since: float | None = None
     events: bool = False
     interval: float = 0.2
+    after_id: int | None = None
+    after_seq: int | None = None
+    outcome: str | None = None
 
 
 class Cancel(msgspec.Struct, **_frame("cancel")):
@@ -200,6 +205,9 @@ class Swap(msgspec.Struct, **_frame("swap")):
     neuro: str
     replay: int | None = None
     trusted: bool = False
+    tolerance: float | None = None  # how far numbers may differ at the replay gate (None: the neuro's own)
+    accept: bool = False  # take the gate's differences
+    dry_run: bool = False  # load, selfcheck and gate; report; nothing goes live
 
 
 class Rollback(msgspec.Struct, **_frame("rollback")):
@@ -213,6 +221,14 @@ class Versions(msgspec.Struct, **_frame("versions")):
     name: str
 
 
+class Source(msgspec.Struct, **_frame("source")):
+    """The code of a stored `version` (or its prefix) of neuro `name`; the reply is a VersionSource."""
+
+    id: int
+    name: str
+    version: str
+
+
 class Policies(msgspec.Struct, **_frame("policies")):
     id: int
 
@@ -223,6 +239,17 @@ class ReloadPolicies(msgspec.Struct, **_frame("reload_policies")):
 
 class Statistics(msgspec.Struct, **_frame("statistics")):
     id: int
+
+
+class Vacuum(msgspec.Struct, **_frame("vacuum")):
+    """Prune the log now by `keep` (``30d``, ``10GB``, ``30d,10GB``; None: the daemon's
+    policy); `dry_run` removes nothing; `compact` then rewrites the file (VACUUM). The reply
+    is a PruneReport."""
+
+    id: int
+    keep: str | None = None
+    dry_run: bool = False
+    compact: bool = False
 
 
 class Hook(msgspec.Struct, **_frame("hook")):
@@ -280,6 +307,7 @@ class End(msgspec.Struct, **_frame("end")):
 Request = Union[
     Ping, Status, Shutdown, Ps, Info, Spawn, Stop, Restart, Send, Call, Publish, Subscribe, Tail,
     Cancel, Messages, Events, Trace, Swap, Rollback, Versions, Policies, ReloadPolicies, Statistics, Hook,
+    Vacuum, Source,
 ]
 ClientFrame = Union[Hello, Request]
 ServerFrame = Union[Welcome, Reply, Error, Event, End]

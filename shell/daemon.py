@@ -33,7 +33,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["State", "state", "running_pid", "start", "stop", "run", "DaemonError"]
+__all__ = ["State", "state", "running_pid", "start", "stop", "run", "DaemonError", "LOG_KEEP_ENV"]
+
+LOG_KEEP_ENV = "NEURO_LOG_KEEP"  # the log's retention (`--log-keep`): 30d, 10GB, 30d,10GB or all
 
 
 class DaemonError(Exception):
@@ -297,6 +299,15 @@ def _kernel_options(st: State) -> dict[str, Any]:
     import neuro
 
     options: dict[str, Any] = {"log": st.log, "policy_dirs": [str(st.policies)], "watch_policies": True}
+    keep = os.environ.get(LOG_KEEP_ENV)
+    if keep:  # checked by the kernel: a bad value stops the start, saying which variable
+        from neuro._errors import SettingError
+        from neuro.kernel._retention import parse_retention
+
+        try:
+            options["log_retention"] = parse_retention(keep, LOG_KEEP_ENV)
+        except ValueError as e:
+            raise SettingError(str(e)) from None
     if "neuro_dirs" in inspect.signature(neuro.Kernel).parameters:
         st.neuros.mkdir(mode=0o700, exist_ok=True)
         options["neuro_dirs"] = [str(st.neuros)]
@@ -315,7 +326,8 @@ async def _serve(st: State, server_options: dict[str, Any]) -> None:
     from ._server import ControlServer
 
     async with neuro.Kernel(**_kernel_options(st)) as kernel:
-        server = ControlServer(kernel, str(st.socket), facts=lambda: {"home": str(st.home), "log": str(st.log)},
+        server = ControlServer(kernel, str(st.socket), facts=lambda: {"home": str(st.home), "log": str(st.log),
+                                                                      "log_keep": str(kernel._retention.policy)},
                                **server_options)
         async with trio.open_nursery() as nursery:
             async def on_signals() -> None:

@@ -458,7 +458,7 @@ def _read_log(log: Path, result: ChaosResult) -> None:
             result.dead_without_reason.append(row.id)
     result.drop_errors = events["drop.error"]
     result.drop_swaps = events["drop.swapped"]
-    result.gave_up = events["gave_up"]
+    result.gave_up = events["supervisor.gave_up"]
 
 
 # -- the tests -------------------------------------------------------------------------------

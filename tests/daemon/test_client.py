@@ -39,7 +39,7 @@ async def session(client) -> tuple:
     async with client.subscribe("kernel.events") as events:
         await client.restart("echo")
         async for _, _, event in events:
-            if event.name == "restarted":
+            if event.name == "neuro.restarted":
                 break
     rows = await client.ps()
     logged = await client.messages(neuro="echo")

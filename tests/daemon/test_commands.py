@@ -33,10 +33,13 @@ COMMANDS = {
     "swap": "neuro swap echo ./echo_v2.py --replay 50",
     "rollback": "neuro rollback echo --version 3fa2",
     "versions": "neuro versions echo",
+    "diff": "neuro diff echo 3fa2 91bc",
     "sleep": "neuro sleep learner --json",
     "logs": "neuro logs --neuro echo --since 5m",
     "tail": "neuro tail -f --neuro echo",
     "trace": "neuro trace 1767225600123456789",
+    "log": "neuro log vacuum --keep 30d --dry-run",
+    "log vacuum": "neuro log vacuum --keep 30d --dry-run",
     "new": "neuro new shout --dir ./neuros",
     "run": "neuro run examples/orchestrate.py --embedded",
 }

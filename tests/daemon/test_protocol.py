@@ -24,7 +24,7 @@ SERVER_FRAMES = [
     c.Welcome(protocol=1, server="neuro daemon", pid=42), c.Reply(id=1, value={"a": [1, 2.5, None]}, type="m:T"),
     c.Error(id=2, type="InvalidPayload", message="bad", source="daemon", path=["daemon"], traceback="tb",
             data={"path": "$.text"}),
-    c.Event(id=3, topic="kernel.events", sender="root", payload={"name": "spawned"}), c.End(id=3, reason="cancelled"),
+    c.Event(id=3, topic="kernel.events", sender="root", payload={"name": "neuro.spawned"}), c.End(id=3, reason="cancelled"),
 ]
 
 

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 import neuro
-from neuro import _neurofile
+from neuro import _identity  # the one reader of a neuro's files
 from neuro.kernel._dropfolder import DropFolder
 from neuro._neurofile import MAX_PACKAGE_FILES, NeuroFileError, read_neuro_files
 
@@ -182,7 +182,7 @@ def test_the_file_read_is_the_file_checked(tmp_path, monkeypatch):
     outside.write_text(source(tag="evil"))
     link = folder / "echo.py"
     os.symlink(folder / "inside.py", link)
-    check = _neurofile._check_inside
+    check = _identity._check_inside
 
     def check_then_swap(path, folder_real, shown):
         check(path, folder_real, shown)
@@ -190,7 +190,7 @@ def test_the_file_read_is_the_file_checked(tmp_path, monkeypatch):
             os.unlink(link)
             os.symlink(outside, link)
 
-    monkeypatch.setattr(_neurofile, "_check_inside", check_then_swap)
+    monkeypatch.setattr(_identity, "_check_inside", check_then_swap)
     with pytest.raises(NeuroFileError) as info:
         read_neuro_files(str(link), str(folder))
     assert "outside the folder" in str(info.value)

@@ -157,7 +157,7 @@ def test_state_moves_across_a_swap_with_a_schema_change(log_path):
 
 
 def test_the_replay_gate_refuses_a_version_that_answers_differently(log_path):
-    """A new version whose answers to logged calls differ does not go live."""
+    """A new version whose answers to logged calls differ from the current version's does not go live."""
 
     async def main():
         async with neuro.Kernel(log=log_path) as k:
@@ -171,7 +171,8 @@ def test_the_replay_gate_refuses_a_version_that_answers_differently(log_path):
     report, reply = trio.run(main)
     assert (8, 0) == (report.replay.compared, report.replay.agreed)
     assert ({"n": 0}, {"n": 0, "version": 1}, {"n": 0, "version": 3}) == (
-        report.replay.differences[0].payload, report.replay.differences[0].old, report.replay.differences[0].new)
+        report.replay.differences[0].payload, report.replay.differences[0].current,
+        report.replay.differences[0].candidate)
     assert reply.version == 1
 
 

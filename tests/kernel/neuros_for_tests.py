@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import trio
 
 from neuro import sdk
@@ -182,3 +184,29 @@ class StartsOnce(sdk.Neuro):
         if msg.n < 0:
             raise ValueError("crash")
         return Pong(n=msg.n)
+
+
+def tutor_code(answer: str, *, asynchronous: bool = False) -> bytes:
+    """The source of a one-file neuro `tutor` that answers every question with `answer`: each
+    answer is another version, for tests of versions, swaps and the log."""
+    handle = "async def handle" if asynchronous else "def handle"
+    return textwrap.dedent(f'''
+        from neuro import sdk
+
+
+        class Q(sdk.Message):
+            text: str = ""
+
+
+        class A(sdk.Message):
+            text: str
+
+
+        class Tutor(sdk.Neuro):
+            name = "tutor"
+            input = Q
+            output = A
+
+            {handle}(self, ctx, msg):
+                return A(text="{answer}")
+    ''').encode()

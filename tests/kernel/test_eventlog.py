@@ -52,7 +52,8 @@ def test_the_log_is_in_wal_mode(log_path):
 def test_the_schema_version_is_recorded_in_the_migrations_table(log_path):
     """A new log records each applied migration, up to the current schema version."""
     trio.run(idle_kernel, log_path)
-    assert [(1, "initial schema"), (2, "durable messages"), (3, "partial indexes on correlation and parent")] == sql(
+    assert [(1, "initial schema"), (2, "durable messages"), (3, "partial indexes on correlation and parent"),
+            (4, "handler version and service time, lineage, artifacts")] == sql(
         log_path, "SELECT version, name FROM migrations")
     assert SCHEMA_VERSION == read(log_path, "schema_version")
 
@@ -191,9 +192,10 @@ def test_lifecycle_events_are_logged_with_who_caused_them(log_path):
             await k.stop("crashy")
 
     run(main)
-    events = [(e.name, e.neuro, e.actor) for e in read(log_path, "events", neuro="crashy") if e.name != "version"]
-    assert [("spawned", "crashy", "root"), ("crashed", "crashy", "crashy"), ("restarted", "crashy", "root"),
-            ("stopped", "crashy", "root")] == events
+    events = [(e.name, e.neuro, e.actor) for e in read(log_path, "events", neuro="crashy")
+              if e.name != "version.recorded"]
+    assert [("neuro.spawned", "crashy", "root"), ("neuro.crashed", "crashy", "crashy"),
+            ("neuro.restarted", "crashy", "root"), ("neuro.stopped", "crashy", "root")] == events
 
 
 # -- the query API ------------------------------------------------------------------------
@@ -297,7 +299,7 @@ def test_a_version_2_log_is_migrated_and_keeps_answering_queries(log_path):
         conn.execute("DELETE FROM migrations WHERE version = 3")
     conn.close()
     trio.run(idle_kernel, log_path)
-    assert (3,) == sql(log_path, "SELECT MAX(version) FROM migrations")[0]
+    assert (SCHEMA_VERSION,) == sql(log_path, "SELECT MAX(version) FROM migrations")[0]
     assert "WHERE correlation != id" in sql(
         log_path, "SELECT sql FROM sqlite_master WHERE name = 'messages_correlation'")[0][0]
     after = read(log_path, "messages", correlation=before[0].id)
@@ -422,7 +424,7 @@ def test_events_filter_by_neuro_limit_and_order(log_path):
     other, first, last = run(main)
     assert {"other"} == {e.neuro for e in other}
     assert ["kernel.started"] == [e.name for e in first]
-    assert [("spawned", "other")] == [(e.name, e.neuro) for e in last]
+    assert [("neuro.spawned", "other")] == [(e.name, e.neuro) for e in last]
 
 
 def test_events_filter_by_time_and_sequence(log_path):
@@ -445,7 +447,7 @@ def test_events_filter_by_time_and_sequence(log_path):
 
 
 def test_a_refused_message_is_an_event_not_a_message(log_path):
-    """A payload refused at the boundary leaves a `rejected` event naming the error, and no message row."""
+    """A payload refused at the boundary leaves a `message.rejected` event naming the error, and no message row."""
 
     async def main():
         async with neuro.Kernel(log=log_path) as k:
@@ -454,6 +456,6 @@ def test_a_refused_message_is_an_event_not_a_message(log_path):
                 await k.send("echo", {"n": "one"})
 
     run(main)
-    rejected = read(log_path, "events", name="rejected")
+    rejected = read(log_path, "events", name="message.rejected")
     assert [("echo", "client", "InvalidPayload")] == [(e.neuro, e.actor, e.data["error"]) for e in rejected]
     assert [] == read(log_path, "messages")

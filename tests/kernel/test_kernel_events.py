@@ -88,7 +88,7 @@ def run(body, **options):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_subscribed_neuro_receives_typed_events_when_others_restart(backend):
-    """A neuro subscribed to kernel.events is sent `spawned` and `restarted` of another neuro."""
+    """A neuro subscribed to kernel.events is sent `neuro.spawned` and `neuro.restarted` of another neuro."""
     watcher = {"inproc": Watcher_inproc, "process": Watcher_process}[backend]
 
     async def body(k):
@@ -98,7 +98,7 @@ def test_a_subscribed_neuro_receives_typed_events_when_others_restart(backend):
         seen = await k.call("watcher", Report(), timeout=30)
         return [(name, about) for name, about, _ in seen.events if about == "echo"]
 
-    assert [("spawned", "echo"), ("restarted", "echo")] == run(body)
+    assert [("neuro.spawned", "echo"), ("neuro.restarted", "echo")] == run(body)
 
 
 def test_a_subscriber_is_never_sent_events_about_itself():
@@ -114,7 +114,7 @@ def test_a_subscriber_is_never_sent_events_about_itself():
         seen = await k.call("watcher", Report())
         return [(name, about) for name, about, _ in seen.events]
 
-    assert [("spawned", "echo"), ("rejected", "echo")] == run(body)
+    assert [("neuro.spawned", "echo"), ("message.rejected", "echo")] == run(body)
 
 
 def test_a_subscriber_that_falls_behind_is_told_how_many_events_it_missed():
@@ -134,7 +134,7 @@ def test_a_subscriber_that_falls_behind_is_told_how_many_events_it_missed():
             Slow.gate = None
         return seen.events
 
-    assert [("spawned", "echo0", 0), ("spawned", "echo1", 0), ("spawned", "echo2", 0),
+    assert [("neuro.spawned", "echo0", 0), ("neuro.spawned", "echo1", 0), ("neuro.spawned", "echo2", 0),
             ("events.missed", "watcher", 3)] == run(body, policies=tight)
 
 
@@ -155,7 +155,7 @@ def test_a_drop_oldest_subscriber_drops_its_oldest_and_counts_missed_events():
             Slow.gate = None
         return seen.events
 
-    assert [("spawned", "echo0", 0), ("spawned", "echo4", 0), ("spawned", "echo5", 0),
+    assert [("neuro.spawned", "echo0", 0), ("neuro.spawned", "echo4", 0), ("neuro.spawned", "echo5", 0),
             ("events.missed", "watcher", 3)] == run(body, policies=tight)
 
 

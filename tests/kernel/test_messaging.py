@@ -46,7 +46,7 @@ def test_invalid_payload_names_the_field_and_never_reaches_the_handler(log_path)
             await k.spawn(Echo)
             with pytest.raises(neuro.InvalidPayload) as err:
                 await k.call("echo", {"n": "seven"})
-            return err.value, k.info("echo"), await k.log.messages(), await k.log.events(name="rejected")
+            return err.value, k.info("echo"), await k.log.messages(), await k.log.events(name="message.rejected")
 
     err, info, messages, rejected = run(main)
     assert "$.n" == err.path

@@ -111,7 +111,7 @@ def test_stop_with_drain_handles_what_is_queued_first(log_path):
                 k.send_nowait("slow", Ping(n=n))
             await trio.testing.wait_all_tasks_blocked()
             await k.stop("slow")
-            return k.ps(), await k.log.messages(neuro="slow"), await k.log.events(name="stopped")
+            return k.ps(), await k.log.messages(neuro="slow"), await k.log.events(name="neuro.stopped")
 
     table, rows, stopped = run(main)
     assert [] == table
@@ -206,7 +206,7 @@ def test_a_neuro_whose_init_raises_fails_to_spawn_and_leaves_nothing(log_path):
         async with neuro.Kernel(log=log_path) as k:
             with pytest.raises(neuro.NeuroError, match="could not start bad-init: RuntimeError: no GPU here"):
                 await k.spawn(BadInit)
-            return k.ps(), k.supervisors()[0].children, await k.log.events(name="start_failed")
+            return k.ps(), k.supervisors()[0].children, await k.log.events(name="neuro.start_failed")
 
     table, root_children, failed = run(main)
     assert [] == table

@@ -282,6 +282,9 @@ def test_hooks_are_listed_in_the_manifest():
         async def sleep(self, ctx):
             pass
 
+        def agree(self, old, new):
+            return old == new
+
     class SomeHooks(sdk.Neuro):
         name = "some-hooks"
         input = Ping
@@ -292,7 +295,7 @@ def test_hooks_are_listed_in_the_manifest():
         def selfcheck(self):
             pass
 
-    assert ("snapshot", "restore", "migrate", "sleep", "selfcheck") == HOOKS
+    assert ("snapshot", "restore", "migrate", "sleep", "selfcheck", "agree") == HOOKS
     assert HOOKS == Hooked.__manifest__.hooks
     assert ("selfcheck",) == SomeHooks.__manifest__.hooks
 

@@ -4,7 +4,6 @@ version in the version store as a new process, so a teacher and its student serv
 from __future__ import annotations
 
 import shutil
-import textwrap
 
 import pytest
 import trio
@@ -15,26 +14,11 @@ from neuro.kernel import Policy
 from neuro.kernel._policy import Capabilities
 from neuro.kernel._versions import VersionStore
 
+from .neuros_for_tests import tutor_code
+
 
 def tutor_source(answer: str) -> dict[str, bytes]:
-    code = textwrap.dedent(f'''
-        from neuro import sdk
-
-        class Q(sdk.Message):
-            text: str = ""
-
-        class A(sdk.Message):
-            text: str
-
-        class Tutor(sdk.Neuro):
-            name = "tutor"
-            input = Q
-            output = A
-
-            def handle(self, ctx, msg):
-                return A(text="{answer}")
-    ''')
-    return {"tutor.py": code.encode()}
+    return {"tutor.py": tutor_code(answer)}
 
 
 async def load(k, tmp_path, answer, trusted=True):

@@ -48,7 +48,7 @@ def test_restarts_go_left_to_right(log_path, strategy, order):
 
     run(main)
     _, events = read_log(log_path)
-    assert order == names(events, "restarted")
+    assert order == names(events, "neuro.restarted")
 
 
 @pytest.mark.parametrize("strategy, order", [("one_for_all", ["c", "a"]), ("rest_for_one", ["c"])])
@@ -89,8 +89,8 @@ def test_children_start_left_to_right_and_stop_in_reverse_at_shutdown(log_path):
 
     run(main)
     _, events = read_log(log_path)
-    assert ["first", "a", "b", "c", "last"] == names(events, "spawned")
-    assert ["last", "c", "b", "a", "first"] == names(events, "stopped")
+    assert ["first", "a", "b", "c", "last"] == names(events, "neuro.spawned")
+    assert ["last", "c", "b", "a", "first"] == names(events, "neuro.stopped")
 
 
 def test_a_supervisor_lists_its_children_in_start_order():
@@ -185,7 +185,7 @@ def test_root_gives_up_on_a_child_after_max_restarts_and_marks_it_failed(log_pat
             info = k.info("crashy")
             with pytest.raises(neuro.NoSuchNeuro, match="'crashy' is failed and not accepting messages"):
                 await k.call("crashy", Ping(n=1))
-            return info, await k.log.events(name="gave_up")
+            return info, await k.log.events(name="supervisor.gave_up")
 
     info, gave_up = run(main)
     assert ("failed", 3) == (info.state, info.restarts)
@@ -248,7 +248,7 @@ def test_a_nested_supervisor_counts_the_restarts_of_all_its_children_together(lo
             await k.supervise(spec)
             await crash(k, "a")
             await crash(k, "b")
-            return await k.log.events(name="escalated")
+            return await k.log.events(name="supervisor.escalated")
 
     assert [("team", "b")] == [(e.actor, e.data["child"]) for e in run(main)]
 
@@ -295,7 +295,7 @@ def test_a_nested_supervisor_over_its_limit_stops_its_children_and_fails_upward(
             await k.supervise(spec)
             await crash(k, "a")
             await crash(k, "a")
-            return await k.log.events(name="escalated"), await k.log.events(name="failed")
+            return await k.log.events(name="supervisor.escalated"), await k.log.events(name="neuro.failed")
 
     escalated, failed = run(main)
     assert [("team", "a")] == [(e.actor, e.data["child"]) for e in escalated]
@@ -332,7 +332,7 @@ def test_escalation_climbs_until_a_supervisor_within_its_limit(log_path):
         async with neuro.Kernel(log=log_path) as k:
             await k.supervise(outer)
             await crash(k, "a")
-            return await k.log.events(name="escalated"), await k.call("a", Ping(n=1))
+            return await k.log.events(name="supervisor.escalated"), await k.call("a", Ping(n=1))
 
     escalated, reply = run(main)
     assert ["inner", "outer"] == [e.actor for e in escalated]
@@ -383,7 +383,7 @@ def test_a_child_that_cannot_be_restarted_ends_failed_and_its_queue_dead(log_pat
             queued = k.send_nowait("starts-once", Ping(n=1))
             await trio.testing.wait_all_tasks_blocked()
             record = await k.log.message(queued)
-            failures = await k.log.events(name="restart_failed")
+            failures = await k.log.events(name="neuro.restart_failed")
             return k.info("starts-once").state, record, len(failures), await k.call("echo", Ping(n=2))
 
     state, record, failures, echo = run(main)
@@ -487,7 +487,7 @@ def test_a_strategy_removes_temporary_siblings_instead_of_restarting_them(strate
 
 
 def test_a_removed_temporary_sibling_is_stopped_with_the_reason(log_path):
-    """The `stopped` event of a temporary sibling removed by one_for_all says why."""
+    """The `neuro.stopped` event of a temporary sibling removed by one_for_all says why."""
 
     async def main():
         spec = SupervisorSpec(name="team", strategy="one_for_all", children=[
@@ -495,7 +495,7 @@ def test_a_removed_temporary_sibling_is_stopped_with_the_reason(log_path):
         async with neuro.Kernel(log=log_path) as k:
             await k.supervise(spec)
             await crash(k, "b")
-            return await k.log.events(name="stopped")
+            return await k.log.events(name="neuro.stopped")
 
     stopped = run(main)
     assert [("a", "one_for_all: sibling b crashed; temporary child not restarted")] == [
@@ -543,7 +543,7 @@ def test_the_root_gives_up_on_a_nested_supervisor_that_keeps_failing(log_path):
             for _ in range(4):
                 await crash(k, "a")
             team = [s.state for s in k.supervisors() if s.name == "team"]
-            return team, k.info("a").state, [e.neuro for e in await k.log.events(name="gave_up")]
+            return team, k.info("a").state, [e.neuro for e in await k.log.events(name="supervisor.gave_up")]
 
     assert (["failed"], "failed", ["team"]) == run(main)
 

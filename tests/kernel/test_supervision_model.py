@@ -8,8 +8,8 @@ pure-Python copy of erlang/otp's `supervisor.erl` (one_for_one, one_for_all, res
 permanent, transient, temporary; intensity and period), and records what the model expects.
 The teardown runs the steps on a real kernel in one `trio.run` on a fake clock and compares,
 after every step, the process table (each neuro's state and restart count), every
-supervisor's state, restart count and children, the `escalated` and `gave_up` events and the
-clock with the model's.
+supervisor's state, restart count and children, the `supervisor.escalated` and
+`supervisor.gave_up` events and the clock with the model's.
 
 The root is Neuro's, not OTP's: it keeps the limit per child (3 restarts in 5 s) and never
 fails upward; a child it gives up on stays in the table, failed.
@@ -219,9 +219,9 @@ async def observe(k, events, seen: Counter) -> dict:
             _, _, event = events.receive_nowait()
         except trio.WouldBlock:
             break
-        if event.name == "escalated":
+        if event.name == "supervisor.escalated":
             seen["escalated", event.actor] += 1
-        elif event.name == "gave_up":
+        elif event.name == "supervisor.gave_up":
             seen["gave_up", event.neuro] += 1
     return {
         "table": {p.name: (p.state, p.restarts) for p in k.ps()},

@@ -110,7 +110,7 @@ def test_worker_that_exits_is_restarted(docker_ready, tmp_path):
 
     reply, events, restarts = run_with(DockerBackend(pool_size=0), body, log=tmp_path / "run.db")
     assert (Pong(n=9), 1) == (reply, restarts)
-    assert {"crashed", "restarted"} <= set(events)
+    assert {"neuro.crashed", "neuro.restarted"} <= set(events)
 
 
 def test_warm_pool_hands_out_a_started_container(docker_ready):

@@ -257,7 +257,7 @@ def test_memory_bomb_kills_and_restarts_the_worker(backend, tmp_path, request):
     """Holding 1 GiB under a 256 MiB limit ends the worker: quota.memory and crashed are logged, it restarts."""
     seen = attack(backend, tmp_path, "memory", n=1024)
     assert None is seen.report
-    assert {"quota.memory", "crashed", "restarted"} <= set(seen.events)
+    assert {"quota.memory", "neuro.crashed", "neuro.restarted"} <= set(seen.events)
     assert_kernel_kept_serving(seen)
 
 
@@ -265,7 +265,7 @@ def test_cpu_spin_past_wall_time_is_cancelled_and_restarted(backend, tmp_path):
     """A handler spinning past its 1.5 s wall time is cancelled, its worker killed and restarted."""
     seen = attack(backend, tmp_path, "spin", variant="wall")
     assert isinstance(seen.error, neuro.CallTimeout)
-    assert {"quota.wall_time", "crashed", "restarted"} <= set(seen.events)
+    assert {"quota.wall_time", "neuro.crashed", "neuro.restarted"} <= set(seen.events)
     assert_kernel_kept_serving(seen)
 
 
@@ -273,7 +273,7 @@ def test_cpu_spin_past_cpu_time_kills_the_worker(backend, tmp_path, request):
     """A spin past 1 s of CPU time (RLIMIT_CPU) ends the worker: quota.cpu_time is logged, it restarts."""
     seen = attack(backend, tmp_path, "spin", variant="cpu")
     assert None is seen.report
-    assert {"quota.cpu_time", "crashed", "restarted"} <= set(seen.events)
+    assert {"quota.cpu_time", "neuro.crashed", "neuro.restarted"} <= set(seen.events)
     assert_kernel_kept_serving(seen)
 
 
@@ -316,7 +316,7 @@ def test_garbage_on_the_socket_kills_the_worker_not_the_kernel(backend, tmp_path
     """Raw junk written to the worker's socket is a protocol violation: the worker is killed and restarted."""
     seen = attack(backend, tmp_path, "garbage")
     assert None is seen.report
-    assert {"quota.protocol", "crashed", "restarted"} <= set(seen.events)
+    assert {"sandbox.protocol_violation", "neuro.crashed", "neuro.restarted"} <= set(seen.events)
     assert_kernel_kept_serving(seen)
 
 

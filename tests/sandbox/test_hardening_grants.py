@@ -42,7 +42,7 @@ def test_a_link_planted_in_a_write_grant_is_not_followed_at_restart(backend, tmp
             with pytest.raises(neuro.NeuroError):  # the worker ends itself
                 await k.call("prober", Try(kind="plant_link", target=f"{ref}\n{elsewhere}"), timeout=60)
             with trio.move_on_after(30):  # the supervisor tries to start it again
-                while not await k.log.events(name="restart_failed"):
+                while not await k.log.events(name="neuro.restart_failed"):
                     await trio.sleep(0.05)
             try:
                 read = await k.call("prober", Try(kind="read", target=f"{ref}/secret.txt"), timeout=30)
@@ -53,7 +53,7 @@ def test_a_link_planted_in_a_write_grant_is_not_followed_at_restart(backend, tmp
 
     seen, events = trio.run(main)
     assert [] == [s for s in seen if secret in s]
-    failures = [e.data["error"] for e in events if e.name == "restart_failed"]
+    failures = [e.data["error"] for e in events if e.name == "neuro.restart_failed"]
     assert failures, [(e.name, e.data) for e in events]
     assert f"the granted path '{ref}' is refused: {ref} is a symbolic link (to '{elsewhere}')" in failures[0]
 

@@ -106,7 +106,7 @@ def names(events) -> list[str]:
 def test_exit_code_3_is_an_exit_not_a_memory_breach(forger, tmp_path):
     """os._exit(3) logs no quota.memory; the crash says the worker exited with code 3, and it restarts."""
     error, events, after = attempt(forger, tmp_path, "exit3")
-    crashed = [data["error"] for name, data in events if name == "crashed"]
+    crashed = [data["error"] for name, data in events if name == "neuro.crashed"]
     assert (False, True, True, "pong") == (
         "quota.memory" in names(events), "exited with code 3" in error,
         any("exited with code 3" in e for e in crashed), after)

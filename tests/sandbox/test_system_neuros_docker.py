@@ -74,4 +74,4 @@ def test_kernel_events_reach_a_contained_subscriber():
         await k.restart("echo")
         return [e for e in (await k.call("watcher", Report(), timeout=60)).items if e.endswith(" echo")]
 
-    assert ["restarted echo"] == run(body)
+    assert ["neuro.restarted echo"] == run(body)
