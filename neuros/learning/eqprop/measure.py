@@ -1,11 +1,12 @@
-"""Measurement code for the bench and the tests. Autograd is allowed here, and only here.
+"""Measurement code for the bench and the tests. Autograd is allowed here and in `baselines.py`.
 
 Nothing on the training path imports this module (a test checks it). It holds:
 
 - `bptt_direction`: -dC/dtheta of the *same* energy-based net, by backprop through T steps of
   its relaxation from rest (BPTT), the reference the EP update is compared with;
 - `cosines`: overall and per-layer cosine between two lists of tensors;
-- the baseline: a same-shape feedforward MLP trained by ordinary backprop;
+- the baselines (re-exported from `baselines.py`): a same-shape feedforward MLP trained by
+  ordinary backprop;
 - `peak_memory`: peak resident memory of one training step, in a fresh child process.
 """
 
@@ -17,36 +18,20 @@ import resource
 import subprocess
 import sys
 
-
-import numpy as np
 import torch
 
-from .model import EqPropNet, step
+from . import baselines
+from .baselines import MLP, mlp_scores, train_mlp
+from .model import EqPropNet
 
 __all__ = ["bptt_direction", "cosines", "MLP", "train_mlp", "mlp_scores", "peak_memory"]
 
 
 def bptt_direction(net: EqPropNet, x: torch.Tensor, y: torch.Tensor, steps: int):
-    """-dC/dW_k and -dC/db_k by autograd through `steps` relaxation steps from s = 0.
-
-    x: (B, n_0); y: (B, n_out) one-hot. Feedback weights: W_k^T of the differentiated W_k
-    (tied, as in the net), or the net's own B_k (held fixed) for the feedback variants.
-    Returns (dW, db, residual) with residual the largest unit change in the last step.
-    """
-    W = [w.detach().clone().requires_grad_(True) for w in net.W]
-    b = [v.detach().clone().requires_grad_(True) for v in net.b]
-    bwd = [None] + [W[k].T if net.B[k] is None else net.B[k].detach() for k in range(1, len(W))]
-    with torch.enable_grad():
-        s = net.zeros(x.shape[0])
-        prev = s
-        for _ in range(steps):
-            prev, s = s, step(W, bwd, b, x, s)
-        loss = 0.5 * (s[-1] - y).square().sum(1).mean()
-        grads = torch.autograd.grad(loss, [*W, *b], allow_unused=True)  # too few steps: W_0 unused
-    grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, [*W, *b])]
-    residual = max(float((a - c).detach().abs().max()) for a, c in zip(s, prev))
-    n = len(W)
-    return [-g.detach() for g in grads[:n]], [-g.detach() for g in grads[n:]], residual
+    """-dC/dW_k, -dC/db_k by backprop through `steps` relaxation steps from rest, and the
+    residual (largest unit change in the last step). See `baselines.bptt_direction`."""
+    dW, db, residual, _ = baselines.bptt_direction(net, x, y, steps)
+    return dW, db, residual
 
 
 def cosines(a: list[torch.Tensor], b: list[torch.Tensor]) -> tuple[float, list[float]]:
@@ -57,52 +42,6 @@ def cosines(a: list[torch.Tensor], b: list[torch.Tensor]) -> tuple[float, list[f
     per = [float(torch.nn.functional.cosine_similarity(u.flatten().double(), v.flatten().double(), dim=0))
            for u, v in zip(a, b)]
     return overall, per
-
-
-# ----------------------------------------------------------------------------- the baseline
-
-
-class MLP(torch.nn.Module):
-    """Feedforward net of the same widths: ReLU hidden layers, logits out."""
-
-    def __init__(self, sizes: list[int], seed: int = 0):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-
-    def forward(self, x: torch.Tensor, kill: list[torch.Tensor] | None = None) -> torch.Tensor:
-        h = x  # (B, n_0)
-        for k, layer in enumerate(self.layers[:-1]):
-            h = torch.relu(layer(h))  # (B, n_{k+1})
-            if kill is not None:
-                h = h * kill[k]
-        return self.layers[-1](h)  # (B, n_out)
-
-
-def train_mlp(sizes: list[int], x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int,
-              lr: float = 1e-3, seed: int = 0, device: str = "cpu") -> MLP:
-    """Backprop with Adam and cross-entropy: the usual way, same widths and epochs as EP."""
-    model = MLP(sizes, seed).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    X = torch.as_tensor(x, dtype=torch.float32).reshape(len(x), -1).to(device)
-    Y = torch.as_tensor(y, dtype=torch.long).to(device)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(len(X), generator=g).to(device)
-        for i in range(0, len(X), batch_size):
-            idx = perm[i:i + batch_size]
-            loss = torch.nn.functional.cross_entropy(model(X[idx]), Y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model
-
-
-@torch.no_grad()
-def mlp_scores(model: MLP, x: np.ndarray, kill: list[torch.Tensor] | None = None) -> np.ndarray:
-    dev = next(model.parameters()).device
-    X = torch.as_tensor(x, dtype=torch.float32).reshape(len(x), -1).to(dev)
-    return model(X, kill).softmax(1).cpu().numpy()
 
 
 # ----------------------------------------------------------------------------- memory

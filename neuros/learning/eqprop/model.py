@@ -5,13 +5,16 @@ output), every free unit in [0, 1]. Its energy is
 
     E(s) = 1/2 sum_{k>=1} |s_k|^2  -  sum_{k>=0} s_{k+1}^T W_k s_k  -  sum_{k>=0} b_k^T s_{k+1}
 
-Relaxation is projected gradient descent on E with unit step, all layers at once:
+Relaxation sets layers to their exact minimiser given their neighbours,
 
     s_k <- clip(W_{k-1} s_{k-1} + W_k^T s_{k+1} + b_{k-1}, 0, 1)
 
-whose fixed points are the minima of E over the box. The coupling operator A (the W_k between
-free layers, k >= 1) is kept at spectral norm <= `lipschitz` < 1, which makes that map a
-contraction: one fixed point, reached from any start. The nudged phase minimises
+either all layers at once ("synchronous": projected gradient descent with unit step) or odd
+layers then even layers ("alternating": exact block coordinate descent, the energy never
+rises). Both have the same fixed points, the stationary points of E over the box. The
+synchronous map converges when the coupling operator A (the W_k between free layers, k >= 1)
+has spectral norm < 1, which `lipschitz` enforces: a contraction, one fixed point from any
+start. The alternating map settles for any weights, so deep nets can drop the bound. The nudged phase minimises
 F = E + beta * C with C = 1/2 |o - y|^2; for the output block the minimiser is exact:
 o <- clip((h_o + beta y) / (1 + beta)).
 
@@ -30,11 +33,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import msgspec
 import torch
 
 from .config import EqPropConfig
 
-__all__ = ["EqPropNet", "Relaxed", "Direction", "step", "relax", "relax_lazy", "ep_direction", "dream", "ternarize"]
+__all__ = ["EqPropNet", "Relaxed", "Direction", "step", "relax", "relax_lazy", "ep_direction", "dream", "ternarize",
+           "update_groups"]
 
 
 # ----------------------------------------------------------------------------- the net
@@ -54,7 +59,7 @@ class EqPropNet:
         self.W: list[torch.Tensor] = []  # W[k]: (n_{k+1}, n_k), layer k -> k+1
         self.b: list[torch.Tensor] = []  # b[k]: (n_{k+1},), bias of layer k+1
         for n0, n1 in zip(self.sizes[:-1], self.sizes[1:]):
-            bound = 1.0 / math.sqrt(n0)  # nn.Linear's default init
+            bound = cfg.init_gain / math.sqrt(n0)  # nn.Linear's default init, times the gain
             self.W.append(((torch.rand(n1, n0, generator=g) * 2 - 1) * bound).to(self.device))
             self.b.append(torch.zeros(n1).to(self.device))
         # B[k]: (n_k, n_{k+1}), feedback from layer k+1 to k, only for k >= 1 (x gets none).
@@ -185,24 +190,37 @@ def _apply_AT(fwd, bwd, u):  # A^T u
 # ----------------------------------------------------------------------------- dynamics
 
 
-def step(fwd, bwd, b, x, s, beta: float = 0.0, y=None, eta: float = 1.0):
-    """One synchronous relaxation step. x: (B, n_0); s: [(B, n_1), ..., (B, n_out)].
+def update_groups(n_free: int, schedule: str) -> list[list[int]]:
+    """The free layers (1 .. n_free) in the order one step updates them: one group of all
+    ("synchronous") or the odd layers, then the even ones ("alternating")."""
+    if schedule == "alternating":
+        return [list(range(1, n_free + 1, 2)), list(range(2, n_free + 1, 2))]
+    return [list(range(1, n_free + 1))]
+
+
+def step(fwd, bwd, b, x, s, beta: float = 0.0, y=None, eta: float = 1.0, schedule: str = "synchronous",
+         linear_output: bool = False):
+    """One relaxation step. x: (B, n_0); s: [(B, n_1), ..., (B, n_out)].
 
     Pure (no in-place ops), so the BPTT measurement can differentiate through it.
-    `eta` < 1 damps the step: s <- clip((1 - eta) s + eta h).
+    `eta` < 1 damps the step: s <- clip((1 - eta) s + eta h). "alternating" updates the odd
+    layers first and the even layers from them (no layer touches one of its own group).
     """
-    layers = [x, *s]
-    new = []
-    for k in range(1, len(layers)):
-        h = layers[k - 1] @ fwd[k - 1].T + b[k - 1]  # (B, n_k) bottom-up
-        if k < len(layers) - 1:
-            h = h + layers[k + 1] @ bwd[k].T  # (B, n_k) top-down
-        elif beta != 0.0:
-            h = (h + beta * y) / (1.0 + beta)  # exact minimiser of the nudged output block
-        if eta != 1.0:
-            h = (1.0 - eta) * layers[k] + eta * h
-        new.append(h.clamp(0.0, 1.0))
-    return new
+    old = [x, *s]
+    new = list(old)
+    n = len(old)
+    for group in update_groups(n - 1, schedule):
+        src = new if schedule == "alternating" else old
+        for k in group:
+            h = src[k - 1] @ fwd[k - 1].T + b[k - 1]  # (B, n_k) bottom-up
+            if k < n - 1:
+                h = h + src[k + 1] @ bwd[k].T  # (B, n_k) top-down
+            elif beta != 0.0:
+                h = (h + beta * y) / (1.0 + beta)  # exact minimiser of the nudged output block
+            if eta != 1.0:
+                h = (1.0 - eta) * old[k] + eta * h
+            new[k] = h if (linear_output and k == n - 1) else h.clamp(0.0, 1.0)
+    return new[1:]
 
 
 @dataclass
@@ -219,18 +237,22 @@ def relax(net: EqPropNet, x, s, steps: int, beta: float = 0.0, y=None, ablate=No
     """Relax from state `s` until every input settles (no unit moves more than cfg.tol) or
     `steps` run out. `ablate`: per hidden layer a (n_k,) 0/1 mask applied from step
     `ablate_at` on: killed units are held at 0 and send nothing."""
-    if net.cfg.lazy and ablate is None:
+    cfg = net.cfg
+    if cfg.lazy and ablate is None:
         return relax_lazy(net, x, s, steps, beta, y)
-    tol = net.cfg.tol
+    tol, every = cfg.tol, cfg.check_every
     B = x.shape[0]
     settle = torch.full((B,), steps, dtype=torch.long, device=x.device)
     done = torch.zeros(B, dtype=torch.bool, device=x.device)
     v = torch.full((B,), float("inf"), device=x.device)
     t = 0
     for t in range(1, steps + 1):
-        new = step(net.fwd, net.bwd, net.b, x, s, beta, y)
+        new = step(net.fwd, net.bwd, net.b, x, s, beta, y, schedule=cfg.schedule, linear_output=cfg.output == "linear")
         if ablate is not None and t > ablate_at:
             new = [n * m if m is not None else n for n, m in zip(new, [*ablate, None])]
+        if t % every and t != steps:  # not a checking step: no velocity, no device sync
+            s = new
+            continue
         v = torch.stack([(n - o).abs().amax(1) for n, o in zip(new, s)]).amax(0)  # (B,)
         s = new
         now = (v < tol) & ~done
@@ -266,28 +288,30 @@ def relax_lazy(net: EqPropNet, x, s, steps: int, beta: float = 0.0, y=None) -> R
     v = torch.zeros(B, device=x.device)
     t = 0
     for t in range(1, steps + 1):
-        deltas = []
         v = torch.zeros(B, device=x.device)
-        for k in range(1, n):
-            target = h[k] if (k < n - 1 or beta == 0.0) else (h[k] + beta * y) / (1.0 + beta)
-            d = target.clamp(0.0, 1.0) - s[k - 1]  # (B, n_k)
-            d = torch.where(d.abs() > lazy_tol, d, torch.zeros_like(d))  # settled units stay silent
-            v = torch.maximum(v, d.abs().amax(1))
-            deltas.append(d)
-        for k in range(1, n):
-            d = deltas[k - 1]
-            s[k - 1] = s[k - 1] + d
-            idx = (d != 0).any(0).nonzero().squeeze(1)  # (m,) units that moved in any input
-            m = idx.numel()
-            if m == 0:
-                continue
-            dk = d.index_select(1, idx)  # (B, m)
-            if k + 1 < n:
-                h[k + 1] = h[k + 1] + dk @ fwd[k].index_select(1, idx).T  # (B, n_{k+1})
-                flops += 2 * B * m * fwd[k].shape[0]
-            if k - 1 >= 1:
-                h[k - 1] = h[k - 1] + dk @ bwd[k - 1].index_select(1, idx).T  # (B, n_{k-1})
-                flops += 2 * B * m * bwd[k - 1].shape[0]
+        for group in update_groups(n - 1, net.cfg.schedule):  # a group sees the last one's sends
+            deltas = {}
+            for k in group:
+                target = h[k] if (k < n - 1 or beta == 0.0) else (h[k] + beta * y) / (1.0 + beta)
+                if k < n - 1 or net.cfg.output != "linear":
+                    target = target.clamp(0.0, 1.0)
+                d = target - s[k - 1]  # (B, n_k)
+                d = torch.where(d.abs() > lazy_tol, d, torch.zeros_like(d))  # settled units stay silent
+                v = torch.maximum(v, d.abs().amax(1))
+                deltas[k] = d
+            for k, d in deltas.items():
+                s[k - 1] = s[k - 1] + d
+                idx = (d != 0).any(0).nonzero().squeeze(1)  # (m,) units that moved in any input
+                m = idx.numel()
+                if m == 0:
+                    continue
+                dk = d.index_select(1, idx)  # (B, m)
+                if k + 1 < n:
+                    h[k + 1] = h[k + 1] + dk @ fwd[k].index_select(1, idx).T  # (B, n_{k+1})
+                    flops += 2 * B * m * fwd[k].shape[0]
+                if k - 1 >= 1:
+                    h[k - 1] = h[k - 1] + dk @ bwd[k - 1].index_select(1, idx).T  # (B, n_{k-1})
+                    flops += 2 * B * m * bwd[k - 1].shape[0]
         now = (v == 0) & ~done
         settle = torch.where(now, torch.full_like(settle, t), settle)
         done = done | now
@@ -306,10 +330,18 @@ class Direction:
     dW: list[torch.Tensor]  # dW[k]: (n_{k+1}, n_k)
     db: list[torch.Tensor]  # db[k]: (n_{k+1},)
     free: Relaxed
+    # -dC/dx per example, (B, n_0): the input seen as one more parameter (its coupling W_0
+    # times the first hidden layer's contrast). Dreaming follows it; training ignores it.
+    dx: torch.Tensor
     loss: float  # C at the free fixed point, batch mean
     correct: int
     flops: int
     nudge_steps: list[int] = field(default_factory=list)
+
+
+def cost(o: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """C = 1/2 |o - y|^2, batch mean, at output o (B, n_out) for one-hot targets y."""
+    return 0.5 * (o - y).square().sum(1).mean()
 
 
 @torch.no_grad()
@@ -328,25 +360,53 @@ def ep_direction(net: EqPropNet, x: torch.Tensor, y: torch.Tensor, s0=None) -> D
     a, c = [x, *pos.s], [x, *neg.s]  # activities of layers 0 .. L+1 in the two phases
     dW = [(a[k + 1].T @ a[k] - c[k + 1].T @ c[k]) / (denom * B) for k in range(len(net.W))]
     db = [(a[k + 1] - c[k + 1]).sum(0) / (denom * B) for k in range(len(net.W))]
+    dx = (a[1] - c[1]) @ net.fwd[0] / denom  # (B, n_0)
     o = free.s[-1]  # (B, n_out)
-    loss = float(0.5 * (o - y).square().sum(1).mean())
+    loss = float(cost(o, y))
     correct = int((o.argmax(1) == y.argmax(1)).sum())
     flops = free.flops + pos.flops + (neg.flops if neg is not free else 0)
     flops += sum(2 * 2 * B * w.numel() for w in net.W)  # the two outer products per layer
-    return Direction(dW, db, free, loss, correct, flops, [pos.steps, neg.steps])
+    return Direction(dW, db, free, dx, loss, correct, flops, [pos.steps, neg.steps])
 
 
 # ----------------------------------------------------------------------------- dreaming
 
 
 @torch.no_grad()
-def dream(net: EqPropNet, labels: torch.Tensor, steps: int, input_range: tuple[float, float]) -> torch.Tensor:
+def dream(net: EqPropNet, labels: torch.Tensor, steps: int, input_range: tuple[float, float],
+          refine: int = 0, lr: float = 0.02) -> torch.Tensor:
     """Clamp the output to one-hot `labels` (B,), free the input, relax; return x: (B, n_0).
 
     The same weights as classification: the input's net input is W_0^T s_1 (no bias; its
     energy term 1/2 |x|^2 is the prior). W_0 is not norm-bounded, so this is damped projected
     gradient descent on E with step 1 / (1 + |A_full|), which lowers E at every step.
+
+    That minimum of the joint energy is not where the free phase, started from the dream,
+    lands on the label (the clamped output fed the hidden layers; the free phase has no such
+    help). `refine` steps then move the input along EP's own -dC/dx for the label (free and
+    +-beta phases from the current input, see `Direction.dx`), each of `lr` times the box width
+    per unit rms, kept in the box: the output is clamped softly (nudged) and the input relaxes.
     """
+    xs = _dream_energy(net, labels, steps, input_range)
+    if refine:
+        lo, hi = input_range
+        target = torch.nn.functional.one_hot(labels, net.sizes[-1]).to(xs.dtype)  # (B, n_out)
+        # The output is read before its clip while refining: a clipped target output stuck at
+        # 0 makes both nudged phases equal (no contrast, no pull), and once the wrong class is
+        # pushed to 0 too, every output is 0. Where outputs are inside (0, 1) nothing differs.
+        saved, net.cfg = net.cfg, msgspec.structs.replace(net.cfg, output="linear")
+        try:
+            for _ in range(refine):
+                g = ep_direction(net, xs, target).dx  # (B, n_0)
+                rms = g.square().mean(1, keepdim=True).sqrt().clamp_min(1e-12)
+                xs = (xs + lr * (hi - lo) * g / rms).clamp(lo, hi)
+        finally:
+            net.cfg = saved
+    return xs
+
+
+def _dream_energy(net: EqPropNet, labels: torch.Tensor, steps: int, input_range: tuple[float, float]) -> torch.Tensor:
+    """The input at the minimum of E with the output clamped to `labels`. (B, n_0)"""
     B = labels.shape[0]
     o = torch.nn.functional.one_hot(labels, net.sizes[-1]).to(net.W[0].dtype)  # (B, n_out)
     lo, hi = input_range

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .config import EqPropConfig
-from .model import EqPropNet, Relaxed, dream, ep_direction, relax
+from .model import EqPropNet, Relaxed, cost, dream, ep_direction, relax
 
 __all__ = ["Learner", "pick_device", "train_step"]
 
@@ -29,10 +29,15 @@ def pick_device(want: str = "auto", gpu_allowed: bool = True) -> torch.device:
 
 
 class Adam:
-    """Adam on a descent direction d (d ~ -gradient): p += lr * m_hat / (sqrt(v_hat) + eps)."""
+    """Adam on a descent direction d (d ~ -gradient): p += lr * m_hat / (sqrt(v_hat) + eps).
 
-    def __init__(self, params: list[torch.Tensor], lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
+    `scales`: a learning-rate factor per parameter (layer-wise rates); `lr` stays the base
+    rate, so setting it (a resumed run with a new lr) keeps the ratios."""
+
+    def __init__(self, params: list[torch.Tensor], lr: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
+                 scales: list[float] | None = None):
         self.lr, self.b1, self.b2, self.eps, self.t = lr, b1, b2, eps, 0
+        self.scales = scales or [1.0] * len(params)
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
 
@@ -40,30 +45,40 @@ class Adam:
     def step(self, params: list[torch.Tensor], dirs: list[torch.Tensor]) -> None:
         self.t += 1
         c1, c2 = 1 - self.b1**self.t, 1 - self.b2**self.t
-        for p, d, m, v in zip(params, dirs, self.m, self.v):
+        for p, d, m, v, f in zip(params, dirs, self.m, self.v, self.scales):
             m.mul_(self.b1).add_(d, alpha=1 - self.b1)
             v.mul_(self.b2).addcmul_(d, d, value=1 - self.b2)
-            p.add_(self.lr * (m / c1) / ((v / c2).sqrt() + self.eps))
+            p.add_(self.lr * f * (m / c1) / ((v / c2).sqrt() + self.eps))
 
 
 class SGD:
     """Momentum SGD on a descent direction."""
 
-    def __init__(self, params: list[torch.Tensor], lr: float, momentum: float):
+    def __init__(self, params: list[torch.Tensor], lr: float, momentum: float, scales: list[float] | None = None):
         self.lr, self.momentum = lr, momentum
+        self.scales = scales or [1.0] * len(params)
         self.buf = [torch.zeros_like(p) for p in params]
 
     @torch.no_grad()
     def step(self, params: list[torch.Tensor], dirs: list[torch.Tensor]) -> None:
-        for p, d, b in zip(params, dirs, self.buf):
+        for p, d, b, f in zip(params, dirs, self.buf, self.scales):
             b.mul_(self.momentum).add_(d)
-            p.add_(b, alpha=self.lr)
+            p.add_(b, alpha=self.lr * f)
+
+
+def layer_scales(cfg: EqPropConfig, n_weights: int) -> list[float]:
+    """Learning-rate factor of W_0..W_L then b_0..b_L: layer_lr_ratio ** (L - k)."""
+    per = [cfg.layer_lr_ratio ** (n_weights - 1 - k) for k in range(n_weights)]
+    return per + per
 
 
 def make_optimizer(net: EqPropNet) -> Adam | SGD:
     cfg = net.cfg
     params = [*net.W, *net.b]
-    return Adam(params, cfg.lr) if cfg.optimizer == "adam" else SGD(params, cfg.lr, cfg.momentum)
+    scales = layer_scales(cfg, len(net.W))
+    if cfg.optimizer == "adam":
+        return Adam(params, cfg.lr, scales=scales)
+    return SGD(params, cfg.lr, cfg.momentum, scales=scales)
 
 
 @torch.no_grad()
@@ -104,6 +119,15 @@ def train_step(net: EqPropNet, opt: Adam | SGD, x: torch.Tensor, y: torch.Tensor
     }
 
 
+def cosine_factor(epoch: int, epochs: int) -> float:
+    """This epoch's share of the base rate: a linear warm-up over the first tenth of the run
+    (at least one epoch), then half a cosine down to 0 at `epochs`."""
+    warm = max(1, math.ceil(0.1 * epochs))
+    if epoch < warm:
+        return (epoch + 1) / warm
+    return 0.5 * (1 + math.cos(math.pi * min(epoch - warm, epochs - warm) / max(epochs - warm, 1)))
+
+
 class Learner:
     """A net with its optimiser and what it was trained on (input shape, classes, input box)."""
 
@@ -131,8 +155,12 @@ class Learner:
             t = t.reshape(t.shape[0], -1)
         return t.to(self.device)
 
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+        """One update on a batch already on the device (EP here; a baseline overrides it)."""
+        return train_step(self.net, self.opt, x, y)
+
     def step(self, x: Any, y: Any) -> dict[str, Any]:
-        out = train_step(self.net, self.opt, self.tensor(x), self.tensor(y, torch.long))
+        out = self.train_step(self.tensor(x), self.tensor(y, torch.long))
         self.steps += 1
         return out
 
@@ -141,13 +169,15 @@ class Learner:
         X, Y = self.tensor(x), self.tensor(y, torch.long)
         n = X.shape[0]
         bs = self.cfg.batch_size
+        if self.cfg.lr_decay == "cosine":
+            self.opt.lr = self.cfg.lr * cosine_factor(self.epochs, self.cfg.epochs)
         perm = torch.randperm(n, generator=self.gen).to(self.device)
         t0 = time.perf_counter()
         loss = correct = flops = unsettled = braked = 0.0
         min_hidden_update = math.inf
         for i in range(0, n, bs):
             idx = perm[i:i + bs]
-            out = train_step(self.net, self.opt, X[idx], Y[idx])
+            out = self.train_step(X[idx], Y[idx])
             self.steps += 1
             loss += out["loss"] * idx.numel()
             correct += out["correct"]
@@ -190,7 +220,7 @@ class Learner:
         onehot = np.eye(self.classes)[y]
         return {
             "accuracy": float((scores.argmax(1) == y).mean()),
-            "loss": float(0.5 * ((scores - onehot) ** 2).sum(1).mean()),
+            "loss": float(cost(torch.as_tensor(scores), torch.as_tensor(onehot, dtype=torch.float32))),
             "mean_settling_steps": float(settle.mean()),
             "flops_per_input": flops / max(len(y), 1),
         }
@@ -199,7 +229,7 @@ class Learner:
     def dream(self, labels: list[int], steps: int | None = None) -> np.ndarray:
         """One input per label, generated with the output clamped. (len(labels), *input_shape)"""
         lab = torch.as_tensor(labels, dtype=torch.long, device=self.device)
-        xs = dream(self.net, lab, steps or self.cfg.dream_steps, self.input_range)
+        xs = dream(self.net, lab, steps or self.cfg.dream_steps, self.input_range, self.cfg.dream_refine, self.cfg.dream_lr)
         return xs.cpu().numpy().reshape(len(labels), *self.input_shape)
 
     # ------------------------------------------------------------------------- weights
