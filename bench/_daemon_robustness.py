@@ -28,9 +28,9 @@ from typing import Any, Callable
 import trio
 
 import neuro
-from neuro.shell import control as c
+from neuro import _control as c
 from neuro.shell import daemon as d
-from neuro.shell.client import blocking, run_blocking
+from neuro.client import blocking, run_blocking
 
 from ._harness import ProgressBar
 

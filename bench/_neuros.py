@@ -1,38 +1,13 @@
-"""Neuros the benchmarks run. Self-contained (a sandbox receives this one file), so it
-imports only the SDK and the standard library."""
+"""Neuros only the benchmarks run; the common ones (Echo, BoxedEcho, Ping, ...) are in
+`neuro.testing`. A sandbox receives this one file, so it imports only the SDK, `neuro.testing`
+and the standard library."""
 
 from __future__ import annotations
 
 import time
 
 from neuro import sdk
-
-
-class Ping(sdk.Message):
-    n: int
-
-
-class Pong(sdk.Message):
-    n: int
-
-
-class Echo(sdk.Neuro):
-    name = "echo"
-    input = Ping
-    output = Pong
-
-    async def handle(self, ctx, msg):
-        return Pong(n=msg.n)
-
-
-class BoxedEcho(sdk.Neuro):
-    name = "boxed-echo"
-    input = Ping
-    output = Pong
-    sandbox = "process"
-
-    async def handle(self, ctx, msg):
-        return Pong(n=msg.n)
+from neuro.testing import BoxedEcho, Ping, Pong
 
 
 class Spinner(sdk.Neuro):
@@ -92,5 +67,7 @@ class Flooder(sdk.Neuro):
 
 
 class DockerEcho(BoxedEcho):
+    """neuro.testing's BoxedEcho in a Docker container."""
+
     name = "docker-echo"
     sandbox = "docker"

@@ -30,9 +30,9 @@ from typing import Callable
 import msgspec
 
 from neuro._busy_poll import busy_poll_window
-from neuro.shell import control as c
+from neuro import _control as c
 from neuro.shell import daemon as d
-from neuro.shell.client import blocking, run_blocking
+from neuro.client import blocking, run_blocking
 
 from . import _daemon_robustness as robust
 from ._harness import Metric, ProgressBar, Report, interleaved, summarize
@@ -63,7 +63,7 @@ class Sync:
 
 BARE_ECHO = """
 import socket, sys
-from neuro.shell import control as c
+from neuro import _control as c
 listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 listener.bind(sys.argv[1])
 listener.listen(1)
@@ -130,13 +130,13 @@ def connect_round_trips(path: str, n: int, to: str = "echo", payload: dict | Non
 
 
 def async_echo_file(folder: str) -> str:
-    """A neuro file holding bench/_neuros.py's Echo, whose handler is `async def`: the built-in
+    """A neuro file holding neuro.testing's Echo, whose handler is `async def`: the built-in
     echo is a plain function, which an idle neuro runs in the calling task, while an async
     handler is served by the neuro's runner task. Timed beside the main figure."""
-    from . import _neuros
+    from neuro import testing
 
     path = os.path.join(folder, "async_echo.py")
-    classes = (_neuros.Ping, _neuros.Pong, _neuros.Echo)
+    classes = (testing.Ping, testing.Pong, testing.Echo)
     with open(path, "w") as f:
         f.write("from neuro import sdk\n\n\n" + "\n\n".join(inspect.getsource(c) for c in classes))
     return path
@@ -260,7 +260,7 @@ def fuzz(st: d.State, total: int, rng: random.Random) -> tuple[int, int]:
 
 LOAD = """
 import sys, trio
-from neuro.shell.client import connect
+from neuro.client import connect
 async def main():
     async with connect(sys.argv[1]) as client:
         i = 0

@@ -27,9 +27,9 @@ from neuro.kernel import Policy
 from neuro.kernel._policy import Capabilities
 from neuro.kernel._envelope import Envelope
 from neuro.kernel._eventlog import EventLog
+from neuro.testing import Echo, Idle, Ping, SyncEcho
 
 from ._harness import ProgressBar, Report, interleaved, summarize
-from ._neuros import Echo, Ping, Pong
 
 
 class Sink(sdk.Neuro):
@@ -48,25 +48,6 @@ class Sink(sdk.Neuro):
         self.count += 1
         if self.count == Sink.expected:
             Sink.done.set()
-
-
-class PlainEcho(sdk.Neuro):
-    """Echo with a plain-function handler: an idle one serves a call in the caller's task."""
-
-    name = "echo"
-    input = Ping
-    output = Pong
-
-    def handle(self, ctx, msg):
-        return Pong(n=msg.n)
-
-
-class Idle(sdk.Neuro):
-    name = "idle"
-    input = Ping
-
-    async def handle(self, ctx, msg):
-        return None
 
 
 FLOOD = {"flood": Policy(name="flood", mailbox_size=1000, overflow="block")}
@@ -127,9 +108,11 @@ def trio_flood(n: int) -> float:
 # -- the kernel -----------------------------------------------------------------------------
 
 def kernel_calls(n: int, log: Path | None, neuro_class: type = Echo) -> float:
+    """Calls/s to `neuro_class` (Echo or SyncEcho of neuro.testing), spawned as `echo`."""
+
     async def main():
         async with neuro.Kernel(log=log) as k:
-            await k.spawn(neuro_class)
+            await k.spawn(neuro_class, name="echo")
             for i in range(200):  # warm up
                 await k.call("echo", Ping(n=i))
             t0 = time.perf_counter()
@@ -434,7 +417,7 @@ def run(quick: bool) -> Report:
     k_calls, t_calls, call_ratio = interleaved(
         lambda: kernel_calls(calls, next(logs)), lambda: trio_ping_pong(calls), reps, "calls vs trio ping-pong")
     d_calls, _, direct_ratio = interleaved(
-        lambda: kernel_calls(calls, next(logs), PlainEcho), lambda: trio_ping_pong(calls), reps,
+        lambda: kernel_calls(calls, next(logs), SyncEcho), lambda: trio_ping_pong(calls), reps,
         "direct calls vs ping-pong")
     on, off, log_ratio = interleaved(
         lambda: kernel_calls(calls, next(logs)), lambda: kernel_calls(calls, None), reps, "calls log on vs off")

@@ -37,10 +37,10 @@ from neuro.kernel._artifacts import ArtifactStore
 from neuro.kernel._envelope import Envelope
 from neuro.kernel._eventlog import EventLog, open_database
 from neuro.kernel._logquery import LogReader
+from neuro.testing import Echo, Ping
 
 from ._harness import RESULTS, Metric, ProgressBar, Report, interleaved, summarize
 from ._logdata import CACHE, NEUROS, log_with, synthetic_rows
-from ._neuros import Echo, Ping
 from .kernel import kernel_calls
 
 

@@ -19,9 +19,10 @@ import trio
 
 import neuro
 from neuro.kernel import Policy
+from neuro.testing import Echo, Ping
 
 from ._harness import Metric, ProgressBar, Report, interleaved, summarize
-from ._neuros import Echo, Hog, Ping, Spinner
+from ._neuros import Hog, Spinner
 
 
 QUOTAS_ON = Policy(name="quotas-on", mailbox_size=1024, overflow="block", rate=10_000_000, burst=1_000_000,

@@ -25,9 +25,10 @@ import trio
 
 import neuro
 from neuro.sandbox._process import ProcessBackend
+from neuro.testing import BoxedEcho, Echo, Ping
 
 from ._harness import Metric, ProgressBar, Report, interleaved, summarize
-from ._neuros import BoxedEcho, DockerEcho, Echo, Flooder, Ping
+from ._neuros import DockerEcho, Flooder
 
 ROOT = Path(__file__).resolve().parent.parent
 _HEADER = struct.Struct(">I")

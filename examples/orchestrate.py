@@ -21,7 +21,7 @@ from collections import Counter
 import trio
 
 import neuro
-from neuro.shell.client import connect
+from neuro.client import connect
 
 WORDS = "kernel neuro message supervisor mailbox log swap replay dream policy sandbox trace".split()
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import trio
 
 import neuro
-from neuro.shell.client import connect
+from neuro.client import connect
 
 HEADER = '''"""`primes`: how many primes are below n. Version: {method}."""
 from neuro import sdk

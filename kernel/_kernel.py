@@ -555,7 +555,7 @@ class Kernel(Lifecycle):
         (the one reader of control requests), behind its policy's ``capabilities.control``."""
         granted = self._grants.get(proc)
         if granted is None:
-            from neuro.shell._ops import Granted  # the control layer, on a neuro's first request
+            from ._control_ops import Granted  # the control layer, on a neuro's first request
 
             granted = self._grants[proc] = Granted(self, proc)
         return granted

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from . import sdk
-    from .shell.client import connect
+    from .client import connect
     from .kernel import (
         Child,
         Envelope,
@@ -110,7 +110,7 @@ def __getattr__(name: str) -> "Any":
         globals()["sdk"] = value
         return value
     if name == "connect":
-        from .shell.client import connect
+        from .client import connect
 
         globals()["connect"] = connect
         return connect

@@ -159,14 +159,16 @@ class Context(abc.ABC):
     @property
     def kernel(self) -> Any:
         """A client of the kernel this neuro runs in, with the methods of `neuro.connect()`
-        (ps, info, statistics, spawn, stop, restart, swap, rollback, versions, source, diff,
-        hook, messages, events, trace, policies, reload_policies). Each is refused with a `PolicyError` naming
+        (ps, info, statistics, mailbox_statistics, supervisors, drop_folders, spawn, load, supervise,
+        stop, restart, swap, rollback, versions, source, diff, hook, messages, events, trace,
+        policies, reload_policies). Each is refused with a `PolicyError` naming
         the key to grant unless the neuro's policy lists it in ``capabilities.control``; none
         is granted by default, and never to untrusted code. It works in-process and from
         every sandbox (over the worker's channel to the kernel)."""
         client = self.__dict__.get("_kernel_client")
         if client is None:
-            from neuro.shell.client import Client, Through
+            from neuro.client import Client
+            from neuro.client._transport import Through
 
             client = self.__dict__["_kernel_client"] = Client(Through(self._control, remote=self._control_remote))
         return client

@@ -1,6 +1,6 @@
 """Length-prefixed msgpack frames: a 4-byte big-endian length, then a msgspec body.
 
-The control socket (`neuro.shell.control`) and the sandbox wire (`neuro.sandbox._frames`)
+The control socket (`neuro._control`) and the sandbox wire (`neuro.sandbox._frames`)
 both speak it; they differ only in what a body that fails to decode becomes.
 """
 

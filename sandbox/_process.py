@@ -71,13 +71,12 @@ def _python_roots() -> list[str]:
     import neuro.kernel
     import neuro.neuros
     import neuro.sandbox
-    import neuro.shell  # the client API, which a neuro's `ctx.kernel` is
 
     roots = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)}
     for entry in sys.path:
         if entry and os.path.isdir(entry) and "site-packages" in entry:
             roots.add(os.path.realpath(entry))
-    for module in (neuro, neuro.kernel, neuro.sandbox, neuro.neuros, neuro.shell):
+    for module in (neuro, neuro.kernel, neuro.sandbox, neuro.neuros):  # neuro.client (ctx.kernel) is in neuro/
         roots.add(os.path.dirname(os.path.realpath(module.__file__)))
     policies = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(neuro.kernel.__file__))), "policies")
     if os.path.isdir(policies):

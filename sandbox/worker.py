@@ -63,7 +63,7 @@ class WorkerContext(Context):
 
     async def _control(self, request: Any) -> Any:
         """A `ctx.kernel` request (a control frame) to the kernel, which checks the grant."""
-        from neuro.shell._ops import reply_of
+        from neuro._wire_errors import reply_of
 
         return reply_of(await self._worker.ctx_op(self._call, "control", "", request, None))
 

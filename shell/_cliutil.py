@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any, Iterator
 
-from .client import blocking, run_blocking
+from neuro.client import blocking, run_blocking
 
 
 class Session:

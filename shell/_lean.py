@@ -1,6 +1,11 @@
 """The lean path of the `neuro` command: daemon-talking commands that need nothing but a
-blocking socket and msgpack frames (`neuro ps`), run without argparse, trio, the kernel or the
-client API, so they start about as fast as Python itself.
+blocking socket and msgpack frames (`neuro ps`), run without argparse, trio, the kernel, the
+client API or msgspec, so they start about as fast as Python itself.
+
+It speaks the control protocol (`neuro._control`) with the small codec of `_minipack`,
+because importing msgspec (and the typing machinery it pulls in) takes as long as starting
+Python; its protocol number and frame limit are the protocol's own (`neuro._control_version`),
+and tests/daemon/test_lean.py decodes the frames it sends with the protocol's decoder.
 
 `main(argv)` returns an exit code, or None when it cannot handle `argv` as given (other
 arguments, `--help`, no daemon, an error frame): the full CLI then runs it and says what went
@@ -13,12 +18,16 @@ import os
 import _socket  # the C module: `socket` would add enum and selectors (4 ms)
 import sys
 
+from neuro._control_version import MAX_FRAME, PROTOCOL  # the protocol's own: it imports nothing
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing
 if TYPE_CHECKING:
     from typing import Any
 
-PROTOCOL = 1  # == neuro.shell.control.PROTOCOL (tests/daemon pins that they agree)
-MAX_FRAME = 16 << 20
+# The frames this path sends and reads, as the protocol's Structs encode them (tag field
+# `frame`); tests/daemon/test_lean.py checks each against its Struct.
+PS = {"frame": "ps", "id": 1}
+WELCOME, REPLY = "welcome", "reply"
 
 
 def _options(argv: list[str]) -> dict[str, Any] | None:
@@ -45,22 +54,30 @@ def _socket_path(home: str | None) -> str:  # neuro._home.neuro_home, inlined: t
     return os.path.join(home, "control.sock")
 
 
+def hello() -> dict[str, Any]:
+    """The Hello this path opens with."""
+    return {"frame": "hello", "protocol": PROTOCOL, "client": f"neuro-cli[{os.getpid()}]"}
+
+
+def framed(obj: dict[str, Any]) -> bytes:
+    """One frame as the protocol sends it: a 4-byte big-endian length, then msgpack."""
+    from ._minipack import encode
+
+    body = encode(obj)
+    return len(body).to_bytes(4, "big") + body
+
+
 def request(path: str, frame: dict[str, Any], timeout: float = 30.0) -> Any:
     """Hello, one request, its reply's value; None when anything but a plain Reply came back
     (or no daemon answers): the full client then says why."""
-    from ._minipack import decode, encode
-
-    def framed(obj: dict[str, Any]) -> bytes:
-        body = encode(obj)
-        return len(body).to_bytes(4, "big") + body
+    from ._minipack import decode
 
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
         try:
             sock.connect(path)
-            sock.sendall(framed({"frame": "hello", "protocol": PROTOCOL, "client": f"neuro-cli[{os.getpid()}]"})
-                         + framed(frame))
+            sock.sendall(framed(hello()) + framed(frame))
         except OSError:
             return None
         buffer = b""
@@ -88,15 +105,15 @@ def request(path: str, frame: dict[str, Any], timeout: float = 30.0) -> Any:
     finally:
         sock.close()
     welcome, reply = replies[:2]
-    if not (isinstance(welcome, dict) and welcome.get("frame") == "welcome"):
+    if not (isinstance(welcome, dict) and welcome.get("frame") == WELCOME):
         return None
-    if not (isinstance(reply, dict) and reply.get("frame") == "reply" and reply.get("id") == frame["id"]):
+    if not (isinstance(reply, dict) and reply.get("frame") == REPLY and reply.get("id") == frame["id"]):
         return None
     return reply, reply.get("value")
 
 
 def _ps(opts: dict[str, Any]) -> int | None:
-    got = request(_socket_path(opts["home"]), {"frame": "ps", "id": 1})
+    got = request(_socket_path(opts["home"]), PS)
     if got is None:
         return None
     rows = got[1]

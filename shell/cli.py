@@ -198,7 +198,7 @@ def full_main(argv: list[str]) -> int:
 def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     import neuro
 
-    from ._wire_errors import ControlError, DaemonNotRunning
+    from neuro.client import ControlError, DaemonNotRunning
 
     try:
         return run(args)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import trio
 
-from neuro.shell.client import connect
+from neuro.client import connect
 
 HERE = Path(__file__).resolve().parent
 

@@ -46,7 +46,7 @@ class State:
     """The files of one state folder."""
 
     def __init__(self, home: str | os.PathLike[str] | None = None) -> None:
-        from ._transport import state_home
+        from neuro._home import neuro_home as state_home
 
         self.home = Path(home or state_home()).expanduser().absolute()
         self.socket = self.home / "control.sock"
@@ -128,7 +128,7 @@ class AlreadyStarted(DaemonError):
 
 
 def _answers(st: State) -> bool:
-    from .client import blocking, run_blocking
+    from neuro.client import blocking, run_blocking
 
     try:
         client = blocking(str(st.socket), timeout=2.0)
@@ -157,7 +157,7 @@ def stop(st: State, *, grace: float = 15.0, term_wait: float = 5.0) -> dict[str,
         raise NotStarted(st)
     how = "socket"
     try:
-        from .client import blocking, run_blocking
+        from neuro.client import blocking, run_blocking
 
         client = blocking(str(st.socket), timeout=5.0)
         run_blocking(client.__aenter__())
@@ -323,7 +323,7 @@ async def _serve(st: State, server_options: dict[str, Any]) -> None:
 
     import neuro
 
-    from ._server import ControlServer
+    from neuro.kernel._control_server import ControlServer
 
     async with neuro.Kernel(**_kernel_options(st)) as kernel:
         server = ControlServer(kernel, str(st.socket), facts=lambda: {"home": str(st.home), "log": str(st.log),

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from neuro._framing import HEADER
 from neuro.sandbox import _frames as sandbox_frames
-from neuro.shell import control
+from neuro import _control as control
 
 frames = st.lists(
     st.builds(sandbox_frames.Result, id=st.integers(0, 2**40), ok=st.booleans(), reply=st.binary(max_size=300),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from neuro.shell import control as c
+from neuro import _control as c
 from neuro.shell import daemon as d
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,6 @@
-"""`slow`: answers after `ms` milliseconds (a neuro file the daemon loads by path)."""
+"""`slow`: answers after `ms` milliseconds. A neuro file the daemon loads by path (and a class
+the daemon cannot import by module), so it defines its own neuro; `neuro.testing.Slow` is the
+importable one."""
 
 import trio
 

@@ -174,7 +174,7 @@ def test_new_scaffolds_a_neuro_whose_test_passes(tmp_path):
 def test_run_needs_a_daemon_unless_embedded(home, tmp_path):
     """`neuro run script.py` exits 4 without a daemon; with --embedded the script runs."""
     script = tmp_path / "s.py"
-    script.write_text("import trio\nfrom neuro.shell.client import connect\n"
+    script.write_text("import trio\nfrom neuro.client import connect\n"
                       "async def main():\n    async with connect() as c:\n"
                       "        await c.spawn('neuro.neuros.echo:Echo')\n"
                       "        print((await c.call('echo', {'text': 'ok'})).text)\ntrio.run(main)\n")

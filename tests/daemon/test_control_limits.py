@@ -13,9 +13,9 @@ import threading
 import trio
 
 import neuro
-from neuro.shell import control as c
+from neuro import _control as c
 from neuro.shell import daemon as d
-from neuro.shell.client import blocking, run_blocking
+from neuro.client import blocking, run_blocking
 
 from .conftest import Raw, wait_until
 

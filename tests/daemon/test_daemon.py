@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from neuro.shell import daemon as d
-from neuro.shell.client import blocking, run_blocking
+from neuro.client import blocking, run_blocking
 
 from .conftest import PYTHON, REPO, neuro_cmd, wait_until
 
@@ -89,7 +89,7 @@ def test_stop_falls_back_to_sigkill_when_nothing_else_works(daemon):
 
 LOAD = """
 import sys, trio
-from neuro.shell.client import connect
+from neuro.client import connect
 async def main():
     async with connect(sys.argv[1]) as client:
         i = 0

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neuro.shell import control as c
+from neuro import _control as c
 from neuro.shell import daemon as d
 
 from .conftest import Raw
@@ -113,7 +113,7 @@ def test_a_slow_drip_of_a_huge_frame_does_not_block_others(fuzzed):
 
 def test_the_daemon_counts_protocol_errors_and_stays_small(fuzzed):
     """After the fuzzing, status answers, with protocol errors counted and no connection left open."""
-    from neuro.shell.client import blocking, run_blocking
+    from neuro.client import blocking, run_blocking
 
     client = blocking(str(fuzzed.socket), timeout=10)
     run_blocking(client.__aenter__())

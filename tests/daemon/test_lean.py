@@ -7,15 +7,32 @@ import json
 import subprocess
 
 from neuro.shell import _lean
-from neuro.shell import control as c
-from neuro.shell.client import blocking, run_blocking
+from neuro import _control as c
+from neuro.client import blocking, run_blocking
 
 from .conftest import PYTHON, neuro_cmd
 
 
-def test_the_lean_path_speaks_the_protocol_version_of_control():
-    """The lean path's protocol number and frame limit are control's."""
-    assert (c.PROTOCOL, c.MAX_FRAME) == (_lean.PROTOCOL, _lean.MAX_FRAME)
+def test_the_lean_path_sends_frames_the_protocol_decodes():
+    """The Hello and Ps the lean path sends decode, with the protocol's own decoder, as its Structs."""
+    hello = _lean.hello()
+    got = c.FrameDecoder(c.ClientFrame).feed(_lean.framed(hello) + _lean.framed(_lean.PS))
+    assert [c.Hello(protocol=c.PROTOCOL, client=hello["client"]), c.Ps(id=1)] == got
+
+
+def test_the_lean_path_reads_the_tags_of_the_protocols_replies():
+    """The frame tags the lean path reads are those of the protocol's Welcome and Reply."""
+    assert (c.Welcome.__struct_config__.tag, c.Reply.__struct_config__.tag) == (_lean.WELCOME, _lean.REPLY)
+
+
+def test_the_lean_path_decodes_what_the_daemon_encodes():
+    """A Welcome and a Reply as the daemon encodes them are the maps the lean path expects."""
+    from neuro.shell._minipack import decode
+
+    frames = [c.Welcome(protocol=c.PROTOCOL, server="neuro daemon", pid=7), c.Reply(id=1, value=[{"name": "e"}])]
+    got = [decode(c.encode(f)[4:]) for f in frames]
+    assert [{"frame": "welcome", "protocol": c.PROTOCOL, "server": "neuro daemon", "pid": 7},
+            {"frame": "reply", "id": 1, "value": [{"name": "e"}], "type": ""}] == got
 
 
 def test_lean_ps_prints_what_the_client_api_returns(daemon):
@@ -38,7 +55,7 @@ def test_lean_ps_imports_neither_trio_nor_the_kernel_nor_msgspec(daemon):
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             "    code = entry()\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('trio', 'sniffio', 'msgspec', 'argparse')\n"
-            "             or m in ('neuro.kernel', 'neuro.sdk', 'neuro.shell.client', 'neuro.shell.control',\n"
+            "             or m in ('neuro.kernel', 'neuro.sdk', 'neuro.client', 'neuro._control',\n"
             "                      'neuro.shell.cli'))\n"
             "print(code, bad)\n")
     done = subprocess.run([str(PYTHON), "-c", code], capture_output=True, text=True, timeout=60)

@@ -12,8 +12,8 @@ import sys
 
 import pytest
 
-from neuro.shell import control as c
-from neuro.shell.client import blocking, run_blocking
+from neuro import _control as c
+from neuro.client import blocking, run_blocking
 
 from .conftest import wait_until
 

@@ -7,7 +7,7 @@ import struct
 import msgspec
 import pytest
 
-from neuro.shell import control as c
+from neuro import _control as c
 
 CLIENT_FRAMES = [
     c.Hello(protocol=1, client="me"), c.Ping(id=1), c.Status(id=2), c.Shutdown(id=3), c.Ps(id=4),
@@ -19,6 +19,15 @@ CLIENT_FRAMES = [
     c.Messages(id=14, neuro="echo", limit=None), c.Events(id=15, name="swap*"), c.Trace(id=16, message=99),
     c.Swap(id=17, name="echo", neuro="x.py", replay=5), c.Rollback(id=18, name="echo", version="ab"),
     c.Versions(id=19, name="echo"), c.Policies(id=20), c.ReloadPolicies(id=21), c.Statistics(id=22),
+    c.Hook(id=23, name="echo", hook="sleep"), c.Vacuum(id=24, keep="30d", dry_run=True),
+    c.Source(id=25, name="echo", version="ab12"), c.MailboxStatistics(id=26, name="echo"), c.Supervisors(id=27),
+    c.Supervise(id=28, parent="root", trusted=True, spec=c.WireSupervisor(
+        name="pair", strategy="one_for_all", children=[
+            c.WireChild(neuro="neuro.neuros.echo:Echo", name="left", restart="transient", shutdown="brutal_kill"),
+            c.WireSupervisor(name="inner", children=[c.WireChild(neuro="x.py:X", shutdown=2.5)])])),
+    c.DropFolders(id=29, wait_idle=True), c.Load(id=30, path="/tmp/x.py", trusted=True, policy="untrusted"),
+    c.Spawn(id=31, neuro="neuro.neuros.echo:Echo", supervisor="pair", restart="temporary"),
+    c.Stop(id=32, name="echo", drain=False),
 ]
 SERVER_FRAMES = [
     c.Welcome(protocol=1, server="neuro daemon", pid=42), c.Reply(id=1, value={"a": [1, 2.5, None]}, type="m:T"),
@@ -99,3 +108,30 @@ def test_the_frame_set_is_closed_and_strict():
     kinds = [*c.ClientFrame.__args__, *c.ServerFrame.__args__]
     config = [(k.__struct_config__.tag_field, k.__struct_config__.forbid_unknown_fields) for k in kinds]
     assert [("frame", True)] * len(kinds) == config
+
+
+def test_every_request_has_a_round_trip_case_here():
+    """CLIENT_FRAMES above holds each request of the protocol at least once."""
+    assert [] == [k.__name__ for k in c.Request.__args__ if not any(type(f) is k for f in CLIENT_FRAMES)]
+
+
+def test_every_request_is_served_and_ctx_kernel_offers_or_refuses_it():
+    """Each request but the streams and Cancel has a handler in Ops, and each is either an
+    operation a policy may grant to ctx.kernel or refused there with a reason."""
+    from neuro.kernel._control_ops import _NOT_OFFERED, OPERATIONS, Ops
+
+    served = set(Ops(None)._handlers)
+    requests = set(c.Request.__args__)
+    assert ({c.Cancel, *c.STREAMS}, set()) == (requests - served, served - requests)
+    assert (set(), set()) == (requests - {c.Cancel} - set(OPERATIONS) - set(_NOT_OFFERED),
+                              set(OPERATIONS) & set(_NOT_OFFERED))
+
+
+def test_a_supervisor_spec_on_the_wire_keeps_its_shape():
+    """A WireSupervisor's children decode as the child or supervisor each one is, by its tag."""
+    sent = next(f for f in CLIENT_FRAMES if isinstance(f, c.Supervise))
+    [frame] = frames_of(c.encode(sent), c.ClientFrame)
+    spec = frame.spec
+    assert (["child", "supervisor"], "brutal_kill", 2.5) == (
+        [k.__struct_config__.tag for k in map(type, spec.children)], spec.children[0].shutdown,
+        spec.children[1].children[0].shutdown)

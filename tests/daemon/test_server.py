@@ -14,8 +14,8 @@ import trio
 
 import neuro
 from neuro.neuros.echo import Echo
-from neuro.shell import control as c
-from neuro.shell._server import ControlServer
+from neuro import _control as c
+from neuro.kernel._control_server import ControlServer
 
 from .conftest import wait_until
 from .slow_neuro import Slow

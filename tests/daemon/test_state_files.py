@@ -14,7 +14,7 @@ import trio
 
 import neuro
 from neuro.shell import daemon as d
-from neuro.shell.client import blocking, run_blocking
+from neuro.client import blocking, run_blocking
 
 from .conftest import wait_until
 

@@ -8,8 +8,7 @@ import trio.testing
 
 import neuro
 from neuro import Child, SupervisorSpec
-
-from .neuros_for_tests import Crashy, Ping
+from neuro.testing import Crashy, Ping
 
 
 def run(fn, *, autojump=True):

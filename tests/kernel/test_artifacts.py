@@ -19,8 +19,7 @@ import trio
 import neuro
 from neuro.kernel import _artifacts
 from neuro.kernel._artifacts import CHUNK_SIZE, ArtifactInfo, ArtifactStore
-
-from .neuros_for_tests import Echo, Ping
+from neuro.testing import Echo, Ping
 
 
 @pytest.fixture

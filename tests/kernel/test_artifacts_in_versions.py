@@ -203,7 +203,7 @@ def test_an_imported_neuro_declares_artifacts_too(tmp_path, home, monkeypatch):
     for name in ("weights.bin", "data"):
         (folder / name).rename(tmp_path / "site" / name)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    from neuro.shell._ops import resolve_neuro
+    from neuro.kernel._control_ops import resolve_neuro
 
     cls = resolve_neuro("reader_mod:Reader")
 
@@ -414,7 +414,7 @@ def test_an_imported_package_ships_its_version_into_the_sandbox_and_reads_its_ar
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     from neuro._manifest import source_files
     from neuro.sandbox._protocol import source_of
-    from neuro.shell._ops import resolve_neuro
+    from neuro.kernel._control_ops import resolve_neuro
 
     cls = resolve_neuro("reader_pkg:Reader")
 

@@ -14,14 +14,7 @@ import trio.testing
 import neuro
 from neuro import sdk
 from neuro.kernel import Policy
-
-
-class Ping(sdk.Message):
-    n: int
-
-
-class Pong(sdk.Message):
-    n: int
+from neuro.testing import Ping, Pong
 
 
 class Plain(sdk.Neuro):

@@ -239,7 +239,7 @@ def test_ctx_kernel_offers_no_shutdown():
 
 def test_every_control_operation_is_a_request_the_control_server_serves():
     """The operations a policy may grant are exactly those the client API's requests map to."""
-    from neuro.shell._ops import OPERATIONS
+    from neuro.kernel._control_ops import OPERATIONS
 
     assert sorted(CONTROL_OPERATIONS) == sorted(set(OPERATIONS.values()) - {"ping"})
 

@@ -10,8 +10,7 @@ import trio
 
 import neuro
 from neuro import Policy, sdk
-
-from .neuros_for_tests import Ping, Pong
+from neuro.testing import Ping, Pong
 
 
 class WhereSync(sdk.Neuro):

@@ -14,13 +14,12 @@ import pytest
 import trio
 
 import neuro
+from neuro.testing import Echo, Ping, Pong
 
-from .neuros_for_tests import Echo, Ping, Pong, Slow
 
 SCRIPT = textwrap.dedent("""
     import sys, trio, neuro
-    sys.path.insert(0, sys.argv[3])
-    from neuros_for_tests import Slow, Ping
+    from neuro.testing import Slow, Ping
 
     async def main(path, mode):
         async with neuro.Kernel(log=path) as k:
@@ -71,14 +70,13 @@ def test_after_sigkill_durable_messages_are_redelivered_and_the_rest_dead_letter
     path = tmp_path / "crash.db"
     script = tmp_path / "kernel.py"
     script.write_text(SCRIPT)
-    tests = str(__import__("pathlib").Path(__file__).parent)
-    child = subprocess.Popen([sys.executable, str(script), str(path), "load", tests], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, str(script), str(path), "load"], stdout=subprocess.PIPE, text=True)
     assert "sent" == child.stdout.readline().strip()
     time.sleep(0.2)
     child.send_signal(signal.SIGKILL)
     child.wait()
     before = neuro.LogReader(path).outcome_counts()["slow"]
-    subprocess.run([sys.executable, str(script), str(path), "again", tests], check=True, timeout=60)
+    subprocess.run([sys.executable, str(script), str(path), "again"], check=True, timeout=60)
     reader = neuro.LogReader(path)
     after = reader.outcome_counts()["slow"]
     reasons = {r.reason for r in reader.messages(neuro="slow", outcome="dead", limit=None)}

@@ -11,8 +11,9 @@ import trio.testing
 
 import neuro
 from neuro.kernel._eventlog import SCHEMA_VERSION
+from neuro.testing import Crashy, Echo, Ping, Pong, Relay, Slow
 
-from .neuros_for_tests import Crashy, Echo, Outer, Ping, Pong, Relay, Slow
+from .neuros_for_tests import Outer
 
 
 def run(fn):

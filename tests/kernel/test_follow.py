@@ -11,8 +11,7 @@ import trio.testing
 
 import neuro
 from neuro.kernel._follow import CommitWatch, data_version, follow_file, wait_for_change
-
-from .neuros_for_tests import Echo, Ping, Slow
+from neuro.testing import Echo, Ping, Slow
 
 
 async def _take(rows, count: int) -> list:

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 import neuro
 from neuro import sdk
+from neuro.testing import Echo, Ping, Pong, SyncEcho
 
-from .neuros_for_tests import Echo, Ping, Pong, SyncEcho
 
 # What a method may raise for arguments it refuses; anything else is a finding.
 REFUSALS = (neuro.NeuroError, ValueError, TypeError)

@@ -15,7 +15,7 @@ import trio
 import neuro
 from neuro._identity import canonical_files, hash_files, read_neuro_files
 from neuro.kernel._dropfolder import DropFolder
-from neuro.shell._ops import resolve_neuro
+from neuro.kernel._control_ops import resolve_neuro
 
 SHOUT = textwrap.dedent('''
     from neuro import sdk

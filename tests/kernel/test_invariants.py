@@ -25,8 +25,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 import neuro
 from neuro import Child, Policy, SupervisorSpec
+from neuro.testing import Echo, Ping
 
-from .neuros_for_tests import Echo, Ping, Probe, SyncProbe
+from .neuros_for_tests import Probe, SyncProbe
 
 POLICIES = {
     "inv-block": Policy(name="inv-block", mailbox_size=2, overflow="block"),

@@ -14,6 +14,7 @@ import trio.testing
 import neuro
 from neuro import sdk
 from neuro.kernel import Policy
+from neuro.testing import Echo
 
 BACKENDS = [
     "inproc",
@@ -67,15 +68,6 @@ class Slow(Watcher):
 
 class Ping(sdk.Message):
     pass
-
-
-class Echo(sdk.Neuro):
-    name = "echo"
-    input = Ping
-    output = Ping
-
-    def handle(self, ctx, msg):
-        return msg
 
 
 def run(body, **options):

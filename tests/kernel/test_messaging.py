@@ -8,8 +8,9 @@ import trio.testing
 
 import neuro
 from neuro.kernel import Policy
+from neuro.testing import Crashy, Echo, Ping, Pong, Relay, Slow, SyncEcho
 
-from .neuros_for_tests import Crashy, Echo, Listener, Ping, Pong, Relay, Slow, SyncEcho
+from .neuros_for_tests import Listener
 
 
 def run(fn):

@@ -13,8 +13,9 @@ import neuro
 from neuro import sdk
 from neuro.kernel._envelope import Envelope
 from neuro.kernel._eventlog import EventLog
+from neuro.testing import Crashy, Ping, Pong
 
-from .neuros_for_tests import Crashy, Ping, Pong, tutor_code
+from .neuros_for_tests import tutor_code
 
 
 async def load(k, tmp_path, answer):

@@ -7,7 +7,8 @@ import trio
 import trio.testing
 import neuro
 from neuro import Child, Policy, SupervisorSpec
-from .neuros_for_tests import BadInit, Crashy, Echo, Ping, Pong, Slow
+from neuro.testing import Crashy, Echo, Ping, Pong, Slow
+from .neuros_for_tests import BadInit
 from .supervision_helpers import crash, read_log, run
 
 

@@ -11,7 +11,6 @@ import sys
 import tempfile
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
 import trio
@@ -22,10 +21,9 @@ import neuro
 from neuro import sdk
 from neuro.kernel._retention import (ARTIFACT_GRACE, DAY, Pruner, Retention, logical_size, parse_retention,
                                      prune_file)
+from neuro.testing import Echo, Ping, Slow
 
-from .neuros_for_tests import Echo, Ping, Slow
 
-TESTS = str(Path(__file__).parent)
 
 
 # -- the policy --------------------------------------------------------------------------------
@@ -329,8 +327,7 @@ def test_the_kernel_prunes_in_the_background(log_path):
 
 CRASH = textwrap.dedent("""
     import sys, trio, neuro
-    sys.path.insert(0, sys.argv[3])
-    from neuros_for_tests import Echo, Slow, Ping
+    from neuro.testing import Echo, Slow, Ping
 
     async def main(path, mode):
         async with neuro.Kernel(log=path) as k:
@@ -359,12 +356,12 @@ def test_after_a_crash_the_durable_messages_pruning_kept_are_delivered(tmp_path)
     path = tmp_path / "crash.db"
     script = tmp_path / "kernel.py"
     script.write_text(CRASH)
-    child = subprocess.Popen([sys.executable, str(script), str(path), "load", TESTS], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen([sys.executable, str(script), str(path), "load"], stdout=subprocess.PIPE, text=True)
     line = child.stdout.readline().split()
     child.send_signal(signal.SIGKILL)
     child.wait()
     ids, pruned, kept = [int(x) for x in line[:-2]], int(line[-2]), int(line[-1])
-    subprocess.run([sys.executable, str(script), str(path), "again", TESTS], check=True, timeout=120)
+    subprocess.run([sys.executable, str(script), str(path), "again"], check=True, timeout=120)
     reader = neuro.LogReader(path)
     outcomes = [reader.message(i).outcome for i in ids]
     assert (20, 11) == (pruned, kept)  # the 20 calls went; the busy message and the 10 durable ones stayed

@@ -19,8 +19,8 @@ import neuro
 from neuro import Policy, sdk
 from neuro.kernel._policyfiles import check_policy_file
 from neuro.shell.cli import main as cli_main
+from neuro.testing import Echo, Ping, Pong
 
-from .neuros_for_tests import Echo, Ping, Pong
 
 NAN = float("nan")
 MOCK = dict(clock=trio.testing.MockClock(autojump_threshold=0))

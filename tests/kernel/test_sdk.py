@@ -15,8 +15,7 @@ import trio
 import neuro
 from neuro import sdk
 from neuro._manifest import HOOKS, forget_hashes
-
-from .neuros_for_tests import Echo, Ping, Pong
+from neuro.testing import Echo, Ping, Pong
 
 
 def run(fn):

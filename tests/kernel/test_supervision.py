@@ -10,7 +10,8 @@ import trio
 import trio.testing
 import neuro
 from neuro import Child, SupervisorSpec
-from .neuros_for_tests import Crashy, Echo, Ping, Pong, Sleeper, Slow, StartsOnce
+from neuro.testing import Crashy, Echo, Ping, Pong, Slow
+from .neuros_for_tests import Sleeper, StartsOnce
 from .supervision_helpers import crash, crashy_tree, names, read_log, run
 
 

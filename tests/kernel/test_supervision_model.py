@@ -30,8 +30,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 import neuro
 from neuro import Child, SupervisorSpec
+from neuro.testing import Crashy, Ping
 
-from .neuros_for_tests import Crashy, Ping
 
 KINDS = ("permanent", "transient", "temporary")
 STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")

@@ -16,13 +16,12 @@ import trio
 import neuro
 from neuro.kernel._eventlog import CHECKPOINT_PAGES, open_database
 from neuro.kernel._walspace import WalSpace
+from neuro.testing import Echo, Ping
 
-from .neuros_for_tests import Echo, Ping
 
 CHILD = textwrap.dedent("""
     import json, os, sys, time, trio, neuro
-    sys.path.insert(0, sys.argv[2])
-    from neuros_for_tests import Echo, Ping
+    from neuro.testing import Echo, Ping
 
     async def main(path, target):
         async with neuro.Kernel(log=path, flush_interval=0.005) as k:
@@ -35,7 +34,7 @@ CHILD = textwrap.dedent("""
             print(json.dumps(before + after), flush=True)
             await trio.sleep(60)
 
-    trio.run(main, sys.argv[1], int(sys.argv[3]))
+    trio.run(main, sys.argv[1], int(sys.argv[2]))
 """)
 
 
@@ -74,8 +73,7 @@ def test_a_killed_kernel_with_a_filled_wal_loses_no_committed_message(tmp_path):
     target = _target(tmp_path / "size.db")
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    tests = os.path.dirname(__file__)
-    child = subprocess.Popen([sys.executable, str(script), path, tests, str(target)], stdout=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, str(script), path, str(target)], stdout=subprocess.PIPE,
                              text=True)
     try:
         ids = json.loads(child.stdout.readline())

@@ -6,10 +6,7 @@ import trio
 
 import neuro
 from neuro import sdk
-
-
-class Ping(sdk.Message):
-    n: int
+from neuro.testing import Ping
 
 
 class Worker(sdk.Neuro):

@@ -11,12 +11,9 @@ import trio
 
 import neuro
 from neuro import sdk
+from neuro.testing import Ping
 
 QUIET_SECONDS = 1.0  # the old watcher reloaded 10-20 times in this
-
-
-class Ping(sdk.Message):
-    n: int
 
 
 class Worker(sdk.Neuro):

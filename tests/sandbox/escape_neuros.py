@@ -1,7 +1,9 @@
-"""Neuros the escape tests run: an in-process echo, and an attacker that tries one escape per
-message and reports what happened (it never raises, so only the sandbox can stop it).
+"""Neuros the escape tests run: an attacker that tries one escape per message and reports what
+happened (it never raises, so only the sandbox can stop it), beside neuro.testing's Echo,
+trusted and in-process: the 'other neuro' that must keep serving.
 
-This file is shipped as source into the sandbox: it imports only the SDK and the stdlib.
+This file is shipped as source into the sandbox: it imports only the SDK, neuro.testing and
+the stdlib.
 """
 
 from __future__ import annotations
@@ -13,25 +15,7 @@ import socket
 import time
 
 from neuro import sdk
-
-
-class Ping(sdk.Message):
-    n: int
-
-
-class Pong(sdk.Message):
-    n: int
-
-
-class Echo(sdk.Neuro):
-    """Trusted, in-process: the 'other neuro' that must keep serving."""
-
-    name = "echo"
-    input = Ping
-    output = Pong
-
-    async def handle(self, ctx, msg):
-        return Pong(n=msg.n)
+from neuro.testing import Ping, Pong
 
 
 class Attempt(sdk.Message):

@@ -10,9 +10,10 @@ import trio
 import neuro
 from neuro.sandbox import default_backends
 from neuro.sandbox._docker import LABEL, DockerBackend
+from neuro.testing import Ping, Pong
 
 from .docker_support import require_backend
-from .escape_neuros import Boxed, Ping, Pong
+from .escape_neuros import Boxed
 
 pytest.importorskip("docker", reason="the docker SDK is not installed: .venv/bin/pip install 'neuro-runtime[docker]'")
 

@@ -22,9 +22,10 @@ import pytest
 import trio
 
 import neuro
+from neuro.testing import Echo, Ping, Pong
 
 from .docker_support import ROOT, make_backends, require_backend
-from .escape_neuros import Attempt, Echo, Ping, Pong, Report, attacker
+from .escape_neuros import Attempt, Report, attacker
 
 BACKENDS = ["process", "docker"]
 

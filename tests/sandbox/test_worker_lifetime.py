@@ -14,25 +14,10 @@ import trio
 import trio._core._thread_cache as thread_cache
 
 import neuro
-from neuro import sdk
+from neuro.testing import BoxedEcho, Ping
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
                                 reason="bubblewrap is not installed (bash scripts/setup.sh installs it)")
-
-
-class P(sdk.Message):
-    n: int
-
-
-class Boxed(sdk.Neuro):
-    name = "boxed"
-    input = P
-    output = P
-    sandbox = "process"
-    policy = "untrusted"
-
-    def handle(self, ctx, msg):
-        return msg
 
 
 def test_a_sandboxed_worker_outlives_idle_threads(monkeypatch):
@@ -40,12 +25,12 @@ def test_a_sandboxed_worker_outlives_idle_threads(monkeypatch):
 
     async def main():
         async with neuro.Kernel() as k:
-            await k.spawn(Boxed)
-            first = await k.call("boxed", P(n=1), timeout=30)
+            await k.spawn(BoxedEcho, policy="untrusted")
+            first = await k.call("boxed-echo", Ping(n=1), timeout=30)
             await trio.to_thread.run_sync(lambda: None)  # a thread to go idle and end, as trio's do
             await trio.sleep(1.5)  # several idle timeouts
-            second = await k.call("boxed", P(n=2), timeout=30)
-            (info,) = [p for p in k.ps() if p.name == "boxed"]
+            second = await k.call("boxed-echo", Ping(n=2), timeout=30)
+            (info,) = [p for p in k.ps() if p.name == "boxed-echo"]
             return first.n, second.n, info.restarts
 
     assert (1, 2, 0) == trio.run(main)

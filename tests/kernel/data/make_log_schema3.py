@@ -23,11 +23,10 @@ import textwrap
 
 import trio
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))  # tests/, for kernel.neuros_for_tests
+import neuro
+from neuro.testing import Crashy, Ping, Slow  # at commit 3b6a3cb: tests/kernel/neuros_for_tests.py
 
-import neuro  # noqa: E402
-from kernel.neuros_for_tests import Crashy, Ping, Slow  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 TARGET = os.path.join(HERE, "log_schema3.db")
 

@@ -5,12 +5,14 @@ thing whichever way it arrives. `request()` returns a value the protocol can car
 yields ``(topic, sender, payload)`` items for `Subscribe` and `Tail`.
 
 Requests that only read the kernel's tables (ping, ps, info, status, statistics, versions,
-policies, shutdown) finish without a checkpoint, so the daemon answers them inline in the task
+policies, mailbox statistics, supervisors, drop folders without waiting, shutdown) finish
+without a checkpoint, so the daemon answers them inline in the task
 that read them; a caller that loops on them from trio must checkpoint itself (`Local` does).
 
 A neuro's `ctx.kernel` is a client whose requests come through `Granted`: the same `Ops`, once
 the neuro's policy grants the operation (``capabilities.control``). From a sandbox a request
-travels as bytes: `Granted.serve` answers them, `reply_of` reads the answer in the sandbox.
+travels as bytes: `Granted.serve` answers them, `neuro._wire_errors.reply_of` reads the answer
+in the sandbox.
 """
 
 from __future__ import annotations
@@ -28,13 +30,17 @@ import msgspec
 import trio
 
 import neuro
+from neuro import _control as c
+from neuro._checks import check_source
 from neuro._errors import ManifestError, NeuroError, PolicyError
 from neuro._manifest import Neuro
+from neuro._wire_errors import to_frame
 
-from . import control as c
-from ._wire_errors import from_frame, to_frame
+from ._artifactexport import find_artifacts
+from ._supervisor import Child, SupervisorSpec
+from ._versions import adopt_source
 
-__all__ = ["Ops", "Granted", "OPERATIONS", "reply_of", "resolve_neuro"]
+__all__ = ["Ops", "Granted", "OPERATIONS", "resolve_neuro"]
 
 
 class Ops:
@@ -54,7 +60,9 @@ class Ops:
             c.Messages: self._messages, c.Events: self._events, c.Trace: self._trace, c.Swap: self._swap,
             c.Rollback: self._rollback, c.Versions: self._versions, c.Policies: self._policies,
             c.ReloadPolicies: self._reload, c.Statistics: self._statistics, c.Hook: self._hook,
-            c.Vacuum: self._vacuum, c.Source: self._source,
+            c.Vacuum: self._vacuum, c.Source: self._source, c.MailboxStatistics: self._mailbox,
+            c.Supervisors: self._supervisors, c.Supervise: self._supervise, c.DropFolders: self._drop_folders,
+            c.Load: self._load,
         }
 
     async def request(self, req: Any) -> Any:
@@ -89,12 +97,20 @@ class Ops:
     async def _info(self, req: c.Info) -> Any:
         return self.kernel.info(req.name)
 
+    async def _mailbox(self, req: c.MailboxStatistics) -> Any:
+        return self.kernel.mailbox_statistics(req.name)
+
     async def _spawn(self, req: c.Spawn) -> Any:
+        where = {"name": req.name, "policy": req.policy, "supervisor": req.supervisor, "restart": req.restart}
         if req.version is not None:  # a stored version, under another name
-            return await self.kernel.spawn(req.neuro, version=req.version, name=req.name, policy=req.policy)
+            return await self.kernel.spawn(req.neuro, version=req.version, **where)
         cls = await self._resolve(req.neuro, req.trusted)
-        return await self.kernel.spawn(cls, name=req.name, policy=req.policy,
-                                       source=getattr(cls, "__neuro_files__", None))
+        return await self.kernel.spawn(cls, source=getattr(cls, "__neuro_files__", None), **where)
+
+    async def _load(self, req: c.Load) -> c.Loaded:
+        loaded = await self.kernel.load(req.path, trusted=req.trusted, policy=req.policy)
+        return c.Loaded(name=loaded.name, version=loaded.version, neuro=loaded.cls.__name__, path=loaded.path,
+                        files=list(loaded.files))
 
     async def _resolve(self, neuro: Any, trusted: bool) -> type[Neuro]:
         """The class a request names. A file is untrusted unless the request says otherwise:
@@ -115,13 +131,48 @@ class Ops:
         return await trio.to_thread.run_sync(resolve_neuro, neuro)
 
     async def _stop(self, req: c.Stop) -> None:
-        await self.kernel.stop(req.name, timeout=req.timeout)
+        await self.kernel.stop(req.name, drain=req.drain, timeout=req.timeout)
 
     async def _restart(self, req: c.Restart) -> Any:
         return await self.kernel.restart(req.name)
 
     async def _hook(self, req: c.Hook) -> Any:
         return await self.kernel.hook(req.name, req.hook, origin=self._origin)
+
+    # -- supervision and drop folders ---------------------------------------------------------
+
+    async def _supervisors(self, req: c.Supervisors) -> list[Any]:
+        return self.kernel.supervisors()
+
+    async def _supervise(self, req: c.Supervise) -> Any:
+        spec = await self._tree(req.spec, req.trusted)
+        return await self.kernel.supervise(spec, parent=req.parent)
+
+    async def _tree(self, wire: c.WireSupervisor, trusted: bool) -> SupervisorSpec:
+        """The kernel's spec of a `WireSupervisor`: each child's neuro resolved as `Spawn`'s is
+        (a file is loaded in a sandbox unless `trusted`), with the source it was loaded from."""
+        children: list[Any] = []
+        for child in wire.children:
+            if isinstance(child, c.WireSupervisor):
+                children.append(await self._tree(child, trusted))
+                continue
+            cls = await self._resolve(child.neuro, trusted)
+            files = getattr(cls, "__neuro_files__", None)
+            if files is not None:  # as Kernel.spawn takes a `source=`
+                check_source(files)
+                await find_artifacts(cls)
+                adopt_source(cls, files)
+            children.append(Child(cls, name=child.name, restart=child.restart, policy=child.policy,
+                                  shutdown=child.shutdown))
+        return SupervisorSpec(name=wire.name, children=children, strategy=wire.strategy,
+                              max_restarts=wire.max_restarts, period=wire.period, restart=wire.restart)
+
+    async def _drop_folders(self, req: c.DropFolders) -> list[Any]:
+        folders = self.kernel.drop_folders()
+        if req.wait_idle:
+            for folder in folders:
+                await folder.wait_idle()
+        return [folder.statistics() for folder in folders]
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -210,12 +261,17 @@ class Ops:
 # -- ctx.kernel: the control capability -------------------------------------------------------
 
 # The operation of each request a neuro may make, as `capabilities.control` names it (`ping`:
-# granted to all). The names are the kernel's CONTROL_OPERATIONS.
+# granted to all). The names are the kernel's CONTROL_OPERATIONS. A request that reads or acts
+# as another already does shares its name: a mailbox's and the drop folders' counters are
+# statistics, the supervision tree is part of the process table (ps), and starting a
+# supervisor's children or loading a file to start is spawning.
 OPERATIONS: dict[type, str] = {
     c.Ping: "ping", c.Status: "statistics", c.Statistics: "statistics", c.Ps: "ps", c.Info: "info",
     c.Spawn: "spawn", c.Stop: "stop", c.Restart: "restart", c.Swap: "swap", c.Rollback: "rollback",
     c.Versions: "versions", c.Source: "versions", c.Hook: "hook", c.Messages: "messages", c.Events: "events",
     c.Trace: "trace", c.Policies: "policies", c.ReloadPolicies: "reload_policies",
+    c.MailboxStatistics: "statistics", c.DropFolders: "statistics", c.Supervisors: "ps", c.Supervise: "spawn",
+    c.Load: "spawn",
 }
 _NOT_OFFERED = {
     c.Shutdown: "a neuro cannot shut down the kernel it runs in",
@@ -228,7 +284,6 @@ _NOT_OFFERED = {
 # Operations a neuro cannot aim at itself: the kernel would wait for the handler that asked.
 _NOT_ON_ITSELF = frozenset({"stop", "restart", "swap", "rollback"})
 _request_decoder = msgspec.msgpack.Decoder(c.Request)
-_reply_decoder = msgspec.msgpack.Decoder(c.Reply | c.Error)
 _encoder = msgspec.msgpack.Encoder()
 
 
@@ -280,14 +335,6 @@ class Granted:
             return _encoder.encode(c.Reply(id=reply.id, value=reply.value, type=c.type_path(reply.value)))
         except Exception as e:  # noqa: BLE001 - it goes back to the neuro that asked
             return _encoder.encode(to_frame(getattr(req, "id", None), e, via="kernel"))
-
-
-def reply_of(raw: bytes) -> c.Reply:
-    """The `Reply` that `Granted.serve` sent to a sandbox; raises the error an `Error` frame holds."""
-    frame = _reply_decoder.decode(raw)
-    if isinstance(frame, c.Error):
-        raise from_frame(frame)
-    return frame
 
 
 def _fields(req: Any) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Each transport has `open()`, `aclose()`, `request(frame) -> Reply` and `stream(frame)` (an async
 context manager yielding the stream's `Event`s). The socket ones share `FrameDecoder` and the
-handshake; only the waiting differs. `Local` calls an embedded kernel's `Ops` directly.
+handshake; only the waiting differs. `Local` calls an embedded kernel's `Ops` directly;
+`Through` hands each request to a neuro's context (its `ctx.kernel`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from collections import deque
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
+from neuro import _control as c
 from neuro._busy_poll import busy_poll_window, recv_polling
+from neuro._wire_errors import ControlError, from_frame
 
-from . import control as c
-from ._wire_errors import ControlError, DaemonNotRunning, from_frame
+from ._errors import DaemonNotRunning
 
-__all__ = ["TrioTransport", "AsyncioTransport", "BlockingTransport", "Local"]
+__all__ = ["TrioTransport", "AsyncioTransport", "BlockingTransport", "Local", "Through"]
 
 _STREAM_BUFFER = 10_000
 
@@ -493,6 +495,31 @@ class BlockingTransport(_Router):
             yield frame
 
 
+class Through:
+    """The transport of a neuro's `ctx.kernel`: each request goes to `send`, which the neuro's
+    context supplies (in the kernel's process, straight to the kernel; from a sandbox, over
+    the worker's channel). `remote`: a class to spawn or swap travels as its name."""
+
+    def __init__(self, send: Any, *, remote: bool) -> None:
+        self._send = send
+        self.remote = remote
+
+    async def open(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+    async def request(self, frame: Any) -> c.Reply:
+        return await self._send(frame)
+
+    def stream(self, frame: Any) -> Any:
+        from neuro._errors import NeuroError
+
+        raise NeuroError("ctx.kernel has no streams: a neuro subscribes in its manifest (subscribe = "
+                         "(\"kernel.events\",)) and reads the log with ctx.kernel.messages() and events()")
+
+
 class Local:
     """No socket: an embedded kernel (trio), run through the same `Ops` the daemon uses."""
 
@@ -504,7 +531,7 @@ class Local:
     async def open(self) -> None:
         import neuro
 
-        from ._ops import Ops
+        from neuro.kernel._control_ops import Ops
 
         options = dict(self.kernel_options)
         if "log" not in options:  # the same queries work as on the daemon: a log in a fresh folder

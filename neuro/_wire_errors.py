@@ -5,6 +5,9 @@ class; a RemoteError by its `cause`, the `ErrorInfo` every wire carries (root ty
 traceback, neuro, path), so a client's `.cause` and `.path` are the kernel's; anything else
 comes back as `ControlError`, carrying the type, source, path and traceback text of the
 original.
+
+Both ends use it: the control server and `ctx.kernel`'s grants (`to_frame`), the client and a
+sandboxed neuro's `ctx.kernel` (`from_frame`, `reply_of`), so it lives below them all.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ import msgspec
 import neuro._errors as _errors
 from neuro._errors import DeadLetter, InvalidPayload, NeuroError, RemoteError
 
-from . import control as c
+from neuro import _control as c
 
-__all__ = ["ControlError", "DaemonNotRunning", "to_frame", "from_frame"]
+__all__ = ["ControlError", "to_frame", "from_frame", "reply_of"]
 
 
 class ControlError(NeuroError):
@@ -37,10 +40,6 @@ class ControlError(NeuroError):
         self.source = source
         self.path = list(path or [])
         self.traceback = traceback
-
-
-class DaemonNotRunning(NeuroError, ConnectionError):
-    """No daemon answers on the control socket; start one with `neuro daemon start`."""
 
 
 def to_frame(request_id: int | None, exc: BaseException, *, via: str = "daemon") -> c.Error:
@@ -84,7 +83,7 @@ def from_frame(frame: c.Error) -> NeuroError:
         return InvalidPayload(frame.message, path=data.get("path"))
     if cls is DeadLetter:
         return DeadLetter(frame.message, reason=data.get("reason", ""))
-    report = _revive(data["report"], data.get("report_type", "")) if "report" in data else None
+    report = c.revive(data["report"], data.get("report_type", "")) if "report" in data else None
     try:
         err = cls(frame.message, report) if report is not None else cls(frame.message)
     except TypeError:
@@ -95,7 +94,13 @@ def from_frame(frame: c.Error) -> NeuroError:
     return err
 
 
-def _revive(value: Any, path: str) -> Any:
-    from .client import revive
+_reply_decoder = msgspec.msgpack.Decoder(c.Reply | c.Error)
 
-    return revive(value, path)
+
+def reply_of(raw: bytes) -> c.Reply:
+    """The `Reply` that the kernel's `Granted.serve` sent to a sandbox; raises the error an
+    `Error` frame holds."""
+    frame = _reply_decoder.decode(raw)
+    if isinstance(frame, c.Error):
+        raise from_frame(frame)
+    return frame

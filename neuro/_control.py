@@ -1,5 +1,9 @@
 """The control protocol: how a client talks to the daemon over its Unix socket.
 
+It sits below both of its ends, so neither imports the other: the client (`neuro.client`),
+the control server and its requests' meaning (`neuro.kernel._control_server`, `_control_ops`),
+and a neuro's `ctx.kernel` in a sandbox all import these Structs from here.
+
 Each frame is a 4-byte big-endian length, then the msgpack encoding of one of the tagged
 Structs below (``forbid_unknown_fields``: a field the protocol does not know is an error).
 The set is closed: a client sends `ClientFrame`s, the daemon sends `ServerFrame`s.
@@ -24,10 +28,12 @@ changes type; a change that breaks that bumps `PROTOCOL`.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Union
 
 import msgspec
 
+from neuro._control_version import MAX_FRAME, PROTOCOL
 from neuro._errorinfo import ErrorInfo
 from neuro._framing import HEADER, FrameSplitter
 
@@ -36,11 +42,9 @@ __all__ = [
     "Hello", "Welcome", "Ping", "Status", "Shutdown", "Ps", "Info", "Spawn", "Stop", "Restart",
     "Send", "Call", "Publish", "Subscribe", "Tail", "Cancel", "Messages", "Events", "Trace",
     "Swap", "Rollback", "Versions", "Policies", "ReloadPolicies", "Statistics", "Hook", "Vacuum", "Source",
-    "Reply", "Error", "Event", "End", "ClientFrame", "ServerFrame", "Request", "STREAMS",
+    "MailboxStatistics", "Supervisors", "Supervise", "WireChild", "WireSupervisor", "DropFolders", "Load", "Loaded",
+    "Reply", "Error", "Event", "End", "ClientFrame", "ServerFrame", "Request", "STREAMS", "revive",
 ]
-
-PROTOCOL = 1
-MAX_FRAME = 16 << 20  # 16 MiB: a frame carries one request or reply, never a data set
 
 
 class ProtocolError(Exception):
@@ -104,12 +108,18 @@ class Spawn(msgspec.Struct, **_frame("spawn")):
     policy: str | None = None
     trusted: bool = False
     version: str | None = None
+    supervisor: str = "root"  # the supervisor it starts under (`Kernel.supervise` makes others)
+    restart: str = "permanent"  # permanent, transient or temporary, as a child spec's
 
 
 class Stop(msgspec.Struct, **_frame("stop")):
+    """Stop neuro `name`: with `drain`, its queued messages are handled first (up to
+    `timeout` seconds), else they end as dead letters."""
+
     id: int
     name: str
     timeout: float = 5.0
+    drain: bool = True
 
 
 class Restart(msgspec.Struct, **_frame("restart")):
@@ -260,6 +270,81 @@ class Hook(msgspec.Struct, **_frame("hook")):
     hook: str
 
 
+class MailboxStatistics(msgspec.Struct, **_frame("mailbox_statistics")):
+    """The mailbox of neuro `name`; the reply is a MailboxStatistics."""
+
+    id: int
+    name: str
+
+
+class Supervisors(msgspec.Struct, **_frame("supervisors")):
+    """Every supervisor, the root first; the reply is a list of SupervisorInfo."""
+
+    id: int
+
+
+class WireChild(msgspec.Struct, tag="child", tag_field="kind", forbid_unknown_fields=True):
+    """A `Child` spec as it travels: its neuro by name (``module:Class`` or a file's path,
+    as `Spawn` names one); the other fields are the kernel's own, checked there."""
+
+    neuro: str  # an embedded client, which encodes nothing, passes the class itself
+    name: str | None = None
+    restart: str = "permanent"
+    policy: str | None = None
+    shutdown: Union[float, str] = 5.0
+
+
+class WireSupervisor(msgspec.Struct, tag="supervisor", tag_field="kind", forbid_unknown_fields=True):
+    """A `SupervisorSpec` as it travels: its children are `WireChild`s and `WireSupervisor`s."""
+
+    name: str
+    children: list[Union[WireChild, WireSupervisor]]
+    strategy: str = "one_for_one"
+    max_restarts: int = 3
+    period: float = 5.0
+    restart: str = "permanent"
+
+
+class Supervise(msgspec.Struct, **_frame("supervise")):
+    """Start supervisor `spec` and its children (left to right) under `parent`. Its files are
+    untrusted (imported only in a sandbox) unless `trusted`. The reply is a SupervisorInfo."""
+
+    id: int
+    spec: WireSupervisor
+    parent: str = "root"
+    trusted: bool = False
+
+
+class DropFolders(msgspec.Struct, **_frame("drop_folders")):
+    """The drop folders' counters (a list of DropFolderStatistics); with `wait_idle`, only
+    once every change made to them before the request has been handled."""
+
+    id: int
+    wait_idle: bool = False
+
+
+class Load(msgspec.Struct, **_frame("load")):
+    """Load the neuro file or package folder at `path` without starting it: untrusted code
+    (the default) is imported only in a sandbox of `policy`. The reply is a Loaded."""
+
+    id: int
+    path: str
+    trusted: bool = False
+    policy: str = "untrusted"
+
+
+class Loaded(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What `Load` found: the neuro's manifest `name`, its `version` (content hash), the
+    class that holds it, the file or folder it came from and the files (relative paths, the
+    entry module first) its version is made of."""
+
+    name: str
+    version: str
+    neuro: str
+    path: str
+    files: list[str]
+
+
 # -- daemon -> client ---------------------------------------------------------------------
 
 class Reply(msgspec.Struct, **_frame("reply")):
@@ -307,7 +392,7 @@ class End(msgspec.Struct, **_frame("end")):
 Request = Union[
     Ping, Status, Shutdown, Ps, Info, Spawn, Stop, Restart, Send, Call, Publish, Subscribe, Tail,
     Cancel, Messages, Events, Trace, Swap, Rollback, Versions, Policies, ReloadPolicies, Statistics, Hook,
-    Vacuum, Source,
+    Vacuum, Source, MailboxStatistics, Supervisors, Supervise, DropFolders, Load,
 ]
 ClientFrame = Union[Hello, Request]
 ServerFrame = Union[Welcome, Reply, Error, Event, End]
@@ -377,3 +462,29 @@ def _guess_id(body: bytes | memoryview) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**64:
             return value
     return None
+
+
+def revive(value: Any, path: str) -> Any:
+    """`value` decoded as the Struct `path` (a `type_path`) names, when its module is already
+    imported here (or is one of Neuro's own); otherwise `value` as it came, plain data."""
+    if not path or value is None:
+        return value
+    module_name, _, qualname = path.partition(":")
+    tp: Any = sys.modules.get(module_name)
+    if tp is None and module_name.startswith("neuro."):  # Neuro's own types: always importable
+        try:
+            import importlib
+
+            tp = importlib.import_module(module_name)
+        except ImportError:
+            return value
+    if tp is None:
+        return value
+    for part in qualname.split("."):
+        tp = getattr(tp, part, None)
+    if not (isinstance(tp, type) and issubclass(tp, msgspec.Struct)):
+        return value
+    try:
+        return msgspec.convert(value, tp, from_attributes=True)
+    except (msgspec.ValidationError, TypeError):
+        return value

@@ -1,20 +1,5 @@
-"""The client API: one set of async methods, whether the kernel is embedded or the daemon's.
-
-    async with neuro.connect() as client:                 # the daemon, over its socket
-        await client.spawn("neuro.neuros.echo:Echo")
-        reply = await client.call("echo", {"text": "hi"})
-
-    async with neuro.connect(embedded=True, log="run.db") as client:   # an embedded kernel (trio)
-        ...
-
-Over the socket it works from trio and from asyncio (it picks the transport for the loop it
-runs in). A neuro to spawn or swap is a class, ``module:Class``, or a neuro file's path
-(``path.py`` or ``path.py:Class``); a class defined in a script travels as its file's path.
-Results are the kernel's own types (`ProcessInfo`, `MessageRecord`, ...); a reply comes back
-as its Struct type when the client has imported that type's module, else as plain data.
-With ``raw=True`` every result is plain data (what the CLI prints). Errors are the kernel's:
-`InvalidPayload`, `NoSuchNeuro`, `RemoteError`, ...; `DaemonNotRunning` when no daemon answers.
-"""
+"""`Client`: one set of async methods, whether the kernel is embedded or the daemon's (the
+transport decides which); `neuro.client`'s docstring describes them."""
 
 from __future__ import annotations
 
@@ -27,84 +12,16 @@ from typing import Any, AsyncIterator
 
 import msgspec
 
-from . import control as c
-from ._transport import AsyncioTransport, BlockingTransport, Local, TrioTransport, default_socket
-from ._wire_errors import ControlError, DaemonNotRunning
+from neuro import _control as c
+from neuro._control import revive
+from neuro._errors import ManifestError
 
-__all__ = ["connect", "Client", "Through", "DaemonNotRunning", "ControlError", "revive"]
-
-
-def connect(path: str | None = None, *, embedded: bool = False, home: str | None = None, raw: bool = False,
-            client: str = "", **kernel_options: Any) -> Client:
-    """A client, used as ``async with neuro.connect() as client``.
-
-    `path` is the daemon's control socket (default ``$NEURO_HOME/control.sock``, NEURO_HOME
-    defaulting to ``~/.neuro``; `home` picks another state folder). With `embedded` a kernel
-    starts in this process (trio only) with `kernel_options` (``log=``, ``policy_dirs=``, ...).
-    Under `neuro run --embedded` (``NEURO_SESSION=embedded``) a plain ``connect()`` is embedded.
-    """
-    if not embedded and path is None and os.environ.get("NEURO_SESSION") == "embedded":
-        embedded = True
-    if embedded:
-        if path is not None:
-            raise TypeError("connect(embedded=True) starts its own kernel; it takes no socket path")
-        return Client(Local(**kernel_options), raw=raw)
-    if kernel_options:
-        raise TypeError(f"kernel options ({', '.join(kernel_options)}) only apply with embedded=True")
-    return Client(_Auto(path or default_socket(home), client or _me()), raw=raw)
-
-
-def _me() -> str:
-    return f"{os.path.basename(sys.argv[0] or 'python')}[{os.getpid()}]"
-
-
-class _Auto:
-    """Picks the trio or asyncio transport for the loop `open()` runs in."""
-
-    remote = True
-
-    def __init__(self, path: str, client: str) -> None:
-        self.path, self.client = path, client
-        self.inner: Any = None
-
-    async def open(self) -> None:
-        import sniffio
-
-        flavour = sniffio.current_async_library()
-        self.inner = (TrioTransport if flavour == "trio" else AsyncioTransport)(self.path, self.client)
-        await self.inner.open()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-class Through:
-    """The transport of a neuro's `ctx.kernel`: each request goes to `send`, which the neuro's
-    context supplies (in the kernel's process, straight to the kernel; from a sandbox, over
-    the worker's channel). `remote`: a class to spawn or swap travels as its name."""
-
-    def __init__(self, send: Any, *, remote: bool) -> None:
-        self._send = send
-        self.remote = remote
-
-    async def open(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        pass
-
-    async def request(self, frame: Any) -> c.Reply:
-        return await self._send(frame)
-
-    def stream(self, frame: Any) -> Any:
-        from neuro._errors import NeuroError
-
-        raise NeuroError("ctx.kernel has no streams: a neuro subscribes in its manifest (subscribe = "
-                         "(\"kernel.events\",)) and reads the log with ctx.kernel.messages() and events()")
+__all__ = ["Client", "neuro_spec"]
 
 
 class Client:
-    """The same async methods over any transport; see the module docstring."""
+    """The same async methods over any transport; `neuro.client`'s docstring lists them.
+    Made by `connect()`; used as ``async with``."""
 
     def __init__(self, transport: Any, *, raw: bool = False) -> None:
         self._t = transport
@@ -152,19 +69,31 @@ class Client:
     # -- the process table --------------------------------------------------------------------
 
     async def spawn(self, neuro: Any, *, name: str | None = None, policy: str | None = None,
-                    trusted: bool = False, version: str | None = None, as_name: str | None = None) -> Any:
-        """Start a neuro (a class, ``module:Class`` or a file path); returns its ProcessInfo.
+                    trusted: bool = False, version: str | None = None, as_name: str | None = None,
+                    supervisor: str = "root", restart: str = "permanent") -> Any:
+        """Start a neuro (a class, ``module:Class`` or a file path) under `supervisor`, restarted
+        as `restart` says (permanent, transient, temporary); returns its ProcessInfo.
         A file is untrusted unless `trusted`: imported and run only in a sandbox. With
         `version`, `neuro` is a neuro's name and that stored version (or the one its prefix
         names) starts as a new process `as_name`: ``spawn("echo", version="3fa2", as_name="student")``."""
         name = _one_name(name, as_name)
+        where = {"name": name, "policy": policy, "supervisor": supervisor, "restart": restart}
         if version is not None:
             if not isinstance(neuro, str):
                 raise TypeError(f"spawn(..., version=) takes the name of a neuro in the version store, got {neuro!r}")
-            reply = await self._ask(c.Spawn, neuro=neuro, name=name, policy=policy, version=version)
+            reply = await self._ask(c.Spawn, neuro=neuro, version=version, **where)
         else:
-            reply = await self._ask(c.Spawn, neuro=self._neuro(neuro), name=name, policy=policy, trusted=trusted)
+            reply = await self._ask(c.Spawn, neuro=self._neuro(neuro), trusted=trusted, **where)
         return self._as(reply.value, _types().ProcessInfo)
+
+    async def load(self, path: Any, *, trusted: bool = False, policy: str = "untrusted") -> Any:
+        """Load the neuro file or package folder at `path` without starting it, to see that it
+        loads and what it holds (a `Loaded`: name, version, class, files). Untrusted code (the
+        default) is imported only in a sandbox of `policy`; the error names the file and line."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"load takes the path of a neuro file or folder, got {path!r}")
+        reply = await self._ask(c.Load, path=os.path.abspath(os.fspath(path)), trusted=trusted, policy=policy)
+        return self._as(reply.value, c.Loaded)
 
     async def hook(self, name: str, hook: str) -> Any:
         """Run neuro `name`'s `sleep` or `selfcheck` hook; returns what it returned. What it did
@@ -174,8 +103,10 @@ class Client:
             return msgspec.to_builtins(reply.value)
         return revive(reply.value, reply.type)
 
-    async def stop(self, name: str, *, timeout: float = 5.0) -> None:
-        await self._ask(c.Stop, name=name, timeout=timeout)
+    async def stop(self, name: str, *, drain: bool = True, timeout: float = 5.0) -> None:
+        """Stop `name`; with `drain` its queued messages are handled first (up to `timeout`
+        seconds), the rest end as dead letters."""
+        await self._ask(c.Stop, name=name, drain=drain, timeout=timeout)
 
     async def restart(self, name: str) -> Any:
         return self._as((await self._ask(c.Restart, name=name)).value, _types().ProcessInfo)
@@ -188,6 +119,51 @@ class Client:
 
     async def statistics(self) -> Any:
         return self._as((await self._ask(c.Statistics)).value, _types().KernelStatistics)
+
+    async def mailbox_statistics(self, name: str) -> Any:
+        """The mailbox of `name`: queued messages, bound, overflow rule, senders waiting for
+        room (MailboxStatistics)."""
+        return self._as((await self._ask(c.MailboxStatistics, name=name)).value, _types().MailboxStatistics)
+
+    # -- supervision and drop folders ---------------------------------------------------------
+
+    async def supervisors(self) -> list[Any]:
+        """Every supervisor, the root first (SupervisorInfo: strategy, children, restarts, state)."""
+        return self._as((await self._ask(c.Supervisors)).value, list[_types().SupervisorInfo])
+
+    async def supervise(self, spec: Any, *, parent: str = "root", trusted: bool = False) -> Any:
+        """Start supervisor `spec` and its children (left to right) under `parent`; returns its
+        SupervisorInfo. `spec` is a `SupervisorSpec`, or a dict of its shape whose children
+        (dicts too; one with ``children`` is a supervisor) name their neuro as `spawn` does:
+        ``{"name": "pair", "strategy": "one_for_all", "children": [{"neuro": "pkg.mod:A"}]}``.
+        A file is untrusted unless `trusted`, as for `spawn`."""
+        reply = await self._ask(c.Supervise, spec=self._wire_tree(spec), parent=parent, trusted=trusted)
+        return self._as(reply.value, _types().SupervisorInfo)
+
+    def _wire_tree(self, spec: Any) -> c.WireSupervisor:
+        k = _types()
+        if isinstance(spec, dict):
+            try:
+                return msgspec.convert(_tagged(spec), c.WireSupervisor)
+            except msgspec.ValidationError as e:
+                raise ManifestError(f"supervise: the spec {spec.get('name', '')!r} does not fit: {e}") from None
+        if not isinstance(spec, k.SupervisorSpec):
+            raise TypeError(f"supervise takes a SupervisorSpec or a dict of its shape, got {spec!r}")
+        children: list[Any] = [
+            self._wire_tree(child) if isinstance(child, k.SupervisorSpec) else
+            c.WireChild(neuro=self._neuro(child.neuro), name=child.name, restart=child.restart, policy=child.policy,
+                        shutdown=child.shutdown)
+            for child in spec.children]
+        return c.WireSupervisor(name=spec.name, children=children, strategy=spec.strategy,
+                                max_restarts=spec.max_restarts, period=spec.period, restart=spec.restart)
+
+    async def drop_folders(self, *, wait_idle: bool = False) -> list[Any]:
+        """Each drop folder's counters (DropFolderStatistics: files, loads, errors, pending...);
+        with `wait_idle`, once every change made to the folders before this call is handled."""
+        from neuro.kernel._dropfolder import DropFolderStatistics
+
+        reply = await self._ask(c.DropFolders, wait_idle=wait_idle)
+        return self._as(reply.value, list[DropFolderStatistics])
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -318,6 +294,19 @@ def _types() -> Any:
     return k
 
 
+def _tagged(spec: dict[str, Any]) -> dict[str, Any]:
+    """A supervisor spec written as dicts, each child tagged as the protocol's union needs."""
+    children = spec.get("children")
+    if not isinstance(children, list):
+        return spec  # the conversion names what is wrong
+    out = []
+    for child in children:
+        if isinstance(child, dict) and "kind" not in child:
+            child = {"kind": "supervisor", **_tagged(child)} if "children" in child else {"kind": "child", **child}
+        out.append(child)
+    return {**spec, "children": out}
+
+
 def neuro_spec(neuro: Any) -> str:
     """How a neuro class travels to the daemon: ``module:Class``, or ``file.py:Class`` for a
     class whose module the daemon cannot import (a script's ``__main__``, a test file)."""
@@ -336,44 +325,3 @@ def _importable(module: str) -> bool:
     top = module.split(".")[0]
     return top == "neuro" or (top in sys.modules and getattr(sys.modules[top], "__spec__", None) is not None
                               and "site-packages" in str(getattr(sys.modules[top], "__file__", "")))
-
-
-def revive(value: Any, path: str) -> Any:
-    """`value` decoded as the Struct `path` names, when its module is already imported here
-    (or is one of Neuro's own); otherwise `value` as it came, plain data."""
-    if not path or value is None:
-        return value
-    module_name, _, qualname = path.partition(":")
-    tp: Any = sys.modules.get(module_name)
-    if tp is None and module_name.startswith("neuro."):  # Neuro's own types: always importable
-        try:
-            import importlib
-
-            tp = importlib.import_module(module_name)
-        except ImportError:
-            return value
-    if tp is None:
-        return value
-    for part in qualname.split("."):
-        tp = getattr(tp, part, None)
-    if not (isinstance(tp, type) and issubclass(tp, msgspec.Struct)):
-        return value
-    try:
-        return msgspec.convert(value, tp, from_attributes=True)
-    except (msgspec.ValidationError, TypeError):
-        return value
-
-
-def blocking(path: str | None = None, *, home: str | None = None, timeout: float | None = None) -> Client:
-    """A raw client on a blocking socket, for the CLI (see `run_blocking`)."""
-    return Client(BlockingTransport(path or default_socket(home), "neuro-cli", timeout), raw=True)
-
-
-def run_blocking(coro: Any) -> Any:
-    """Run a coroutine of a `blocking()` client to completion: it never suspends, so no loop."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise RuntimeError("a blocking client's coroutine suspended; it must not await a loop")

@@ -35,12 +35,12 @@ from typing import Any, Callable
 import outcome
 import trio
 
+from neuro import _control as c
 from neuro._aio import carry_on, keep_hot
 from neuro._busy_poll import busy_poll_window
+from neuro._wire_errors import to_frame
 
-from . import control as c
-from ._ops import Ops
-from ._wire_errors import to_frame
+from ._control_ops import Ops
 
 __all__ = ["ControlServer"]
 
