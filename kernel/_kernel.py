@@ -228,6 +228,9 @@ class Kernel(Lifecycle):
             await backend.aclose()
         await self._retention.stop()  # a pass part way ends its step and logs what went
         self._event("kernel.stopped", None, "kernel", accepted=self._router.accepted, **self._router.outcomes)
+        for subscribers in self._router.client_topics.values():  # after kernel.stopped: the last they get
+            for channel in subscribers:
+                channel.close()  # a subscriber's `async for` ends instead of waiting forever
         self._background.cancel()
         if self._artifacts is not None:
             await trio.to_thread.run_sync(self._artifacts.close)

@@ -72,7 +72,8 @@ def test_slow_answers_after_n_milliseconds():
 
 
 def test_crashy_raises_on_a_negative_number_and_its_restart_answers_with_a_new_instance():
-    """Crashy's error reaches the caller as RemoteError; restarted, it answers its instance number 2."""
+    """Crashy's error reaches the caller as RemoteError; restarted, it answers from a new instance
+    (its supervisor's restart after the crash and the explicit one may both have run)."""
     Crashy.instances = 0
 
     async def body(k):
@@ -81,9 +82,9 @@ def test_crashy_raises_on_a_negative_number_and_its_restart_answers_with_a_new_i
         with pytest.raises(neuro.RemoteError) as error:
             await k.call("crashy", Ping(n=-1))
         await k.restart("crashy")
-        return first, "negative: -1" in str(error.value), await k.call("crashy", Ping(n=1))
+        return first, "negative: -1" in str(error.value), (await k.call("crashy", Ping(n=1))).n > 1
 
-    assert (Pong(n=1), True, Pong(n=2)) == run(body)
+    assert (Pong(n=1), True, True) == run(body)
 
 
 def test_relay_calls_echo_with_one_more():

@@ -290,3 +290,28 @@ def test_crash_does_not_affect_other_neuros():
     echo, crashy = run(main)
     assert Pong(n=1) == echo
     assert crashy.n >= 2  # a fresh instance
+
+
+def test_a_subscription_ends_when_the_kernel_stops():
+    """A task reading a subscription gets kernel.stopped, then its `async for` ends: it does
+    not wait forever for a kernel that is gone (embedded client and kernel API alike)."""
+    got = []
+
+    async def listen(client, ready):
+        async with client.subscribe("*") as events:
+            ready.set()
+            async for topic, _sender, payload in events:
+                got.append(getattr(payload, "name", topic))
+        got.append("ended")
+
+    async def main():
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                async with neuro.connect(embedded=True) as client:
+                    ready = trio.Event()
+                    nursery.start_soon(listen, client, ready)
+                    await ready.wait()
+                    await client.publish("news", Ping(n=1))
+
+    trio.run(main)
+    assert ["news", "kernel.stopped", "ended"] == got
