@@ -1,14 +1,11 @@
 """The daemon's control server: many clients on one Unix socket.
 
-Only the daemon's own user, from the daemon's own user and pid namespaces, is let in: a peer
-of another uid, or one inside a sandbox or container (its namespaces differ, even where its
-uid maps to the daemon's), gets a `PeerRefused` error and is closed, and the refusal is an
-event. One connection's trouble stays its own: a frame that fails validation gets an `Error`
-and the connection goes on; a length over the limit, a handshake not done in `hello_timeout`
-(one deadline for the whole Hello, however it is dripped), or a frame not completed within
-`frame_timeout` of its first byte closes that connection only. Connections part way through their Hello are
-few (`max_handshakes`) and the slowest makes room for a new one, so dripping cannot hold
-the socket; each uid has `max_per_uid` of the `max_clients` connections.
+Who may connect, and how many, is kernel/_control_admission.py: only the daemon's own user
+from its own namespaces, within per-uid and handshake limits. One connection's trouble stays
+its own: a frame that fails validation gets an `Error` and the connection goes on; a length
+over the limit, a handshake not done in `hello_timeout` (one deadline for the whole Hello,
+however it is dripped), or a frame not completed within `frame_timeout` of its first byte
+closes that connection only.
 
 Calls run in the server's nursery, not the connection's, so a client that disconnects
 mid-call does not cancel it: the message still reaches its outcome, and the reply is dropped.
@@ -23,13 +20,10 @@ from __future__ import annotations
 import errno
 import math
 import os
-import signal
 import socket as _socket
-import struct
 import sys
 import time
 import traceback
-from collections import deque
 from typing import Any, Callable
 
 import outcome
@@ -40,70 +34,19 @@ from neuro._aio import carry_on, keep_hot
 from neuro._busy_poll import busy_poll_window
 from neuro._wire_errors import to_frame
 
+from ._control_admission import _HELLO_MAX, Admission, _own_namespaces
+from ._control_conn import _Conn
 from ._control_ops import Ops
 
 __all__ = ["ControlServer"]
 
 MAX_OUT = 32 << 20  # bytes of replies one connection may leave unread (a reply is at most 16 MiB)
 MAX_OUT_TOTAL = 256 << 20  # the same, over every connection
-_HELLO_MAX = 4096  # a Hello is some 60 bytes: more than this unanswered is not a client
 _LOG_QUERIES = (c.Messages, c.Events, c.Trace)
 _NOTE_MAX, _NOTE_WINDOW = 20, 10.0  # control events of one name logged per window (seconds)
-_PEERCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
-_SO_PEERPIDFD = getattr(_socket, "SO_PEERPIDFD", 77)  # Linux 6.5+; Python 3.11 lacks the name
 
 
-class _Conn:
-    """One client connection. Its socket is a plain non-blocking one: the server reads and
-    writes it with raw `recv`/`send` and waits with `wait_readable`/`wait_writable` only when
-    the kernel says it would block."""
-
-    __slots__ = ("sock", "lock", "frames", "decoder", "greeted", "hello_by", "in_flight", "streams",
-                 "closed", "dropped", "spare", "drained", "pid", "uid", "counted", "out_bytes", "room",
-                 "queries", "head", "frame_by")
-
-    def __init__(self, sock: _socket.socket, pid: int = 0, uid: int = -1) -> None:
-        self.sock = sock
-        self.pid = pid  # the peer, as SO_PEERCRED gave it at accept
-        self.uid = uid
-        self.counted = False  # in the server's connection counts (until `_forget`)
-        self.out_bytes = 0  # bytes of frames waiting for room on this socket
-        self.room: trio.Event | None = None  # set when out_bytes drops to 0: the reader goes on
-        self.queries: trio.Semaphore | None = None  # log queries: one at a time
-        self.head = b""  # the first 4 bytes read (the Hello's length), until greeted
-        self.frame_by = math.inf  # when the frame part way in must be complete
-        self.lock = trio.Lock()  # one frame at a time on the socket
-        self.frames: deque[Any] = deque()  # decoded, not yet dispatched
-        self.decoder = c.FrameDecoder(c.ClientFrame)
-        self.greeted = False
-        self.hello_by = math.inf
-        self.in_flight = 0
-        self.streams: dict[int, trio.CancelScope] = {}
-        self.closed = False
-        self.dropped = 0
-        self.spare: Any = None  # a parked task, ready to take over reading
-        self.drained = False
-
-    def kill(self) -> None:
-        """Close the socket now; whichever task reads it sees that and ends the connection."""
-        if self.closed:
-            return
-        self.closed = True
-        spare, self.spare = self.spare, None
-        if spare is not None:
-            trio.lowlevel.reschedule(spare, outcome.Value(False))
-        for scope in self.streams.values():
-            scope.cancel()
-        if self.room is not None:
-            self.room.set()
-        try:
-            trio.lowlevel.notify_closing(self.sock)
-        except Exception:
-            pass
-        self.sock.close()
-
-
-class ControlServer:
+class ControlServer(Admission):
     """Serves `kernel` on the Unix socket at `path` (created 0600) until `shutdown()`.
 
     Per request, the fast path costs no task and no extra scheduler pass: the task that reads
@@ -221,110 +164,6 @@ class ControlServer:
             # connections, a client that sent its Hello is greeted before it could be counted
             # among the slow ones.
             await trio.lowlevel.checkpoint()
-
-    # -- who may connect, and how many ------------------------------------------------------
-
-    def _admit(self, sock: _socket.socket) -> _Conn | None:
-        """The new connection, counted, or None when it was refused (one Error frame, sent
-        if the socket has room, never waited for; then closed)."""
-        self.served += 1
-        try:
-            pid, uid = _peer_credentials(sock)
-        except OSError as e:
-            pid, uid, refusal = 0, -1, f"its credentials cannot be read (SO_PEERCRED: {e.strerror})"
-        else:
-            refusal = self._refusal(sock, pid, uid)
-        if refusal is not None:
-            self.refused += 1
-            self._note("control.refused", pid=pid, uid=uid, reason=refusal)
-            _say_and_close(sock, c.Error(id=None, type="PeerRefused", source="protocol", path=["protocol"], message=(
-                f"the daemon refuses this connection: {refusal}; connect as uid {self.uid} from the daemon's own "
-                "host (not from inside a sandbox or a container)")))
-            return None
-        if self.connections >= self.max_clients and not self._evict_slowest_hello(None):
-            return self._turn_away(sock, pid, uid, f"the daemon serves at most {self.max_clients} clients at once")
-        if self._per_uid.get(uid, 0) >= self.max_per_uid and not self._evict_slowest_hello(uid):
-            return self._turn_away(sock, pid, uid, f"uid {uid} has {self.max_per_uid} connections open, "
-                                                   "the limit for one user")
-        if len(self._handshaking) >= self.max_handshakes:
-            self._evict_slowest_hello(None)
-        conn = _Conn(sock, pid, uid)
-        conn.counted = True
-        self.connections += 1
-        self._per_uid[uid] = self._per_uid.get(uid, 0) + 1
-        self._conns.add(conn)
-        self._handshaking[conn] = None
-        conn.hello_by = trio.current_time() + self.hello_timeout
-        return conn
-
-    def _refusal(self, sock: _socket.socket, pid: int, uid: int) -> str | None:
-        """Why this peer may not use the socket, or None. The uid alone is not enough: a
-        sandboxed worker's uid can map to the daemon's, but its user or pid namespace is its
-        own. A pidfd taken first makes sure /proc/PID was still the peer when it was read."""
-        if uid != self.uid:
-            return f"its uid {uid} is not the daemon's ({self.uid})"
-        if pid <= 0:
-            return "its process is in another pid namespace (a sandbox or a container)"
-        pidfd = _peer_pidfd(sock)
-        try:
-            for kind, own in self._namespaces.items():
-                try:
-                    theirs = os.readlink(f"/proc/{pid}/ns/{kind}")
-                except OSError as e:
-                    return f"its {kind} namespace cannot be checked (/proc/{pid}/ns/{kind}: {e.strerror})"
-                if theirs != own:
-                    return f"it runs in another {kind} namespace ({theirs}; the daemon's is {own}), as a sandbox does"
-            if pidfd is not None:
-                try:
-                    signal.pidfd_send_signal(pidfd, 0)
-                except ProcessLookupError:
-                    return "its process ended before it could be checked"
-                except OSError:
-                    pass  # a signal it may not be sent says nothing about who it is
-        finally:
-            if pidfd is not None:
-                os.close(pidfd)
-        return None
-
-    def _turn_away(self, sock: _socket.socket, pid: int, uid: int, why: str) -> None:
-        self.turned_away += 1
-        self._note("control.turned_away", pid=pid, uid=uid, reason=why)
-        _say_and_close(sock, c.Error(id=None, type="TooManyClients", source="protocol", path=["protocol"],
-                                     message=f"{why}; close connections you do not need, or retry later"))
-        return None
-
-    def _evict_slowest_hello(self, uid: int | None) -> bool:
-        """Close the connection (of `uid`, or anyone's) that has waited longest for its Hello,
-        to make room for a new one: a client that sends its Hello when it connects is greeted
-        at once, so only slow or dripping ones are ever chosen. False when there is none."""
-        for conn in self._handshaking:
-            if (uid is None or conn.uid == uid) and not _hello_arrived(conn):
-                break
-        else:
-            return False
-        self.turned_away += 1
-        self._note("control.turned_away", pid=conn.pid, uid=conn.uid,
-                   reason="its Hello was the slowest of too many in progress")
-        _say_and_close(conn.sock, c.Error(id=None, type="TooManyClients", source="protocol", path=["protocol"], message=(
-            f"{len(self._handshaking)} connections were part way through their Hello and this one had waited "
-            "longest; send Hello as soon as you connect")), close=False)
-        self._forget(conn)
-        conn.kill()
-        return True
-
-    def _forget(self, conn: _Conn) -> None:
-        """Take `conn` out of the counts (once)."""
-        if not conn.counted:
-            return
-        conn.counted = False
-        self.connections -= 1
-        left = self._per_uid.get(conn.uid, 1) - 1
-        if left > 0:
-            self._per_uid[conn.uid] = left
-        else:
-            self._per_uid.pop(conn.uid, None)
-        self._conns.discard(conn)
-        self._handshaking.pop(conn, None)
 
     def _note(self, name: str, **data: Any) -> None:
         """Log a control event, at most `_NOTE_MAX` of one name per `_NOTE_WINDOW` seconds (a
@@ -699,55 +538,6 @@ def _encode(frame: Any) -> bytes:
     except (TypeError, ValueError, OverflowError) as e:
         return c.encode(to_frame(getattr(frame, "id", None), _Unencodable(
             f"the result cannot be sent over the control socket: {e}")))
-
-
-def _peer_credentials(sock: _socket.socket) -> tuple[int, int]:
-    """(pid, uid) of the process that connected, in the daemon's namespaces (pid 0: not
-    visible from here)."""
-    pid, uid, _gid = _PEERCRED.unpack(sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, _PEERCRED.size))
-    return pid, uid
-
-
-def _peer_pidfd(sock: _socket.socket) -> int | None:
-    """A pidfd of the connecting process, or None where the kernel has no SO_PEERPIDFD."""
-    try:
-        return sock.getsockopt(_socket.SOL_SOCKET, _SO_PEERPIDFD)
-    except OSError:
-        return None
-
-
-def _own_namespaces() -> dict[str, str]:
-    try:
-        return {kind: os.readlink(f"/proc/self/ns/{kind}") for kind in ("user", "pid")}
-    except OSError as e:
-        raise OSError(e.errno, f"the control server checks each peer's namespaces against its own, and cannot "
-                               f"read {e.filename}: {e.strerror}; run the daemon where /proc is mounted") from None
-
-
-def _hello_arrived(conn: _Conn) -> bool:
-    """Whether `conn`'s whole Hello is here (read, or waiting in the socket) though its reader
-    has not greeted it yet: a client whose reader is late is not one of the slow."""
-    if conn.frames:
-        return True
-    try:
-        waiting = conn.sock.recv(_HELLO_MAX, _socket.MSG_PEEK | _socket.MSG_DONTWAIT)
-    except OSError:
-        return False
-    head = (conn.head + waiting)[:4]
-    if len(head) < 4:
-        return False
-    return conn.decoder.pending + len(waiting) >= 4 + int.from_bytes(head, "big")
-
-
-def _say_and_close(sock: _socket.socket, frame: Any, close: bool = True) -> None:
-    """Send one small frame if the socket has room now (never wait for a peer being sent
-    away), then close it unless the caller closes it."""
-    try:
-        sock.send(c.encode(frame))
-    except OSError:
-        pass
-    if close:
-        sock.close()
 
 
 def _bind(path: str) -> _socket.socket:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import time
 import typing
 import weakref
@@ -24,13 +23,10 @@ from neuro._checks import brief, check_count, check_number, check_source, check_
 from neuro._context import KernelEvent
 from neuro._errorinfo import error_info, relayed
 from neuro._errors import AlreadyRunning, KernelClosed, ManifestError, NeuroError, NoSuchNeuro, RemoteError
-from neuro._identity import canonical_files
-from neuro._manifest import NAME_PATTERN, Neuro, _is_union, hash_files, source_files
+from neuro._manifest import NAME_PATTERN, Neuro, _is_union
 from neuro.sandbox import Backend, default_backends
 
-from ._artifactexport import check_size as check_artifact_size
 from ._artifactexport import find_artifacts
-from ._artifactexport import prepare as prepare_artifacts
 from ._artifactexport import with_grants as with_artifact_grants
 from ._calls import Deadlines
 from ._context import KernelContext
@@ -48,6 +44,7 @@ from ._lifecycle import Lifecycle
 from ._follow import CommitWatch
 from ._query import LogQuery
 from ._retention import Retainer
+from . import _versionops
 from ._versions import VersionInfo, VersionSource, VersionStore, adopt_source, read_history, stored_class
 
 if typing.TYPE_CHECKING:
@@ -438,28 +435,12 @@ class Kernel(Lifecycle):
         return codec
 
     async def _policy_of(self, neuro: type[Neuro], policy: str | None = None, name: str | None = None) -> Policy:
-        """The policy an instance of `neuro` runs under: `policy` (default: its manifest's)
-        with its overrides, and read-only grants of its artifacts, which are made ready
-        first and checked against the policy's ``artifact_bytes``."""
-        manifest = neuro.__manifest__
-        pol = self._store.get(policy or manifest.policy, manifest.policy_overrides)
-        if not manifest.artifacts:
-            await trio.lowlevel.checkpoint()
-            return pol
-        check_artifact_size(neuro, pol, name)  # before storing anything, where the sizes are known
-        await prepare_artifacts(self, neuro)
-        check_artifact_size(neuro, pol, name)  # a version read back from the log knows them now
-        return with_artifact_grants(pol, neuro)
+        """The policy an instance of `neuro` runs under, with read grants of its artifacts."""
+        return await _versionops.policy_of(self, neuro, policy, name)
 
     def _record_version(self, neuro: type[Neuro], origin: str, parent: str | None,
                         source: dict[str, bytes] | None = None) -> None:
-        name = neuro.__manifest__.name
-
-        def live() -> set[str]:
-            return {p.version for p in self._router.procs.values() if p.manifest.name == name}
-
-        for old in self._store_versions.record(neuro, origin, parent, self._eventlog, source, live):
-            self._decoders.pop(old, None)
+        _versionops.record_version(self, neuro, origin, parent, source)
 
     async def _start_worker(self, proc: Process) -> None:
         backend = self._backends[proc.backend]
@@ -577,55 +558,12 @@ class Kernel(Lifecycle):
         gate, reports, and leaves the old version serving. Raises `SwapFailed` (with the
         report, and the gate's first differences) if it does not (or, dry, would not) go
         live; the old version keeps serving."""
-        from ._swap import SwapReport, swap_process  # on first swap: not on the start-up path
-
-        self._check_open()
-        if replay is not None:
-            check_count(replay, "replay", maximum=(1 << 63) - 1)
-        if tolerance is not None:
-            check_number(tolerance, "tolerance")
-        for flag, value in (("accept", accept), ("dry_run", dry_run)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{flag} must be True or False, got {brief(value)}")
-        if not isinstance(origin, str):  # it is the actor of the swap's log events
-            raise TypeError(f"origin must be a str naming who asked for the swap, got {brief(origin)}")
-        if not (isinstance(neuro, type) and issubclass(neuro, Neuro) and "__manifest__" in vars(neuro)):
-            raise ManifestError(f"swap takes a Neuro subclass with a manifest, got {neuro!r}")
-        if source is not None:
-            check_source(source)
-            await find_artifacts(neuro)  # part of the version the source makes
-            adopt_source(neuro, source)
-        await self._policy_of(neuro)  # artifacts stored, exported and size-checked before the lock
-        async with self._lifecycle:
-            proc = self._router.procs.get(name)
-            if proc is None or proc.state in (State.STOPPED, State.FAILED):
-                raise NoSuchNeuro(f"no neuro named {name!r} is running; spawn it first")
-            old = proc.version
-            if neuro.version() == old:
-                return SwapReport(name=name, old_version=old, new_version=old, origin=origin, ok=True,
-                                  stage="unchanged", seconds=0.0, dry_run=dry_run)
-            report = await swap_process(self, proc, neuro, replay=replay, tolerance=tolerance, accept=accept,
-                                        origin=origin, dry_run=dry_run)
-            if not dry_run:
-                self._record_version(neuro, origin, old, source)
-        return report
+        return await _versionops.swap(self, name, neuro, replay=replay, tolerance=tolerance, accept=accept,
+                                      origin=origin, source=source, dry_run=dry_run)
 
     async def rollback(self, name: str, version: str | None = None) -> SwapReport:
         """Swap `name` back to `version` (default: the version the running one replaced)."""
-        self._check_open()
-        proc = self._router.procs.get(name)
-        if proc is None:
-            raise NoSuchNeuro(f"no neuro named {name!r} is running")
-        history = self.versions(name)
-        if version is None:
-            current = next((v for v in history if v.version == proc.version), None)
-            version = current.parent if current is not None else None
-            if version is None:
-                raise NeuroError(f"{name} has no earlier version to roll back to; see `neuro versions {name}`")
-        target = self._store_versions.match(proc.manifest.name, version, name)
-        neuro, _ = await stored_class(self, proc.manifest.name, target)  # with its source and stored version
-        await prepare_artifacts(self, neuro)  # exported again from the log if they went
-        return await self.swap(name, neuro, origin="rollback")
+        return await _versionops.rollback(self, name, version)
 
     async def load(self, path: str | PathLike[str], *, trusted: bool = False, policy: str = "untrusted",
                    folder: str | PathLike[str] | None = None) -> Any:
@@ -633,44 +571,18 @@ class Kernel(Lifecycle):
         `LoadedNeuro`: `.cls`, `.name`, `.version`, `.files`). Untrusted code (the default) is
         imported only in a sandbox of `policy` and runs sandboxed; `trusted=True` imports it
         here, for code you wrote. Raises NeuroFileError naming the file and what to do."""
-        from ._loading import load_file
-
-        self._check_open()
-        path = os.path.abspath(os.fspath(path))
-        return await load_file(self, path, folder=os.fspath(folder) if folder is not None else None,
-                               trusted=trusted, policy=policy)
+        return await _versionops.load(self, path, trusted=trusted, policy=policy, folder=folder)
 
     def versions(self, name: str) -> list[VersionInfo]:
         """Every version of neuro `name` in the version store (this kernel's, and with a log
         every one the log holds), oldest first, with its origin, lineage and artifacts;
         `live` marks the running one."""
-        proc = self._router.procs.get(name)
-        key = proc.manifest.name if proc is not None else name
-        return self._store_versions.history(key, proc.version if proc is not None else None)
+        return _versionops.versions(self, name)
 
     async def source(self, name: str, version: str) -> VersionSource:
         """The code of stored `version` (a version or its prefix) of neuro `name`: its files
         as text and its artifacts' hashes. Raises NeuroError when it is not stored."""
-        self._check_open()
-        if not isinstance(name, str) or not isinstance(version, str):
-            raise TypeError(f"source(name, version) takes two str, got {brief(name)} and {brief(version)}")
-        proc = self._router.procs.get(name)
-        key = proc.manifest.name if proc is not None else name
-        target = self._store_versions.match(key, version, name)
-        loaded = self._store_versions.loaded(key, target)
-        await trio.lowlevel.checkpoint()  # always one, whichever way the source is found
-        files = None
-        if loaded is not None:
-            files = vars(loaded).get("__neuro_source__") or await trio.to_thread.run_sync(source_files, loaded)
-        if files is None and self._eventlog is not None:
-            files = await self.log._query("version_source", key, target)
-        if files is None:
-            raise NeuroError(f"the source of {key} {target} is not in the version store (it keeps sources in the "
-                             "event log: start the kernel with Kernel(log=...))")
-        info = self._store_versions.info(key, target)
-        return VersionSource(neuro=key, version=target,
-                             files={rel: data.decode("utf-8", "replace") for rel, data in canonical_files(files).items()},
-                             artifacts=dict(info.artifacts) if info is not None else {})
+        return await _versionops.source(self, name, version)
 
     def ps(self) -> list[ProcessInfo]:
         """The process table, in start order."""

@@ -204,8 +204,6 @@ def test_send_nowait_to_a_full_block_mailbox_raises_would_block():
     assert 1 == trio.run(main)
 
 
-@pytest.mark.skipif(not hasattr(neuro.Kernel, "publish_nowait"),
-                    reason="Kernel.publish_nowait is not wired to Router.publish_nowait yet")
 def test_publish_nowait_never_checkpoints():
     """Kernel.publish_nowait passes no cancel or schedule point and reaches the subscriber."""
 

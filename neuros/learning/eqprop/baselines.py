@@ -123,8 +123,15 @@ def train_mlp(sizes: list[int], x: np.ndarray, y: np.ndarray, epochs: int, batch
               lr: float = 1e-3, seed: int = 0, device: str = "cpu") -> MLP:
     """Backprop with Adam and cross-entropy, shuffled batches, `epochs` passes."""
     model = MLP(sizes, seed).to(device)
+    X = torch.as_tensor(x, dtype=torch.float32).reshape(len(x), -1)
+    return _fit(model, X, y, epochs, batch_size, lr, seed, device)
+
+
+def _fit(model: torch.nn.Module, X: torch.Tensor, y: np.ndarray, epochs: int, batch_size: int, lr: float,
+         seed: int, device: str) -> Any:
+    """Backprop with Adam and cross-entropy over shuffled batches (seeded), `epochs` passes."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    X = torch.as_tensor(x, dtype=torch.float32).reshape(len(x), -1).to(device)
+    X = X.to(device)
     Y = torch.as_tensor(y, dtype=torch.long).to(device)
     g = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
@@ -169,19 +176,8 @@ def train_cnn(input_shape, classes: int, specs, x: np.ndarray, y: np.ndarray, ep
               lr: float = 1e-3, seed: int = 0, device: str = "cpu") -> CNN:
     """Backprop with Adam and cross-entropy, shuffled batches, `epochs` passes."""
     model = CNN(tuple(input_shape), classes, specs, seed).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    X = torch.as_tensor(x, dtype=torch.float32).reshape(len(x), *input_shape).to(device)
-    Y = torch.as_tensor(y, dtype=torch.long).to(device)
-    g = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        perm = torch.randperm(len(X), generator=g).to(device)
-        for i in range(0, len(X), batch_size):
-            idx = perm[i:i + batch_size]
-            loss = torch.nn.functional.cross_entropy(model(X[idx]), Y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model
+    X = torch.as_tensor(x, dtype=torch.float32).reshape(len(x), *input_shape)
+    return _fit(model, X, y, epochs, batch_size, lr, seed, device)
 
 
 @torch.no_grad()
