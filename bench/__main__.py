@@ -25,7 +25,7 @@ def _compile_sources() -> None:
     import compileall
 
     root = Path(__file__).resolve().parent.parent
-    for folder in ("neuro", "kernel", "sandbox", "shell", "neuros", "dream", "policies", "bench"):
+    for folder in ("neuro", "kernel", "sandbox", "shell", "neuros", "dream", "policies", "bench", "nets"):
         if (root / folder).is_dir():
             compileall.compile_dir(str(root / folder), quiet=1, workers=0)
 

@@ -428,11 +428,44 @@ def run(quick: bool) -> Report:
         metrics["integrity_check_ok"] = Metric(value=ok, unit=f"of {cycles}", goal=cycles)
 
         robustness(home, quick, metrics, extra)
+        logs_without_daemon(quick, metrics, extra)
     finally:
         if d.running_pid(st) is not None:
             d.stop(st)
         shutil.rmtree(home, ignore_errors=True)
     return Report(metrics=metrics, extra=extra)
+
+
+# -- issue 19: `neuro logs -n 100` on a big log, no daemon ----------------------------------------
+
+def logs_without_daemon(quick: bool, metrics: dict[str, Metric], extra: dict, reps: int = 7) -> None:
+    """`neuro logs -n 100` wall time over `python -c pass`, interleaved, with no daemon: the
+    state folder's log.db is (a link to) the generated log of 1 M messages (100 k with
+    --quick). Modules get their .pyc first (a run without PYTHONDONTWRITEBYTECODE), as an
+    installed Neuro has them."""
+    from ._logdata import log_with
+
+    n = 100_000 if quick else 1_000_000
+    home = Path(tempfile.mkdtemp(prefix="nl", dir="/tmp"))
+    try:
+        path, info = log_with(n, home, cache=True)
+        (home / "log.db").symlink_to(path)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["NEURO_HOME"] = str(home)
+        command = [str(NEURO), "logs", "-n", "100"]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0 or len(done.stdout.splitlines()) != 102:  # a header, dashes, 100 rows
+            raise RuntimeError(f"`neuro logs -n 100` failed ({done.returncode}): {done.stderr[-500:]}")
+        xs, ys, ratios = interleaved(lambda: wall(command, env), lambda: wall([sys.executable, "-c", "pass"], env),
+                                     reps, f"neuro logs -n 100 ({n:,} messages) vs python")
+        metrics["logs_n100_1m_wall_ratio_vs_python_pass"] = summarize(
+            ratios, "ratio", goal=3.0, higher_is_better=False,
+            note=f"{n:,} messages, no daemon" + (" (--quick: fewer messages)" if quick else ""))
+        extra["logs_n100_seconds"] = sorted(xs)[len(xs) // 2]
+        extra["python_pass_seconds"] = sorted(ys)[len(ys) // 2]
+        extra["logs_log"] = info
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 # -- issue 16: one client or one drop cannot starve the others; errors keep their reasons --------

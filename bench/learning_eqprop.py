@@ -36,6 +36,8 @@ WIDTH = 256
 # nets, 3 for the digits variants) are what fitted the device time this issue had; the
 # 30-epoch CPU runs in docs/learning/eqprop.md show where the same settings go with more.
 BUDGET_S = 140.0
+# Seconds of Status calls while a Train job runs (full run, --quick), bench/_learner_status.py.
+STATUS_WINDOW_S = {False: 60.0, True: 10.0}
 
 
 def _jobs(quick: bool, gpu: bool = False) -> dict[str, dict[str, Any]]:
@@ -104,6 +106,11 @@ def run(quick: bool) -> Report:
         bar.close()
     sweep = _depth_metrics(jobs, results, metrics, extra, quick)
     _homeostasis_metrics(results, metrics, extra)
+    from ._learner_status import status_latency  # Status while a Train runs (issue 20), after the pool
+
+    status_metrics, status_extra = status_latency(STATUS_WINDOW_S[quick])
+    metrics.update(status_metrics)
+    extra.update(status_extra)
     plots = _plots(sweep, digits)
     return Report(metrics=metrics, extra=extra, plots=plots)
 

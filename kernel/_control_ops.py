@@ -62,7 +62,8 @@ class Ops:
             c.ReloadPolicies: self._reload, c.Statistics: self._statistics, c.Hook: self._hook,
             c.Vacuum: self._vacuum, c.Source: self._source, c.MailboxStatistics: self._mailbox,
             c.Supervisors: self._supervisors, c.Supervise: self._supervise, c.DropFolders: self._drop_folders,
-            c.Load: self._load,
+            c.Load: self._load, c.Describe: self._describe, c.Usage: self._usage,
+            c.Unpin: self._unpin,
         }
 
     async def request(self, req: Any) -> Any:
@@ -97,6 +98,12 @@ class Ops:
     async def _info(self, req: c.Info) -> Any:
         return self.kernel.info(req.name)
 
+    async def _describe(self, req: c.Describe) -> Any:
+        return await self.kernel.describe(req.name, log=req.log)
+
+    async def _usage(self, req: c.Usage) -> list[Any]:
+        return self.kernel.usage()
+
     async def _mailbox(self, req: c.MailboxStatistics) -> Any:
         return self.kernel.mailbox_statistics(req.name)
 
@@ -127,6 +134,7 @@ class Ops:
                 raise ManifestError(f"{neuro!r}: the file's neuro class is {loaded.cls.__name__}, not {cls_name}; "
                                     "an untrusted file holds one neuro (or names it in neuro.toml)")
             loaded.cls.__neuro_files__ = loaded.files
+            loaded.cls.__neuro_origin__ = loaded.path  # the file it came from, for `neuro info`
             return loaded.cls
         return await trio.to_thread.run_sync(resolve_neuro, neuro)
 
@@ -173,6 +181,9 @@ class Ops:
             for folder in folders:
                 await folder.wait_idle()
         return [folder.statistics() for folder in folders]
+
+    async def _unpin(self, req: c.Unpin) -> Any:
+        return await self.kernel.unpin(req.name)
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -271,7 +282,8 @@ OPERATIONS: dict[type, str] = {
     c.Versions: "versions", c.Source: "versions", c.Hook: "hook", c.Messages: "messages", c.Events: "events",
     c.Trace: "trace", c.Policies: "policies", c.ReloadPolicies: "reload_policies",
     c.MailboxStatistics: "statistics", c.DropFolders: "statistics", c.Supervisors: "ps", c.Supervise: "spawn",
-    c.Load: "spawn",
+    c.Load: "spawn", c.Describe: "info", c.Usage: "statistics",
+    c.Unpin: "swap",  # it loads a file's version in place of the running one, as a swap does
 }
 _NOT_OFFERED = {
     c.Shutdown: "a neuro cannot shut down the kernel it runs in",

@@ -14,8 +14,12 @@ at start. What is never part of a neuro (`neuro._identity.is_excluded`: its test
 dot-files) is not watched: editing the `test_NAME.py` beside a neuro swaps nothing.
 
 A file that fails to load (see `_neurofile`) or a version the kernel refuses is a
-``drop.error`` event, and nothing changes: the old version keeps serving. A name that a
-neuro spawned by someone else already runs under (another folder, the API) is refused.
+``drop.error`` event, and nothing changes: the old version keeps serving. The entry is broken
+(it shows in `Kernel.ps`) until a version of it loads again, a ``drop.fixed`` event. A name
+that a neuro spawned by someone else already runs under (another folder, the API) is refused.
+
+A neuro that a person stopped or rolled back is pinned (`_dropstate`): a save of its file is
+loaded but not applied (``drop.held``) until `Kernel.unpin`.
 """
 
 from __future__ import annotations
@@ -32,17 +36,28 @@ import trio
 
 from neuro._errors import NeuroError, NoSuchNeuro
 
+from ._dropstate import Broken, Pin, PinStore, one_line
 from ._loading import load_file
 from neuro._identity import is_excluded
 from neuro._neurofile import LoadedNeuro, NeuroFileError, is_neuro_entry, shown_path
 
-__all__ = ["DropFolder", "DropFolderStatistics"]
+
+def is_neuro_entry(folder: str, entry: str, _is_neuro_file: Any = is_neuro_entry) -> bool:  # noqa: F811
+    """A neuro file or folder (`_neurofile`), or a net file (``NAME.net.toml``, issue 23: neuro.nets._drop)."""
+    return _is_neuro_file(folder, entry) or (entry.endswith(".net.toml") and not entry.startswith((".", "_")))
+
+__all__ = ["DropFolder", "DropFolderStatistics", "owner_of"]
 
 ACTOR = "dropfolder"
 LIVE = ("running", "starting", "restarting", "crashed", "swapping")
 
 # name -> (folder, entry) of every neuro a drop folder of that kernel runs
 _owners: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, str]]] = weakref.WeakKeyDictionary()
+
+
+def owner_of(kernel: Any, name: str) -> tuple[str, str] | None:
+    """The (folder, entry) that runs neuro `name` of `kernel`, or None."""
+    return _owners.get(kernel, {}).get(name)
 
 
 class DropFolderStatistics(msgspec.Struct, frozen=True):
@@ -88,6 +103,9 @@ class DropFolder:
         self.settle = min(debounce, 0.005)
         self.stop_timeout = stop_timeout
         self._entries: dict[str, _Entry] = {}  # entry (file or folder name) -> what runs from it
+        self._broken: dict[str, Broken] = {}  # entry -> its last load's error, until one loads again
+        pins = getattr(kernel, "_drop_pins", None)
+        self._pins: PinStore = pins if isinstance(pins, PinStore) else PinStore()
         self._dirty: dict[str, float] = {}  # entry -> trio time of its last report
         self._wakeup = trio.Event()
         self._idle = trio.Event()
@@ -202,6 +220,47 @@ class DropFolder:
             self._barriers.pop(marker, None)
         while self._dirty or self._busy or self._inflight:
             await self._idle.wait()
+
+    def broken(self) -> dict[str, Broken]:
+        """The entries whose last load failed, with that error."""
+        return dict(self._broken)
+
+    def running_name(self, entry: str) -> str | None:
+        """The name of the neuro that runs from `entry`, or None."""
+        known = self._entries.get(entry)
+        return known.name if known is not None else None
+
+    def pin(self, name: str, how: str, version: str | None) -> Pin | None:
+        """Hold neuro `name`, if it runs from this folder, as a person left it: ``stopped``
+        (it stopped) or ``rolled_back`` to `version`. Returns the pin, or None if the neuro is
+        not this folder's. Called by the kernel once the stop or rollback is done."""
+        owners = _owners.setdefault(self.kernel, {})
+        owner = owners.get(name)
+        if owner is None or owner[0] != self.path:
+            return None
+        entry = owner[1]
+        if how == "stopped":  # nothing runs from the entry now; its name is free for others
+            del owners[name]
+            self._entries.pop(entry, None)
+        pin = self._pins.put(name, self.path, entry, how, version)  # type: ignore[arg-type]
+        self.kernel._event("drop.pinned", name, ACTOR, file=shown_path(os.path.join(self.path, entry)),
+                           folder=shown_path(self.path), how=how, version=version)
+        return pin
+
+    async def unpin(self, name: str) -> Pin | None:
+        """Remove the pin of `name` (None if this folder holds none) and load its file's
+        current version again; returns once that is done."""
+        pin = self._pins.get(name)
+        if pin is None or pin.folder != self.path:
+            await trio.lowlevel.checkpoint()
+            return None
+        self._pins.pop(name)
+        self.kernel._event("drop.unpinned", name, ACTOR, file=shown_path(os.path.join(self.path, pin.entry)),
+                           folder=shown_path(self.path), how=pin.how)
+        self._mark(pin.entry, trio.current_time() - self.debounce)
+        self._wake()
+        await self.wait_idle()
+        return pin
 
     def statistics(self) -> DropFolderStatistics:
         return DropFolderStatistics(folder=self.path, files=len(self._entries), pending=len(self._dirty),
@@ -341,14 +400,19 @@ class DropFolder:
             return
         if shown_path(entry) != entry:
             self._error(None, path, f"{shown_path(path)}: the file name is not valid UTF-8 (shown with escapes): "
-                                    "rename it with a UTF-8 name", None, None)
+                                    "rename it with a UTF-8 name", None, None, entry)
             return
         if ".." in entry:
             self._error(None, path, f"{path}: a name with '..' is refused: name neuro files plainly, inside the "
-                                    "folder", None, None)
+                                    "folder", None, None, entry)
             return
         if not is_neuro_entry(self.path, entry):
             await self._removed(entry)  # a folder that lost its __init__.py and neuro.toml
+            return
+        if entry.endswith(".net.toml"):  # a net file (issue 23): built and applied by neuro.nets
+            from neuro.nets._drop import sync_net
+
+            await sync_net(self, entry, path)
             return
         self._counts["loads"] += 1
         try:
@@ -357,14 +421,14 @@ class DropFolder:
                                                       policy=self.policy)
             if scope.cancelled_caught:
                 self._error(None, path, f"{shown_path(path)}: loading took longer than {self.load_deadline:g} s: "
-                                        "keep the module's top level quick", None, None)
+                                        "keep the module's top level quick", None, None, entry)
                 return
         except NeuroFileError as e:
             self._error(self._entries[entry].name if entry in self._entries else None, e.file, str(e), e.line,
-                        e.traceback)
+                        e.traceback, entry)
             return
         except Exception as e:  # noqa: BLE001 - any loader failure is this file's error event
-            self._error(None, path, f"{path}: {type(e).__name__}: {e}", None, None)
+            self._error(None, path, f"{path}: {type(e).__name__}: {e}", None, None, entry)
             return
         async with self._applying:
             await self._apply(entry, loaded)
@@ -374,13 +438,17 @@ class DropFolder:
         mine = (self.path, entry)
         previous = self._entries.get(entry)
         name = loaded.name
+        pin = self._pins.for_entry(self.path, entry)
+        if pin is not None:  # a person stopped or rolled it back: this save does not undo that
+            await self._hold(entry, loaded, pin)
+            return
         running = self._running(name)
         owner = owners.get(name)
         if running and owner != mine:
             who = f"the drop folder entry {owner[0]}/{owner[1]}" if owner else "the API (or a supervisor)"
             self._error(name, loaded.path, f"{loaded.path}: a neuro named {name!r} is already running, started by "
                                            f"{who}; rename this one (its manifest's name) or stop that one first",
-                        None, None)
+                        None, None, entry)
             return
         try:
             if running:
@@ -388,6 +456,7 @@ class DropFolder:
                                                 source=loaded.files)
                 if getattr(report, "stage", None) == "unchanged":
                     self._entries[entry] = _Entry(name, loaded.version)
+                    self._fixed(entry, name, loaded)
                     return
                 self._counts["swapped"] += 1
                 self.kernel._event("drop.swapped", name, ACTOR, file=loaded.path, folder=self.path,
@@ -402,14 +471,46 @@ class DropFolder:
             report = getattr(e, "report", None)
             err = getattr(report, "error", None)
             self._error(name, getattr(err, "file", None) or loaded.path, f"{loaded.path}: {e}",
-                        getattr(err, "line", None), getattr(err, "traceback", None))
+                        getattr(err, "line", None), getattr(err, "traceback", None), entry)
             return
         owners[name] = mine
         self._entries[entry] = _Entry(name, loaded.version)
+        self._fixed(entry, name, loaded)
         if previous is not None and previous.name != name:  # the manifest's name changed
             await self._stop(entry, previous.name, loaded.path)
 
+    async def _hold(self, entry: str, loaded: LoadedNeuro, pin: Pin) -> None:
+        """A pinned entry's file loaded: say it is held. After a restart, a neuro rolled back
+        starts again at its pinned version (from the version store), not the file's."""
+        self._fixed(entry, pin.name, loaded)
+        if pin.how == "rolled_back" and pin.version and entry not in self._entries and not self._running(pin.name):
+            try:
+                info = await self.kernel.spawn(pin.name, version=pin.version)
+            except NeuroError as e:
+                self._error(pin.name, loaded.path, f"{loaded.path}: could not start {pin.name} at its pinned version "
+                                                   f"{pin.version[:12]}: {e}; `neuro unpin {pin.name}` starts the "
+                                                   "file's version instead", None, None, entry)
+                return
+            _owners.setdefault(self.kernel, {})[pin.name] = (self.path, entry)
+            self._entries[entry] = _Entry(pin.name, info.version)
+            self._counts["spawned"] += 1
+            self.kernel._event("drop.spawned", pin.name, ACTOR, file=loaded.path, folder=self.path,
+                               version=info.version, pid=info.pid)
+        self.kernel._event("drop.held", pin.name, ACTOR, file=loaded.path, folder=self.path, how=pin.how,
+                           version=loaded.version, pinned_version=pin.version)
+
+    def _fixed(self, entry: str, name: str, loaded: LoadedNeuro) -> None:
+        """A version of `entry` loaded: if it was broken, it is no longer, and the log says so."""
+        broken = self._broken.pop(entry, None)
+        if broken is not None:
+            self.kernel._event("drop.fixed", name, ACTOR, file=loaded.path, folder=self.path, version=loaded.version,
+                               error=broken.error)
+
     async def _removed(self, entry: str) -> None:
+        self._broken.pop(entry, None)
+        pin = self._pins.for_entry(self.path, entry)
+        if pin is not None:  # its file is gone: nothing left to hold
+            self._pins.pop(pin.name)
         previous = self._entries.pop(entry, None)
         if previous is not None:
             await self._stop(entry, previous.name, os.path.join(self.path, entry))
@@ -437,8 +538,11 @@ class DropFolder:
         return str(getattr(info.state, "value", info.state)) in LIVE
 
     def _error(self, name: str | None, file: str | None, error: str, line: int | None,
-               traceback: str | None) -> None:
+               traceback: str | None, entry: str | None = None) -> None:
         self._counts["errors"] += 1
+        if entry is not None:  # broken until a version of it loads again
+            self._broken[entry] = Broken(name=name, file=shown_path(file) if file is not None else None, line=line,
+                                         error=one_line(shown_path(error)), time=time.time())
         self.kernel._event("drop.error", name, ACTOR, folder=shown_path(self.path),
                            file=shown_path(file) if file is not None else None, line=line, error=shown_path(error),
                            traceback=traceback)

@@ -64,8 +64,10 @@ GROUPS: dict[str, str] = {
     "version": "The version store.",
     "drop": "Drop folders: what a file that appeared, changed or went away did.",
     "control": "The control socket: clients refused, turned away or disconnected.",
+    "keep": "Neuros the daemon starts again at each start (`neuro spawn --keep`, `neuro apply`).",
     "events": "The event feed to neuros that subscribe to `kernel.events` (sent, never logged).",
     "log": "The event log itself.",
+    "net": "Neuro-Net runs: one event per run, with the lineage of each node step in it (docs/nets.md).",
 }
 
 _E = TypeVar("_E", bound=type[EventData])
@@ -442,6 +444,48 @@ class DropError(EventData):
     traceback: str | None
 
 
+@_entry("drop.fixed")
+class DropFixed(EventData):
+    """A drop-folder file that did not load loads again (`error` was its last error)."""
+
+    file: str
+    folder: str
+    version: str
+    error: str
+
+
+@_entry("drop.pinned")
+class DropPinned(EventData):
+    """A person stopped or rolled back (`how`: stopped, rolled_back, to `version`) a neuro a drop
+    folder runs: saves of its file are not applied until `neuro unpin`."""
+
+    file: str
+    folder: str
+    how: str
+    version: str | None
+
+
+@_entry("drop.unpinned")
+class DropUnpinned(EventData):
+    """A pinned drop-folder neuro follows its file again (`neuro unpin`); its file is loaded."""
+
+    file: str
+    folder: str
+    how: str
+
+
+@_entry("drop.held")
+class DropHeld(EventData):
+    """A pinned neuro's file loaded (`version`) but was not applied: it stays as pinned (`how`,
+    `pinned_version`) until `neuro unpin`."""
+
+    file: str
+    folder: str
+    how: str
+    version: str
+    pinned_version: str | None
+
+
 @_entry("drop.folder_lost")
 class DropFolderLost(EventData):
     """The drop folder itself was deleted or moved away (`how`); its `running` neuros keep running."""
@@ -456,6 +500,30 @@ class DropFolderBack(EventData):
     """A lost drop folder is back: it is watched again and its files load."""
 
     folder: str
+
+
+# -- keep -------------------------------------------------------------------------------------
+
+
+@_entry("keep.respawned")
+class KeepRespawned(EventData):
+    """The daemon started a kept neuro again (`spec` as kept; `version` now, `kept_version` when
+    kept: they differ when its code changed meanwhile)."""
+
+    spec: str
+    version: str
+    kept_version: str | None
+    applied: str | None
+
+
+@_entry("keep.failed")
+class KeepFailed(EventData):
+    """A kept neuro (or the keep file itself, `spec` None) could not be started again at the
+    daemon's start; `error` says why."""
+
+    spec: str | None
+    error: str
+    file: str
 
 
 # -- control ----------------------------------------------------------------------------------
@@ -530,6 +598,41 @@ class LogPruneFailed(EventData):
 
     error: str
     keep: str  # the policy it was applying
+
+
+# -- net --------------------------------------------------------------------------------------
+
+
+class NetStepRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """One node's step in a net's run: the lineage of one edge crossing (or of several, joined)."""
+
+    node: str  # its id; a node of a net inside the net is `outer/inner`
+    calls: str | None  # the neuro it calls, or the net it runs (None: a lambda)
+    kind: str  # neuro, net, lambda, map, loop
+    version: str  # the node's version: with the input hash, the key of its memo entry
+    edges: list[str]  # the edges that fired into it (src -> dst)
+    input_hash: str
+    output_hash: str
+    reason: str  # called, or cached: no message was sent, so no outcome is owed
+    seconds: float
+
+
+@_entry("net.run")
+class NetRun(EventData):
+    """A net's run ended: `run` is the id of the message that asked for it (the parent of every call it made),
+    `steps` the lineage of every node that ran or came from the memo, in order; `error` names a failed node."""
+
+    run: int
+    net: str
+    version: str  # the net's version: the hash of its graph and its nodes' versions
+    input_hash: str
+    output_hash: str | None
+    ok: bool
+    error: str | None
+    called: int  # node calls made (messages sent)
+    cached: int  # node results taken from the memo
+    seconds: float
+    steps: list[NetStepRecord]
 
 
 #: Names older logs hold -> the name each has now. The log's migration rewrites them.

@@ -187,7 +187,7 @@ async def follow_file(reader: Any, *, events: bool = False, after: int | None = 
     """Rows of a log file as another process commits them (messages with `filters`, or events
     with `events`), oldest first, for ever; `reader` is a `LogReader` on the file. Its queries
     run in a worker thread, one at a time."""
-    conn = reader.db.conn
+    conn = reader.conn  # LogReader's read-only connection
     lock = trio.Lock()
     method, cursor = ("events", "after_seq") if events else ("messages", "after_id")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 import typing
 import weakref
@@ -87,6 +88,11 @@ class Kernel(Lifecycle):
     like your own code. `backends` adds sandbox backends by name. `log_retention` is how
     much of the log to keep (``"30d"``, ``"10GB"``, ``"30d,10GB"``, a `Retention`; default
     ``"all"``: everything), pruned in the background in small steps (kernel/_retention.py).
+    `drop_pins` is the file where the drop folders keep their pins (a drop-folder neuro a
+    person stopped or rolled back stays so across restarts; kernel/_dropstate.py); without
+    one, pins last as long as the kernel. `on_demand` maps names to `OnDemand` specs
+    (``module:Class``, a policy): a send or call to such a name spawns it first, if no process
+    of that name runs (kernel/_ondemand.py); the daemon passes the installed learners.
     """
 
     def __init__(self, log: str | PathLike[str] | None = None, *, policies: dict[str, Policy] | None = None,
@@ -94,7 +100,8 @@ class Kernel(Lifecycle):
                  neuro_dirs: list[str | PathLike[str]] | None = None,
                  trusted_dirs: list[str | PathLike[str]] | None = None,
                  backends: dict[str, Backend] | None = None, flush_interval: float = 0.05,
-                 log_retention: Any = None) -> None:
+                 log_retention: Any = None, drop_pins: str | PathLike[str] | None = None,
+                 on_demand: dict[str, Any] | None = None) -> None:
         flush_interval = check_number(flush_interval, "flush_interval")
         self._log_path = str(log) if log is not None else None
         self._retention = Retainer(self, log_retention, self._log_path)  # checks the value
@@ -103,6 +110,10 @@ class Kernel(Lifecycle):
         self._policy_watch: Any = None
         self._neuro_dirs = [(str(d), False) for d in (neuro_dirs or [])] + [(str(d), True) for d in (trusted_dirs or [])]
         self._drop_folders: list[Any] = []
+        from ._dropstate import PinStore
+
+        self._drop_pins = PinStore(drop_pins)
+        self._drop_pins.load()  # a file that does not read stops here, naming its line
         self._watchers = trio.CancelScope()  # drop folders and the policy watch
         self._backends = {**default_backends(), **(backends or {})}
         self._flush_interval = flush_interval
@@ -111,6 +122,11 @@ class Kernel(Lifecycle):
         self._deadlines = Deadlines()
         self._router = Router(None, self._deadlines, self._event, self._report_crash)
         self._feed = EventFeed(self._router)  # kernel events to subscribed neuros
+        if on_demand:  # names spawned on first use (kernel/_ondemand.py)
+            from ._ondemand import OnDemandTable
+
+            self._on_demand = OnDemandTable(self, on_demand)
+            self._router.on_demand = self._on_demand.ensure
         self._grants: weakref.WeakKeyDictionary[Process, Any] = weakref.WeakKeyDictionary()  # ctx.kernel
         self._pids = itertools.count(1)
         self._root = Supervisor(ROOT, "one_for_one", 3, 5.0, None, self)
@@ -467,6 +483,41 @@ class Kernel(Lifecycle):
                 proc.supervisor.children.remove(proc)
             await self._halt_process(proc, reason, failed=False, drain=drain, grace=timeout)
             await self._forget(proc)
+        if reason != "removed":  # a drop folder's own stop of a removed file pins nothing
+            self._pin_drop(name, "stopped", None)
+
+    def _pin_drop(self, name: str, how: str, version: str | None) -> None:
+        """A person stopped or rolled back `name`: if a drop folder runs it, the next save of
+        its file must not undo that (kernel/_dropstate.py)."""
+        for drop in self._drop_folders:
+            if drop.pin(name, how, version) is not None:
+                return
+
+    async def unpin(self, name: str) -> Any:
+        """Let the drop-folder neuro `name`, pinned by a stop or a rollback, follow its file
+        again: its file's current version is loaded (spawned, or swapped in) before this
+        returns an `Unpinned` saying what runs now. Raises NoSuchNeuro if `name` is not pinned."""
+        from ._dropstate import Unpinned
+
+        self._check_open()
+        for drop in self._drop_folders:
+            pin = await drop.unpin(name)
+            if pin is None:
+                continue
+            proc = self._router.procs.get(name)
+            broken = drop.broken().get(pin.entry)
+            state = proc.state.value if proc is not None else "broken" if broken is not None else "stopped"
+            return Unpinned(name=name, file=os.path.join(pin.folder, pin.entry), how=pin.how,
+                            pinned_version=pin.version, state=state,
+                            version=proc.version if proc is not None else None,
+                            error=broken.error if broken is not None else "")
+        pin = self._drop_pins.pop(name)  # one of a folder this kernel no longer watches
+        if pin is None:
+            pinned = ", ".join(p.name for p in self._drop_pins.all()) or "none"
+            raise NoSuchNeuro(f"{name!r} is not pinned (pinned: {pinned}); a drop-folder neuro is pinned when "
+                              "it is stopped or rolled back")
+        return Unpinned(name=name, file=os.path.join(pin.folder, pin.entry), how=pin.how,
+                        pinned_version=pin.version, state="stopped")
 
     async def restart(self, name: str) -> ProcessInfo:
         """Restart a neuro with fresh state; its queued messages wait for the new instance."""
@@ -562,8 +613,12 @@ class Kernel(Lifecycle):
                                       origin=origin, source=source, dry_run=dry_run)
 
     async def rollback(self, name: str, version: str | None = None) -> SwapReport:
-        """Swap `name` back to `version` (default: the version the running one replaced)."""
-        return await _versionops.rollback(self, name, version)
+        """Swap `name` back to `version` (default: the version the running one replaced). A
+        drop-folder neuro is pinned there: a save of its file does not undo it (`unpin`)."""
+        report = await _versionops.rollback(self, name, version)
+        if report.ok:
+            self._pin_drop(name, "rolled_back", report.new_version)
+        return report
 
     async def load(self, path: str | PathLike[str], *, trusted: bool = False, policy: str = "untrusted",
                    folder: str | PathLike[str] | None = None) -> Any:
@@ -585,14 +640,35 @@ class Kernel(Lifecycle):
         return await _versionops.source(self, name, version)
 
     def ps(self) -> list[ProcessInfo]:
-        """The process table, in start order."""
-        return [p.info() for p in self._router.procs.values()]
+        """The process table, in start order; then drop-folder files that do not load (state
+        ``broken``, pid 0), and `error` on a row whose file no longer loads."""
+        rows = [p.info() for p in self._router.procs.values()]
+        if self._drop_folders:
+            from ._dropstate import ps_rows
+
+            rows = ps_rows(self, rows)
+        return rows
 
     def info(self, name: str) -> ProcessInfo:
         proc = self._router.procs.get(name)
         if proc is None:
             raise NoSuchNeuro(f"no neuro named {name!r} is running")
         return proc.info()
+
+    async def describe(self, name: str, *, log: bool = True) -> Any:
+        """Everything about running neuro `name` (a `NeuroDetails`, kernel/_info.py): its
+        manifest, input and output types as JSON Schema, the policy in force, backend, origin
+        file, version, the last error the log holds (not read without `log`) and its quota use."""
+        from ._info import describe
+
+        return await describe(self, name, log=log)
+
+    def usage(self) -> list[Any]:
+        """Each neuro's CPU time and memory now (a `ResourceUsage`), from its sandbox's cgroup
+        or its worker's /proc; None figures for a neuro in the kernel's own process."""
+        from ._info import usage
+
+        return usage(self)
 
     def mailbox_statistics(self, name: str) -> Any:
         proc = self._router.procs.get(name)

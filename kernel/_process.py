@@ -56,6 +56,7 @@ class ProcessInfo(msgspec.Struct, frozen=True):
     restarts: int
     in_flight: int
     busy_time: float
+    error: str = ""  # a drop folder's: why the file this neuro runs from does not load (file:line: ...)
 
 
 class MailboxStatistics(msgspec.Struct, frozen=True):

@@ -82,6 +82,8 @@ class Router:
         self._durable: deque[tuple[int, Process, Letter, Parked]] = deque()
         self.token: trio.lowlevel.TrioToken | None = None
         self.client_topics: dict[str, list[trio.MemorySendChannel]] = {}
+        # Spawns a name of the kernel's on-demand table on first use (kernel/_ondemand.py).
+        self.on_demand: Callable[[str], Any] | None = None
 
     # -- the boundary ---------------------------------------------------------------------
 
@@ -325,6 +327,8 @@ class Router:
             timeout = check_timeout(timeout)  # NaN or worse: refused here, not in the deadline heap
         if self.log is not None and self.log.overloaded:
             await self._wait_for_log()
+        if self.on_demand is not None and isinstance(to, str) and to not in self.procs:
+            await self.on_demand(to)  # an on-demand name's first use spawns it
         proc = self._lookup(to)
         letter = self._letter(proc, sender, payload, "send", timeout, parent)
         if proc.policy.rate:
@@ -358,6 +362,8 @@ class Router:
             timeout = check_timeout(timeout)  # NaN or worse: refused here, not in the deadline heap
         if self.log is not None and self.log.overloaded:
             await self._wait_for_log()
+        if self.on_demand is not None and isinstance(to, str) and to not in self.procs:
+            await self.on_demand(to)  # an on-demand name's first use spawns it
         proc = self._lookup(to)
         letter = self._letter(proc, sender, payload, "call", timeout, parent)
         if proc.policy.rate:

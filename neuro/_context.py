@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, TypeVar
 
 import msgspec
 
-__all__ = ["Context", "Progress", "KernelEvent", "EVENTS_MISSED", "register_artifacts"]
+__all__ = ["Context", "Progress", "KernelEvent", "EVENTS_MISSED", "register_artifacts", "Background"]
 
 T = TypeVar("T")
 
@@ -98,6 +98,21 @@ class Context(abc.ABC):
     async def run_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking or CPU-heavy work in a worker thread so the kernel keeps serving."""
 
+    @property
+    def resources(self) -> Any:
+        """What this neuro's policy grants it (CPU share, memory, wall time, a GPU and its
+        memory share) and what of it the machine has: a frozen `neuro.sdk.Resources`. A
+        learner uses the GPU only when ``ctx.resources.gpu`` (granted and present). A context
+        no kernel made (a replay's shadow, a stand-in) grants nothing beyond the CPU."""
+        from neuro._resources import Resources, probe
+
+        return probe(self._grant() or Resources())
+
+    def _grant(self) -> Any:
+        """The `Resources` the kernel granted, before the machine is looked at; None: none known.
+        The kernel's context and the sandbox worker's supply it."""
+        return None
+
     def artifact(self, path: str) -> str:
         """The file to read declared artifact `path` from (``ctx.artifact("weights.bin")``):
         read-only, the same bytes the version was named with. Raises `NeuroError` naming the
@@ -156,6 +171,62 @@ class Context(abc.ABC):
                     raise outcome
         return outcomes
 
+    async def start_background(self, fn: Callable[..., Any], *args: Any, name: str = "") -> "Background":
+        """Run ``await fn(task_ctx, *args)`` as a task of this neuro's instance, beside its
+        message handling, and return its `Background` handle at once (a long training job,
+        say, while `Status` is answered). `task_ctx` is a context of its own: the handler's
+        `ctx` ends with its message, so the task uses the one it is given.
+
+        The task belongs to the running instance: it is cancelled when the neuro stops, is
+        restarted, crashes or is swapped (in a sandbox, its worker's end ends it). An
+        exception it does not catch crashes the neuro, as a handler's does (a
+        ``neuro.crashed`` event naming the task; its supervisor decides what next). No
+        policy wall time applies to it (that is per message). Always a checkpoint."""
+        if not callable(fn):
+            raise TypeError(f"start_background takes an async function fn(ctx, *args), got {type(fn).__name__}")
+        if not isinstance(name, str):
+            raise TypeError(f"start_background's name must be a str, got {type(name).__name__}")
+        return await self._start_background(fn, args, name or getattr(fn, "__name__", "task"))
+
+    async def _start_background(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> "Background":
+        """Start the task; the kernel's context and the sandbox worker's supply it."""
+        from neuro._errors import NeuroError
+
+        raise NeuroError(f"ctx.start_background needs a neuro a kernel runs; a {type(self).__name__} runs no "
+                         "background task")
+
+    async def put_artifact(self, data: bytes, *, label: str = "") -> str:
+        """Keep `data` in the kernel's artifact store (in its event log), by content hash, and
+        return the hash (sha256, hex). With `label`, `find_artifact(label)` finds the latest
+        bytes this neuro stored under it, also after the neuro or the kernel restarts (how a
+        learner finds its job's checkpoint). Raises `NeuroError` when the kernel keeps no log.
+        A log retention other than "all" may prune artifacts no version references."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"put_artifact takes bytes, got {type(data).__name__}")
+        if not isinstance(label, str) or ";" in label or "\0" in label:
+            raise ValueError(f"put_artifact's label must be a str without ';' or NUL, got {label!r}")
+        return await self._artifact_op("put", label, bytes(data))
+
+    async def get_artifact(self, hash: str) -> bytes:
+        """The bytes of artifact `hash` (as `put_artifact` returned it); `NeuroError` when the
+        kernel keeps no log, `LogError` when no artifact has that hash."""
+        if not isinstance(hash, str):
+            raise TypeError(f"get_artifact takes the artifact's hash (a str), got {type(hash).__name__}")
+        return await self._artifact_op("get", hash, None)
+
+    async def find_artifact(self, label: str) -> str | None:
+        """The hash of the latest artifact this neuro stored under `label`, or None."""
+        if not isinstance(label, str):
+            raise TypeError(f"find_artifact takes a label (a str), got {type(label).__name__}")
+        return await self._artifact_op("find", label, None)
+
+    async def _artifact_op(self, op: str, key: str, data: bytes | None) -> Any:
+        """put/get/find on the kernel's artifact store; the kernel's context and the sandbox
+        worker's supply it."""
+        from neuro._errors import NeuroError
+
+        raise NeuroError(f"a {type(self).__name__} reaches no artifact store: it works in a neuro a kernel runs")
+
     @property
     def kernel(self) -> Any:
         """A client of the kernel this neuro runs in, with the methods of `neuro.connect()`
@@ -183,3 +254,54 @@ class Context(abc.ABC):
 
         raise NeuroError(f"ctx.kernel reaches no kernel from a {type(self).__name__}: it works in a neuro a kernel "
                          "runs, not in a replay's shadow instance or a stand-in context")
+
+
+class Background:
+    """A task a neuro started with `ctx.start_background`: its `name`, whether it is `done`,
+    the `error` it crashed with ("Type: message", or None), `cancel()` and ``await wait()``."""
+
+    def __init__(self, name: str) -> None:
+        import trio
+
+        self.name = name
+        self.error: str | None = None
+        self._scope = trio.CancelScope()
+        self._done = trio.Event()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether it ended because it was cancelled (by `cancel()` or by its neuro's end)."""
+        return self._scope.cancelled_caught
+
+    def cancel(self) -> None:
+        """Cancel it at its next checkpoint (a thread it waits for finishes first). Idempotent."""
+        self._scope.cancel()
+
+    async def wait(self) -> None:
+        """Wait until it has ended, however it ended."""
+        await self._done.wait()
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "running"
+        return f"<Background {self.name!r} {state}{' error' if self.error else ''}>"
+
+
+async def run_background(handle: Background, fn: Callable[..., Any], ctx: Context, args: tuple[Any, ...]
+                         ) -> tuple[BaseException, str] | None:
+    """Run one background task under its handle's scope; (exception, traceback) if it crashed.
+    What both contexts' `_start_background` run; the caller reports the crash."""
+    import traceback
+
+    try:
+        with handle._scope:
+            await fn(ctx, *args)
+        return None
+    except Exception as e:  # noqa: BLE001 - reported by the caller as the neuro's crash
+        handle.error = f"{type(e).__name__}: {e}"
+        return e, traceback.format_exc()
+    finally:
+        handle._done.set()

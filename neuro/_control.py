@@ -42,7 +42,8 @@ __all__ = [
     "Hello", "Welcome", "Ping", "Status", "Shutdown", "Ps", "Info", "Spawn", "Stop", "Restart",
     "Send", "Call", "Publish", "Subscribe", "Tail", "Cancel", "Messages", "Events", "Trace",
     "Swap", "Rollback", "Versions", "Policies", "ReloadPolicies", "Statistics", "Hook", "Vacuum", "Source",
-    "MailboxStatistics", "Supervisors", "Supervise", "WireChild", "WireSupervisor", "DropFolders", "Load", "Loaded",
+    "MailboxStatistics", "Supervisors", "Supervise", "WireChild", "WireSupervisor", "DropFolders", "Load", "Loaded", "Unpin",
+    "Describe", "Usage",
     "Reply", "Error", "Event", "End", "ClientFrame", "ServerFrame", "Request", "STREAMS", "revive",
 ]
 
@@ -95,6 +96,21 @@ class Ps(msgspec.Struct, **_frame("ps")):
 class Info(msgspec.Struct, **_frame("info")):
     id: int
     name: str
+
+
+class Describe(msgspec.Struct, **_frame("describe")):
+    """Everything about running neuro `name` (`neuro info`); the reply is a NeuroDetails. Without
+    `log` its last error is not looked up (a cheaper answer: a payload's schema)."""
+
+    id: int
+    name: str
+    log: bool = True
+
+
+class Usage(msgspec.Struct, **_frame("usage")):
+    """Each neuro's CPU time and memory now (`neuro ps --watch`); the reply is a list of ResourceUsage."""
+
+    id: int
 
 
 class Spawn(msgspec.Struct, **_frame("spawn")):
@@ -323,6 +339,14 @@ class DropFolders(msgspec.Struct, **_frame("drop_folders")):
     wait_idle: bool = False
 
 
+class Unpin(msgspec.Struct, **_frame("unpin")):
+    """Let drop-folder neuro `name`, pinned by a stop or a rollback, follow its file again: the
+    file's current version is loaded. The reply is an Unpinned (kernel/_dropstate.py)."""
+
+    id: int
+    name: str
+
+
 class Load(msgspec.Struct, **_frame("load")):
     """Load the neuro file or package folder at `path` without starting it: untrusted code
     (the default) is imported only in a sandbox of `policy`. The reply is a Loaded."""
@@ -392,7 +416,7 @@ class End(msgspec.Struct, **_frame("end")):
 Request = Union[
     Ping, Status, Shutdown, Ps, Info, Spawn, Stop, Restart, Send, Call, Publish, Subscribe, Tail,
     Cancel, Messages, Events, Trace, Swap, Rollback, Versions, Policies, ReloadPolicies, Statistics, Hook,
-    Vacuum, Source, MailboxStatistics, Supervisors, Supervise, DropFolders, Load,
+    Vacuum, Source, MailboxStatistics, Supervisors, Supervise, DropFolders, Load, Describe, Usage, Unpin,
 ]
 ClientFrame = Union[Hello, Request]
 ServerFrame = Union[Welcome, Reply, Error, Event, End]

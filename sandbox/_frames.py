@@ -15,6 +15,7 @@ import msgspec
 
 from neuro._errorinfo import ErrorInfo
 from neuro._framing import HEADER, FrameSplitter
+from neuro._resources import Resources
 
 __all__ = [
     "PROTOCOL", "MAX_FRAME", "Frame", "Hello", "Load", "Loaded", "Describe", "Described", "Call", "Result", "Hook",
@@ -51,6 +52,9 @@ class Load(msgspec.Struct, tag="load", forbid_unknown_fields=True):
     # Each declared artifact's path -> where its read-only file is inside the sandbox (the
     # backend binds it there), for `ctx.artifact`.
     artifacts: dict[str, str] = {}
+    # What the neuro's policy grants it, for `ctx.resources` (the worker adds what it sees of
+    # the machine: a GPU, its memory). None: a kernel that sends none; the neuro sees no grant.
+    resources: Resources | None = None
 
 
 class Loaded(msgspec.Struct, tag="loaded", forbid_unknown_fields=True):
@@ -118,7 +122,7 @@ class CtxOp(msgspec.Struct, tag="ctx", forbid_unknown_fields=True):
 
     id: int
     call: int
-    op: str  # "send" | "call" | "publish" | "progress" | "control"
+    op: str  # "send" | "call" | "publish" | "progress" | "control" | "background" | "background_end" | "artifact_*"
     to: str
     payload: bytes
     timeout: float | None = None

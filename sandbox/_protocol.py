@@ -131,7 +131,7 @@ class WorkerProtocol:
         self._load = Parked()
         await self.write(Load(module=manifest.module, qualname=manifest.qualname, version=neuro.version(),
                               source=source_of(neuro), gpu_memory=policy.gpu_memory,
-                              artifacts=artifacts_inside(neuro)))
+                              artifacts=artifacts_inside(neuro), resources=_grant(neuro, policy)))
         loaded = await self._load.wait()  # raises the worker's death, if it died meanwhile
         if not loaded.ok:
             raise NeuroError(f"the sandboxed worker could not load {manifest.name}: {loaded.error}")
@@ -207,6 +207,18 @@ class WorkerProtocol:
                 out = CtxResult(id=op.id, ok=True, reply=_enc.encode(await ctx.send(op.to, payload, timeout=op.timeout)))
             elif op.op == "publish":
                 out = CtxResult(id=op.id, ok=True, reply=_enc.encode(await ctx.publish(op.to, payload)))
+            elif op.op == "background":  # ctx.start_background: the task's ops come under an id of its own
+                task_id = self.new_id()
+                self.calls[task_id] = ctx._background_context()
+                out = CtxResult(id=op.id, ok=True, reply=_enc.encode(task_id))
+            elif op.op == "background_end":  # `payload`: None, or the error it crashed with
+                self.calls.pop(op.call, None)
+                if payload is not None:
+                    ctx._background_crashed(op.to, str(payload))
+                out = CtxResult(id=op.id, ok=True, reply=_enc.encode(None))
+            elif op.op.startswith("artifact_"):  # ctx.put_artifact / get_artifact / find_artifact
+                reply = await ctx._artifact_op(op.op[len("artifact_"):], op.to, payload)
+                out = CtxResult(id=op.id, ok=True, reply=_enc.encode(reply))
             else:
                 out = CtxResult(id=op.id, ok=False, error_type="ValueError", error=f"unknown operation {op.op!r}")
         except Exception as e:  # a neuro's error (placed) or the kernel's refusal, to raise in the sandbox
@@ -322,6 +334,14 @@ def artifacts_inside(neuro: type) -> dict[str, str]:
     from ._grants import artifact_grant_path
 
     return {path: artifact_grant_path(exported) for path, exported in artifact_paths(neuro).items()}
+
+
+def _grant(neuro: type, policy: Any) -> Any:
+    """Load's `resources`: `policy`'s grant in the backend the kernel picks for `neuro` (its
+    manifest's sandbox, else the policy's)."""
+    from neuro._resources import grant_of
+
+    return grant_of(policy, neuro.__manifest__.sandbox or policy.sandbox)
 
 
 def _type_path(value: Any) -> str:

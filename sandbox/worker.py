@@ -70,6 +70,25 @@ class WorkerContext(Context):
     async def run_sync(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await trio.to_thread.run_sync(fn, *args)
 
+    async def _start_background(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> Any:
+        # The kernel gives the task an id of its own while this call is still served (its
+        # CtxOps must name a call the kernel knows); the task runs in this worker's loop.
+        from neuro._context import Background
+
+        task_id = msgspec.msgpack.decode(await self._worker.ctx_op(self._call, "background", name, None, None))
+        handle = Background(name)
+        worker = self._worker
+        assert worker.nursery is not None
+        worker.busy += 1  # the reader must not block this thread in recv while the task runs
+        worker.nursery.start_soon(worker.run_background, handle, fn, WorkerContext(worker, task_id), args, task_id)
+        return handle
+
+    async def _artifact_op(self, op: str, key: str, data: bytes | None) -> Any:
+        return msgspec.msgpack.decode(await self._worker.ctx_op(self._call, f"artifact_{op}", key, data, None))
+
+    def _grant(self) -> Any:
+        return self._worker.grant  # from the Load frame; `resources` adds what this sandbox sees
+
 
 class RemoteCallError(Exception):
     """What the kernel said went wrong with a ctx operation, when its type cannot be made
@@ -105,6 +124,7 @@ class Worker:
         self.next_op = 0
         self.nursery: trio.Nursery | None = None
         self.described: tuple[str, Any] | None = None  # (version, class) imported by Describe
+        self.grant: Any = None  # the Load frame's `resources`
 
     async def write(self, frame: Any) -> None:
         await send_locked(self.sock, self.send_lock, encode(frame))
@@ -143,6 +163,22 @@ class Worker:
             raise RemoteCallError(f"{failure.type}: {failure.message}" if failure is not None
                                   else f"{result.error_type}: {result.error}")
         return result if whole else result.reply
+
+    async def run_background(self, handle: Any, fn: Callable[..., Any], ctx: Context, args: tuple[Any, ...],
+                             task_id: int) -> None:
+        """A `ctx.start_background` task; at its end the kernel hears how it ended (a crash
+        crashes the neuro) and forgets its id. The worker's end cancels it."""
+        from neuro._context import run_background
+
+        try:
+            crashed = await run_background(handle, fn, ctx, args)
+            error = None if crashed is None else (handle.error or "crashed")
+            try:
+                await self.ctx_op(task_id, "background_end", handle.name, error, None)
+            except Exception:  # noqa: BLE001 - the kernel is going away; nothing to tell
+                pass
+        finally:
+            self.busy -= 1
 
     def describe(self, frame: Describe) -> Described:
         """Import the neuro's files here, in the sandbox, and return its manifest as data; the
@@ -187,6 +223,7 @@ class Worker:
             # Where its declared artifacts are in here (the read-only files the backend bound),
             # for `ctx.artifact`: WorkerContext answers it as the kernel's context does.
             register_artifacts(frame.version, frame.artifacts)
+            self.grant = frame.resources
             if frame.gpu_memory:
                 _limit_gpu_memory(frame.gpu_memory)  # before the neuro's own code can allocate
             self.instance = cls()
@@ -343,6 +380,9 @@ def _limit_gpu_memory(fraction: float) -> None:
     if torch.cuda.is_available():
         for device in range(torch.cuda.device_count()):
             torch.cuda.set_per_process_memory_fraction(fraction, device)
+        from neuro._resources import mark_fraction_applied
+
+        mark_fraction_applied()  # `ctx.resources.gpu_memory_enforced`
 
 
 def _apply_limits(args: argparse.Namespace) -> None:

@@ -66,17 +66,60 @@ if [ ! -x .venv/bin/python ]; then
 fi
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 
+# -- progress: a long step says what it is doing --------------------------------------------------
+# `with_progress LABEL CMD...` runs CMD. On a terminal its own output shows (pip's progress bar);
+# otherwise (setup.sh > setup.log) CMD's output goes to a temporary file and every
+# $SETUP_PROGRESS_EVERY seconds (5) a line says how long it has run, the last thing it printed
+# and how big .venv has grown, so installing torch is not 40 silent seconds. If CMD fails, its
+# output is printed in full. Returns CMD's exit code.
+with_progress() {
+    local label=$1 out pid start rc=0 tick=0
+    shift
+    if [ -t 1 ]; then
+        "$@"
+        return
+    fi
+    out=$(mktemp)
+    start=$SECONDS
+    echo "setup: $label"
+    "$@" >"$out" 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 1
+        tick=$((tick + 1))
+        if [ $((tick % ${SETUP_PROGRESS_EVERY:-5})) = 0 ] && kill -0 "$pid" 2>/dev/null; then
+            echo "setup: $label: $((SECONDS - start)) s so far; $(progress_note "$out")"
+        fi
+    done
+    wait "$pid" || rc=$?
+    if [ "$rc" = 0 ]; then
+        echo "setup: $label: done in $((SECONDS - start)) s"
+    else
+        cat "$out" >&2
+        echo "setup: $label: failed (exit $rc) after $((SECONDS - start)) s" >&2
+    fi
+    rm -f "$out"
+    return "$rc"
+}
+progress_note() {  # the last line CMD printed (pip's "Downloading ..."/"Installing ..."), and .venv's size
+    local last size
+    last=$(tr '\r' '\n' <"$1" | grep -v '^[[:space:]]*$' | tail -n 1 | cut -c1-110 || true)
+    size=$(du -sm .venv 2>/dev/null | cut -f1 || true)
+    echo "${last:-(nothing printed yet)}; .venv ${size:-?} MB"
+}
+# -- end progress
+
 # torch first, pinned: 2.13.0 is the CPU build this machine ships; the project's own range
 # admits it, so the editable install below pulls nothing more (no multi-GB CUDA wheels).
 if ! .venv/bin/python -c 'import torch' >/dev/null 2>&1; then
-    echo "setup: installing torch==2.13.0 (CPU build)"
-    pip install "torch==2.13.0"
+    with_progress "installing torch==2.13.0 (CPU build)" \
+        .venv/bin/python -m pip --disable-pip-version-check install "torch==2.13.0"
 fi
 
 stamp=.venv/.neuro-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "setup: installing neuro and its extras (editable)"
-    pip install -e ".[learning,dev,docker]" 2>&1 | grep -v "^WARNING: Location" || true
+    pip install -e ".[learning,shell,dev,docker]" 2>&1 | grep -v "^WARNING: Location" || true
     .venv/bin/python -c 'import neuro' 
     touch "$stamp"
 fi

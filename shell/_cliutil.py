@@ -1,12 +1,16 @@
-"""What the commands that talk to the daemon share: a blocking session, payloads, output."""
+"""What the commands that talk to the daemon share: a blocking session, times, output (payloads
+are shell/_payload.py's)."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Iterator
 
 from neuro.client import blocking, run_blocking
+
+from ._output import when  # one date format for every table (`2026-12-02 07:31:05.123`)
+
+__all__ = ["Session", "neuro_spec", "parse_since", "when"]  # payloads: shell/_payload.py
 
 
 class Session:
@@ -40,67 +44,31 @@ class Session:
             run_blocking(cm.__aexit__(None, None, None))
 
 
-def parse_payload(parts: list[str]) -> Any:
-    """A payload from the command line: one JSON document, or key=value pairs (each value
-    read as JSON when it is JSON, else as a string). Raises ValueError saying what is wrong."""
-    from .cli import EXIT_USAGE, Problem
+def neuro_spec(spec: str) -> str:
+    """A NEURO argument (`module:Class`, `path.py[:Class]`, a folder) for the daemon, which
+    runs elsewhere: a path made absolute; a path that does not exist is NotFound (exit 5)."""
+    import os
 
-    if not parts:
-        return {}
-    if len(parts) == 1 and (parts[0][:1] in ("{", "[", '"') or "=" not in parts[0]):
-        try:
-            return json.loads(parts[0])
-        except json.JSONDecodeError as e:
-            raise Problem(f"the payload is not valid JSON ({e.msg} at column {e.colno}): {parts[0]!r}",
-                          code=EXIT_USAGE, type="UsageError",
-                          hint="give JSON like '{\"text\": \"hi\"}' or key=value pairs like text=hi") from None
-    out: dict[str, Any] = {}
-    for part in parts:
-        key, eq, value = part.partition("=")
-        if not eq or not key:
-            raise Problem(f"expected key=value, got {part!r}", code=EXIT_USAGE, type="UsageError",
-                          hint="give JSON like '{\"text\": \"hi\"}' or key=value pairs like text=hi")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
+    from .cli import EXIT_NOT_FOUND, Problem
+
+    path = spec.split(":")[0]
+    if os.path.exists(path):
+        return os.path.abspath(path) + spec[len(path):]
+    if path.endswith(".py") or os.sep in path or path.startswith("."):
+        raise Problem(f"no neuro file or folder at {path}", code=EXIT_NOT_FOUND, type="NotFound",
+                      hint="give the path of a .py file or package folder, or `module:Class`")
+    return spec
 
 
 def parse_since(text: str) -> float:
-    """A time: seconds since the epoch, an ISO date/time, or an age like 30s, 5m, 2h, 1d."""
+    """A time for an argparse option: an age (30s, 5m, 2h, 1d), today, yesterday, a time of
+    day (12:30), an ISO date or date-time, or epoch seconds (`_logcli_read.parse_when`, which
+    the lean `neuro logs` reads its --since and --until with)."""
     import argparse
-    import datetime as dt
 
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    from ._logcli_read import parse_when
+
     try:
-        if text[-1:] in units and text[:-1].replace(".", "", 1).isdigit():
-            return time.time() - float(text[:-1]) * units[text[-1]]
-        if text.replace(".", "", 1).isdigit():
-            return float(text)
-        when = dt.datetime.fromisoformat(text)
-        if when.tzinfo is None:
-            when = when.astimezone()
-        return when.timestamp()
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an age (30s, 5m, 2h, 1d), epoch seconds or an ISO time, got {text!r}") from None
-
-
-def print_value(value: Any, *, as_json: bool) -> None:
-    """One result: JSON, or `key  value` lines for a mapping, or the value itself."""
-    if as_json:
-        print(json.dumps(value, indent=2, default=str))
-    elif isinstance(value, dict):
-        width = max(map(len, value), default=0)
-        for key, item in value.items():
-            text = json.dumps(item, default=str) if isinstance(item, (dict, list)) else item
-            print(f"{key:<{width}}  {text}")
-    else:
-        print(value if isinstance(value, str) else json.dumps(value, default=str))
-
-
-def when(t: float | None) -> str:
-    if t is None:
-        return "-"
-    return time.strftime("%H:%M:%S", time.localtime(t)) + f".{int(t * 1000) % 1000:03d}"
+        return parse_when(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

@@ -30,19 +30,47 @@ PS = {"frame": "ps", "id": 1}
 WELCOME, REPLY = "welcome", "reply"
 
 
-def _options(argv: list[str]) -> dict[str, Any] | None:
-    """--json and --home, the only options the lean commands take; None for anything else."""
-    out: dict[str, Any] = {"json": False, "home": None}
+_FORMATS = {"--json": "json", "--jsonl": "jsonl", "--csv": "csv", "-q": "quiet", "--quiet": "quiet"}
+_VALUED = ("--home", "--color")
+_COLORS = ("auto", "always", "never")
+
+
+class Options:
+    """The output options (cli.output_options) as the lean path reads them."""
+
+    def __init__(self) -> None:
+        self.output, self.wide, self.color, self.home = "table", False, "auto", None
+        self.command: str | None = None
+
+    @property
+    def json(self) -> bool:
+        return self.output in ("json", "jsonl")
+
+
+def _options(argv: list[str]) -> Options | None:
+    """The command and the output options, before or after it (`neuro --json ps`, `neuro ps
+    --json`); None for anything else (another option, a bad value, `--help`): the full CLI
+    then handles it, and says what is wrong."""
+    out = Options()
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg == "--json":
-            out["json"] = True
-        elif arg == "--home" and i + 1 < len(argv) and not argv[i + 1].startswith("-"):
-            out["home"] = argv[i + 1]
-            i += 1
-        elif arg.startswith("--home=") and len(arg) > 7:
-            out["home"] = arg[7:]
+        name, eq, value = arg.partition("=")
+        if arg in _FORMATS:
+            out.output = _FORMATS[arg]
+        elif arg in ("--wide", "--no-trunc"):
+            out.wide = True
+        elif name in _VALUED:
+            if not eq:
+                if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                    return None
+                i += 1
+                value = argv[i]
+            if not value or (name == "--color" and value not in _COLORS):
+                return None
+            setattr(out, name[2:], value)
+        elif out.command is None and not arg.startswith("-"):
+            out.command = arg
         else:
             return None
         i += 1
@@ -112,14 +140,52 @@ def request(path: str, frame: dict[str, Any], timeout: float = 30.0) -> Any:
     return reply, reply.get("value")
 
 
-def _ps(opts: dict[str, Any]) -> int | None:
-    got = request(_socket_path(opts["home"]), PS)
+def _ps(opts: Options) -> int | None:
+    got = request(_socket_path(opts.home), PS)
     if got is None:
         return None
-    rows = got[1]
-    from ._output import print_table, ps_row
+    from ._output import print_ps
 
-    print_table(rows if opts["json"] else [ps_row(p) for p in rows], as_json=opts["json"])
+    print_ps(got[1], opts)
+    return 0
+
+
+def complete_names(what: str, home: str | None) -> list[str]:
+    """For the completion scripts (`neuro __complete neuros|policies`): running neuros' names
+    (none without a daemon), or policy names (their files: the built-in folder's and the state
+    folder's `policies/`); never an error."""
+    if what == "neuros":
+        got = request(_socket_path(home), PS, timeout=2.0)
+        return sorted(p.get("name", "") for p in got[1]) if got and isinstance(got[1], list) else []
+    names = set()
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # neuro.policies beside neuro.shell
+    state = home or os.environ.get("NEURO_HOME") or os.path.join(os.path.expanduser("~"), ".neuro")
+    for folder in (os.path.join(here, "policies"), os.path.join(state, "policies")):
+        try:
+            names.update(f[:-5] for f in os.listdir(folder) if f.endswith(".toml") and not f.startswith("."))
+        except OSError:
+            pass
+    return sorted(names)
+
+
+def _complete(argv: list[str]) -> int:
+    """`neuro [--home X] __complete neuros|policies`: names, one a line; exit 0 whatever happens."""
+    home, what, i = None, None, 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--home" and i + 1 < len(argv):
+            home, i = argv[i + 1], i + 1
+        elif arg.startswith("--home="):
+            home = arg[7:]
+        elif arg in ("neuros", "policies"):
+            what = arg
+        i += 1
+    try:
+        if what is not None:
+            sys.stdout.write("".join(f"{name}\n" for name in complete_names(what, home)))
+            sys.stdout.flush()
+    except Exception:  # a completion never prints an error into the user's command line
+        pass
     return 0
 
 
@@ -139,13 +205,23 @@ def entry() -> int:
 
 
 def main(argv: list[str]) -> int | None:
-    if not argv or argv[0] not in COMMANDS:
-        return None
-    opts = _options(argv[1:])
-    if opts is None:
+    if "__complete" in argv:
+        return _complete(argv)
+    if "logs" in argv or "tail" in argv:  # maybe the log commands' own lean path (they read the file)
+        from . import _lean_logs
+
+        if _lean_logs._command(argv) in _lean_logs.COMMANDS:
+            return _lean_logs.main(argv)
+    opts = _options(argv)
+    if opts is None or opts.command not in COMMANDS:
         return None
     try:
-        return COMMANDS[argv[0]](opts)
-    except BrokenPipeError:  # `neuro ps | head`
-        sys.stderr.close()
+        code = COMMANDS[opts.command](opts)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # `neuro ps | head`: the reader has gone, no error (cli.full_main does the same)
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
         return 0

@@ -1,17 +1,24 @@
 """The `neuro` command.
 
-Exit codes (also in `neuro --help`):
+Exit codes (also in `neuro --help` and docs/cli.md), the same for the same failure in every
+command:
   0  success
   1  the command ran and found a problem (an invalid policy file, a swap the gate refused,
      a message without exactly one outcome, a second `daemon start`)
-  2  a usage error (bad arguments), printed with the usage
+  2  a usage error (bad arguments, a bad name), printed with the usage
   3  the command failed (an error Neuro raised, printed as one line with what to do)
   4  no daemon is running (start one with `neuro daemon start`)
+  5  not found: a named neuro, version, policy, job, topic, message or file does not exist
+
+Output options (`output_options()`) go before or after the command (`neuro --json ps`,
+`neuro ps --json`): the top-level parser holds their defaults, each subcommand's copies default
+to argparse.SUPPRESS so they never overwrite a value given before the command.
 
 With --json every command prints JSON on stdout, and an error as one object:
 ``{"error": {"type": ..., "message": ..., "hint": ..., "exit_code": ...}}``, with ``data``
 (the error's own fields) where it has any, and ``cause`` for a neuro's error (RemoteError):
 the record every wire carries, ``{"type", "message", "traceback", "neuro", "path"}``.
+A broken pipe (`neuro logs | head -1`) ends the command quietly with 0, as `git log | head` does.
 """
 
 from __future__ import annotations
@@ -21,14 +28,22 @@ import json
 import sys
 from typing import Any, Callable
 
-EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_FAILED, EXIT_NO_DAEMON = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, EXIT_FAILED, EXIT_NO_DAEMON, EXIT_NOT_FOUND = 0, 1, 2, 3, 4, 5
 
-EXIT_CODES = """exit codes:
-  0  success
-  1  the command ran and found a problem
-  2  usage error (bad arguments)
-  3  the command failed (the error says what to do)
-  4  no daemon is running (start one with `neuro daemon start`)"""
+# (code, meaning): the one table, printed by `neuro --help` and docs/cli.md.
+EXIT_TABLE = (
+    (EXIT_OK, "success"),
+    (EXIT_PROBLEM, "the command ran and found a problem (an invalid policy file, a refused swap, ...)"),
+    (EXIT_USAGE, "usage error: bad arguments or a bad name, printed with the usage"),
+    (EXIT_FAILED, "the command failed (the error says what to do)"),
+    (EXIT_NO_DAEMON, "no daemon is running (start one with `neuro daemon start`)"),
+    (EXIT_NOT_FOUND, "not found: a named neuro, version, policy, job, topic, message or file"),
+)
+EXIT_CODES = "exit codes:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_TABLE)
+
+# Errors whose type says "what you named does not exist" (exit 5), wherever they arise.
+NOT_FOUND_TYPES = frozenset({"NoSuchNeuro", "NotFound", "NoSuchVersion", "NoSuchPolicy", "NoSuchJob",
+                             "NoSuchTopic", "FileNotFoundError"})
 
 
 class Problem(Exception):
@@ -41,15 +56,36 @@ class Problem(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error under --json is the one JSON error shape."""
+    """argparse, but a usage error suggests the nearest name (`did you mean spawn?`), and
+    under --json it is the one JSON error shape."""
 
     json_mode = False
 
     def error(self, message: str) -> Any:
+        message = _suggest(self, message)
         if Parser.json_mode:
             emit_error("UsageError", message, f"see `{self.prog} --help`", EXIT_USAGE)
             raise SystemExit(EXIT_USAGE)
         super().error(message)
+
+
+def _suggest(parser: argparse.ArgumentParser, message: str) -> str:
+    """`message` with `; did you mean X?` when a wrong command, choice or flag is near a right one."""
+    import difflib
+    import re
+
+    choice = re.match(r"argument [^:]*: invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+    if choice:
+        word, names = choice.group(1), [n.strip(" '") for n in choice.group(2).split(",")]
+    elif message.startswith("unrecognized arguments: "):
+        flags = [a for a in message.split(": ", 1)[1].split() if a.startswith("-")]
+        word = flags[0].split("=", 1)[0] if flags else ""
+        names = [o for o in parser._option_string_actions if o.startswith("--")] if word.startswith("--") \
+            else list(parser._option_string_actions)
+    else:
+        return message
+    near = difflib.get_close_matches(word, names, n=1, cutoff=0.6) if word else []
+    return f"{message}; did you mean {near[0]}?" if near else message
 
 
 def emit_error(type_: str, message: str, hint: str | None, code: int, data: Any = None, cause: Any = None) -> None:
@@ -62,12 +98,34 @@ def emit_error(type_: str, message: str, hint: str | None, code: int, data: Any 
     print(json.dumps({"error": doc}, default=str))
 
 
-def output_options() -> argparse.ArgumentParser:
-    """The flags every command shares, defined once."""
+OUTPUTS = ("table", "json", "jsonl", "csv", "quiet")
+
+
+def output_options(*, defaults: bool = False) -> argparse.ArgumentParser:
+    """The flags every command shares, defined once. `args.output` is one of OUTPUTS; `args.json`
+    is true for json and jsonl (so errors are JSON too). With `defaults` (the top-level parser)
+    they have their defaults; without (every subcommand's copy) they default to SUPPRESS, so a
+    flag given before the command (`neuro --json ps`) is not overwritten."""
+    keep = {} if defaults else {"default": argparse.SUPPRESS}
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print JSON (errors too, as one object)")
-    common.add_argument("--home", metavar="PATH",
-                        help="the daemon's state folder (default: $NEURO_HOME, else ~/.neuro)")
+    group = common.add_argument_group("output options")
+    formats = group  # the last format given wins (as kubectl's -o does)
+    formats.add_argument("--json", dest="output", action="store_const", const="json", **keep,
+                         help="print one JSON document (errors too, as one object)")
+    formats.add_argument("--jsonl", dest="output", action="store_const", const="jsonl", **keep,
+                         help="print one JSON object per line (what follow modes stream)")
+    formats.add_argument("--csv", dest="output", action="store_const", const="csv", **keep,
+                         help="print CSV with a header row")
+    formats.add_argument("-q", "--quiet", dest="output", action="store_const", const="quiet", **keep,
+                         help="print names or ids only, one per line")
+    group.add_argument("--wide", "--no-trunc", dest="wide", action="store_true", **keep,
+                       help="never cut a table's cells (default: cut to the terminal's width)")
+    group.add_argument("--color", choices=("auto", "always", "never"), **keep,
+                       help="colour states and errors: auto (on a terminal, unless $NO_COLOR is set), always, never")
+    group.add_argument("--home", metavar="PATH", **keep,
+                       help="the daemon's state folder (default: $NEURO_HOME, else ~/.neuro)")
+    if defaults:
+        common.set_defaults(output="table", wide=False, color="auto", home=None)
     return common
 
 
@@ -90,7 +148,8 @@ def _parser() -> Parser:
 
     common = output_options()
     parser = Parser(prog="neuro", description="Neuro: a local-first runtime for self-improving agents.\n\n"
-                    + EXIT_CODES, epilog="example: neuro demo", formatter_class=argparse.RawDescriptionHelpFormatter)
+                    + EXIT_CODES, epilog="example: neuro demo", formatter_class=argparse.RawDescriptionHelpFormatter,
+                    parents=[output_options(defaults=True)])
     parser.add_argument("--version", action="version", version=f"neuro {neuro.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
@@ -120,10 +179,50 @@ def _parser() -> Parser:
 
     commands_daemon.register(sub, common)
     commands_neuros.register(sub, common)
+    from . import commands_info, commands_pubsub  # info, publish, subscribe (issue 19)
+    commands_info.register(sub, common)
+    commands_pubsub.register(sub, common)
     commands_versions.register(sub, common)
     commands_log.register(sub, common)
     commands_dev.register(sub, common)
+    from . import commands_keep; commands_keep.register(sub, common)  # noqa: E702  apply, kept, unpin (issue 19)
+    from . import commands_tui; commands_tui.register(sub, common)  # noqa: E702  `neuro shell` (issue 22)
+    from . import commands_net; commands_net.register(sub, common)  # noqa: E702  net check|show|run|trace (issue 23)
+    from . import commands_completion; commands_completion.register(sub, common)  # noqa: E702  (issue 19)
+    from . import commands_learn; commands_learn.register(sub, common)  # noqa: E702  neuro learn (issue 20)
     return parser
+
+
+def neuro_name(text: str) -> str:
+    """A process name given on the command line (`--name`): checked here, so a bad one is a
+    usage error (exit 2) in every command, as in `neuro new`."""
+    from neuro._manifest import NAME_PATTERN
+
+    if not NAME_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a neuro name: use lower case letters, digits, '_', "
+                                         "'-' (and '.' between parts), starting with a letter, like echo2")
+    return text
+
+
+def is_not_found(e: Exception) -> bool:
+    """Whether `e` says that something the user named does not exist (exit 5)."""
+    if isinstance(e, LookupError) or type(e).__name__ in NOT_FOUND_TYPES:
+        return True
+    # The version store raises a plain NeuroError for an unknown version (kernel/_versions.py
+    # `match`); until it has a type of its own, its wording marks it.
+    return type(e).__name__ == "NeuroError" and " has no versions matching " in str(e)
+
+
+def walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = (), help: str | None = None) -> Any:
+    """Every (sub)command under `parser`, depth first: (path, parser, its one-line help). Hidden
+    commands (a name starting with `_`, such as `__complete`) are left out."""
+    yield path, parser, help
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                if not name.startswith("_"):
+                    yield from walk(sub, (*path, name), helps.get(name))
 
 
 def positive_int(text: str) -> int:
@@ -179,20 +278,61 @@ def main(argv: list[str] | None = None) -> int:
 
 def full_main(argv: list[str]) -> int:
     """The command, without trying the lean path first."""
-    Parser.json_mode = "--json" in argv
+    try:
+        code = _full_main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _pipe_closed()
+
+
+def _pipe_closed() -> int:
+    """`neuro logs | head -1`: the reader has gone, which is no error (git log | head).
+    Point stdout at /dev/null so the interpreter's last flush does not complain."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_OK
+
+
+def _full_main(argv: list[str]) -> int:
+    Parser.json_mode = "--json" in argv or "--jsonl" in argv
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # say so with the usage of the (sub)command they were given to
+            _chosen(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:
         return int(e.code or 0)
+    args.json = args.output in ("json", "jsonl")
+    Parser.json_mode = args.json
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
     run = getattr(args, "run", None)
-    if run is None:  # a command with actions, given none
-        parser.parse_args([*argv, "--help"])
-        return EXIT_USAGE
+    if run is None:  # a command with actions, given none: its usage, exit 2
+        chosen = _chosen(parser, args)
+        actions = next((a for a in chosen._actions if isinstance(a, argparse._SubParsersAction)), None)
+        names = ", ".join(actions.choices) if actions is not None else ""
+        try:
+            chosen.error(f"give an action: {names}")
+        except SystemExit as e:
+            return int(e.code or EXIT_USAGE)
     return _run(run, args)
+
+
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost (sub)command parser that `args` went through (`neuro policy show`: show's)."""
+    while True:
+        actions = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        name = getattr(args, actions.dest, None) if actions is not None else None
+        if name is None or name not in actions.choices:
+            return parser
+        parser = actions.choices[name]
 
 
 def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -201,18 +341,29 @@ def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
     from neuro.client import ControlError, DaemonNotRunning
 
     try:
+        if getattr(args, "home", None) is not None or args.command == "daemon":
+            from neuro._home import check_home
+
+            check_home(args.home, socket=args.command == "daemon")  # a file, or too long for the socket
         return run(args)
+    except BrokenPipeError:
+        raise  # full_main ends quietly
     except Problem as e:
         return _fail(args, e.type, str(e), e.hint, e.code, e.data)
     except DaemonNotRunning as e:
         return _fail(args, "DaemonNotRunning", str(e), "start one with `neuro daemon start`", EXIT_NO_DAEMON)
     except ControlError as e:
-        return _fail(args, e.type, e.message, "see the daemon's output in $NEURO_HOME/daemon.out", EXIT_FAILED)
+        code = EXIT_NOT_FOUND if e.type in NOT_FOUND_TYPES else EXIT_FAILED
+        return _fail(args, e.type, e.message, "see the daemon's output in $NEURO_HOME/daemon.out", code)
     except neuro.NeuroError as e:
         cause = e.cause if isinstance(e, neuro.RemoteError) else None
-        return _fail(args, type(e).__name__, str(e), _hint(e), EXIT_FAILED, cause=cause)
+        code = EXIT_NOT_FOUND if is_not_found(e) else EXIT_USAGE if type(e).__name__ == "StateFolderError" \
+            else EXIT_FAILED
+        return _fail(args, type(e).__name__, str(e), _hint(e), code, cause=cause)
     except KeyboardInterrupt:
         return 130
+    except FileNotFoundError as e:  # a file the user named
+        return _fail(args, "NotFound", f"no such file: {e.filename}", "check the path", EXIT_NOT_FOUND)
     except Exception as e:  # a bug: still one line and an exit code, the traceback on request
         import os
         import traceback
@@ -237,12 +388,15 @@ def _hint(e: Exception) -> str | None:
 
 def _fail(args: argparse.Namespace, type_: str, message: str, hint: str | None, code: int, data: Any = None,
           cause: Any = None) -> int:
+    from ._output import paint
+
     if getattr(args, "json", False):
         emit_error(type_, message, hint, code, data, cause)
     else:
-        print(f"neuro {args.command}: error: {message}", file=sys.stderr)
+        error = paint("error:", "error", args, stream=sys.stderr)
+        print(f"neuro {args.command}: {error} {message}", file=sys.stderr)
         if hint:
-            print(f"hint: {hint}", file=sys.stderr)
+            print(f"{paint('hint:', 'bold', args, stream=sys.stderr)} {hint}", file=sys.stderr)
     return code
 
 

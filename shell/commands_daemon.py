@@ -6,11 +6,12 @@ import argparse
 from typing import Any
 
 from . import daemon as d
-from ._cliutil import Session, print_value
+from ._cliutil import Session
+from ._output import output_of, print_rows, print_value
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    from .cli import Parser, add, seconds
+    from .cli import Parser, add, seconds, whole_number
 
     parser = add(sub, "daemon", common, help="start, stop or inspect the background kernel",
                  description="A long-running kernel, detached, with its control socket (0600), pid file and "
@@ -18,9 +19,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                  example="neuro daemon start")
     actions = parser.add_subparsers(dest="daemon_command", metavar="ACTION", parser_class=Parser)
     start = add(actions, "start", common, help="start the daemon in the background",
-                description="Start a detached daemon and wait until its socket answers. A second start "
-                            "says one is running (exit 1).", example="neuro daemon start --home /tmp/nh", run=_start)
-    start.add_argument("--wait", type=seconds, default=20.0, metavar="SECONDS", help="how long to wait for it (default 20)")
+                description="Start a detached daemon and wait until it is ready: its socket answers, its drop "
+                            "folders are loaded (each file spawned, or failed with its drop.error) and its kept "
+                            "neuros are started again, so `neuro daemon start && neuro call X` finds X. A second "
+                            "start says one is running (exit 1); a daemon still loading after --wait is exit 3 "
+                            "(it goes on loading).", example="neuro daemon start --home /tmp/nh", run=_start)
+    start.add_argument("--wait", type=seconds, default=20.0, metavar="SECONDS",
+                       help="how long to wait for it to be ready (default 20)")
     _log_keep_option(start)
     stop = add(actions, "stop", common, help="stop the daemon gracefully",
                description="Ask the daemon to stop over its socket (it drains, dead-letters the rest and "
@@ -28,9 +33,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                example="neuro daemon stop", run=_stop)
     stop.add_argument("--grace", type=seconds, default=15.0, metavar="SECONDS",
                       help="how long a graceful stop may take before SIGTERM (default 15)")
-    add(actions, "status", common, help="say whether the daemon runs, and its counters",
-        description="Show the daemon's pid, socket, log, uptime, clients and kernel counters; exit 4 "
-                    "if none is running.", example="neuro daemon status --json", run=_status)
+    status = add(actions, "status", common, help="say whether the daemon runs: its counters, neuros and last errors",
+                 description="Show the daemon's pid, socket, log, uptime, readiness, clients and kernel counters, "
+                             "its neuros (a short table, drop-folder files that do not load included), its pins, "
+                             "and its last errors (error events and error outcomes from the log, newest last); "
+                             "exit 4 if none is running.", example="neuro daemon status --json", run=_status)
+    status.add_argument("--errors", type=whole_number, default=5, metavar="N",
+                        help="how many of the last errors to show (default 5; 0: none)")
     restart = add(actions, "restart", common, help="stop the daemon (if running), then start it",
                   example="neuro daemon restart", run=_restart)
     restart.add_argument("--wait", type=seconds, default=20.0, metavar="SECONDS", help="how long to wait (default 20)")
@@ -72,22 +81,29 @@ def _state(args: argparse.Namespace) -> d.State:
 
 
 def _start(args: argparse.Namespace) -> int:
-    from .cli import EXIT_PROBLEM, Problem
-
     st = _state(args)
-    try:
-        pid = d.start(st, wait=args.wait, extra_env=_log_keep_env(args))
-    except d.AlreadyStarted as e:
-        raise Problem(str(e), code=EXIT_PROBLEM, type="AlreadyRunning",
-                      hint="`neuro daemon status` shows it; `neuro daemon restart` replaces it") from None
-    except d.DaemonError as e:
-        raise Problem(str(e), type="DaemonError", hint=f"read {st.out}") from None
+    pid = _started(args, st)
     doc = {"pid": pid, "socket": str(st.socket), "log": str(st.log), "home": str(st.home)}
     if args.json:
-        print_value(doc, as_json=True)
+        print_value(doc, args)
     else:
         print(f"daemon started: pid {pid}, socket {st.socket}, log {st.log}")
     return 0
+
+
+def _started(args: argparse.Namespace, st: d.State) -> int:
+    """Start the daemon and wait until it is ready; its failures as the CLI reports them."""
+    from .cli import EXIT_PROBLEM, Problem
+
+    try:
+        return d.start(st, wait=args.wait, extra_env=_log_keep_env(args))
+    except d.AlreadyStarted as e:
+        raise Problem(str(e), code=EXIT_PROBLEM, type="AlreadyRunning",
+                      hint="`neuro daemon status` shows it; `neuro daemon restart` replaces it") from None
+    except d.NotReady as e:
+        raise Problem(str(e), type="DaemonNotReady", hint=f"`neuro daemon status`; its output is in {st.out}") from None
+    except d.DaemonError as e:
+        raise Problem(str(e), type="DaemonError", hint=f"read {st.out}") from None
 
 
 def _stop(args: argparse.Namespace) -> int:
@@ -100,7 +116,7 @@ def _stop(args: argparse.Namespace) -> int:
         raise Problem(str(e), code=EXIT_NO_DAEMON, type="DaemonNotRunning",
                       hint="start one with `neuro daemon start`") from None
     if args.json:
-        print_value(done, as_json=True)
+        print_value(done, args)
     else:
         print(f"daemon stopped: pid {done['pid']} ({'gracefully' if done['stopped_by'] == 'socket' else done['stopped_by']})")
     return 0
@@ -115,15 +131,62 @@ def _status(args: argparse.Namespace) -> int:
                       hint="start one with `neuro daemon start`")
     with Session(args, timeout=10.0) as s:
         facts = s.status()
+        neuros = [_neuro_row(p) for p in s.ps()]
+        errors = last_errors(s, args.errors)
     facts = {"running": True, **facts}
-    if not args.json:
-        stats = facts.pop("statistics", {})
-        facts["messages"] = (f"{stats.get('accepted', 0)} accepted, {stats.get('handled', 0)} handled, "
-                             f"{stats.get('errors', 0)} errors, {stats.get('dead_letters', 0)} dead")
-        facts["uptime"] = f"{facts.get('uptime', 0):.1f}s"
-        facts.pop("started", None)
-    print_value(facts, as_json=args.json)
+    if output_of(args) in ("json", "jsonl"):
+        print_value({**facts, "neuros": neuros, "errors": errors}, args)
+        return 0
+    stats = facts.pop("statistics", {})
+    facts["messages"] = (f"{stats.get('accepted', 0)} accepted, {stats.get('handled', 0)} handled, "
+                         f"{stats.get('errors', 0)} errors, {stats.get('dead_letters', 0)} dead")
+    facts["uptime"] = f"{facts.get('uptime', 0):.1f}s"
+    if "ready" in facts:
+        after = facts.pop("ready_after", None)
+        loading = facts.pop("loading", None)
+        facts["ready"] = f"yes, after {after:.2f}s" if facts["ready"] and after is not None else \
+            "yes" if facts["ready"] else f"no: {loading or 'loading'}"
+    pins = facts.pop("pins", [])
+    facts["pins"] = ", ".join(f"{p['name']} ({p['how'].replace('_', ' ')})" for p in pins) or "none"
+    facts.pop("started", None)
+    print_value(facts, args)
+    print(f"\nneuros ({len(neuros)}):")
+    print_rows(neuros, args)
+    if args.errors:
+        print(f"\nlast errors ({len(errors)}, newest last):")
+        print_rows(errors, args)
     return 0
+
+
+def _neuro_row(p: dict[str, Any]) -> dict[str, Any]:
+    """A neuro in `daemon status`: who it is and how it is, not its counters (`neuro ps`)."""
+    return {"name": p["name"], "state": p["state"], "pid": p["pid"], "version": p["version"][:8],
+            "restarts": p["restarts"], "errors": p["errors"], "error": p.get("error", "")}
+
+
+# The events that say something went wrong (`name` globs of the catalogue, kernel/_events.py).
+ERROR_EVENTS = ("*.error", "*failed", "*.crashed", "*.gave_up", "*.invalid", "*.protocol_violation")
+
+
+def last_errors(s: Any, n: int) -> list[dict[str, Any]]:
+    """The last `n` errors in the log, oldest first: error events and messages whose outcome
+    was an error, each with its time, neuro, what it was and its message."""
+    if n <= 0:
+        return []
+    rows = []
+    for pattern in ERROR_EVENTS:
+        for e in s.events(name=pattern, newest_first=True, limit=n):
+            data = e.get("data") or {}
+            message = data.get("error") or data.get("reason") or data.get("message") or \
+                ", ".join(f"{k}={v}" for k, v in data.items() if k != "traceback")
+            rows.append({"time": e["time"], "neuro": e.get("neuro"), "what": e["name"], "message": str(message)})
+    for m in s.messages(outcome="error", newest_first=True, limit=n):
+        error = m.get("error") or {}
+        rows.append({"time": m.get("outcome_time") or m["time"], "neuro": m.get("recipient"),
+                     "what": f"{m.get('kind', 'message')} {m['id']}",
+                     "message": f"{error.get('type', 'Error')}: {error.get('message', m.get('reason') or '')}"})
+    rows.sort(key=lambda r: r["time"])
+    return rows[-n:]
 
 
 def _restart(args: argparse.Namespace) -> int:
@@ -131,10 +194,10 @@ def _restart(args: argparse.Namespace) -> int:
     stopped = None
     if d.running_pid(st) is not None:
         stopped = d.stop(st, grace=args.grace)
-    pid = d.start(st, wait=args.wait, extra_env=_log_keep_env(args))
+    pid = _started(args, st)
     doc = {"pid": pid, "previous": stopped["pid"] if stopped else None, "socket": str(st.socket)}
     if args.json:
-        print_value(doc, as_json=True)
+        print_value(doc, args)
     else:
         print(f"daemon restarted: pid {pid}" + (f" (was {stopped['pid']})" if stopped else " (none was running)"))
     return 0

@@ -120,11 +120,11 @@ def _write_atomic(path: Path, text: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     import runpy
 
-    from .cli import EXIT_FAILED, EXIT_NO_DAEMON, EXIT_USAGE, Problem
+    from .cli import EXIT_FAILED, EXIT_NO_DAEMON, EXIT_NOT_FOUND, Problem
 
     script = Path(args.script)
     if not script.is_file():
-        raise Problem(f"no script at {script}", code=EXIT_USAGE, type="UsageError",
+        raise Problem(f"no script at {script}", code=EXIT_NOT_FOUND, type="NotFound",
                       hint="give the path of a Python file: neuro run session.py")
     if args.home:
         os.environ["NEURO_HOME"] = str(Path(args.home).expanduser().absolute())

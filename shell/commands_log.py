@@ -1,5 +1,7 @@
-"""`neuro logs`, `neuro tail [-f]`, `neuro trace ID`: the daemon's event log; `neuro log
-vacuum`: retention by hand, through the daemon when one runs, else on the log file itself."""
+"""`neuro logs`, `neuro tail [-f]`, `neuro trace ID`: the event log, read from its file with a
+daemon running or none (`_logcli_show`; the lean path `_lean_logs` runs the same code without
+argparse); `neuro log vacuum`: retention by hand, through the daemon when one runs, else on the
+log file itself."""
 
 from __future__ import annotations
 
@@ -7,35 +9,39 @@ import argparse
 import json
 from typing import Any
 
-from ._cliutil import Session, parse_since, print_value, when
-from ._output import print_table
+from ._output import print_value
+
+_LOGS_HELP = """Rows of the event log: messages with their outcomes, or with --events lifecycle and error
+events. By default the newest rows, oldest of them first (as `journalctl -e` and `tail`
+show them): 100 for `logs`, 10 for `tail`; -n N or -n all for more, -r for newest first.
+The log file is read directly ($NEURO_HOME/log.db, or --log PATH), so all of this works
+without a daemon too, after a crash as well; a running daemon is first asked to commit what
+it has queued. --kind, --outcome, --correlation and --sender filter messages only, --name
+events only: given with the other, they are a usage error. -f prints the rows, then every
+new one as it is committed, with a header saying what it follows; it says when the daemon
+stops (kernel.stopped) or crashes and goes on when a daemon starts again."""
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     from .cli import add, positive_int
 
-    filters = argparse.ArgumentParser(add_help=False)
-    filters.add_argument("--neuro", metavar="NAME", help="messages to (or events of) this neuro")
-    filters.add_argument("--kind", choices=["send", "call", "event"], help="messages of this kind")
-    filters.add_argument("--correlation", type=positive_int, metavar="ID", help="one conversation: its correlation id")
-    filters.add_argument("--since", type=parse_since, metavar="WHEN", help="30s, 5m, 2h, 1d, epoch seconds or ISO time")
-    filters.add_argument("--events", action="store_true", help="lifecycle events instead of messages")
-    filters.add_argument("-f", "--follow", action="store_true", help="keep printing rows as they are written")
+    from ._logcli_show import DEFAULT_LINES
 
-    logs = add(sub, "logs", common, help="messages (or events) from the log, oldest first",
-               description="Messages with their outcomes (or, with --events, lifecycle events) from the "
-                           "daemon's event log, filtered; -f follows.",
-               example="neuro logs --neuro echo --since 5m", run=_logs, parents=(filters,))
-    logs.add_argument("--outcome", choices=["handled", "error", "dead", "none"], help="messages with this outcome")
-    logs.add_argument("--limit", type=positive_int, default=100, metavar="N", help="at most N rows (default 100)")
-
-    tail = add(sub, "tail", common, help="the newest rows of the log; -f keeps following",
-               example="neuro tail -f --neuro echo", run=_tail, parents=(filters,))
-    tail.add_argument("-n", "--lines", type=positive_int, default=10, metavar="N", help="rows to show first (default 10)")
+    logs = add(sub, "logs", common, help="rows of the event log: the newest 100 messages (or events), filtered",
+               description=_LOGS_HELP, example="neuro logs --neuro echo --since 5m",
+               run=_logs, parents=(_filters(DEFAULT_LINES["logs"]),))
+    logs.set_defaults(lines=DEFAULT_LINES["logs"])
+    tail = add(sub, "tail", common, help="the newest 10 rows of the event log; -f keeps following",
+               description=_LOGS_HELP, example="neuro tail -f --neuro echo", run=_logs,
+               parents=(_filters(DEFAULT_LINES["tail"]),))
+    tail.set_defaults(lines=DEFAULT_LINES["tail"])
 
     trace = add(sub, "trace", common, help="a message's path and outcome, with what it caused",
+                description="A message, its outcome, and recursively every message sent while handling it. "
+                            "Read from the log file: with a daemon running or none (--log PATH names a file).",
                 example="neuro trace 1767225600123456789", run=_trace)
     trace.add_argument("message", type=positive_int, metavar="ID", help="a message id (from `neuro logs` or `neuro send`)")
+    trace.add_argument("--log", metavar="PATH", help="read this log file (default: $NEURO_HOME/log.db, the daemon's)")
 
     from .cli import Parser
 
@@ -62,61 +68,82 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     vacuum.add_argument("--log", metavar="PATH", help="a log file to prune directly (default: $NEURO_HOME/log.db)")
 
 
-def _query(s: Session, args: argparse.Namespace, limit: int, newest_first: bool) -> list[dict[str, Any]]:
-    if args.events:
-        return s.events(neuro=args.neuro, since=args.since, limit=limit, newest_first=newest_first)
-    return s.messages(neuro=args.neuro, kind=args.kind, correlation=args.correlation, since=args.since,
-                      outcome=getattr(args, "outcome", None), limit=limit, newest_first=newest_first)
+def _filters(lines: int) -> argparse.ArgumentParser:
+    """The options of `logs` and `tail`, from the one table the lean path reads too."""
+    from ._logcli_show import OPTIONS
+
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("rows")
+    for flags, dest, what, help in OPTIONS:
+        if what is None:
+            group.add_argument(*flags, dest=dest, action="store_true", help=help)
+        elif isinstance(what, tuple):  # a value that may be left out (--boot)
+            group.add_argument(*flags, dest=dest, nargs="?", const=what[2], type=_type(what[1]), metavar="N",
+                               help=help)
+        else:
+            group.add_argument(*flags, dest=dest, type=_type(what), metavar=_METAVARS.get(dest, dest.upper()),
+                               help=help.replace("default: 100 for logs, 10 for tail", f"default {lines}"))
+    return parser
+
+
+_METAVARS = {"lines": "N", "since": "WHEN", "until": "WHEN", "grep": "PATTERN", "neuro": "NAME", "sender": "NAME",
+             "kind": "KIND", "outcome": "OUTCOME", "correlation": "ID", "name": "NAME", "log": "PATH"}
+
+
+def _type(convert: Any) -> Any:
+    """A converter raising ValueError, as an argparse type whose error is its message."""
+    def parse(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse.__name__ = getattr(convert, "__name__", "value")
+    return parse
 
 
 def _logs(args: argparse.Namespace) -> int:
-    with Session(args) as s:
-        rows = _query(s, args, args.limit, False)
-        _print_rows(rows, args)
-        if args.follow:
-            _follow(s, args, rows)
+    from ._logcli_read import LogFileError
+    from ._logcli_show import run
+    from .cli import Problem
+
+    try:
+        return run(args)
+    except LogFileError as e:
+        raise Problem(str(e), code=e.code, hint=e.hint, type=e.type) from None
+
+
+def _trace(args: argparse.Namespace) -> int:
+    """From the log file, as `neuro logs` reads it (a running daemon is asked to flush first)."""
+    from ._logcli_read import LogFileError, default_path
+    from ._logcli_show import flush_daemon, same_file
+    from .cli import EXIT_NOT_FOUND, Problem
+
+    own = default_path(args.home)
+    path = args.log or own
+    if same_file(path, own):
+        flush_daemon(args.home)
+    try:
+        from ._logcli_read import LogFile
+
+        LogFile(path).close()  # the same checks and messages as `neuro logs`
+    except LogFileError as e:
+        raise Problem(str(e), code=e.code, hint=e.hint, type=e.type) from None
+    import msgspec
+
+    from neuro.kernel._logquery import LogReader
+
+    with LogReader(path) as reader:
+        node = reader.trace(args.message)
+    if node is None:
+        raise Problem(f"no message {args.message} in {path}", code=EXIT_NOT_FOUND, type="NotFound",
+                      hint="find ids with `neuro logs`")
+    node = msgspec.to_builtins(node)
+    if args.output in ("json", "jsonl"):
+        print_value(node, args)
+        return 0
+    _print_node(node, 0)
     return 0
-
-
-def _tail(args: argparse.Namespace) -> int:
-    with Session(args) as s:
-        rows = list(reversed(_query(s, args, args.lines, True)))
-        _print_rows(rows, args)
-        if args.follow:
-            _follow(s, args, rows)
-    return 0
-
-
-def _follow(s: Session, args: argparse.Namespace, seen: list[dict[str, Any]]) -> None:
-    """Rows as the daemon's log writer commits them, after the last row shown (the daemon
-    waits for commits: no polling here or there)."""
-    key = "seq" if args.events else "id"
-    last = max((r[key] for r in seen), default=None)
-    after = {"after_seq": last} if args.events else {"after_id": last}
-    for row in s.stream("tail", neuro=args.neuro, kind=args.kind, correlation=args.correlation,
-                        outcome=getattr(args, "outcome", None), since=args.since, events=args.events, **after):
-        if last is not None and row[key] <= last:
-            continue
-        _print_rows([row], args, header=False)
-
-
-def _print_rows(rows: list[dict[str, Any]], args: argparse.Namespace, header: bool = True) -> None:
-    if args.json:
-        for row in rows:  # one JSON object per line, so -f output is a stream too
-            print(json.dumps(row, default=str), flush=True)
-        return
-    if args.events:
-        table = [{"seq": r["seq"], "time": when(r["time"]), "event": r["name"], "neuro": r["neuro"] or "-",
-                  "actor": r["actor"], "data": _short(r["data"])} for r in rows]
-    else:
-        table = [{"id": r["id"], "time": when(r["time"]), "kind": r["kind"], "from": r["sender"],
-                  "to": r["recipient"], "outcome": _outcome(r), "payload": _short(r["payload"])} for r in rows]
-    if header or not table:
-        if table or header:
-            print_table(table, as_json=False)
-    else:
-        for row in table:
-            print("  ".join(str(v) for v in row.values()), flush=True)
 
 
 def _outcome(r: dict[str, Any]) -> str:
@@ -129,31 +156,16 @@ def _outcome(r: dict[str, Any]) -> str:
     return r["outcome"]
 
 
-def _short(value: Any, width: int = 60) -> str:
+def _short(value: Any, width: int = 40) -> str:
     text = json.dumps(value, default=str, separators=(",", ":"))
     return text if len(text) <= width else text[:width - 1] + "…"
-
-
-def _trace(args: argparse.Namespace) -> int:
-    from .cli import EXIT_PROBLEM, Problem
-
-    with Session(args) as s:
-        node = s.trace(args.message)
-    if node is None:
-        raise Problem(f"no message {args.message} in the log", code=EXIT_PROBLEM, type="NotFound",
-                      hint="find ids with `neuro logs`")
-    if args.json:
-        print_value(node, as_json=True)
-        return 0
-    _print_node(node, 0)
-    return 0
 
 
 def _print_node(node: dict[str, Any], depth: int) -> None:
     m = node["message"]
     latency = f" in {m['latency'] * 1e3:.2f} ms" if m.get("latency") is not None else ""
     print(f"{'  ' * depth}{m['id']}  {m['kind']} {m['sender']} -> {m['recipient']}  "
-          f"{_short(m['payload'], 40)}  => {_outcome(m)}{latency}")
+          f"{_short(m['payload'])}  => {_outcome(m)}{latency}")
     if m.get("error") and depth == 0:
         print(f"{'  ' * depth}   {m['error'].get('type')}: {m['error'].get('message')}")
     for child in node["children"]:
@@ -181,6 +193,8 @@ def _vacuum(args: argparse.Namespace) -> int:
     st = d.State(args.home)
     path = os.path.abspath(args.log) if args.log else str(st.log)
     if d.running_pid(st) is not None and os.path.abspath(path) == os.path.abspath(st.log):
+        from ._cliutil import Session
+
         with Session(args) as s:
             report = s.vacuum(keep=args.keep, dry_run=args.dry_run, compact=args.compact)
         via = "daemon"
@@ -189,7 +203,7 @@ def _vacuum(args: argparse.Namespace) -> int:
         via = "file"
     doc = {**report, "via": via, "log": path}
     if args.json:
-        print_value(doc, as_json=True)
+        print_value(doc, args)
     else:
         _print_report(doc)
     return 0
@@ -204,11 +218,11 @@ def _vacuum_file(path: str, args: argparse.Namespace) -> dict[str, Any]:
     from neuro._errors import SettingError
     from neuro.kernel._retention import parse_retention, prune_file
 
-    from .cli import EXIT_FAILED, Problem
+    from .cli import EXIT_NOT_FOUND, Problem
     from .daemon import LOG_KEEP_ENV as ENV
 
     if not os.path.isfile(path):
-        raise Problem(f"no event log at {path}", code=EXIT_FAILED, type="LogError",
+        raise Problem(f"no event log at {path}", code=EXIT_NOT_FOUND, type="NotFound",
                       hint="give the file with --log PATH, or run the daemon once (`neuro daemon start`)")
     if args.keep is not None:
         policy = parse_retention(args.keep, "--keep")

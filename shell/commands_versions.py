@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from ._cliutil import Session, print_value, when
-from ._output import print_table
+from ._cliutil import Session, when
+from ._output import print_rows, print_value
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -39,7 +39,12 @@ def _versions(args: argparse.Namespace) -> int:
         return _source(args)
     with Session(args) as s:
         rows = s.versions(args.name)
-    print_table(rows if args.json else [_row(r) for r in rows], as_json=args.json)
+    if not rows:
+        from .cli import EXIT_NOT_FOUND, Problem
+
+        raise Problem(f"no versions of {args.name!r} in the version store", code=EXIT_NOT_FOUND, type="NotFound",
+                      hint="see the neuros with `neuro ps`; the store records each one spawned or swapped")
+    print_rows(rows if args.output in ("json", "jsonl", "quiet") else [_row(r) for r in rows], args, key="version")
     return 0
 
 
@@ -65,7 +70,7 @@ def _source(args: argparse.Namespace) -> int:
     with Session(args) as s:
         src = s.source(args.name, args.source)
     if args.json:
-        print_value(src, as_json=True)
+        print_value(src, args)
         return 0
     files = src["files"]
     if len(files) == 1 and not src.get("artifacts"):  # one module: just its code, to read or redirect
@@ -89,7 +94,7 @@ def _diff(args: argparse.Namespace) -> int:
     text = diff_sources(old, new)
     if args.json:
         print_value({"neuro": old.neuro, "old": old.version, "new": new.version, "same": not text, "diff": text},
-                    as_json=True)
+                    args)
     else:
         print(text, end="")
     return 0

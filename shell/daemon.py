@@ -9,13 +9,17 @@ The state folder (``$NEURO_HOME``, default ``~/.neuro``) holds:
     log.db         the kernel's event log (SQLite, WAL)
     daemon.out     the daemon's stdout and stderr
     policies/      policy files (watched); neuros/  a drop folder, when the kernel has them
+    keep.toml      the neuros started again at each start (`neuro spawn --keep`, `neuro apply`)
+    drop-pins.jsonl  drop-folder neuros a person stopped or rolled back (`neuro unpin`)
 
 The folder is 0700 and every file in it 0600 (the log holds every payload): the daemon
 creates them so, and tightens looser ones it finds, saying so in daemon.out. It refuses a
 folder that is not its user's, or that others may write (like /tmp itself).
 
 `start` runs ``python -m neuro daemon run`` in a new session, detached, and waits until the
-socket answers. `stop` asks over the socket, then sends SIGTERM, then SIGKILL, each after a
+daemon is ready: its socket answers and it has loaded its drop folders (each file spawned, or
+failed with its ``drop.error``) and started its kept neuros again, so ``neuro daemon start &&
+neuro call X`` finds X. `stop` asks over the socket, then sends SIGTERM, then SIGKILL, each after a
 bounded wait.
 """
 
@@ -33,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["State", "state", "running_pid", "start", "stop", "run", "DaemonError", "LOG_KEEP_ENV"]
+__all__ = ["State", "state", "running_pid", "start", "stop", "run", "DaemonError", "NotReady", "LOG_KEEP_ENV"]
 
 LOG_KEEP_ENV = "NEURO_LOG_KEEP"  # the log's retention (`--log-keep`): 30d, 10GB, 30d,10GB or all
 
@@ -56,6 +60,8 @@ class State:
         self.out = self.home / "daemon.out"
         self.policies = self.home / "policies"
         self.neuros = self.home / "neuros"
+        self.keep = self.home / "keep.toml"
+        self.pins = self.home / "drop-pins.jsonl"
 
 
 def state(home: str | None = None) -> State:
@@ -95,7 +101,9 @@ def _lock_owner(st: State) -> int:
 # -- start ----------------------------------------------------------------------------------
 
 def start(st: State, *, wait: float = 20.0, extra_env: dict[str, str] | None = None) -> int:
-    """Start a detached daemon; return its pid once its socket answers. Raises DaemonError."""
+    """Start a detached daemon; return its pid once it is ready (its socket answers, its drop
+    folders are loaded, its kept neuros started). Raises DaemonError (NotReady when it answers
+    but is still loading after `wait` seconds)."""
     pid = running_pid(st)
     if pid is not None:
         raise AlreadyStarted(pid, st)
@@ -106,6 +114,7 @@ def start(st: State, *, wait: float = 20.0, extra_env: dict[str, str] | None = N
                                  stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
                                  start_new_session=True, close_fds=True, cwd=str(st.home))
     deadline = time.monotonic() + wait
+    answered = False
     while time.monotonic() < deadline:
         code = child.poll()
         if code is not None:
@@ -113,11 +122,23 @@ def start(st: State, *, wait: float = 20.0, extra_env: dict[str, str] | None = N
             if "already running" in tail[-200:]:
                 raise AlreadyStarted(running_pid(st) or -1, st)
             raise DaemonError(f"the daemon exited at start (code {code}); its output ends:\n{tail}")
-        if _answers(st):
+        ready = _ready(st)
+        if ready is True:
             return child.pid
-        time.sleep(0.02)
+        answered = answered or ready is not None
+        time.sleep(0.02 if ready is None else 0.05)
+    if answered:
+        raise NotReady(child.pid, wait, st)
     raise DaemonError(f"the daemon (pid {child.pid}) did not answer on {st.socket} within {wait:.0f}s; "
                       f"see {st.out}, then `neuro daemon stop`")
+
+
+class NotReady(DaemonError):
+    def __init__(self, pid: int, wait: float, st: State) -> None:
+        super().__init__(f"the daemon (pid {pid}) answers, but it had not loaded its drop folders and kept neuros "
+                         f"within {wait:g}s; it goes on loading in the background: `neuro daemon status` says when "
+                         "it is ready, `neuro logs --events` what it loaded (raise --wait to wait longer)")
+        self.pid = pid
 
 
 class AlreadyStarted(DaemonError):
@@ -125,6 +146,22 @@ class AlreadyStarted(DaemonError):
         super().__init__(f"a daemon is already running (pid {pid}, socket {st.socket}); "
                          "stop it first with `neuro daemon stop`")
         self.pid = pid
+
+
+def _ready(st: State) -> bool | None:
+    """None while the socket does not answer; else whether the daemon says it is ready (a
+    daemon too old to say is taken as ready)."""
+    from neuro.client import blocking, run_blocking
+
+    try:
+        client = blocking(str(st.socket), timeout=2.0)
+        run_blocking(client.__aenter__())
+        try:
+            return bool(run_blocking(client.status()).get("ready", True))
+        finally:
+            run_blocking(client.__aexit__(None, None, None))
+    except Exception:
+        return None
 
 
 def _answers(st: State) -> bool:
@@ -299,6 +336,8 @@ def _kernel_options(st: State) -> dict[str, Any]:
     import neuro
 
     options: dict[str, Any] = {"log": st.log, "policy_dirs": [str(st.policies)], "watch_policies": True}
+    if "drop_pins" in inspect.signature(neuro.Kernel).parameters:
+        options["drop_pins"] = st.pins
     keep = os.environ.get(LOG_KEEP_ENV)
     if keep:  # checked by the kernel: a bad value stops the start, saying which variable
         from neuro._errors import SettingError
@@ -308,6 +347,11 @@ def _kernel_options(st: State) -> dict[str, Any]:
             options["log_retention"] = parse_retention(keep, LOG_KEEP_ENV)
         except ValueError as e:
             raise SettingError(str(e)) from None
+    if "on_demand" in inspect.signature(neuro.Kernel).parameters:
+        # Installed learners (entry points): a call to one's name spawns it, sandboxed, on first use.
+        from neuro.neuros.learning.registry import on_demand_table
+
+        options["on_demand"] = on_demand_table()
     if "neuro_dirs" in inspect.signature(neuro.Kernel).parameters:
         st.neuros.mkdir(mode=0o700, exist_ok=True)
         options["neuro_dirs"] = [str(st.neuros)]
@@ -326,8 +370,10 @@ async def _serve(st: State, server_options: dict[str, Any]) -> None:
     from neuro.kernel._control_server import ControlServer
 
     async with neuro.Kernel(**_kernel_options(st)) as kernel:
+        readiness = _Readiness()
         server = ControlServer(kernel, str(st.socket), facts=lambda: {"home": str(st.home), "log": str(st.log),
-                                                                      "log_keep": str(kernel._retention.policy)},
+                                                                      "log_keep": str(kernel._retention.policy),
+                                                                      **readiness.facts(kernel)},
                                **server_options)
         async with trio.open_nursery() as nursery:
             async def on_signals() -> None:
@@ -338,6 +384,60 @@ async def _serve(st: State, server_options: dict[str, Any]) -> None:
 
             nursery.start_soon(on_signals)
             print(f"neuro daemon: pid {os.getpid()}, socket {st.socket}, log {st.log}", flush=True)
+            nursery.start_soon(readiness.reach, kernel, server, st)
             await server.serve()
             nursery.cancel_scope.cancel()
     print("neuro daemon: stopped", flush=True)
+
+
+class _Readiness:
+    """The daemon is ready once its drop folders have loaded what they held at start (each
+    file spawned, or failed with its drop.error) and its kept neuros were started again;
+    `neuro daemon start` waits for that (the `ready` fact of `Status`)."""
+
+    def __init__(self) -> None:
+        self.started = time.time()
+        self.ready_at: float | None = None
+        self.stage = "loading the drop folders"
+
+    def facts(self, kernel: Any) -> dict[str, Any]:
+        pins = getattr(kernel, "_drop_pins", None)
+        return {"ready": self.ready_at is not None, "ready_after": (self.ready_at - self.started
+                                                                    if self.ready_at is not None else None),
+                "loading": None if self.ready_at is not None else self.stage,
+                "pins": [{"name": p.name, "how": p.how, "version": p.version, "file": os.path.join(p.folder, p.entry)}
+                         for p in pins.all()] if pins is not None else []}
+
+    async def reach(self, kernel: Any, server: Any, st: State) -> None:
+        for drop in kernel.drop_folders():
+            await drop.wait_idle()
+        self.stage = "starting the kept neuros"
+        await _respawn_kept(kernel, server.ops, st)
+        self.ready_at = time.time()
+        print(f"neuro daemon: ready after {self.ready_at - self.started:.2f}s", flush=True)
+
+
+async def _respawn_kept(kernel: Any, ops: Any, st: State) -> None:
+    """Start each neuro of the keep file again (`neuro spawn --keep`, `neuro apply`), as its
+    spawn did; each start or failure is an event (keep.respawned, keep.failed)."""
+    from neuro import _control as c
+
+    from ._keepfile import KeepFileError, read_keep
+
+    try:
+        kept = read_keep(st.keep)
+    except (KeepFileError, OSError) as e:
+        print(f"neuro daemon: no kept neuro started: {e}", flush=True)
+        kernel._event("keep.failed", None, "daemon", spec=None, error=str(e), file=str(st.keep))
+        return
+    for entry in kept:
+        try:
+            info = await ops.request(c.Spawn(id=0, neuro=entry.spec, name=entry.name, policy=entry.policy,
+                                             trusted=entry.trusted))
+        except Exception as e:  # noqa: BLE001 - one kept neuro's failure is its event; the others start
+            error = f"{type(e).__name__}: {e}"
+            print(f"neuro daemon: kept neuro {entry.name} did not start: {error}", flush=True)
+            kernel._event("keep.failed", entry.name, "daemon", spec=entry.spec, error=error, file=str(st.keep))
+            continue
+        kernel._event("keep.respawned", entry.name, "daemon", spec=entry.spec, version=info.version,
+                      kept_version=entry.version, applied=entry.applied)

@@ -150,7 +150,7 @@ async def learning(k: neuro.Kernel, folder: Path) -> str:
     except ImportError as e:
         return f"skipped: {e} (bash scripts/setup.sh installs the learning extra)"
     await k.spawn(EqPropNeuro)
-    trained = await k.call("learning.eqprop", Train(dataset="digits", epochs=3, seed=0), timeout=600)
+    trained = await k.call("learning.eqprop", Train(dataset="digits", epochs=3, seed=0, wait=True), timeout=600)
     result = await k.call("learning.eqprop", Evaluate(dataset="digits"), timeout=600)
     accuracy = result.metrics.get("accuracy", float("nan"))
     return (f"equilibrium propagation on digits, {trained.epochs} epochs in {trained.seconds:.1f} s "

@@ -11,7 +11,7 @@ import msgspec
 import neuro
 from neuro.kernel._policyfiles import PolicyStore, check_policy_file
 
-from ._output import print_table
+from ._output import print_rows
 
 
 def main(args: Any) -> int:
@@ -21,6 +21,13 @@ def main(args: Any) -> int:
 
 
 def _check(args: Any) -> int:
+    import os
+
+    if not os.path.isfile(args.file):
+        from .cli import EXIT_NOT_FOUND, Problem
+
+        raise Problem(f"no policy file at {args.file}", code=EXIT_NOT_FOUND, type="NotFound",
+                      hint="give the path of a .toml file")
     try:
         policy = check_policy_file(args.file, args.dir)
     except neuro.PolicyError as e:
@@ -44,7 +51,10 @@ def _show(args: Any) -> int:
         print(f"warning: policy {name!r} not loaded: {error}", file=sys.stderr)
     if args.name:
         if args.name not in policies:
-            raise neuro.PolicyError(f"no policy named {args.name!r}; known: {', '.join(sorted(policies))}")
+            from .cli import EXIT_NOT_FOUND, Problem
+
+            raise Problem(f"no policy named {args.name!r}; known: {', '.join(sorted(policies))}",
+                          code=EXIT_NOT_FOUND, type="NoSuchPolicy", hint="list them with `neuro policy show`")
         doc = msgspec.to_builtins(policies[args.name])
         if args.json:
             print(json.dumps(doc, indent=2))
@@ -58,5 +68,5 @@ def _show(args: Any) -> int:
         "overflow": p.overflow, "rate": p.rate or "-", "wall_time": p.wall_time or "-",
         "memory": p.memory or "-", "network": p.capabilities.network, "description": p.description,
     } for p in sorted(policies.values(), key=lambda p: p.name)]
-    print_table(rows, as_json=args.json)
+    print_rows(rows, args)
     return 0

@@ -75,3 +75,31 @@ def test_an_unknown_command_is_a_usage_error(tmp_path):
     assert 2 == done.returncode
     assert "invalid choice: 'frobnicate'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_docs_cli_md_is_the_render_of_the_parser():
+    """docs/cli.md is what shell/_clidocs.py renders from the parser now: a command, option or
+    help text changed without regenerating it fails here."""
+    from neuro.shell._clidocs import render
+
+    committed = (REPO / "docs" / "cli.md").read_text()
+    assert render() == committed, "regenerate it: .venv/bin/python -m neuro.shell._clidocs > docs/cli.md"
+
+
+def test_every_command_has_help_an_example_and_a_section_in_the_docs():
+    """Each (sub)command has a one-line help, an `example:` epilog, and its heading in docs/cli.md."""
+    from neuro.shell.cli import _parser, walk
+
+    docs = (REPO / "docs" / "cli.md").read_text()
+    missing = [" ".join(path) for path, parser, help in list(walk(_parser()))[1:]
+               if not help or not (parser.epilog or "").startswith("example: ") or "neuro " not in parser.epilog
+               or f"### `neuro {' '.join(path)}`" not in docs]
+    assert [] == missing
+
+
+def test_the_docs_list_every_exit_code():
+    """The exit-code table of docs/cli.md has a row for each code of cli.EXIT_TABLE."""
+    from neuro.shell.cli import EXIT_TABLE
+
+    docs = (REPO / "docs" / "cli.md").read_text()
+    assert [] == [code for code, meaning in EXIT_TABLE if f"| {code} | {meaning}" not in docs]

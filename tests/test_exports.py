@@ -64,6 +64,8 @@ SDK_API = [
     "DeadLetter",
     "RemoteError",
     "Reject",
+    "Net",
+    "Resources",
 ]
 CLIENT_API = [
     "connect",

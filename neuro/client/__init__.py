@@ -19,11 +19,12 @@ With ``raw=True`` every result is plain data (what the CLI prints).
 Methods (those of `neuro.Kernel`, which a test holds them to, and a few of the daemon's):
 - the daemon: ``ping``, ``status``, ``shutdown``
 - the process table: ``spawn``, ``load``, ``stop``, ``restart``, ``ps``, ``info``, ``hook``,
-  ``statistics``, ``mailbox_statistics``
+  ``statistics``, ``mailbox_statistics``, ``describe`` (everything about one neuro), ``usage``
+  (each neuro's CPU and memory)
 - supervision and drop folders: ``supervise``, ``supervisors``, ``drop_folders``
 - messages: ``send``, ``call``, ``publish``, ``subscribe`` (an async context manager)
 - the log: ``messages``, ``events``, ``trace``, ``tail`` (an async context manager), ``vacuum``
-- versions and policies: ``swap``, ``rollback``, ``versions``, ``source``, ``diff``,
+- versions and policies: ``swap``, ``rollback``, ``unpin``, ``versions``, ``source``, ``diff``,
   ``policies``, ``reload_policies``
 
 Names:

@@ -117,6 +117,20 @@ class Client:
     async def info(self, name: str) -> Any:
         return self._as((await self._ask(c.Info, name=name)).value, _types().ProcessInfo)
 
+    async def describe(self, name: str, *, log: bool = True) -> Any:
+        """Everything about running neuro `name` (NeuroDetails): manifest, input and output
+        types as JSON Schema, the policy in force, backend, origin file, version, last error
+        (not looked up without `log`) and quota use."""
+        from neuro.kernel._info import NeuroDetails
+
+        return self._as((await self._ask(c.Describe, name=name, log=log)).value, NeuroDetails)
+
+    async def usage(self) -> list[Any]:
+        """Each neuro's CPU time and memory now (ResourceUsage; None figures in-process)."""
+        from neuro.kernel._info import ResourceUsage
+
+        return self._as((await self._ask(c.Usage)).value, list[ResourceUsage])
+
     async def statistics(self) -> Any:
         return self._as((await self._ask(c.Statistics)).value, _types().KernelStatistics)
 
@@ -164,6 +178,13 @@ class Client:
 
         reply = await self._ask(c.DropFolders, wait_idle=wait_idle)
         return self._as(reply.value, list[DropFolderStatistics])
+
+    async def unpin(self, name: str) -> Any:
+        """Let drop-folder neuro `name`, pinned by a stop or a rollback, follow its file again:
+        the file's current version is loaded; returns an Unpinned (what runs now)."""
+        from neuro.kernel._dropstate import Unpinned
+
+        return self._as((await self._ask(c.Unpin, name=name)).value, Unpinned)
 
     # -- messages -----------------------------------------------------------------------------
 

@@ -33,7 +33,18 @@ def connect(path: str | None = None, *, embedded: bool = False, home: str | None
         return Client(Embedded(Local(**kernel_options)), raw=raw)
     if kernel_options:
         raise TypeError(f"kernel options ({', '.join(kernel_options)}) only apply with embedded=True")
-    return Client(_Auto(path or default_socket(home), client or _me()), raw=raw)
+    return Client(_Auto(_socket(path, home), client or _me()), raw=raw)
+
+
+def _socket(path: str | None, home: str | None) -> str:
+    """The control socket's path; a state folder that is a file, or a path too long for a Unix
+    socket, is a StateFolderError here (saying what to do), not an OSError at connect time."""
+    from neuro._home import check_home, check_socket_path
+
+    if path is not None:
+        return check_socket_path(path)
+    check_home(home)
+    return default_socket(home)
 
 
 def _me() -> str:
@@ -68,7 +79,7 @@ def blocking(path: str | None = None, *, home: str | None = None, timeout: float
         run_blocking(client.__aenter__())
         rows = run_blocking(client.ps())
     """
-    return Client(BlockingTransport(path or default_socket(home), "neuro-cli", timeout), raw=True)
+    return Client(BlockingTransport(_socket(path, home), "neuro-cli", timeout), raw=True)
 
 
 def run_blocking(coro: Any) -> Any:

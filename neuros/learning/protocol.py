@@ -1,28 +1,37 @@
-"""The learner protocol: the messages every learning neuro speaks.
+"""The learner protocol, version 2: the messages every learning neuro speaks.
 
 One closed set of tagged msgspec Structs, so the shell, the CLI, the dream daemon and nets can
-drive any learner the same way::
+drive any learner the same way (docs/learning/protocol.md)::
 
-    Train    -> TrainResult   fit on inline data or on a data set the learner knows by name
+    Describe -> Description   tasks, shapes, options (type, range, meaning), capabilities
+    Train    -> JobStarted    a job handle at once; with ``wait=True`` the TrainResult instead
+    Status   -> JobStatus     one job (the last when `job` is empty); ``all=True``: JobList
+    Cancel   -> JobStatus     stop a running job (its last good weights stay)
+    Resume   -> JobStarted    continue a cancelled, failed or interrupted job from its checkpoint
     Step     -> StepResult    one update on one inline batch
-    Predict  -> Prediction    labels and scores, with a per-input uncertainty if the learner has one
-    Evaluate -> Evaluation    named metrics on a split of a known data set, or on inline data
-    Snapshot -> Weights       the learnt state as bytes, tagged with a format version
-    Restore  -> Restored      load `Weights`, migrating an older format version first
-    Status   -> JobStatus     the state of the last (or the named) long job
-    Dream    -> Dreams        inputs generated from labels, for learners that can run backwards
+    Predict  -> Prediction    `y`, and labels/scores where they apply, with an uncertainty
+    Evaluate -> Evaluation    named metrics on a split of a named data set, or on inline data
+    Snapshot -> WeightsRef    the learnt state kept as an artifact, by hash (or inline `Weights`)
+    Restore  -> Restored      load weights by hash or inline, migrating an older format first
+    Generate -> Generated     inputs generated from targets, for learners that can run backwards
 
-A learner's `input` is ``Request`` (or a subset of it) and its `output` is ``Reply``. Long
-jobs also publish `neuro.sdk.Progress` events on ``progress.<neuro name>`` while they run;
-`Status` answers between messages, since a neuro serves one message at a time.
+A learner's `input` is ``Request`` and its `output` is ``Reply``. `Status`, `Predict` (on the
+last good weights) and `Cancel` are answered while a job runs: the job runs in a background
+task of the neuro (`ctx.start_background`), and publishes `neuro.sdk.Progress` events on
+``progress.<neuro name>``. `neuros/learning/learner.py` implements all of this once.
 
-Arrays travel as `Array` (shape, dtype and the raw little-endian bytes), which is compact in
-msgpack and survives JSON as base64. `Array.of` and `Array.numpy` convert to and from numpy;
-numpy is imported only inside them, so importing this module costs nothing.
+Targets are general: `y` is an `Array` of any dtype (integer labels for classification,
+floats for regression, sequences, patterns for associative recall); `Prediction.y` is the
+learner's answer in the same form, with `labels` and `scores` where a learner classifies.
+
+Arrays travel as `Array` (shape, dtype and the raw little-endian bytes), compact in msgpack;
+numpy is imported only inside `Array.of` and `Array.numpy`, so importing this module costs
+nothing.
 
 Schema evolution follows msgspec's rules: a new field gets a default, an existing field never
-changes type. `Weights.version` is the learner's own weight-format version (an int that only
-goes up); a learner's `migrate(old_version, state)` hook upgrades an older one.
+changes type. Version 2 changed version 1 where it was shaped around one classifier (see the
+docs' "From version 1"). `format_version` is the learner's own weight-format version (an int
+that only goes up); it, not the code's hash, is what a learner's `migrate` reads.
 """
 
 from __future__ import annotations
@@ -32,32 +41,52 @@ from typing import Any, Literal, Union
 from neuro.sdk import Message
 
 __all__ = [
+    "PROTOCOL_VERSION",
+    "INLINE_LIMIT",
     "Array",
+    "Describe",
     "Train",
+    "Status",
+    "Cancel",
+    "Resume",
     "Step",
     "Predict",
     "Evaluate",
     "Snapshot",
     "Restore",
-    "Status",
-    "Dream",
+    "Generate",
+    "Description",
+    "OptionSpec",
+    "JobStarted",
     "TrainResult",
+    "JobStatus",
+    "JobList",
     "StepResult",
     "Prediction",
     "Evaluation",
     "Weights",
+    "WeightsRef",
     "Restored",
-    "JobStatus",
-    "Dreams",
+    "Generated",
     "Request",
     "Reply",
     "Option",
+    "CAPABILITIES",
+    "JOB_STATES",
 ]
 
-DTYPES = ("float32", "float64", "int64", "int32", "uint8")
+PROTOCOL_VERSION = 2
+#: Weights up to this many bytes may travel inline (`Snapshot(inline=True)`, `Restore(weights=)`);
+#: larger ones go by reference (an artifact's hash), well under the control socket's frame.
+INLINE_LIMIT = 4 << 20
+
+DTYPES = ("float32", "float64", "int64", "int32", "uint8", "bool")
+#: What `Description.capabilities` may name.
+CAPABILITIES = ("gpu", "generate", "sleep", "online")
+JOB_STATES = ("idle", "running", "done", "failed", "cancelled", "interrupted")
 
 #: A learner-specific option value (the learner's config field names are the keys).
-Option = Union[bool, int, float, str, list[Union[int, float]]]
+Option = Union[bool, int, float, str, list[Union[int, float]], None]
 
 
 class Array(Message):
@@ -100,13 +129,19 @@ class Array(Message):
 # ---------------------------------------------------------------------------- requests
 
 
-class Train(Message, tag="train"):
-    """Fit the learner. Give `dataset` (a name the learner knows) or inline `x` and `y`.
+class Describe(Message, tag="describe"):
+    """Ask what the learner is: its tasks, shapes, options and capabilities."""
 
-    `options` override fields of the learner's config by name (for example ``{"beta": 0.1}``);
-    an unknown name is an error that lists the known ones. `fresh` starts from new weights
-    instead of continuing from the current ones. `job` names the job in progress events and
-    in `Status`; empty means the learner picks one.
+
+class Train(Message, tag="train"):
+    """Start a training job. Give `dataset` (a name the learner knows) or inline `x` and `y`.
+
+    It answers `JobStarted` at once; with `wait`, the `TrainResult` when the job ends (the
+    mailbox stays free meanwhile: `Status` and `Predict` are answered). `options` override
+    fields of the learner's config by name (``{"beta": 0.1}``); an unknown name is an error
+    that lists the known ones. `fresh` starts from new weights instead of the current ones.
+    `job` names the job (empty: the learner picks one); `task` says what `y` is
+    ("classify", "regress", ...; empty: the learner infers it from `y`'s dtype).
     """
 
     dataset: str | None = None
@@ -118,17 +153,39 @@ class Train(Message, tag="train"):
     options: dict[str, Option] = {}
     fresh: bool = False
     job: str = ""
+    wait: bool = False
+    task: str = ""
+
+
+class Status(Message, tag="status"):
+    """The state of job `job` (the last job when empty); with `all`, every job (`JobList`)."""
+
+    job: str = ""
+    all: bool = False
+
+
+class Cancel(Message, tag="cancel"):
+    """Stop job `job` at its next step boundary; its checkpoint stays for `Resume`."""
+
+    job: str
+
+
+class Resume(Message, tag="resume"):
+    """Continue job `job` from its last checkpoint (also one written before the neuro restarted)."""
+
+    job: str
+    wait: bool = False
 
 
 class Step(Message, tag="step"):
-    """One update on one inline batch: `x` of shape (B, ...) and integer labels `y` of shape (B,)."""
+    """One update on one inline batch: `x` of shape (B, ...) and targets `y` (B, ...)."""
 
     x: Array
     y: Array
 
 
 class Predict(Message, tag="predict"):
-    """Predict labels for `x` of shape (B, ...), the shape the learner was trained on."""
+    """Predict for `x` of shape (B, ...), the input shape the learner was trained on."""
 
     x: Array
 
@@ -137,13 +194,16 @@ class Evaluate(Message, tag="evaluate"):
     """Measure the learner on `split` of a known `dataset`, or on inline `x` and `y`."""
 
     dataset: str | None = None
-    split: Literal["train", "test"] = "test"
+    split: str = "test"
     x: Array | None = None
     y: Array | None = None
 
 
 class Snapshot(Message, tag="snapshot"):
-    """Ask for the learnt state as `Weights`."""
+    """Keep the learnt state as an artifact and answer its `WeightsRef`. With `inline`, answer
+    the `Weights` themselves (refused over INLINE_LIMIT bytes)."""
+
+    inline: bool = False
 
 
 class Weights(Message, tag="weights"):
@@ -156,35 +216,105 @@ class Weights(Message, tag="weights"):
 
 
 class Restore(Message, tag="restore"):
-    """Load `weights`; an older `version` is migrated first, a newer one is refused."""
+    """Load weights: by `hash` (a `WeightsRef.hash`) or inline `weights`. An older format
+    version is migrated first; a newer one is refused."""
 
-    weights: Weights
-
-
-class Status(Message, tag="status"):
-    """The state of the job named `job`, or of the last job when empty."""
-
-    job: str = ""
+    weights: Weights | None = None
+    hash: str = ""
 
 
-class Dream(Message, tag="dream"):
-    """Generate one input per label by running the learner backwards (output clamped)."""
+class Generate(Message, tag="generate"):
+    """Generate one input per target by running the learner backwards (output clamped):
+    `labels` for a classifier, or targets `y` (B, ...) for any learner."""
 
-    labels: list[int]
+    labels: list[int] = []
+    y: Array | None = None
     steps: int = 0  # 0: the learner's default
 
 
 # ---------------------------------------------------------------------------- replies
 
 
+class OptionSpec(Message, tag="option"):
+    """One option of a learner: its `value_type` (as Python writes it), `default`, allowed `range`
+    ([min, max], either None when open) or `choices`, and what it means."""
+
+    name: str
+    value_type: str
+    default: Option = None
+    help: str = ""
+    range: list[float | None] | None = None
+    choices: list[str] | None = None
+
+
+class Description(Message, tag="description"):
+    """What a learner is. `tasks`: what it learns ("classify", "regress", "recall",
+    "sequence"); `input_shape`/`output_shape`: per example, None where any shape fits or it
+    is not trained yet; `capabilities`: a subset of CAPABILITIES; `datasets`: the names its
+    Train knows; `weight_format`/`weight_version`: what its weights are and `migrate` reads;
+    `max_jobs`: jobs it runs at once."""
+
+    name: str
+    tasks: list[str]
+    options: list[OptionSpec]
+    capabilities: list[str]
+    input_shape: list[int] | None = None
+    output_shape: list[int] | None = None
+    datasets: list[str] = []
+    weight_format: str = ""
+    weight_version: int = 0
+    max_jobs: int = 1
+    protocol: int = PROTOCOL_VERSION
+    summary: str = ""
+    trained: bool = False
+
+
+class JobStarted(Message, tag="job_started"):
+    """A job was accepted and runs in the background: follow it with Status or Progress events."""
+
+    job: str
+    total: float
+    unit: str = "epoch"
+    resumed_from: float | None = None  # Resume: the `done` its checkpoint held
+
+
 class TrainResult(Message, tag="train_result"):
-    """What a `Train` did: epochs and updates run, seconds spent, and named metrics."""
+    """What a finished job did: epochs and updates run, seconds spent, named metrics, and its
+    lineage: the data set (name and content hash) and its last checkpoint's hash."""
 
     job: str
     epochs: int
     steps: int
     seconds: float
     metrics: dict[str, float] = {}
+    dataset: str = ""
+    dataset_hash: str = ""
+    checkpoint: str = ""
+
+
+class JobStatus(Message, tag="job_status"):
+    """A job's state and progress (`done` of `total` units, for example epochs). `checkpoint`:
+    the hash of its last checkpoint ("" if none yet); `error`: why it failed."""
+
+    job: str
+    state: Literal["idle", "running", "done", "failed", "cancelled", "interrupted"]
+    done: float = 0.0
+    total: float = 0.0
+    unit: str = "epoch"
+    note: str = ""
+    metrics: dict[str, float] = {}
+    checkpoint: str = ""
+    error: str = ""
+    started: float = 0.0  # epoch seconds
+    updated: float = 0.0
+    dataset: str = ""
+    dataset_hash: str = ""
+
+
+class JobList(Message, tag="job_list"):
+    """Every job the learner knows, oldest first."""
+
+    jobs: list[JobStatus]
 
 
 class StepResult(Message, tag="step_result"):
@@ -195,14 +325,13 @@ class StepResult(Message, tag="step_result"):
 
 
 class Prediction(Message, tag="prediction"):
-    """Labels (B,), scores (B, classes) and, when the learner has one, a per-input uncertainty.
+    """The learner's answer `y` (B, ...), as its targets are; for a classifier also `labels`
+    (B,) and `scores` (B, classes). `uncertainty` (B,), when the learner has one, is of
+    `uncertainty_kind` (for example ``"settling_steps"``, ``"std"``); higher means less sure."""
 
-    `uncertainty_kind` says what the uncertainty is (for example ``"settling_steps"``);
-    higher always means less sure.
-    """
-
-    labels: list[int]
-    scores: Array
+    y: Array
+    labels: list[int] | None = None
+    scores: Array | None = None
     uncertainty: list[float] | None = None
     uncertainty_kind: str = ""
 
@@ -214,31 +343,34 @@ class Evaluation(Message, tag="evaluation"):
     n: int
 
 
+class WeightsRef(Message, tag="weights_ref"):
+    """Weights kept as an artifact: its `hash` (sha256), the weight `format`, its
+    `format_version` and `size` in bytes. `Restore(hash=...)` loads it."""
+
+    hash: str
+    format: str
+    format_version: int
+    size: int
+
+
 class Restored(Message, tag="restored"):
     """Weights loaded at `version`; `migrated_from` is the version they arrived in, if older."""
 
     version: int
     migrated_from: int | None = None
+    hash: str = ""
 
 
-class JobStatus(Message, tag="job_status"):
-    """A long job's state and progress (`done` of `total` units, for example epochs)."""
-
-    job: str
-    state: Literal["idle", "running", "done", "failed"]
-    done: float = 0.0
-    total: float = 0.0
-    note: str = ""
-    metrics: dict[str, float] = {}
-
-
-class Dreams(Message, tag="dreams"):
-    """Generated inputs `x` of shape (len(labels), ...) and the labels they were dreamt from."""
+class Generated(Message, tag="generated"):
+    """Generated inputs `x` (B, ...), with the `labels` (or targets `y`) they came from, and
+    named metrics (``self_agreement``: the share the same learner recognises as their target)."""
 
     x: Array
-    labels: list[int]
+    labels: list[int] = []
+    y: Array | None = None
     metrics: dict[str, float] = {}
 
 
-Request = Union[Train, Step, Predict, Evaluate, Snapshot, Restore, Status, Dream]
-Reply = Union[TrainResult, StepResult, Prediction, Evaluation, Weights, Restored, JobStatus, Dreams]
+Request = Union[Describe, Train, Status, Cancel, Resume, Step, Predict, Evaluate, Snapshot, Restore, Generate]
+Reply = Union[Description, JobStarted, TrainResult, JobStatus, JobList, StepResult, Prediction, Evaluation, Weights,
+              WeightsRef, Restored, Generated]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from neuro.shell import _lean
 from neuro import _control as c
 from neuro.client import blocking, run_blocking
@@ -46,11 +48,19 @@ def test_lean_ps_prints_what_the_client_api_returns(daemon):
     assert (0, [p["name"] for p in expected]) == (done.returncode, [p["name"] for p in json.loads(done.stdout)])
 
 
-def test_lean_ps_imports_neither_trio_nor_the_kernel_nor_msgspec(daemon):
-    """`neuro ps`, run as the console script runs it, loads no trio, no kernel, no sdk, no
-    client API, no msgspec (24 ms to import) and not the full CLI."""
+@pytest.mark.parametrize("argv", [
+    ["ps", "--home", "{home}"],
+    ["--json", "--home", "{home}", "ps"],
+    ["--home={home}", "-q", "ps", "--wide", "--color", "never"],
+    ["ps", "--csv", "--no-trunc", "--home", "{home}"],
+])
+def test_lean_ps_imports_neither_trio_nor_the_kernel_nor_msgspec(daemon, argv):
+    """`neuro ps`, with output options before or after it, run as the console script runs it,
+    loads no trio, no kernel, no sdk, no client API, no msgspec (24 ms to import), no
+    argparse and not the full CLI."""
+    argv = ["neuro", *(a.format(home=daemon.home) for a in argv)]
     code = ("import sys, io, contextlib\n"
-            f"sys.argv = ['neuro', 'ps', '--home', {str(daemon.home)!r}]\n"
+            f"sys.argv = {argv!r}\n"
             "from neuro.shell._lean import entry\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             "    code = entry()\n"
@@ -66,6 +76,28 @@ def test_the_console_script_is_the_lean_entry():
     """The installed `neuro` command starts at the lean entry, which hands over to the full CLI."""
     script = (PYTHON.parent / "neuro").read_text()
     assert "from neuro.shell._lean import entry" in script
+
+
+def test_lean_ps_takes_the_output_options_as_the_full_command_does(daemon):
+    """`neuro --csv ps` (lean) prints what the full command's print_ps prints for the same rows."""
+    import io
+    import contextlib
+
+    from neuro.shell._lean import Options
+    from neuro.shell._output import print_ps
+
+    client = blocking(str(daemon.socket), timeout=10)
+    run_blocking(client.__aenter__())
+    run_blocking(client.spawn("neuro.neuros.echo:Echo"))
+    rows = run_blocking(client.ps())
+    run_blocking(client.__aexit__(None, None, None))
+    opts = Options()
+    opts.output = "csv"
+    expected = io.StringIO()
+    with contextlib.redirect_stdout(expected):
+        print_ps(rows, opts)
+    done = neuro_cmd("--csv", "ps", home=daemon.home)
+    assert (0, expected.getvalue()) == (done.returncode, done.stdout)
 
 
 def test_without_a_daemon_ps_falls_back_to_the_full_error(home):

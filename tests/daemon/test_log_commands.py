@@ -25,8 +25,14 @@ def run_json(*args, home, code=0, env=None):
 
 
 def forced_flushes(home) -> int:
-    """How often readers made the daemon's log writer flush (status asks for none)."""
-    return run_json("daemon", "status", home=home)["statistics"]["log_forced_flushes"]
+    """How often readers made the daemon's log writer flush (a statistics request asks for none;
+    `daemon status` reads recent errors from the log, which does)."""
+    from types import SimpleNamespace
+
+    from neuro.shell._cliutil import Session
+
+    with Session(SimpleNamespace(home=str(home))) as s:
+        return s.statistics()["log_forced_flushes"]
 
 
 class Lines:
@@ -43,6 +49,13 @@ class Lines:
 
     def next(self) -> dict:
         return json.loads(self._lines.get(timeout=FOREVER))
+
+    def until(self, text: str) -> list[str]:
+        """The lines up to and with the first one that holds `text`."""
+        seen = []
+        while not seen or text not in seen[-1]:
+            seen.append(self._lines.get(timeout=FOREVER))
+        return seen
 
     def left(self) -> list[str]:
         out = []
@@ -161,10 +174,10 @@ def test_vacuum_without_a_policy_keeps_everything_by_default(daemon):
 
 
 def test_vacuum_of_a_missing_log_says_what_to_give(home):
-    """No daemon and no log file: exit 3, saying to give --log or start the daemon once."""
+    """No daemon and no log file: exit 5 (not found), saying to give --log or start the daemon once."""
     done = neuro_cmd("log", "vacuum", "--json", home=home)
     error = json.loads(done.stdout)["error"]
-    assert (3, "LogError", True) == (done.returncode, error["type"], error["message"].startswith("no event log at"))
+    assert (5, "NotFound", True) == (done.returncode, error["type"], error["message"].startswith("no event log at"))
 
 
 def test_a_bad_keep_is_a_usage_error(home):
@@ -209,6 +222,97 @@ def test_the_environment_variable_sets_the_policy_and_a_bad_one_is_refused(home)
 
 
 def run_json_lines(*args, home):
-    done = neuro_cmd(*args, "--json", home=home)
+    done = neuro_cmd(*args, "--jsonl", "-n", "all", home=home)
     assert (0, "") == (done.returncode, done.stderr), done.stdout
     return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+# -- issue 19: logs like journalctl, with the daemon and across its runs ----------------------
+
+def test_logs_right_after_a_call_shows_it(daemon):
+    """The daemon is asked to commit what it queued first: a call that just returned is the
+    newest row of `neuro logs -n 1`, outcome and all."""
+    home = daemon.home
+    run_json("spawn", "neuro.testing:Echo", home=home)
+    for n in range(3):
+        reply = run_json("call", "echo", f"n={n}", home=home)
+        rows = run_json("logs", "-n", "1", home=home)
+        assert ([{"n": n}], ["handled"], [reply["reply"]]) == ([r["payload"] for r in rows],
+                                                             [r["outcome"] for r in rows], [r["reply"] for r in rows])
+
+
+def test_boots_over_two_daemon_runs(daemon):
+    """After `neuro daemon restart`, --list-boots shows the first run stopped and the second
+    running; --boot -1 is the first run's call, --boot the second's."""
+    home = daemon.home
+    run_json("spawn", "neuro.testing:Echo", home=home)
+    run_json("call", "echo", "n=1", home=home)
+    assert 0 == neuro_cmd("daemon", "restart", home=home).returncode
+    run_json("spawn", "neuro.testing:Echo", home=home)
+    run_json("call", "echo", "n=2", home=home)
+    boots = run_json("logs", "--list-boots", home=home)
+    before = run_json("logs", "--boot", "-1", home=home)
+    now = run_json("logs", "--boot", home=home)
+    events = run_json("logs", "--boot", "-1", "--events", "--name", "kernel.*", home=home)
+    assert ([-1, 0], ["stopped", "running"], [1, 1]) == (
+        [b["boot"] for b in boots], [b["state"] for b in boots], [b["messages"] for b in boots])
+    assert ([{"n": 1}], [{"n": 2}]) == ([r["payload"] for r in before], [r["payload"] for r in now])
+    assert ["kernel.started", "kernel.stopped"] == [e["name"] for e in events]
+
+
+@pytest.fixture
+def follower():
+    started = []
+
+    def start(*args, home):
+        proc = subprocess.Popen([str(NEURO), "tail", "-f", *args], stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, "NEURO_HOME": str(home), "COLUMNS": "200"})
+        started.append(proc)
+        return Lines(proc)
+
+    yield start
+    for proc in started:
+        proc.kill()  # only the followers this test started, by their pid
+        proc.wait()
+
+
+def test_follow_says_what_it_follows_and_goes_on_after_a_restart(daemon, follower):
+    """`neuro tail -f --neuro echo` (a table) prints a header naming what it follows and the
+    daemon's pid, a new call, a line when the daemon stops (kernel.stopped), one when it is back
+    after `neuro daemon restart`, and the calls made after it."""
+    home = daemon.home
+    run_json("spawn", "neuro.testing:Echo", home=home)
+    run_json("call", "echo", "n=1", home=home)
+    pid = d.running_pid(daemon)
+    lines = follower("--neuro", "echo", home=home)
+    header = lines.until("-- following")[-1]
+    run_json("call", "echo", "n=2", home=home)
+    second = lines.until('{"n":2}')
+    assert 0 == neuro_cmd("daemon", "restart", home=home).returncode
+    stopped = lines.until("kernel.stopped")[-1]
+    back = lines.until("a kernel started on the log again")[-1]
+    run_json("spawn", "neuro.testing:Echo", home=home)
+    run_json("call", "echo", "n=3", home=home)
+    third = lines.until('{"n":3}')[-1]
+    assert (True, True) == (f"following messages to echo in {daemon.log}" in header, f"pid {pid}," in header)
+    assert ("handled", True) == (second[-1].split()[6], "the kernel stopped at" in stopped)
+    assert (f"pid {d.running_pid(daemon)}," in back, "handled") == (True, third.split()[6])
+
+
+def test_follow_says_when_the_daemon_crashed_and_the_log_still_reads(daemon, follower):
+    """SIGKILL the daemon while a follower runs: it says the kernel is gone without
+    kernel.stopped; then, with no daemon, `neuro logs` reads the file and --list-boots
+    shows the run as crashed."""
+    import signal
+
+    home = daemon.home
+    run_json("spawn", "neuro.testing:Echo", home=home)
+    run_json("call", "echo", "n=1", home=home)
+    lines = follower("--events", home=home)
+    lines.until("-- following")
+    os.kill(d.running_pid(daemon), signal.SIGKILL)
+    gone = lines.until("gone without kernel.stopped")[-1]
+    rows = run_json("logs", home=home)
+    boots = run_json("logs", "--list-boots", home=home)
+    assert (True, [{"n": 1}], ["crashed"]) == ("it crashed" in gone, [r["payload"] for r in rows],
+                                               [b["state"] for b in boots])

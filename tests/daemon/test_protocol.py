@@ -28,6 +28,8 @@ CLIENT_FRAMES = [
     c.DropFolders(id=29, wait_idle=True), c.Load(id=30, path="/tmp/x.py", trusted=True, policy="untrusted"),
     c.Spawn(id=31, neuro="neuro.neuros.echo:Echo", supervisor="pair", restart="temporary"),
     c.Stop(id=32, name="echo", drain=False),
+    c.Describe(id=33, name="echo", log=False), c.Usage(id=34),
+    c.Unpin(id=35, name="echo"),
 ]
 SERVER_FRAMES = [
     c.Welcome(protocol=1, server="neuro daemon", pid=42), c.Reply(id=1, value={"a": [1, 2.5, None]}, type="m:T"),

@@ -23,7 +23,7 @@ from neuro.kernel._events import (CATALOGUE, LEGACY_NAMES, QUOTA_EVENTS, RESERVE
 from neuro.kernel._eventdocs import markdown
 
 ROOT = Path(__file__).resolve().parents[2]
-CODE = ("kernel", "sandbox", "shell", "neuro", "neuros", "dream")
+CODE = ("kernel", "sandbox", "shell", "neuro", "neuros", "dream", "nets")
 EMITTERS = {"_event", "append_event", "_note"}
 # Names the source may pass for an event's name, beside string literals.
 CONSTANTS = {"EVENTS_MISSED": {EVENTS_MISSED}, "QUOTA_EVENTS": set(QUOTA_EVENTS.values())}

@@ -1,4 +1,5 @@
-"""The eqprop neuro driven through the kernel API: train tiny, predict, evaluate, snapshot/restore."""
+"""The eqprop neuro driven through the kernel API in the process sandbox (the learning policy's
+default): train tiny, Status while it trains, predict, evaluate, snapshot/restore by hash."""
 
 from __future__ import annotations
 
@@ -24,22 +25,27 @@ def _inline(n=48, seed=0):
 
 
 def test_train_predict_evaluate_snapshot_restore_through_the_kernel(tmp_path):
-    """A tiny net trains, predicts, evaluates, and survives a snapshot/restore round trip."""
+    """A tiny net trains as a job (Status answered meanwhile), predicts, evaluates, and
+    survives a snapshot/restore round trip by hash, all inside the process sandbox."""
     x, y = _inline()
 
     async def main():
         async with neuro.Kernel(log=str(tmp_path / "run.db")) as k:
             await k.spawn(EqPropNeuro)
-            trained = await k.call("learning.eqprop", P.Train(x=x, y=y, epochs=2, options=TINY), timeout=120)
+            backend = k.info("learning.eqprop").sandbox
+            started = await k.call("learning.eqprop", P.Train(x=x, y=y, epochs=2, options=TINY), timeout=120)
+            with trio.fail_after(300):
+                while (status := await k.call("learning.eqprop", P.Status(), timeout=60)).state == "running":
+                    await trio.sleep(0.05)
             before = await k.call("learning.eqprop", P.Predict(x=x), timeout=60)
             ev = await k.call("learning.eqprop", P.Evaluate(x=x, y=y), timeout=60)
-            weights = await k.call("learning.eqprop", P.Snapshot(), timeout=60)
-            restored = await k.call("learning.eqprop", P.Restore(weights=weights), timeout=60)
+            ref = await k.call("learning.eqprop", P.Snapshot(), timeout=60)
+            restored = await k.call("learning.eqprop", P.Restore(hash=ref.hash), timeout=60)
             after = await k.call("learning.eqprop", P.Predict(x=x), timeout=60)
-            return trained, before, ev, weights, restored, after
+            return backend, started, status, before, ev, restored, after
 
-    trained, before, ev, weights, restored, after = trio.run(main)
-    assert (2, 48) == (trained.epochs, ev.n)
+    backend, started, status, before, ev, restored, after = trio.run(main)
+    assert ("process", 2.0, "done", 48) == (backend, started.total, status.state, ev.n)
     assert "settling_steps" == before.uncertainty_kind
     assert (2, None) == (restored.version, restored.migrated_from)
     assert before.scores == after.scores
@@ -54,5 +60,5 @@ def test_bad_input_through_the_kernel_is_a_typed_error(tmp_path):
             await k.spawn(EqPropNeuro)
             await k.call("learning.eqprop", P.Train(dataset="imagenet"), timeout=60)
 
-    with pytest.raises(Exception, match="unknown dataset 'imagenet'; this neuro knows: digits, mnist1d"):
+    with pytest.raises(neuro.RemoteError, match="unknown dataset 'imagenet'.*eqprop's own: digits, mnist1d"):
         trio.run(main)

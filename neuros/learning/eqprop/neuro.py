@@ -1,243 +1,244 @@
-"""`learning.eqprop`: an equilibrium-propagation learner as a neuro service.
+"""`learning.eqprop`: an equilibrium-propagation learner as a neuro service (protocol v2).
 
-Importing this module costs no torch: torch, numpy and the model load inside the handler,
-on the first message that needs them. Training runs one epoch per `ctx.run_sync` call so the
-kernel keeps serving, and a `Progress` event is published after each epoch.
+The protocol (jobs, Status while training, checkpoints, Resume, weights by reference) is
+`..learner.Learner`'s; this module is what is eqprop's own: a job's slice is one epoch, a
+Prediction carries the settling time as its uncertainty, Generate clamps the output and
+relaxes the input, and sleep (consolidation) generates one input per class and reports how
+many the same net recognises (it changes no weights). Importing this module costs no torch:
+torch, numpy and the model load inside the methods, in the job's worker thread.
 """
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
+
+import msgspec
 
 from neuro import sdk
 
+from ..learner import Learner, TrainData, named_data
 from ..protocol import (
     Array,
-    Dream,
-    Dreams,
-    Evaluate,
-    Evaluation,
-    JobStatus,
-    Predict,
+    Description,
+    Generate,
+    Generated,
     Prediction,
-    Reply,
-    Request,
-    Restore,
     Restored,
-    Snapshot,
-    Status,
-    Step,
     StepResult,
     Train,
-    TrainResult,
     Weights,
 )
 from .config import EqPropConfig, config_with
 
 __all__ = ["EqPropNeuro"]
 
-_job_ids = itertools.count(1)
+# Ranges of the options whose checks (EqPropConfig.__post_init__) bound them: (min, max), None open.
+_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "beta": (0.0, 1.0), "lipschitz": (0.0, 1.0), "lr": (0.0, None), "layer_lr_ratio": (0.0, None),
+    "init_gain": (0.0, None), "free_steps": (1, None), "nudge_steps": (1, None), "batch_size": (1, None),
+    "epochs": (1, None), "power_iters": (1, None), "dream_steps": (1, None), "check_every": (1, None),
+    "dream_refine": (0, None),
+}
 
 
 def _gpu_allowed(ctx: Any) -> bool:
-    """Whether the running policy lets this neuro use a GPU.
+    """Whether the running policy grants this neuro a GPU and the machine has one."""
+    from ..device import gpu_allowed
 
-    The kernel's Policy has no GPU field yet; when it gains one (``gpu`` or ``gpu_memory``)
-    and exposes the policy as ``ctx.policy``, a false or zero value keeps us on the CPU.
-    Until then the `learning` policy is taken to grant the GPU.
-    """
-    policy = getattr(ctx, "policy", None)
-    for field in ("gpu", "gpu_memory"):
-        if policy is not None and hasattr(policy, field):
-            return bool(getattr(policy, field))
-    return True
+    return gpu_allowed(ctx.resources)
 
 
-class EqPropNeuro(sdk.Neuro):
+class EqPropNeuro(Learner):
     """Trains and serves an energy-based net by equilibrium propagation (no backprop)."""
 
     name = "learning.eqprop"
-    input = Request
-    output = Reply
-    policy = "learning"
 
     def __init__(self) -> None:
+        super().__init__()
         self.config = EqPropConfig()
-        self.learner: Any = None  # train.Learner once trained or restored
-        self.jobs: dict[str, JobStatus] = {}
-        self.last_job = ""
-        self.last_dreams: Dreams | None = None
+        self.gpu_ok = False  # what the last message's ctx.resources said
 
-    # ------------------------------------------------------------------------- serving
+    @property
+    def learner(self) -> Any:
+        """The served `train.Learner` (None before Train or Restore)."""
+        return self.model
 
     async def handle(self, ctx: sdk.Context, msg: Any) -> Any:
+        self.gpu_ok = _gpu_allowed(ctx)
+        return await super().handle(ctx, msg)
+
+    # ------------------------------------------------------------------------- describe
+
+    def describe(self) -> Description:
+        from ..options import option_specs
+        from .weights import FORMAT, VERSION
+
+        m = self.model
+        return Description(
+            name=self.name, tasks=["classify"], options=option_specs(EqPropConfig, ranges=_RANGES),
+            capabilities=["gpu", "generate", "sleep", "online"],
+            input_shape=list(m.input_shape) if m is not None else None,
+            output_shape=[m.classes] if m is not None else None,
+            datasets=_dataset_names(), weight_format=FORMAT, weight_version=VERSION,
+            summary="an energy-based net trained by equilibrium propagation: a free phase, nudged phases at "
+                    "+-beta and a local contrastive update (no backprop); integer labels in, class scores out")
+
+    # ------------------------------------------------------------------------- data
+
+    def load_dataset(self, name: str) -> TrainData:
+        """A data set of the registry, else one of eqprop's own (mnist1d: generated here)."""
+        from .data import DATASETS, load
+
         try:
-            return await self._serve(ctx, msg)
-        except sdk.Reject:
-            raise
-        except ValueError as e:
-            # Bad input is refused without a crash: a restart would lose the learnt weights.
-            raise sdk.Reject(str(e)) from e
+            data = named_data(name)
+            import numpy as np  # the registry's arrays are read-only; torch wants its own copy
 
-    async def _serve(self, ctx: sdk.Context, msg: Any) -> Any:
-        if isinstance(msg, Train):
-            return await self._train(ctx, msg)
-        if isinstance(msg, Step):
-            return await self._step(ctx, msg)
-        if isinstance(msg, Predict):
-            return await ctx.run_sync(self._predict, msg)
-        if isinstance(msg, Evaluate):
-            return await ctx.run_sync(self._evaluate, msg)
-        if isinstance(msg, Snapshot):
-            weights = self.snapshot()
-            if weights is None:
-                raise ValueError("learning.eqprop has no weights yet: send Train or Restore first")
-            return weights
-        if isinstance(msg, Restore):
-            return await ctx.run_sync(self._restore, msg.weights, _gpu_allowed(ctx))
-        if isinstance(msg, Status):
-            return self._status(msg.job)
-        if isinstance(msg, Dream):
-            return await ctx.run_sync(self._dream, msg.labels, msg.steps)
-        raise TypeError(f"learning.eqprop cannot handle {type(msg).__name__}")
+            data.x, data.y = np.array(data.x), np.array(data.y)
+            data.test = None if data.test is None else (np.array(data.test[0]), np.array(data.test[1]))
+            return data
+        except (ImportError, ValueError) as e:
+            if name not in DATASETS:
+                if isinstance(e, ImportError):
+                    raise ValueError(f"unknown dataset {name!r}; this neuro knows: {', '.join(DATASETS)}") from None
+                raise ValueError(f"{e}; and eqprop's own: {', '.join(DATASETS)}") from None
+        d = load(name)
+        return TrainData(name=name, task="classify", x=d.x_train, y=d.y_train, input_shape=tuple(d.input_shape),
+                         classes=d.classes, input_range=tuple(d.input_range), test=(d.x_test, d.y_test),
+                         hash=_arrays_hash(name, d.x_train, d.y_train, d.x_test, d.y_test))
 
-    async def _train(self, ctx: sdk.Context, msg: Train) -> TrainResult:
-        from .train import pick_device
+    # ------------------------------------------------------------------------- training
 
-        job = msg.job or f"train-{next(_job_ids)}"
-        options = dict(msg.options)
-        options.setdefault("seed", msg.seed)
-        options.setdefault("epochs", msg.epochs)
-        if msg.batch_size is not None:
-            options.setdefault("batch_size", msg.batch_size)
+    def begin(self, train: Train, data: TrainData, model: Any) -> tuple[Any, float, str]:
+        from .train import Learner as Net, pick_device
+
+        if data.task != "classify":
+            raise ValueError(f"learning.eqprop learns classification (integer labels, one per example); this "
+                             f"data is a {data.task} task")
+        options = dict(train.options)
+        options.setdefault("seed", train.seed)
+        options.setdefault("epochs", train.epochs)
+        if train.batch_size is not None:
+            options.setdefault("batch_size", train.batch_size)
+        if "hidden" in options and isinstance(options["hidden"], list):
+            options["hidden"] = tuple(options["hidden"])
         cfg = config_with(self.config, options)
-        if msg.epochs < 1:
-            raise ValueError(f"Train.epochs must be >= 1, got {msg.epochs}")
-        data = await ctx.run_sync(_training_data, msg)
-        x, y, shape, classes, input_range, test = data
-        self.jobs[job] = JobStatus(job=job, state="running", total=float(cfg.epochs))
-        self.last_job = job
-        try:
-            device = pick_device(cfg.device, _gpu_allowed(ctx))
-            reuse = (not msg.fresh and self.learner is not None and self.learner.input_shape == shape
-                     and self.learner.classes == classes and self.learner.cfg.hidden == cfg.hidden
-                     and self.learner.cfg.feedback == cfg.feedback
-                     and self.learner.cfg.optimizer == cfg.optimizer)
-            if reuse:
-                self.learner.cfg = cfg
-                self.learner.net.cfg = cfg
-                self.learner.opt.lr = cfg.lr
-            else:
-                from .train import Learner
+        shape, classes = tuple(data.input_shape), max(int(data.classes), 2)
+        reuse = (model is not None and model.input_shape == shape and model.classes == classes
+                 and model.cfg.hidden == cfg.hidden and model.cfg.feedback == cfg.feedback
+                 and model.cfg.optimizer == cfg.optimizer)
+        if reuse:
+            model.cfg = cfg
+            model.net.cfg = cfg
+            model.opt.lr = cfg.lr
+        else:
+            model = Net(cfg, shape, classes, data.input_range, pick_device(cfg.device, self.gpu_ok))
+        self.config = cfg
+        return model, float(cfg.epochs), "epoch"
 
-                self.learner = await ctx.run_sync(Learner, cfg, shape, classes, input_range, device)
-            self.config = cfg
-            metrics: dict[str, float] = {}
-            steps0 = self.learner.steps
-            seconds = 0.0
-            for epoch in range(cfg.epochs):
-                metrics = await ctx.run_sync(self.learner.fit_epoch, x, y)
-                seconds += metrics["seconds"]
-                note = f"epoch {epoch + 1}/{cfg.epochs}"
-                self.jobs[job] = JobStatus(job=job, state="running", done=epoch + 1.0, total=float(cfg.epochs),
-                                           note=note, metrics=metrics)
-                await ctx.progress(job, epoch + 1, cfg.epochs, note, **metrics)
-            if test is not None:
-                ev = await ctx.run_sync(self.learner.evaluate, *test)
-                metrics = {**metrics, **{f"test_{k}": v for k, v in ev.items()}}
-        except BaseException as e:
-            self.jobs[job] = JobStatus(job=job, state="failed", note=f"{type(e).__name__}: {e}")
-            raise
-        self.jobs[job] = JobStatus(job=job, state="done", done=float(cfg.epochs), total=float(cfg.epochs),
-                                   metrics=metrics)
-        return TrainResult(job=job, epochs=cfg.epochs, steps=self.learner.steps - steps0, seconds=seconds,
-                           metrics=metrics)
+    def fit_steps(self, model: Any, data: TrainData, job: Any) -> tuple[float, dict[str, float]]:
+        """One epoch."""
+        before = model.steps
+        metrics = model.fit_epoch(data.x, data.y)
+        metrics["steps"] = float(model.steps - before)
+        return 1.0, metrics
 
-    async def _step(self, ctx: sdk.Context, msg: Step) -> StepResult:
-        learner = self._need_learner("Step")
-        x, y = _xy(msg.x, msg.y, "Step", learner.input_shape, learner.classes)
-        out = await ctx.run_sync(learner.step, x, y)
-        norms = out["update_norms"]
-        metrics = {f"update_norm_{k}": v for k, v in enumerate(norms)}
+    def finish(self, model: Any, data: TrainData) -> dict[str, float]:
+        if data.test is None:
+            return {}
+        ev = model.evaluate(*data.test)
+        return {f"test_{k}": v for k, v in ev.items()}
+
+    def step(self, model: Any, x: Any, y: Any) -> StepResult:
+        x, y = _xy(x, y, "Step", model.input_shape, model.classes)
+        out = model.step(x, y)
+        metrics = {f"update_norm_{k}": v for k, v in enumerate(out["update_norms"])}
         metrics.update(free_steps=float(out["free_steps"]), unsettled=float(out["unsettled"]),
                        braked=float(out["braked"]), flops=float(out["flops"]))
         return StepResult(loss=out["loss"], metrics=metrics)
 
-    def _predict(self, msg: Predict) -> Prediction:
-        learner = self._need_learner("Predict")
-        x = _x(msg.x, "Predict", learner.input_shape)
-        scores, settle, _ = learner.predict(x, max_steps=4 * learner.cfg.free_steps)
-        return Prediction(labels=[int(i) for i in scores.argmax(1)], scores=Array.of(scores),
+    def save_job(self, model: Any) -> bytes:
+        """Weights, optimiser state, counters and the shuffling generator: an exact resume."""
+        import numpy as np
+
+        opt = model.opt
+        moments = {name: [t.cpu().numpy().astype("<f4").tobytes() for t in getattr(opt, name)]
+                   for name in ("m", "v", "buf") if hasattr(opt, name)}
+        doc = {"weights": msgspec.msgpack.encode(model.to_weights()), "moments": moments, "t": getattr(opt, "t", 0),
+               "steps": model.steps, "epochs": model.epochs,
+               "gen": np.asarray(model.gen.get_state()).tobytes()}
+        return msgspec.msgpack.encode(doc)
+
+    def load_job(self, blob: bytes) -> Any:
+        import numpy as np
+        import torch
+
+        doc = msgspec.msgpack.decode(blob)
+        model, _ = self.from_weights(msgspec.msgpack.decode(doc["weights"], type=Weights))
+        opt = model.opt
+        for name, arrays in doc["moments"].items():
+            for t, raw in zip(getattr(opt, name), arrays):
+                t.copy_(torch.from_numpy(np.frombuffer(raw, "<f4").reshape(tuple(t.shape)).copy()))
+        if hasattr(opt, "t"):
+            opt.t = int(doc["t"])
+        model.steps, model.epochs = int(doc["steps"]), int(doc["epochs"])
+        model.gen.set_state(torch.from_numpy(np.frombuffer(doc["gen"], np.uint8).copy()))
+        return model
+
+    # ------------------------------------------------------------------------- serving
+
+    def predict(self, model: Any, x: Any) -> Prediction:
+        x = _x(x, "Predict", model.input_shape)
+        scores, settle, _ = model.predict(x, max_steps=4 * model.cfg.free_steps)
+        labels = [int(i) for i in scores.argmax(1)]
+        return Prediction(y=Array.of(labels, "int64"), labels=labels, scores=Array.of(scores),
                           uncertainty=[float(t) for t in settle], uncertainty_kind="settling_steps")
 
-    def _evaluate(self, msg: Evaluate) -> Evaluation:
-        learner = self._need_learner("Evaluate")
-        if msg.dataset is not None:
-            if msg.x is not None or msg.y is not None:
-                raise ValueError("Evaluate takes either `dataset` or inline `x` and `y`, not both")
-            from .data import load
+    def evaluate(self, model: Any, x: Any, y: Any) -> dict[str, float]:
+        x, y = _xy(x, y, "Evaluate", model.input_shape, model.classes)
+        return model.evaluate(x, y)
 
-            d = load(msg.dataset)
-            x, y = (d.x_train, d.y_train) if msg.split == "train" else (d.x_test, d.y_test)
-            if tuple(d.input_shape) != learner.input_shape:
-                raise ValueError(f"dataset {msg.dataset!r} has inputs of shape {d.input_shape}; this learner "
-                                 f"was trained on {learner.input_shape}")
-        elif msg.x is not None and msg.y is not None:
-            x, y = _xy(msg.x, msg.y, "Evaluate", learner.input_shape, learner.classes)
-        else:
-            raise ValueError("Evaluate needs `dataset` (digits or mnist1d) or inline `x` and `y`")
-        return Evaluation(metrics=learner.evaluate(x, y), n=len(y))
+    def generate(self, model: Any, msg: Generate) -> Generated:
+        import numpy as np
 
-    def _restore(self, weights: Weights, gpu_allowed: bool) -> Restored:
-        from .train import Learner, pick_device
+        labels = list(msg.labels)
+        if msg.y is not None:
+            if labels:
+                raise ValueError("Generate takes `labels` or `y`, not both")
+            y = msg.y.numpy()
+            if y.ndim != 1 or y.dtype.kind not in "iu":
+                raise ValueError(f"Generate.y for learning.eqprop is one integer label per input, got dtype "
+                                 f"{y.dtype} and shape {tuple(y.shape)}")
+            labels = [int(v) for v in y]
+        bad = [v for v in labels if not 0 <= v < model.classes]
+        if not labels or bad:
+            raise ValueError(f"Generate.labels must be non-empty class indices in [0, {model.classes}), got {labels}")
+        xs = model.dream(labels, msg.steps or None)  # (n, *input_shape)
+        scores, _, _ = model.predict(xs)
+        agree = float((scores.argmax(1) == np.asarray(labels)).mean())
+        return Generated(x=Array.of(xs), labels=labels, metrics={"self_agreement": agree})
+
+    def consolidate(self, model: Any) -> Generated:
+        """eqprop's sleep: one generated input per class, and how many the net recognises."""
+        return self.generate(model, Generate(labels=list(range(model.classes))))
+
+    # ------------------------------------------------------------------------- weights
+
+    def to_weights(self, model: Any) -> Weights:
+        return model.to_weights()
+
+    def from_weights(self, weights: Weights) -> tuple[Any, Restored]:
+        from .train import Learner as Net, pick_device
         from .weights import migrate
 
         current, migrated_from = migrate(weights)
-        learner = Learner.from_weights(current, "cpu")
-        device = pick_device(learner.cfg.device, gpu_allowed)
+        model = Net.from_weights(current, "cpu")
+        device = pick_device(model.cfg.device, self.gpu_ok)
         if device.type != "cpu":
-            learner = Learner.from_weights(current, device)
-        self.learner = learner
-        self.config = learner.cfg
-        return Restored(version=current.version, migrated_from=migrated_from)
-
-    def _status(self, job: str) -> JobStatus:
-        name = job or self.last_job
-        if not name:
-            return JobStatus(job="", state="idle")
-        if name not in self.jobs:
-            known = ", ".join(self.jobs) or "none"
-            raise ValueError(f"no job named {name!r}; known jobs: {known}")
-        return self.jobs[name]
-
-    def _dream(self, labels: list[int], steps: int) -> Dreams:
-        import numpy as np
-
-        learner = self._need_learner("Dream")
-        bad = [v for v in labels if not 0 <= v < learner.classes]
-        if not labels or bad:
-            raise ValueError(f"Dream.labels must be non-empty class indices in [0, {learner.classes}), got {labels}")
-        xs = learner.dream(labels, steps or None)  # (n, *input_shape)
-        scores, _, _ = learner.predict(xs)
-        agree = float((scores.argmax(1) == np.asarray(labels)).mean())
-        return Dreams(x=Array.of(xs), labels=list(labels), metrics={"self_agreement": agree})
-
-    def _need_learner(self, what: str) -> Any:
-        if self.learner is None:
-            raise ValueError(f"{what} needs a trained learner: send Train (or Restore weights) first")
-        return self.learner
+            model = Net.from_weights(current, device)
+        self.config = model.cfg
+        return model, Restored(version=current.version, migrated_from=migrated_from)
 
     # ------------------------------------------------------------------------- hooks
-
-    def snapshot(self) -> Weights | None:
-        """The learnt weights as `Weights` (format version `weights.VERSION`), or None."""
-        return None if self.learner is None else self.learner.to_weights()
-
-    def restore(self, state: Any) -> None:
-        """Load a snapshot (any supported format version; older ones are migrated)."""
-        if state is not None:
-            self._restore(state, gpu_allowed=True)
 
     @classmethod
     def migrate(cls, old_version: Any, state: Any) -> Any:
@@ -252,26 +253,17 @@ class EqPropNeuro(sdk.Neuro):
 
         return migrate(state)[0]
 
-    async def sleep(self, ctx: sdk.Context) -> Dreams | None:
-        """Dream one input per class with the output clamped, publish them, return them."""
-        if self.learner is None:
-            return None
-        dreams = await ctx.run_sync(self._dream, list(range(self.learner.classes)), 0)
-        self.last_dreams = dreams
-        await ctx.publish(f"dream.{self.name}", dreams)
-        return dreams
-
     def selfcheck(self) -> None:
         """Refuse to go live with non-finite weights or a broken Lipschitz bound."""
-        if self.learner is None:
+        if self.model is None:
             return
         import math
 
-        net = self.learner.net
+        net = self.model.net
         for k, w in enumerate(net.W):
             if not bool(w.isfinite().all()):
                 raise ValueError(f"learning.eqprop selfcheck: W{k} has non-finite values")
-        bound = self.learner.cfg.lipschitz
+        bound = self.model.cfg.lipschitz
         if bound is not None:
             sigma = net.lipschitz_estimate(iters=20)
             if not math.isfinite(sigma) or sigma > bound * 1.01:
@@ -281,30 +273,34 @@ class EqPropNeuro(sdk.Neuro):
 # ----------------------------------------------------------------------------- input checks
 
 
-def _training_data(msg: Train):
-    """(x, y, input_shape, classes, input_range, test or None) for a Train message."""
-    if msg.dataset is not None:
-        if msg.x is not None or msg.y is not None:
-            raise ValueError("Train takes either `dataset` or inline `x` and `y`, not both")
-        from .data import load
+def _dataset_names() -> list[str]:
+    from .data import DATASETS
 
-        d = load(msg.dataset)
-        return d.x_train, d.y_train, tuple(d.input_shape), d.classes, d.input_range, (d.x_test, d.y_test)
-    if msg.x is None or msg.y is None:
-        raise ValueError("Train needs `dataset` (digits or mnist1d) or inline `x` and `y`")
-    x = msg.x.numpy()
-    if x.ndim < 2:
-        raise ValueError(f"Train.x must have shape (N, ...) with one example per row, got shape {tuple(x.shape)}")
-    y = _labels(msg.y, "Train", len(x))
-    classes = max(int(y.max()) + 1, 2)
-    lo, hi = float(x.min()), float(x.max())
-    return x.astype("float32"), y, tuple(x.shape[1:]), classes, (min(lo, 0.0), max(hi, 1.0)), None
+    try:
+        from ..datasets.registry import names
+
+        known = names()
+    except ImportError:
+        known = []
+    return sorted(set(known) | set(DATASETS))
 
 
-def _x(a: Array, what: str, shape: tuple[int, ...]):
+def _arrays_hash(name: str, *arrays: Any) -> str:
+    import hashlib
+
     import numpy as np
 
-    x = a.numpy()
+    h = hashlib.sha256(name.encode())
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"|{a.dtype.str}|{list(a.shape)}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _x(x: Any, what: str, shape: tuple[int, ...]):
+    import numpy as np
+
     n_in = int(np.prod(shape))
     if x.ndim >= 2 and (tuple(x.shape[1:]) == shape or (x.ndim == 2 and x.shape[1] == n_in)):
         return x.astype("float32")
@@ -314,8 +310,7 @@ def _x(a: Array, what: str, shape: tuple[int, ...]):
     )
 
 
-def _labels(a: Array, what: str, n: int):
-    y = a.numpy()
+def _labels(y: Any, what: str, n: int):
     if y.ndim != 1 or len(y) != n:
         raise ValueError(f"{what}.y must have shape ({n},), one integer label per example, got {tuple(y.shape)}")
     if y.dtype.kind not in "iu":
@@ -325,9 +320,9 @@ def _labels(a: Array, what: str, n: int):
     return y.astype("int64")
 
 
-def _xy(xa: Array, ya: Array, what: str, shape: tuple[int, ...], classes: int):
-    x = _x(xa, what, shape)
-    y = _labels(ya, what, len(x))
+def _xy(x: Any, y: Any, what: str, shape: tuple[int, ...], classes: int):
+    x = _x(x, what, shape)
+    y = _labels(y, what, len(x))
     if len(y) and y.max() >= classes:
         raise ValueError(f"{what}.y labels must be < {classes} (this learner's classes), got {int(y.max())}")
     return x, y

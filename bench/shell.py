@@ -1,0 +1,285 @@
+"""bench/shell: `neuro shell` against a bare textual app with the same widgets, each in tmux at
+200x50 (issue 22's table).
+
+- start to first full frame: from starting the command in tmux until the process table with
+  its rows and status line is on the screen, the shell (attached to a real daemon running
+  echo) over the bare app (bench/_shell_bare.py, the same widgets and rows, no client),
+  interleaved;
+- CPU while nothing changes: the shell's CPU time over a quiet stretch, as a share of one core
+  (the bare app's beside it);
+- event -> visible: a call made to the daemon until its payload shows on the Log screen in
+  tmux (capture-pane polled every 5 ms), p95;
+- a process table of 10,000 neuros: the time for the Processes screen to take a refresh in
+  which a tenth of the rows changed and draw it (headless, in a child process, the data from
+  a client of synthetic rows, since spawning 10,000 neuros is a benchmark of its own), p95,
+  and that process's peak RSS.
+
+Not measured yet (no goal claimed): shell CPU at 5,000 msg/s over the bare app fed the same
+stream, kernel throughput attached over detached, a filter over a 1 M-event log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from neuro.client import blocking, run_blocking
+from neuro.shell import daemon as d
+
+from ._harness import Metric, ProgressBar, Report, interleaved, summarize
+
+REPO = Path(__file__).resolve().parent.parent
+NEURO = REPO / ".venv" / "bin" / "neuro"
+PYTHON = REPO / ".venv" / "bin" / "python"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+class Tmux:
+    """A detached tmux session of its own server at 200x50."""
+
+    def __init__(self, command: str, env: dict[str, str]) -> None:
+        self.name = f"bench-shell-{uuid.uuid4().hex[:8]}"
+        self.tmux = [shutil.which("tmux") or "tmux", "-L", self.name]
+        clean = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+        clean.update(env)
+        clean["TERM"] = "xterm-256color"
+        self.started = time.perf_counter()
+        subprocess.run([*self.tmux, "-f", "/dev/null", "new-session", "-d", "-s", self.name, "-x", "200", "-y", "50",
+                        f"exec {command}"], check=True, env=clean)
+
+    def screen(self) -> str:
+        return subprocess.run([*self.tmux, "capture-pane", "-t", self.name, "-p"], capture_output=True,
+                              text=True).stdout
+
+    def pid(self) -> int:
+        out = subprocess.run([*self.tmux, "display", "-p", "-t", self.name, "#{pane_pid}"], capture_output=True,
+                             text=True).stdout
+        return int(out.strip())
+
+    def wait_for(self, *texts: str, seconds: float = 60.0, every: float = 0.005) -> float:
+        """Seconds from the start until every text is on the screen."""
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            screen = self.screen()
+            if all(t in screen for t in texts):
+                return time.perf_counter() - self.started
+            time.sleep(every)
+        raise RuntimeError(f"{texts} never showed in tmux; the screen:\n{self.screen()}")
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
+
+    def close(self) -> None:
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+class Daemon:
+    def __init__(self) -> None:
+        self.home = tempfile.mkdtemp(prefix="bs", dir="/tmp")
+        self.state = d.State(self.home)
+        d.start(self.state)
+        self.client = blocking(str(self.state.socket), timeout=30)
+        run_blocking(self.client.__aenter__())
+        run_blocking(self.client.spawn("neuro.testing:Echo"))
+
+    def call(self, n: int) -> None:
+        run_blocking(self.client.call("echo", {"n": n}))
+
+    def rows(self) -> list[list[str]]:
+        return [[p["name"], p["version"][:12], p["sandbox"], p["state"], "0", "", f"0/{p['mailbox_capacity']}", "0",
+                 "0", p["policy"], p["supervisor"], ""] for p in run_blocking(self.client.ps())]
+
+    def close(self) -> None:
+        run_blocking(self.client.__aexit__(None, None, None))
+        d.stop(self.state, grace=10)
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+def _start_ratio(daemon: Daemon, repeats: int) -> tuple[Metric, Metric, Metric]:
+    rows_file = Path(daemon.home) / "rows.json"
+    rows_file.write_text(json.dumps(daemon.rows()))
+    env = {"NEURO_HOME": daemon.home}
+
+    def shell() -> float:
+        term = Tmux(f"{NEURO} shell", env)
+        try:
+            return term.wait_for("echo ", "1 neuros, sorted by name", "Quit")
+        finally:
+            term.close()
+
+    def bare() -> float:
+        term = Tmux(f"{PYTHON} {REPO / 'bench' / '_shell_bare.py'} {rows_file}", env)
+        try:
+            return term.wait_for("echo ", "1 neuros, sorted by name")
+        finally:
+            term.close()
+
+    xs, ys, ratios = interleaved(shell, bare, repeats, "start to first frame")
+    return (summarize(ratios, "ratio", goal=1.3, higher_is_better=False),
+            summarize(xs, "s", note="the shell's, for information"),
+            summarize(ys, "s", note="the bare app's, for information"))
+
+
+def _idle_cpu(daemon: Daemon, seconds: float) -> tuple[Metric, Metric]:
+    env = {"NEURO_HOME": daemon.home}
+    shares = {}
+    for label, command, marker in (
+            ("shell", f"{NEURO} shell --refresh 1", "1 neuros"),
+            ("bare", f"{PYTHON} {REPO / 'bench' / '_shell_bare.py'} {Path(daemon.home) / 'rows.json'}", "1 neuros")):
+        term = Tmux(command, env)
+        try:
+            term.wait_for(marker)
+            time.sleep(2.0)  # past the first looks
+            pid = term.pid()
+            c0, t0 = cpu_seconds(pid), time.perf_counter()
+            time.sleep(seconds)
+            shares[label] = (cpu_seconds(pid) - c0) / (time.perf_counter() - t0) * 100
+        finally:
+            term.close()
+    return (Metric(shares["shell"], "% of a core", goal=1.0, higher_is_better=False,
+                   note=f"over {seconds:g} s, --refresh 1, kernel idle; clock ticks of {1 / TICK:g} s"),
+            Metric(shares["bare"], "% of a core", note="the bare app, idle, for information"))
+
+
+def _event_visible(daemon: Daemon, samples: int) -> Metric:
+    term = Tmux(f"{NEURO} shell --screen log", {"NEURO_HOME": daemon.home})
+    lat = []
+    try:
+        term.wait_for("live")
+        bar = ProgressBar(samples, "event -> visible")
+        for i in range(samples):
+            n = 900_000 + i
+            t0 = time.perf_counter()
+            daemon.call(n)
+            deadline = t0 + 10
+            while f'"n":{n}' not in term.screen():
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"call {n} never showed on the Log screen:\n{term.screen()}")
+                time.sleep(0.005)
+            lat.append(time.perf_counter() - t0)
+            bar.update(i + 1)
+            time.sleep(0.05)
+        bar.close()
+    finally:
+        term.close()
+    lat.sort()
+    p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
+    return Metric(p95, "s", goal=0.25, higher_is_better=False, min=lat[0], max=lat[-1], runs=len(lat),
+                  note="a call to the daemon until its payload is on the Log screen in tmux (polled every 5 ms)")
+
+
+_BIG = r'''
+import asyncio, json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+from neuro.shell.tui._app import ShellApp
+from neuro.shell.tui._source import Source
+from neuro.kernel import ProcessInfo
+from neuro.kernel._kernel import KernelStatistics
+
+N, LOOKS = int(sys.argv[2]), int(sys.argv[3])
+
+
+def info(i, k):
+    busy = i % 10 == 0
+    return ProcessInfo(pid=i, name=f"n{i:05d}", neuro="Echo", version="a1b2c3d4e5f6a7b8", state="running",
+                       policy="default", sandbox="inproc", supervisor="root", mailbox=k % 7 if busy else 0,
+                       mailbox_capacity=1024, received=i + (k * 10 if busy else 0), handled=i, errors=0,
+                       dead_letters=0, restarts=0, in_flight=0, busy_time=0.0)
+
+
+IDLE = {i: info(i, 0) for i in range(N) if i % 10}  # one object each: the looks share them
+LOOKS_PS = [[IDLE.get(i) or info(i, k) for i in range(N)] for k in range(LOOKS + 40)]
+
+class Big:
+    """A client of N synthetic processes; at each look the busy tenth of them (every tenth
+    row) received more messages; the rest stand still."""
+    def __init__(self):
+        self.look = 0
+    async def __aenter__(self): return self
+    async def __aexit__(self, *e): pass
+    async def statistics(self):
+        self.look += 1
+        return KernelStatistics(N, N, 1, self.look, self.look, 0, 0, 0, 0, 0, 0, 0)
+    async def ps(self):
+        # made before the run: the time a real client spends decoding its answer is not the table's
+        return LOOKS_PS[min(self.look, len(LOOKS_PS) - 1)]
+    async def supervisors(self): return []
+    async def events(self, **kw): return []
+    async def messages(self, **kw): return []
+    def subscribe(self, topic): return self._never()
+    def tail(self, **kw): return self._never()
+    from contextlib import asynccontextmanager
+    @asynccontextmanager
+    async def _never(self):
+        async def it():
+            await asyncio.Event().wait()
+            yield None
+        yield it()
+    async def ps_names(self): return []
+    async def ping(self): await asyncio.Event().wait()
+
+async def main():
+    app = ShellApp(Source(factory=Big), refresh=3600)
+    times = []
+    async with app.run_test(size=(200, 50)) as pilot:
+        view = app.view("processes")
+        while len(view.model.cells) < N:
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        for _ in range(LOOKS):
+            t0 = time.perf_counter()
+            await view.tick()
+            await pilot.pause()  # the frame is drawn
+            times.append(time.perf_counter() - t0)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"times": times, "rss": rss}))
+
+asyncio.run(main())
+'''
+
+
+def _big_table(n: int, looks: int) -> tuple[Metric, Metric]:
+    out = subprocess.run([str(PYTHON), "-c", _BIG, str(REPO), str(n), str(looks)], capture_output=True, text=True,
+                         timeout=600, env={k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")})
+    if out.returncode != 0:
+        raise RuntimeError(f"the 10,000-row table run failed:\n{out.stderr[-3000:]}")
+    doc = json.loads(out.stdout.strip().splitlines()[-1])
+    times = sorted(doc["times"])
+    p95 = times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))]
+    return (Metric(p95 * 1000, "ms", goal=50, higher_is_better=False, min=times[0] * 1000, max=times[-1] * 1000,
+                   runs=len(times), note=f"{n} rows, the same busy tenth changing at each refresh; headless, synthetic client"),
+            Metric(doc["rss"] / 1e6, "MB", goal=150, higher_is_better=False, note="peak RSS of that process"))
+
+
+def run(quick: bool) -> Report:
+    if shutil.which("tmux") is None:
+        raise RuntimeError("bench/shell needs tmux (apt-get install tmux)")
+    daemon = Daemon()
+    try:
+        for i in range(20):
+            daemon.call(i)
+        start, start_shell, start_bare = _start_ratio(daemon, 3 if quick else 5)
+        idle, idle_bare = _idle_cpu(daemon, 5.0 if quick else 20.0)
+        visible = _event_visible(daemon, 10 if quick else 40)
+    finally:
+        daemon.close()
+    frame, rss = _big_table(2000 if quick else 10_000, 10 if quick else 30)
+    return Report(metrics={
+        "start_to_first_frame_vs_bare": start, "start_to_first_frame_shell": start_shell,
+        "start_to_first_frame_bare": start_bare, "idle_cpu_percent": idle, "idle_cpu_percent_bare": idle_bare,
+        "event_to_visible_p95": visible, "table_10k_frame_p95": frame, "table_10k_rss": rss,
+    }, extra={"not_measured": ["cpu at 5,000 msg/s vs bare", "kernel throughput attached/detached",
+                               "filter over a 1 M-event log -> first page"]})

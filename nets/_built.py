@@ -1,0 +1,223 @@
+"""A built net: its graph, plan and memo, how it runs inside a handler, and the neuro it is.
+
+`Built.neuro()` is a Neuro class whose handler runs the net through its own context, so a
+net is spawned, called, swapped and stopped like any neuro, and is a node of other nets by
+its name. Its version is the net's (`_graph._version`: the graph and its nodes' versions),
+and what the version store keeps of it is the graph as JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+
+from neuro._errors import Reject
+from neuro._manifest import Neuro
+from neuro._net import Net
+
+from . import _kernelside
+from ._graph import Graph, NetError, Signature, build_graph, describe, source
+from ._memo import Memo, content_hash
+from ._plan import Plan, make_plan
+from ._runner import NodeFailed, Run, Runner, _as
+from ._types import type_name
+
+__all__ = ["Built", "build", "class_resolver"]
+
+
+def class_resolver(neuros: Any) -> dict[str, Signature]:
+    """Signatures of the given Neuro classes (a list, or a mapping name -> class)."""
+    found: dict[str, Signature] = {}
+    items = neuros.items() if isinstance(neuros, dict) else ((None, n) for n in (neuros or ()))
+    for key, cls in items:
+        if isinstance(cls, Built):
+            sig = cls.graph.signature()
+            found[key or sig.name] = sig
+            continue
+        manifest = getattr(cls, "__manifest__", None)
+        if manifest is None:
+            raise TypeError(f"build(neuros=...) takes Neuro classes (or built nets), got {cls!r}")
+        name = key or manifest.name
+        found[name] = Signature(name, manifest.input, manifest.output, cls.version())
+    return found
+
+
+def build(decl: Net, *, neuros: Any = None, kernel: Any = None) -> Built:
+    """Check `decl` and make it runnable; see `Net.build`."""
+    if not isinstance(decl, Net):
+        raise TypeError(f"build takes a neuro.sdk.Net, got {decl!r}")
+    classes = class_resolver(neuros)
+    live, known = _kernelside.signatures(kernel) if kernel is not None else (lambda n: None, lambda: [])
+
+    def resolve(name: str) -> Signature | None:
+        return classes.get(name) or live(name)
+
+    graph = build_graph(decl, resolve, lambda: sorted({*classes, *known()}))
+    return Built(decl, graph, classes)
+
+
+class Built:
+    """A net that built. `run(ctx, msg)` runs it inside a handler; `neuro()` is its class."""
+
+    def __init__(self, decl: Net, graph: Graph, classes: dict[str, Signature]) -> None:
+        self.decl = decl
+        self.graph = graph
+        self.plan: Plan = make_plan(graph)
+        self.memo = Memo()
+        self._classes = classes
+        self._neuro: type[Neuro] | None = None
+        self.refused: NetError | None = None  # the last re-check after a swap that failed
+        self._called = _called(graph)  # the nodes that call a neuro, nets inside it included
+
+    @property
+    def name(self) -> str:
+        return self.graph.name
+
+    @property
+    def version(self) -> str:
+        return self.graph.version
+
+    @property
+    def input(self) -> Any:
+        return self.graph.input
+
+    @property
+    def output(self) -> Any:
+        return self.graph.output
+
+    def show(self, *, plan: bool = False) -> dict[str, Any]:
+        shown = {**describe(self.graph), "version": self.version}
+        if plan:
+            shown["plan"] = self.plan.describe()
+        return shown
+
+    # -- running ---------------------------------------------------------------------------
+
+    def _recheck(self, where: Any) -> None:
+        """A node runs another version than the net was built with: build again with the
+        types of what runs now. If it no longer fits, refuse (NodeFailed naming the edge);
+        the graph stays as it was, so the net answers again once the node fits."""
+        procs = _kernelside.procs_of(where)
+        if procs is None:
+            return
+        for node in self._called:  # the common case: every node runs the version it was built with
+            proc = procs.get(node.neuro)
+            if proc is not None and proc.version != node.version:
+                break
+        else:
+            return
+        live_version = _kernelside.live_versions(where)
+        stale = [n for n in self._called if live_version(n.neuro) not in (None, n.version)]
+        live, known = _kernelside.signatures(where)
+        try:
+            graph = build_graph(self.decl, lambda name: live(name) or self._classes.get(name), known)
+        except NetError as e:
+            self.refused = e
+            names = ", ".join(f"{n.id} ({n.neuro} {live_version(n.neuro)})" for n in stale)
+            raise NodeFailed(f"net {self.name!r}: {names} changed version and the net no longer fits it, so it "
+                             f"refuses to run until it does: {e}", stale[0].id) from None
+        if graph.input is not None and type_name(graph.input) != type_name(self.graph.input) or \
+                graph.output is not None and type_name(graph.output) != type_name(self.graph.output):
+            raise NodeFailed(f"net {self.name!r}: after the swap of {stale[0].neuro} the net's own input or output "
+                             f"type would change ({type_name(self.graph.input)} -> {type_name(self.graph.output)}); "
+                             "build and swap the net itself", stale[0].id)
+        self.graph, self.plan, self.refused = graph, make_plan(graph), None
+        self._called = _called(graph)
+
+    async def run(self, ctx: Any, msg: Any, *, fresh: bool = False) -> Any:
+        """Run the net on `msg` through `ctx` (a handler's context); returns its output.
+        Raises `Reject` naming the failed node, its neuro, the root error and relay path."""
+        return (await self.run_counted(ctx, msg, fresh=fresh))[0]
+
+    async def run_counted(self, ctx: Any, msg: Any, *, fresh: bool = False) -> tuple[Any, Run]:
+        """`run`, and the run's record: its id, node calls made, results from the memo."""
+        _event = _kernelside.emitter(ctx)  # (so named, tests/kernel/test_event_catalogue.py finds the emitter)
+        run = Run(_kernelside.run_id(ctx), fresh, trio.current_time() + self.graph.deadline, _event is not None)
+        runner = Runner(self.memo)
+        start = trio.current_time()
+        in_hash = content_hash(msg)
+        error: str | None = None
+        result: Any = None
+        try:
+            self._recheck(ctx)
+            if self.plan.chain is not None:
+                # The fast path, called straight (a coroutine frame less per node call), and with
+                # no cancel scope: one call runs at a time, each with the time left as its timeout.
+                result = _as(await runner._chain(ctx, self.graph, self.plan.chain, msg, run, "", in_hash),
+                             self.graph.output)
+                return result, run
+            with trio.move_on_at(run.deadline_at) as scope:
+                try:
+                    result = await runner.run(ctx, self.graph, self.plan, msg, run, in_hash=in_hash)
+                except BaseExceptionGroup as group:
+                    failed = _first_failure(group)
+                    if failed is None:
+                        raise
+                    raise failed from None
+            if scope.cancelled_caught:
+                unfinished = ", ".join(sorted(run.running)) or "none"
+                raise NodeFailed(f"net {self.name!r} ran past its deadline of {self.graph.deadline:g} s (still "
+                                 f"running: {unfinished})", unfinished)
+        except NodeFailed as e:
+            error = str(e)
+            raise Reject(error) from None
+        finally:
+            if _event is not None:
+                _event("net.run", ctx.name, ctx.name, run=run.id, net=self.name, version=self.version,
+                     input_hash=in_hash, output_hash=None if error is not None else run.hashes.get("out")
+                     or content_hash(result),
+                     ok=error is None, error=error, called=run.called, cached=run.cached,
+                     seconds=trio.current_time() - start, steps=run.steps)
+        return result, run
+
+    # -- as a neuro ----------------------------------------------------------------------------
+
+    def neuro(self, *, name: str | None = None, policy: str = "default") -> type[Neuro]:
+        """The Neuro class that runs this net (made once per name and policy)."""
+        cached = self._neuro
+        if cached is not None and name in (None, cached.name) and cached.policy == policy:
+            return cached
+        built = self
+
+        async def handle(self: Any, ctx: Any, msg: Any) -> Any:
+            return (await built.run_counted(ctx, msg))[0]  # (not `run`: every frame is resumed per node call)
+
+        cls = type(f"Net_{(name or self.name).replace('.', '_').replace('-', '_')}", (Neuro,), {
+            "name": name or self.name, "input": self.input, "output": self.output, "policy": policy,
+            "handle": handle, "__module__": __name__, "__doc__": self.graph.description or f"net {self.name}",
+        })
+        cls.__version_cache__ = self.version  # type: ignore[attr-defined]
+        cls.__neuro_source__ = source(self.graph)  # type: ignore[attr-defined]
+        cls.__neuro_net__ = self  # type: ignore[attr-defined]
+        if name in (None, self.name):
+            self._neuro = cls
+        return cls
+
+
+def _called(graph: Graph) -> list[Any]:
+    """Every node that calls a neuro, in `graph` and the nets inside it (their versions key the memo)."""
+    found = []
+    for node in graph.nodes.values():
+        if node.kind == "net" and node.sub is not None:
+            found += _called(node.sub)
+        elif node.neuro and node.kind in ("neuro", "map", "loop"):
+            found.append(node)
+    return found
+
+
+def _first_failure(group: BaseExceptionGroup) -> NodeFailed | None:
+    for exc in group.exceptions:
+        if isinstance(exc, NodeFailed):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            inner = _first_failure(exc)
+            if inner is not None:
+                return inner
+    return None
+
+
+def problems_of(e: NetError) -> list[dict[str, Any]]:
+    return [{"kind": p.kind, "message": p.message, "edge": p.edge, "node": p.node, "source_type": p.source_type,
+             "target_type": p.target_type} for p in e.problems]
+

@@ -1,0 +1,68 @@
+"""What a net runner needs of the kernel that `Context` does not offer yet, in one place.
+
+A net runner is a trusted system neuro that runs in the kernel's process. Three things it
+needs are not in `ctx` (nor in `ctx.kernel`) today, so they are read here from the kernel's
+own context object, and only here:
+
+- `signatures(ctx_or_kernel)`: the input and output types and the running version of each
+  neuro, for the checks at build and again after a node's hot swap (the kernel's `info` op
+  gives the version but not the types);
+- `emit(ctx, name, **data)`: a lineage event into the log, checked against the catalogue
+  (kernel/_events.py), as the kernel's own events are;
+- `run_id(ctx)`: the id of the message being handled, which names the net's run and is the
+  parent of every call the run makes (so `LogReader.trace(run)` finds them).
+
+Each falls back to what works anywhere (no types: build with classes; no events; a fresh
+id) when the context is not the kernel's. A `ctx.kernel` op for each would remove this module.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from ._graph import Signature
+
+__all__ = ["signatures", "emitter", "run_id", "procs_of"]
+
+
+def procs_of(where: Any) -> dict[str, Any] | None:
+    """The process table of an embedded Kernel or of a kernel context, or None."""
+    router = getattr(where, "_router", None)
+    procs = getattr(router, "procs", None)
+    return procs if isinstance(procs, dict) else None
+
+
+def signatures(where: Any) -> tuple[Callable[[str], Signature | None], Callable[[], list[str]]]:
+    """A resolver of neuro names from the process table of `where` (a Kernel or a context)."""
+    procs = procs_of(where)
+
+    def resolve(name: str) -> Signature | None:
+        proc = procs.get(name) if procs is not None else None
+        if proc is None or str(getattr(proc.state, "value", proc.state)) in ("stopped", "failed"):
+            return None
+        return Signature(name, proc.manifest.input, proc.manifest.output, proc.version)
+
+    return resolve, (lambda: sorted(procs) if procs is not None else [])
+
+
+def live_versions(where: Any) -> Callable[[str], str | None]:
+    procs = procs_of(where)
+
+    def version(name: str) -> str | None:
+        proc = procs.get(name) if procs is not None else None
+        return proc.version if proc is not None else None
+
+    return version
+
+
+def emitter(ctx: Any) -> Callable[..., None] | None:
+    """The kernel's event function for `ctx` (name, neuro, actor, **data), or None."""
+    router = getattr(ctx, "_router", None)
+    return getattr(router, "_event", None)
+
+
+def run_id(ctx: Any) -> int:
+    current = getattr(ctx, "_current", None)
+    mid = getattr(current, "id", None)
+    return mid if isinstance(mid, int) else time.time_ns()

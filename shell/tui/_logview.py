@@ -1,0 +1,228 @@
+"""The Log screen: the event log as it is written (the client's `tail`, which waits for the
+log writer's commits: no polling), filtered by neuro, kind, outcome and text; `p` pauses,
+`f` follows the newest row; enter opens a message (envelope, payload, outcome, error with its
+traceback, and its trace). It holds at most `KEEP` rows: it never loads the whole log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Input, Select, Static
+
+from ._view import View, fmt_time, short
+
+__all__ = ["LogView", "KEEP"]
+
+KEEP = 1000  # rows held; older ones leave the table
+FIRST = 200  # rows read back when the screen opens or a filter changes
+_FLUSH = 0.02  # seconds rows wait to be drawn together (a burst is drawn once)
+
+
+def matches(record: Any, text: str) -> bool:
+    """Whether `text` appears in the row (sender, recipient, payload, reply, error, reason)."""
+    if not text:
+        return True
+    hay = " ".join(x if isinstance(x, str) else json.dumps(x, default=str) for x in (
+        record.sender, record.recipient, record.kind, record.topic, record.payload, record.reply, record.error,
+        record.reason, record.outcome, record.id))
+    return text.lower() in hay.lower()
+
+
+class LogView(View):
+    BINDINGS = [
+        Binding("p", "pause", "Pause/resume"), Binding("f", "follow", "Follow"),
+        Binding("slash", "text", "Text filter"), Binding("n", "neuro", "Neuro filter"),
+        Binding("c", "clear", "Clear filters"),
+    ]
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.paused = False
+        self.follow = True
+        self._pending: list[Any] = []
+        self._flush_scheduled = False
+        self._last_id: int | None = None
+        self.rows_seen = 0
+
+    def compose(self) -> Any:
+        with Horizontal(id="log-filters"):
+            yield Input(placeholder="neuro", id="log-neuro")
+            yield Select([(k, k) for k in ("send", "call", "event")], prompt="any kind", id="log-kind", type_to_search=False)
+            yield Select([(k, k) for k in ("handled", "error", "dead", "none")], prompt="any outcome", id="log-outcome",
+                         type_to_search=False)
+            yield Input(placeholder="text", id="log-text")
+        table: DataTable = DataTable(id="log-table", cursor_type="row", zebra_stripes=True)
+        for key, heading in (("id", "id"), ("time", "time"), ("sender", "from"), ("recipient", "to"),
+                             ("kind", "kind"), ("outcome", "outcome"), ("latency", "ms"), ("payload", "payload"),
+                             ("detail", "reply / error")):
+            table.add_column(heading, key=key)
+        yield table
+        yield Static("", id="log-status")
+
+    # -- the filters --------------------------------------------------------------------------
+
+    def filters(self) -> dict[str, Any]:
+        kind = self.query_one("#log-kind", Select).value
+        outcome = self.query_one("#log-outcome", Select).value
+        neuro = self.query_one("#log-neuro", Input).value.strip()
+        return {"neuro": neuro or None, "kind": None if kind is Select.NULL else kind,
+                "outcome": None if outcome is Select.NULL else outcome}
+
+    @property
+    def text(self) -> str:
+        return self.query_one("#log-text", Input).value.strip()
+
+    def set_filters(self, *, neuro: str | None = None) -> None:
+        self.query_one("#log-neuro", Input).value = neuro or ""
+        self.restart()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id in ("log-neuro", "log-text"):
+            self.restart()
+            self.query_one("#log-table").focus()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if self.is_mounted and self.client is not None:
+            self.restart()
+
+    def action_text(self) -> None:
+        self.query_one("#log-text", Input).focus()
+
+    def action_neuro(self) -> None:
+        self.query_one("#log-neuro", Input).focus()
+
+    def action_clear(self) -> None:
+        self.query_one("#log-neuro", Input).value = ""
+        self.query_one("#log-text", Input).value = ""
+        self.query_one("#log-kind", Select).clear()
+        self.query_one("#log-outcome", Select).clear()
+        self.restart()
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        if self.paused:
+            self.workers_cancel()
+        else:
+            self._stream(resume=True)
+        self._status()
+
+    def action_follow(self) -> None:
+        self.follow = not self.follow
+        if self.follow:
+            self._to_bottom()
+        self._status()
+
+    # -- the stream ---------------------------------------------------------------------------
+
+    async def connected(self) -> None:
+        self.restart()
+
+    def workers_cancel(self) -> None:
+        for worker in list(self.workers):
+            if worker.group == "log-tail":
+                worker.cancel()
+
+    def restart(self) -> None:
+        """Read the newest rows that match, then follow what is committed after them."""
+        self.workers_cancel()
+        self.query_one("#log-table", DataTable).clear()
+        self._pending.clear()
+        self._last_id = None
+        if not self.paused:
+            self._stream(resume=False)
+        self._status()
+
+    def _stream(self, *, resume: bool) -> None:
+        self.run_worker(self.shell._guard(self._follow(resume)), group="log-tail", exclusive=True)
+
+    async def _follow(self, resume: bool) -> None:
+        client = self.client
+        if client is None:
+            return
+        flt = self.filters()
+        try:
+            if not (resume and self._last_id is not None):
+                # The newest id first, then the newest rows that match: a row committed
+                # between the two is in the second answer, so none falls in the gap.
+                newest = await client.messages(limit=1, newest_first=True)
+                first = await client.messages(limit=FIRST, newest_first=True, **flt)
+                self._last_id = newest[0].id if newest else None
+                self._take(list(reversed(first)))
+            async with client.tail(after_id=self._last_id, **flt) as rows:
+                async for record in rows:
+                    self._take([record])
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            if isinstance(e, self.shell.source.lost_errors):
+                self.shell.connection_lost(e)
+            else:
+                self.query_one("#log-status", Static).update(f"[red]{type(e).__name__}: {e}[/red]")
+
+    def _take(self, records: list[Any]) -> None:
+        for record in records:
+            self._last_id = record.id if self._last_id is None else max(self._last_id, record.id)
+            self.rows_seen += 1
+            if matches(record, self.text):
+                self._pending.append(record)
+        if self._pending and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.set_timer(_FLUSH, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        rows, self._pending = self._pending[-KEEP:], []
+        if not rows:
+            return
+        table = self.query_one("#log-table", DataTable)
+        for record in rows:
+            key = str(record.id)
+            if key in table.rows:
+                continue
+            table.add_row(*self._cells(record), key=key)
+        extra = len(table.rows) - KEEP
+        if extra > 0:
+            for key in list(table.rows)[:extra]:
+                table.remove_row(key)
+        if self.follow:
+            self._to_bottom()
+        self._status()
+
+    @staticmethod
+    def _cells(m: Any) -> tuple[Any, ...]:
+        outcome = m.outcome or "…"
+        style = {"handled": "green", "error": "red", "dead": "yellow"}.get(m.outcome or "", "dim")
+        detail = (f"{m.error.get('type')}: {m.error.get('message')}" if m.error else
+                  m.reason if m.outcome == "dead" else m.reply if m.reply is not None else "")
+        from rich.text import Text
+
+        return (str(m.id), fmt_time(m.time)[11:], m.sender, m.recipient, m.kind, Text(outcome, style=style),
+                f"{m.latency * 1000:.1f}" if m.latency is not None else "", short(m.payload, 50), short(detail, 60))
+
+    def _to_bottom(self) -> None:
+        table = self.query_one("#log-table", DataTable)
+        if table.rows:
+            table.move_cursor(row=len(table.rows) - 1, animate=False)
+
+    def _status(self) -> None:
+        flt = {k: v for k, v in self.filters().items() if v}
+        if self.text:
+            flt["text"] = self.text
+        state = "paused" if self.paused else "live"
+        follow = ", following" if self.follow else ""
+        shown = len(self.query_one("#log-table", DataTable).rows)
+        where = ", ".join(f"{k}={v}" for k, v in flt.items()) or "no filter"
+        self.query_one("#log-status", Static).update(f"{state}{follow}; {shown} rows shown (at most {KEEP}); {where}")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "log-table" and event.row_key.value:
+            from ._details import MessageScreen
+
+            self.follow = False
+            self._status()
+            self.app.push_screen(MessageScreen(int(event.row_key.value)))

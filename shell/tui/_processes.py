@@ -1,0 +1,281 @@
+"""The Processes screen: the process table (live counters, msg/s sparkline, mailbox against its
+limit, restarts, last error), sorted and filtered, with actions on the selected neuro; `t` shows
+the supervision tree instead.
+
+It redraws only what changed: each refresh asks the kernel for its statistics, and only when
+they moved (or a kernel event said something happened) for the process table, whose changed
+cells alone are written to the table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, Static, Tree
+
+from ._model import COLUMNS, SORT_KEYS, Change, ProcessModel
+from ._view import View
+
+__all__ = ["ProcessesView"]
+
+# Events after which the process table or the tree may differ though the counters did not.
+_LIFECYCLE = ("neuro.", "supervisor.", "swap.done", "drop.spawned", "drop.removed", "drop.swapped")
+_ERRORS = {"neuro.crashed": "error", "neuro.start_failed": "error", "neuro.restart_failed": "error",
+           "swap.failed": "error", "neuro.failed": "reason"}
+
+
+class ProcessesView(View):
+    WINDOW = 300  # rows the table holds at once
+
+    BINDINGS = [
+        Binding("s", "stop", "Stop"), Binding("r", "restart", "Restart"), Binding("b", "rollback", "Rollback"),
+        Binding("z", "sleep", "Sleep"), Binding("l", "open_log", "Its log"), Binding("i", "info", "Info"),
+        Binding("o", "sort", "Sort"), Binding("O", "reverse", "Reverse", show=False),
+        Binding("slash", "filter", "Filter"), Binding("t", "tree", "Tree"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.model = ProcessModel()
+        self.sort_key = "name"
+        self.reverse = False
+        self.text = ""
+        self._stats: Any = None
+        self._dirty = True
+        self._rates_zero = True
+        self.frames = 0  # table writes: a test sees that an idle kernel causes none
+        self.ordered: list[str] = []  # the rows in order, filtered
+        self.first_row = 0  # the first of them in the table
+
+    def compose(self) -> Any:
+        yield Input(placeholder="filter: any text in a row (enter to apply, escape to clear)", id="proc-filter")
+        table: DataTable = DataTable(id="proc-table", cursor_type="row", zebra_stripes=True)
+        for key, heading in COLUMNS:
+            table.add_column(heading, key=key)
+        yield table
+        yield Tree("supervisors", id="proc-tree")
+        yield Static("", id="proc-status")
+
+    def on_mount(self) -> None:
+        self.query_one("#proc-filter").display = False
+        self.query_one("#proc-tree").display = False
+
+    # -- data ---------------------------------------------------------------------------------
+
+    async def connected(self) -> None:
+        self._dirty = True
+        await self.tick(force=True)  # the table first: the first frame waits for it
+        try:
+            for ev in await self.client.events(name="neuro.crashed", newest_first=True, limit=200):
+                if ev.neuro and ev.neuro not in self.model.last_error:
+                    self.model.note_error(ev.neuro, ev.data.get("error", ""))
+        except Exception:  # a kernel without a log has no past events: only live ones
+            return
+        self._dirty = True
+
+    def kernel_event(self, event: Any) -> None:
+        if event.name in _ERRORS and event.neuro:
+            self.model.note_error(event.neuro, event.data.get(_ERRORS[event.name], ""))
+        if event.name.startswith(_LIFECYCLE):
+            self._dirty = True
+
+    async def tick(self, force: bool = False) -> None:
+        client = self.client
+        if client is None:
+            return
+        stats = await client.statistics()
+        key = (stats.accepted, stats.handled, stats.errors, stats.dead_letters, stats.processes, stats.running,
+               stats.queued, stats.in_flight, stats.supervisors)
+        if not force and not self._dirty and key == self._stats and self._rates_zero:
+            return  # nothing moved: no request, no redraw
+        self._stats, dirty, self._dirty = key, self._dirty, False
+        infos = await client.ps()
+        self.apply(self.model.update(infos, self.shell.clock()))
+        self._rates_zero = all(not h or h[-1] == 0 for h in self.model.rates.values())
+        if dirty or force:
+            await self._fill_tree()
+
+    def apply(self, change: Change) -> None:
+        """Write `change` to the table: changed cells of the rows in the window in place (the
+        rest are in the model, drawn when the window reaches them); added or removed rows, or
+        a sort column that changed, rebuild the order."""
+        if change.empty:
+            return
+        self.frames += 1
+        table = self.query_one("#proc-table", DataTable)
+        if change.added or change.removed:
+            self._rebuild(table)
+        else:
+            rows = table.rows
+            for name, cells in change.changed.items():
+                if name in rows:
+                    for column, value in cells.items():
+                        table.update_cell(name, column, value)
+            if self.sort_key != "name" and any(self._sort_column() in c for c in change.changed.values()):
+                self._rebuild(table)
+        self._status()
+
+    def _sort_column(self) -> str:
+        return {"rate": "rate", "mailbox": "mailbox"}.get(self.sort_key, self.sort_key)
+
+    def _rebuild(self, table: DataTable, keep: str | None = None) -> None:
+        """The rows in order, and the window of them the table holds: a table of 10,000 rows
+        is drawn and updated as one of `WINDOW` (textual's table costs grow with its rows)."""
+        selected = keep or self.selected()
+        self.ordered = self.model.order(self.sort_key, reverse=self.reverse, text=self.text)
+        index = self.ordered.index(selected) if selected in self.model.cells and selected in self.ordered else None
+        if index is not None and not self.first_row <= index < self.first_row + self.WINDOW:
+            self.first_row = max(0, index - self.WINDOW // 2)
+        self.first_row = max(0, min(self.first_row, len(self.ordered) - self.WINDOW))
+        self._fill(table, selected)
+
+    def _fill(self, table: DataTable, selected: str | None) -> None:
+        keys = [k for k, _ in COLUMNS]
+        window = self.ordered[self.first_row:self.first_row + self.WINDOW]
+        if [r.value for r in table.rows] != window:
+            table.clear()
+            for name in window:
+                cells = self.model.cells[name]
+                table.add_row(*(cells[k] for k in keys), key=name)
+        else:  # the same rows: bring their cells up to date
+            for name in window:
+                for k, v in self.model.cells[name].items():
+                    if str(table.get_cell(name, k)) != v:
+                        table.update_cell(name, k, v)
+        if selected in table.rows:
+            table.move_cursor(row=table.get_row_index(selected), animate=False)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """At the window's edge, move the window along (the cursor stays on its row)."""
+        table = event.data_table
+        if table.id != "proc-table" or event.row_key is None or event.row_key.value is None:
+            return
+        if event.row_key.value != self.selected():
+            return  # a stale highlight: the table was refilled since
+        row = table.cursor_row
+        if row == 0 and self.first_row > 0:
+            self.first_row = max(0, self.first_row - self.WINDOW // 2)
+        elif row == len(table.rows) - 1 and self.first_row + self.WINDOW < len(self.ordered):
+            self.first_row = min(len(self.ordered) - self.WINDOW, self.first_row + self.WINDOW // 2)
+        else:
+            return
+        self._fill(table, event.row_key.value)
+        self._status()
+
+    def _status(self) -> None:
+        shown = len(self.ordered)
+        total = len(self.model.cells)
+        where = f"{shown} of {total} neuros" if self.text else f"{total} neuros"
+        if shown > self.WINDOW:
+            where += f" (rows {self.first_row + 1}-{min(shown, self.first_row + self.WINDOW)} in the table)"
+        order = f"sorted by {self.sort_key}{' (reversed)' if self.reverse else ''}"
+        flt = f"; filter {self.text!r}" if self.text else ""
+        self.query_one("#proc-status", Static).update(f"{where}, {order}{flt}")
+
+    async def _fill_tree(self) -> None:
+        tree = self.query_one("#proc-tree", Tree)
+        sups = {s.name: s for s in await self.client.supervisors()}
+        tree.clear()
+        tree.root.expand()
+
+        def add(node: Any, name: str) -> None:
+            sup = sups[name]
+            branch = node.add(f"{name} [dim]{sup.strategy}, restarts {sup.restarts}, {sup.state}[/]", expand=True)
+            for child in sup.children:
+                if child in sups:
+                    add(branch, child)
+                else:
+                    info = self.model.infos.get(child)
+                    branch.add_leaf(f"{child} [dim]{info.state if info else ''}[/]")
+
+        for name, sup in sups.items():
+            if sup.parent is None:
+                add(tree.root, name)
+
+    # -- the selected neuro and the actions ---------------------------------------------------
+
+    def selected(self) -> str | None:
+        table = self.query_one("#proc-table", DataTable)
+        if not table.rows:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+
+    def _act(self, label: str, make: Any, *, confirm: str | None = None) -> None:
+        name = self.selected()
+        if name is None:
+            self.notify("no neuro selected", severity="warning")
+            return
+        self.shell.act(f"{label} {name}", lambda: make(name), confirm=confirm and confirm.format(name=name),
+                       after=self._changed)
+
+    async def _changed(self, result: Any) -> None:
+        self._dirty = True
+        await self.tick(force=True)
+
+    def action_stop(self) -> None:
+        self._act("stop", lambda n: self.client.stop(n), confirm="Stop {name}? Its queued messages are handled first.")
+
+    def action_restart(self) -> None:
+        self._act("restart", lambda n: self.client.restart(n))
+
+    def action_rollback(self) -> None:
+        self._act("rollback", lambda n: self.client.rollback(n),
+                  confirm="Roll {name} back to the version before the live one?")
+
+    def action_sleep(self) -> None:
+        self._act("sleep", lambda n: self.client.hook(n, "sleep"))
+
+    def action_open_log(self) -> None:
+        name = self.selected()
+        if name is not None:
+            self.shell.open_log(neuro=name)
+
+    def action_info(self) -> None:
+        name = self.selected()
+        if name is not None:
+            from ._details import InfoScreen
+
+            self.app.push_screen(InfoScreen(name))
+
+    def action_sort(self) -> None:
+        self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]
+        self._rebuild(self.query_one("#proc-table", DataTable))
+        self._status()
+
+    def action_reverse(self) -> None:
+        self.reverse = not self.reverse
+        self._rebuild(self.query_one("#proc-table", DataTable))
+        self._status()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#proc-filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#proc-filter", Input)
+        box.value, box.display, self.text = "", False, ""
+        self._rebuild(self.query_one("#proc-table", DataTable))
+        self._status()
+        self.query_one("#proc-table").focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "proc-filter":
+            self.text = event.value.strip()
+            self._rebuild(self.query_one("#proc-table", DataTable))
+            self._status()
+            self.query_one("#proc-table").focus()
+
+    def action_tree(self) -> None:
+        tree, table = self.query_one("#proc-tree"), self.query_one("#proc-table")
+        tree.display, table.display = not tree.display, tree.display
+        (tree if tree.display else table).focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "proc-table":
+            self.action_info()
