@@ -44,8 +44,9 @@ def bptt_direction(net: EqPropNet, x: torch.Tensor, y: torch.Tensor, steps: int,
         s = net.zeros(x.shape[0])
         prev = s
         for _ in range(steps):
-            prev, s = s, step(W, bwd, b, x, s, schedule=schedule, linear_output=net.cfg.output == "linear")
-        loss = cost(s[-1], y)
+            prev, s = s, step(W, bwd, b, x, s, schedule=schedule, linear_output=net.cfg.output == "linear",
+                              readout=net.cfg.output == "readout")
+        loss = cost(s[-1], y, net.cfg.output == "readout")
         grads = torch.autograd.grad(loss, [*W, *b], allow_unused=True)  # too few steps: W_0 unused
     grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, [*W, *b])]
     residual = max(float((a - c).detach().abs().max()) for a, c in zip(s, prev))
@@ -69,7 +70,7 @@ class BPTTLearner(Learner):
         B = x.shape[0]
         flops = 3 * cfg.free_steps * net.flops_per_step(B)  # forward, and backward at ~2x
         return {
-            "loss": float(cost(o, target)),
+            "loss": float(cost(o, target, cfg.output == "readout")),
             "correct": int((o.argmax(1) == y).sum()),
             "flops": flops,
             "free_steps": cfg.free_steps,

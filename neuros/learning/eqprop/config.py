@@ -51,8 +51,12 @@ class EqPropConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # the output is the readout W_L s_L + b_L at the fixed point (E stays bounded below: the
     # output's energy is 1/2 |o|^2 minus a linear term). With clipped outputs an example whose
     # target unit sits below 0 gives no contrast at all (both nudged phases stay clipped at 0),
-    # and in a deep net at initialisation that was 65% of the outputs.
-    output: Literal["clipped", "linear"] = "clipped"
+    # and in a deep net at initialisation that was 65% of the outputs. "readout" (Laborieux et
+    # al. 2021): the output is not a layer of the energy but logits W_L s_L + b_L read off the
+    # top hidden layer, the cost is cross-entropy (the MLP's), the nudge pulls the top hidden
+    # layer by -beta dCE/ds_L, and W_L learns from the free phase's exact gradient. The free
+    # phase then gets no top-down drive from a prediction it has not made yet.
+    output: Literal["clipped", "linear", "readout"] = "clipped"
     # Test for settling every this many steps (1: every step). Each test synchronises with
     # the device; on a GPU, 5-10 lets the steps in between queue without waiting.
     check_every: int = 1
@@ -82,6 +86,8 @@ class EqPropConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # Bound on the spectral norm of the coupling operator (all hidden/output couplings).
     # Below 1 the relaxation is a contraction: one fixed point, reached from anywhere.
     # None turns the constraint off (then only homeostasis keeps the dynamics in check).
+    # With the alternating schedule (which settles for any weights) a bound >= 1 is allowed:
+    # it is then a cap against runaway couplings that saturate every unit, not a contraction.
     lipschitz: float | None = 0.95
     # Power-iteration steps per update to track the norm; warm-started, so 3 is enough.
     power_iters: int = 3
@@ -132,8 +138,14 @@ class EqPropConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
             problems.append(f"`hidden` must be one or more layer widths >= 1, got {self.hidden}")
         if not 0.0 < self.beta < 1.0:
             problems.append(f"`beta` must be in (0, 1), got {self.beta}")
-        if self.lipschitz is not None and not 0.0 < self.lipschitz < 1.0:
-            problems.append(f"`lipschitz` must be in (0, 1) or None, got {self.lipschitz}")
+        if self.lipschitz is not None and self.schedule == "synchronous" and not 0.0 < self.lipschitz < 1.0:
+            problems.append(f"`lipschitz` must be in (0, 1) or None, got {self.lipschitz} (a bound >= 1 needs "
+                            f"schedule=\"alternating\")")
+        if self.lipschitz is not None and self.schedule == "alternating" and self.lipschitz <= 0.0:
+            problems.append(f"`lipschitz` must be > 0 or None, got {self.lipschitz}")
+        if self.output == "readout" and (self.lazy or self.feedback != "symmetric"):
+            problems.append("`output=\"readout\"` works with dense, symmetric relaxation only "
+                            "(set lazy=False, feedback=\"symmetric\")")
         for name in ("free_steps", "nudge_steps", "batch_size", "epochs", "power_iters", "dream_steps", "check_every"):
             if getattr(self, name) < 1:
                 problems.append(f"`{name}` must be >= 1, got {getattr(self, name)}")

@@ -23,12 +23,20 @@ import torch
 __all__ = ["DEPTH_EP", "CONV_SPECS", "depth_config", "depth_job", "conv_job", "dreams", "lazy_timing", "run_job"]
 
 # The MNIST-1D depth runs' config, chosen by the runs in docs/learning/eqprop.md: alternating
-# relaxation without the contraction bound, linear output, half the default initial weights,
-# Adam at 5e-4 with a warm-up and a cosine fall to 0, settling budget growing with depth.
+# relaxation, linear output, half the default initial weights, Adam at 1e-3 with a warm-up and
+# a cosine fall to 0, settling budget growing with depth; the coupling norm capped at 2 (not a
+# contraction: a cap that lets depth 5 learn at the rate depth 3 wants and keeps the estimate
+# aligned, runs 24 and 31-33), and a nudge of 0.01 (at 0.05 the estimate's bias took the
+# per-layer cosine with BPTT down to 0.2-0.7 after training; at 0.01 it is 0.997 at depth 3,
+# with the same accuracy, runs 26-30).
 DEPTH_EP: dict[str, Any] = {
-    "schedule": "alternating", "lipschitz": None, "output": "linear", "init_gain": 0.5, "lr_decay": "cosine",
-    "homeostasis": False, "tol": 1e-4, "check_every": 5, "nudge_steps": 30, "lr": 5e-4, "batch_size": 100,
+    "schedule": "alternating", "lipschitz": 2.0, "output": "linear", "init_gain": 0.5, "lr_decay": "cosine",
+    "homeostasis": False, "tol": 1e-4, "check_every": 5, "nudge_steps": 30, "lr": 1e-3, "batch_size": 100,
+    "beta": 0.01,
 }
+
+# The nudge at which the depth runs also measure the cosine with BPTT (bias O(beta^2) nearly gone).
+SMALL_BETA = 1e-3
 
 # The image task's net: 28x28 -> 32 x 14 x 14 -> 64 x 7 x 7 -> 10 (ConvSpec fields).
 CONV_SPECS = ((32, 5, 2, 2), (64, 3, 2, 1))
@@ -94,12 +102,15 @@ def depth_job(job: dict[str, Any]) -> dict[str, Any]:
            "coupling_norm": lrn.net.lipschitz_estimate(iters=20), "seconds": time.perf_counter() - t0}
     if job.get("cosine"):
         out["cosine_per_layer"] = cosine_vs_bptt(lrn, d.x_test[:128], d.y_test[:128])[1]
+        # the same trained net measured at a much smaller nudge: what is left is not the estimator's bias
+        out["cosine_per_layer_small_beta"] = cosine_vs_bptt(lrn, d.x_test[:128], d.y_test[:128], beta=SMALL_BETA)[1]
     return out
 
 
-def cosine_vs_bptt(learner, x, y, nudge: str | None = None):
+def cosine_vs_bptt(learner, x, y, nudge: str | None = None, beta: float | None = None):
     """(overall, per-layer weights cosine, settled fraction) of EP's update vs BPTT on a batch,
-    every phase run until settled (caps 1000, tol 1e-7), BPTT through as many steps from rest."""
+    every phase run until settled (caps 1000, tol 1e-7), BPTT through as many steps from rest.
+    `beta`: measure at this nudge instead of the net's own (the estimate's bias shrinks with it)."""
     import msgspec
 
     from .baselines import bptt_direction
@@ -111,6 +122,8 @@ def cosine_vs_bptt(learner, x, y, nudge: str | None = None):
     fields: dict[str, Any] = {"free_steps": 1000, "nudge_steps": 1000, "tol": 1e-7, "lazy": False, "check_every": 1}
     if nudge:
         fields["nudge"] = nudge
+    if beta is not None:
+        fields["beta"] = beta
     net.cfg = msgspec.structs.replace(saved, **fields)
     try:
         X = learner.tensor(x)

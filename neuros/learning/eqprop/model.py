@@ -199,12 +199,14 @@ def update_groups(n_free: int, schedule: str) -> list[list[int]]:
 
 
 def step(fwd, bwd, b, x, s, beta: float = 0.0, y=None, eta: float = 1.0, schedule: str = "synchronous",
-         linear_output: bool = False):
+         linear_output: bool = False, readout: bool = False):
     """One relaxation step. x: (B, n_0); s: [(B, n_1), ..., (B, n_out)].
 
     Pure (no in-place ops), so the BPTT measurement can differentiate through it.
     `eta` < 1 damps the step: s <- clip((1 - eta) s + eta h). "alternating" updates the odd
     layers first and the even layers from them (no layer touches one of its own group).
+    `readout`: the output is the logits W_L s_L + b_L, outside the energy; it sends nothing
+    down, and the nudge pulls the top hidden layer by beta W_L^T (y - softmax(o)) = -beta dCE/ds_L.
     """
     old = [x, *s]
     new = list(old)
@@ -213,13 +215,16 @@ def step(fwd, bwd, b, x, s, beta: float = 0.0, y=None, eta: float = 1.0, schedul
         src = new if schedule == "alternating" else old
         for k in group:
             h = src[k - 1] @ fwd[k - 1].T + b[k - 1]  # (B, n_k) bottom-up
-            if k < n - 1:
+            if readout and k == n - 2:
+                if beta != 0.0:  # (B, n_out) @ (n_out, n_L): the cross-entropy's pull on s_L
+                    h = h + beta * (y - src[n - 1].softmax(1)) @ fwd[n - 2]
+            elif k < n - 1:
                 h = h + src[k + 1] @ bwd[k].T  # (B, n_k) top-down
-            elif beta != 0.0:
+            elif beta != 0.0 and not readout:
                 h = (h + beta * y) / (1.0 + beta)  # exact minimiser of the nudged output block
             if eta != 1.0:
                 h = (1.0 - eta) * old[k] + eta * h
-            new[k] = h if (linear_output and k == n - 1) else h.clamp(0.0, 1.0)
+            new[k] = h if ((linear_output or readout) and k == n - 1) else h.clamp(0.0, 1.0)
     return new[1:]
 
 
@@ -247,7 +252,8 @@ def relax(net: EqPropNet, x, s, steps: int, beta: float = 0.0, y=None, ablate=No
     v = torch.full((B,), float("inf"), device=x.device)
     t = 0
     for t in range(1, steps + 1):
-        new = step(net.fwd, net.bwd, net.b, x, s, beta, y, schedule=cfg.schedule, linear_output=cfg.output == "linear")
+        new = step(net.fwd, net.bwd, net.b, x, s, beta, y, schedule=cfg.schedule, linear_output=cfg.output == "linear",
+                   readout=cfg.output == "readout")
         if ablate is not None and t > ablate_at:
             new = [n * m if m is not None else n for n, m in zip(new, [*ablate, None])]
         if t % every and t != steps:  # not a checking step: no velocity, no device sync
@@ -339,8 +345,11 @@ class Direction:
     nudge_steps: list[int] = field(default_factory=list)
 
 
-def cost(o: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """C = 1/2 |o - y|^2, batch mean, at output o (B, n_out) for one-hot targets y."""
+def cost(o: torch.Tensor, y: torch.Tensor, readout: bool = False) -> torch.Tensor:
+    """C = 1/2 |o - y|^2, batch mean, at output o (B, n_out) for one-hot targets y; with
+    `readout`, o are logits and C is the cross-entropy."""
+    if readout:
+        return -(y * o.log_softmax(1)).sum(1).mean()
     return 0.5 * (o - y).square().sum(1).mean()
 
 
@@ -362,7 +371,13 @@ def ep_direction(net: EqPropNet, x: torch.Tensor, y: torch.Tensor, s0=None) -> D
     db = [(a[k + 1] - c[k + 1]).sum(0) / (denom * B) for k in range(len(net.W))]
     dx = (a[1] - c[1]) @ net.fwd[0] / denom  # (B, n_0)
     o = free.s[-1]  # (B, n_out)
-    loss = float(cost(o, y))
+    readout = cfg.output == "readout"
+    if readout:  # the readout is not in the energy: its exact gradient at the free phase
+        o = free.s[-2] @ net.fwd[-1].T + net.b[-1]  # (B, n_out) logits of the settled s_L
+        err = y - o.softmax(1)  # (B, n_out) = -dCE/do
+        dW[-1] = err.T @ free.s[-2] / B
+        db[-1] = err.mean(0)
+    loss = float(cost(o, y, readout))
     correct = int((o.argmax(1) == y.argmax(1)).sum())
     flops = free.flops + pos.flops + (neg.flops if neg is not free else 0)
     flops += sum(2 * 2 * B * w.numel() for w in net.W)  # the two outer products per layer
@@ -394,7 +409,9 @@ def dream(net: EqPropNet, labels: torch.Tensor, steps: int, input_range: tuple[f
         # The output is read before its clip while refining: a clipped target output stuck at
         # 0 makes both nudged phases equal (no contrast, no pull), and once the wrong class is
         # pushed to 0 too, every output is 0. Where outputs are inside (0, 1) nothing differs.
-        saved, net.cfg = net.cfg, msgspec.structs.replace(net.cfg, output="linear")
+        saved = net.cfg
+        if saved.output == "clipped":
+            net.cfg = msgspec.structs.replace(saved, output="linear")
         try:
             for _ in range(refine):
                 g = ep_direction(net, xs, target).dx  # (B, n_0)

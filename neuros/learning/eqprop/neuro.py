@@ -34,7 +34,7 @@ __all__ = ["EqPropNeuro"]
 
 # Ranges of the options whose checks (EqPropConfig.__post_init__) bound them: (min, max), None open.
 _RANGES: dict[str, tuple[float | None, float | None]] = {
-    "beta": (0.0, 1.0), "lipschitz": (0.0, 1.0), "lr": (0.0, None), "layer_lr_ratio": (0.0, None),
+    "beta": (0.0, 1.0), "lipschitz": (0.0, None), "lr": (0.0, None), "layer_lr_ratio": (0.0, None),
     "init_gain": (0.0, None), "free_steps": (1, None), "nudge_steps": (1, None), "batch_size": (1, None),
     "epochs": (1, None), "power_iters": (1, None), "dream_steps": (1, None), "check_every": (1, None),
     "dream_refine": (0, None),

@@ -220,7 +220,8 @@ class Learner:
         onehot = np.eye(self.classes)[y]
         return {
             "accuracy": float((scores.argmax(1) == y).mean()),
-            "loss": float(cost(torch.as_tensor(scores), torch.as_tensor(onehot, dtype=torch.float32))),
+            "loss": float(cost(torch.as_tensor(scores), torch.as_tensor(onehot, dtype=torch.float32),
+                               self.cfg.output == "readout")),
             "mean_settling_steps": float(settle.mean()),
             "flops_per_input": flops / max(len(y), 1),
         }
