@@ -43,8 +43,9 @@ from neuro._neurofile import LoadedNeuro, NeuroFileError, is_neuro_entry, shown_
 
 
 def is_neuro_entry(folder: str, entry: str, _is_neuro_file: Any = is_neuro_entry) -> bool:  # noqa: F811
-    """A neuro file or folder (`_neurofile`), or a net file (``NAME.net.toml``, issue 23: neuro.nets._drop)."""
-    return _is_neuro_file(folder, entry) or (entry.endswith(".net.toml") and not entry.startswith((".", "_")))
+    """A neuro file or folder (`_neurofile`), a net file (``NAME.net.toml``, issue 23: neuro.nets._drop), or a
+    Neuro-Lang file (``NAME.neuro``, issue 30: neuro.lang._drop)."""
+    return _is_neuro_file(folder, entry) or (entry.endswith((".net.toml", ".neuro")) and not entry.startswith((".", "_")))
 
 __all__ = ["DropFolder", "DropFolderStatistics", "owner_of"]
 
@@ -413,6 +414,11 @@ class DropFolder:
             from neuro.nets._drop import sync_net
 
             await sync_net(self, entry, path)
+            return
+        if entry.endswith(".neuro"):  # a Neuro-Lang file (issue 30): compiled and applied by neuro.lang
+            from neuro.lang._drop import sync_lang
+
+            await sync_lang(self, entry, path)
             return
         self._counts["loads"] += 1
         try:

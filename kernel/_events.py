@@ -68,6 +68,7 @@ GROUPS: dict[str, str] = {
     "events": "The event feed to neuros that subscribe to `kernel.events` (sent, never logged).",
     "log": "The event log itself.",
     "net": "Neuro-Net runs: one event per run, with the lineage of each node step in it (docs/nets.md).",
+    "dream": "The dream daemon: a job distilled a neuro into a student (shipped or rejected by a gate), slept a learner, or saw a cascade drift (docs/dream.md).",
 }
 
 _E = TypeVar("_E", bound=type[EventData])
@@ -633,6 +634,85 @@ class NetRun(EventData):
     cached: int  # node results taken from the memo
     seconds: float
     steps: list[NetStepRecord]
+
+
+# -- dream ------------------------------------------------------------------------------------
+
+
+@_entry("dream.started")
+class DreamStarted(EventData):
+    """A dream job began for the neuro: `kind` distil (a student from its traces) or sleep (a learner's
+    consolidation); `teacher` is the version it learns from; `trigger`: run, schedule, traces, idle, drift."""
+
+    job: str
+    kind: str
+    teacher: str | None
+    trigger: str
+
+
+@_entry("dream.shipped")
+class DreamShipped(EventData):
+    """A distilled student passed every gate and went live as `version` of the neuro (a `cascade` in front of
+    its `teacher`, or alone), learnt from the `traces` window (first and last message id) of data set
+    `dataset` (its hash); `figures` are the gates' (agreement, speedup, replay, ...)."""
+
+    job: str
+    teacher: str
+    version: str
+    student: str  # linear or mlp
+    cascade: bool
+    dataset: str
+    traces: list[int]
+    figures: dict[str, float]
+
+
+@_entry("dream.rejected")
+class DreamRejected(EventData):
+    """A gate refused the student (`gate`: traces, types, agreement, speedup, selfcheck, replay, load, ...),
+    `reason` says why, with the `figures` measured so far; nothing changed."""
+
+    job: str
+    gate: str
+    reason: str
+    figures: dict[str, float]
+
+
+@_entry("dream.failed")
+class DreamFailed(EventData):
+    """A dream job raised at `stage` (`error`); nothing changed."""
+
+    job: str
+    stage: str
+    error: str
+
+
+@_entry("dream.cancelled")
+class DreamCancelled(EventData):
+    """A dream job was cancelled at `stage` (`neuro dream cancel`, or its daemon stopped); nothing changed."""
+
+    job: str
+    stage: str
+
+
+@_entry("dream.slept")
+class DreamSlept(EventData):
+    """A learner's `sleep` hook (consolidation) ran for `seconds` as its dream, and returned `result`."""
+
+    job: str
+    seconds: float
+    result: Any = None
+
+
+@_entry("dream.drift")
+class DreamDrift(EventData):
+    """A cascade's student deferred `rate` of its last `calls` calls to its teacher (`deferred`), well over
+    the `expected` share it deferred on held-out traces: its inputs shifted; the deferred calls are dreamt of."""
+
+    student: str
+    calls: int
+    deferred: int
+    rate: float
+    expected: float
 
 
 #: Names older logs hold -> the name each has now. The log's migration rewrites them.

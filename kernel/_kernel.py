@@ -93,6 +93,12 @@ class Kernel(Lifecycle):
     one, pins last as long as the kernel. `on_demand` maps names to `OnDemand` specs
     (``module:Class``, a policy): a send or call to such a name spawns it first, if no process
     of that name runs (kernel/_ondemand.py); the daemon passes the installed learners.
+    `ray` is the Ray cluster that neuros whose policy says `sandbox = "ray"` are placed on
+    (``"auto"``: the one this machine belongs to; ``"host:6379"``; default: the Ray this
+    process is connected to, else a local one started on first use; docs/ray.md). Ray is
+    imported only when a neuro is first placed there.
+    With `dream`, the dream daemon (neuro.dream, docs/dream.md) starts with the kernel, as a
+    supervised system neuro under the `dream` policy; it needs a `log`.
     """
 
     def __init__(self, log: str | PathLike[str] | None = None, *, policies: dict[str, Policy] | None = None,
@@ -101,8 +107,15 @@ class Kernel(Lifecycle):
                  trusted_dirs: list[str | PathLike[str]] | None = None,
                  backends: dict[str, Backend] | None = None, flush_interval: float = 0.05,
                  log_retention: Any = None, drop_pins: str | PathLike[str] | None = None,
-                 on_demand: dict[str, Any] | None = None) -> None:
+                 on_demand: dict[str, Any] | None = None, ray: str | None = None,
+                 dream: bool = False) -> None:
         flush_interval = check_number(flush_interval, "flush_interval")
+        if not isinstance(dream, bool):
+            raise TypeError(f"dream must be True or False, got {brief(dream)}")
+        if dream and log is None:
+            raise NeuroError("Kernel(dream=True) needs an event log: the dream daemon learns from the calls "
+                             "it logs; give Kernel(log=\"run.db\", dream=True)")
+        self._dream = dream  # start the dream daemon (neuro.dream) once running
         self._log_path = str(log) if log is not None else None
         self._retention = Retainer(self, log_retention, self._log_path)  # checks the value
         self._store = PolicyStore(policy_dirs, policies)
@@ -115,7 +128,7 @@ class Kernel(Lifecycle):
         self._drop_pins = PinStore(drop_pins)
         self._drop_pins.load()  # a file that does not read stops here, naming its line
         self._watchers = trio.CancelScope()  # drop folders and the policy watch
-        self._backends = {**default_backends(), **(backends or {})}
+        self._backends = {**default_backends(ray=ray), **(backends or {})}
         self._flush_interval = flush_interval
         self._eventlog: EventLog | None = None
         self._commits: CommitWatch | None = None  # what the log's writer committed (kernel/_follow.py)
@@ -179,6 +192,10 @@ class Kernel(Lifecycle):
                         durable={name: len(rows) for name, rows in recovered[1].items()})
         if self._watch_policies or self._neuro_dirs:
             await self._nursery.start(self._run_watchers)
+        if self._dream:  # a system neuro, supervised by the root, under the `dream` policy
+            from neuro.dream import start as start_dream
+
+            await start_dream(self)
         return self
 
     async def _run_watchers(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:

@@ -10,6 +10,7 @@ The schema is here; `_policyfiles` loads it from TOML. Where a field is enforced
 | capabilities (network, read, write, env, disk) | process backends; the in-process backend grants everything |
 | capabilities.control | the kernel, for every backend: what a neuro may do through `ctx.kernel` |
 | artifact_bytes | the kernel, for every backend, when a version that declares artifacts starts |
+| placement (cpus, gpus, labels, resources, placement_group, bundle) | the ray backend: Ray places the actor (docs/ray.md) |
 
 Every number is checked when a policy is made (from a file, an override or in Python):
 NaN, infinities, negatives and values past what the OS takes are refused, naming the field.
@@ -26,7 +27,7 @@ import msgspec
 from neuro._checks import brief
 from neuro._errors import PolicyError
 
-__all__ = ["Policy", "Capabilities", "Overflow", "Priority", "PolicyError", "parse_size", "KERNEL_ENFORCED",
+__all__ = ["Policy", "Capabilities", "Placement", "Overflow", "Priority", "PolicyError", "parse_size", "KERNEL_ENFORCED",
            "CONTROL_OPERATIONS", "UNTRUSTED"]
 
 Overflow = Literal["block", "reject", "drop_oldest", "drop_newest"]
@@ -75,6 +76,44 @@ class Capabilities(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # None by default: acting on other neuros is for system neuros (the dream daemon, a net
     # runner) whose policy says so. The `untrusted` policy never grants it.
     control: tuple[str, ...] = ()
+
+
+class Placement(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where on a cluster a neuro may run: what the ray backend asks Ray for (docs/ray.md);
+    the other backends ignore it. 0 and empty ask for nothing."""
+
+    # CPUs and GPUs (fractions too) reserved on its node; 0: `cpu_share` and `gpu_memory` decide.
+    cpus: float = 0.0
+    gpus: float = 0.0
+    # Node labels it must run on, each "KEY=VALUE" (Ray's label_selector), e.g. "zone=b".
+    labels: tuple[str, ...] = ()
+    # Custom Ray resources it needs, each "NAME=AMOUNT", e.g. "accel=1".
+    resources: tuple[str, ...] = ()
+    # A placement group made beforehand, by name, and the bundle in it (-1: any bundle).
+    placement_group: str = ""
+    bundle: int = -1
+
+    def __post_init__(self) -> None:
+        for field in ("cpus", "gpus"):  # before _check_number exists: Policy's default makes one at import
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1e6:
+                raise ValueError(f"`placement.{field}` must be 0 (nothing asked) or more, up to 1,000,000, "
+                                 f"got {brief(value)}")
+        for entry in self.labels:
+            key, sep, value = str(entry).partition("=")
+            if not sep or not key.strip() or not value.strip():
+                raise PolicyError(f"`placement.labels` entry {entry!r} is not KEY=VALUE (for example \"zone=b\")")
+        for entry in self.resources:
+            key, sep, amount = str(entry).partition("=")
+            try:
+                ok = bool(sep and key.strip()) and float(amount) > 0
+            except ValueError:
+                ok = False
+            if not ok:
+                raise PolicyError(f"`placement.resources` entry {entry!r} needs a number: NAME=AMOUNT, the amount "
+                                  "above 0 (for example \"accel=1\")")
+        if isinstance(self.bundle, bool) or not isinstance(self.bundle, int) or self.bundle < -1:
+            raise PolicyError(f"`placement.bundle` must be a bundle index, or -1 for any, got {brief(self.bundle)}")
 
 
 class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -128,6 +167,8 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     sandbox: str = "inproc"
     sandboxes: tuple[str, ...] = ("inproc", "process", "docker", "ray")
     capabilities: Capabilities = Capabilities()
+    # Where on a cluster it may run (the ray backend); see Placement.
+    placement: Placement = Placement()
 
     def __post_init__(self) -> None:
         for field in ("mailbox_size", "max_message_bytes", "concurrency"):
@@ -141,6 +182,8 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if not isinstance(self.capabilities, Capabilities):
             raise TypeError(f"`capabilities` must be a Capabilities, got {type(self.capabilities).__name__}")
         _check_number("capabilities.disk", self.capabilities.disk, 0)
+        if not isinstance(self.placement, Placement):
+            raise TypeError(f"`placement` must be a Placement, got {type(self.placement).__name__}")
         _check_control(self.name, self.capabilities.control)
         for field, kind in (("overflow", Overflow), ("priority", Priority), ("on_crash", _OnCrash),
                             ("on_rate", _OnRate)):

@@ -49,6 +49,7 @@ class Manifest(msgspec.Struct, frozen=True):
     qualname: str
     source_path: str | None
     artifacts: tuple[str, ...] = ()  # files that are not code, relative to the neuro's folder
+    dream: dict[str, Any] | None = None  # the checked `dream = {...}` (neuro.dream); None: not dreamt of
 
 
 class Neuro:
@@ -71,6 +72,9 @@ class Neuro:
       to the neuro's folder: ``("weights.bin", "data/vocab.txt")``. They are part of its
       version, stored with it, and reach it read-only: ``ctx.artifact("weights.bin")`` is
       the path to read. The policy's ``artifact_bytes`` bounds their size.
+    - ``dream``: let the dream daemon distil this neuro into a faster version of it:
+      ``{"agreement": 0.98, "speedup": 20, "cascade": True, "min_traces": 2000, "every": "10m"}``
+      (every key optional, checked here; docs/dream.md). None (the default): never.
 
     Methods:
 
@@ -96,6 +100,7 @@ class Neuro:
     replay: ClassVar[int] = 0
     replay_tolerance: ClassVar[float] = 0.0
     artifacts: ClassVar[tuple[str, ...]] = ()
+    dream: ClassVar[dict[str, Any] | bool | None] = None
 
     __manifest__: ClassVar[Manifest]
     __version_cache__: ClassVar[str | None] = None
@@ -161,6 +166,7 @@ def _read_manifest(cls: type[Neuro]) -> Manifest:
     from ._artifactfiles import check_artifact_names
 
     artifacts = check_artifact_names(cls.artifacts, f"{where} ({name})")
+    dream = _dream_settings(cls.dream, f"{where} ({name})")
     module = sys.modules.get(cls.__module__)
     path = getattr(module, "__file__", None)
     return Manifest(
@@ -177,7 +183,17 @@ def _read_manifest(cls: type[Neuro]) -> Manifest:
         qualname=cls.__qualname__,
         source_path=path,
         artifacts=artifacts,
+        dream=dream,
     )
+
+
+def _dream_settings(value: Any, where: str) -> dict[str, Any] | None:
+    """A class's `dream` checked (neuro.dream's settings: only msgspec; imported only when set)."""
+    if value is None:
+        return None
+    from neuro.dream._settings import check_dream
+
+    return check_dream(value, where)
 
 
 # `inspect` costs ~10 ms to import; these three facts come straight from the code object.

@@ -76,8 +76,16 @@ def _make_docker_backend() -> Backend:
     return DockerBackend()
 
 
-def default_backends() -> dict[str, Backend]:
+def _make_ray_backend(address: str | None) -> Backend:
+    from ._ray import RayBackend
+
+    return RayBackend(address=address)
+
+
+def default_backends(ray: str | None = None) -> dict[str, Backend]:
     """The backends a kernel starts with. Each checks what it needs (bubblewrap, a Docker
-    daemon) when first used, and says how to install it if it is missing."""
+    daemon, a Ray cluster) when first used, and says how to install it if it is missing.
+    `ray`: the Ray cluster's address for the ray backend (None: see `RayBackend`)."""
     return {"inproc": InprocBackend(), "process": _OnFirstUse("process", _make_process_backend),
-            "docker": _OnFirstUse("docker", _make_docker_backend)}
+            "docker": _OnFirstUse("docker", _make_docker_backend),
+            "ray": _OnFirstUse("ray", lambda: _make_ray_backend(ray))}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything Neuro needs on a fresh machine: a virtual environment in .venv with the
 # project and its extras installed (editable). Safe to run again: it only adds what is missing.
+# More extras on request, comma-separated: NEURO_EXTRAS=ray scripts/setup.sh (the Ray backend).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -117,9 +118,10 @@ if ! .venv/bin/python -c 'import torch' >/dev/null 2>&1; then
 fi
 
 stamp=.venv/.neuro-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+extras="learning,shell,dev,docker${NEURO_EXTRAS:+,$NEURO_EXTRAS}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ -n "${NEURO_EXTRAS:-}" ]; then
     echo "setup: installing neuro and its extras (editable)"
-    pip install -e ".[learning,shell,dev,docker]" 2>&1 | grep -v "^WARNING: Location" || true
+    pip install -e ".[$extras]" 2>&1 | grep -v "^WARNING: Location" || true
     .venv/bin/python -c 'import neuro' 
     touch "$stamp"
 fi

@@ -188,8 +188,10 @@ def _parser() -> Parser:
     from . import commands_keep; commands_keep.register(sub, common)  # noqa: E702  apply, kept, unpin (issue 19)
     from . import commands_tui; commands_tui.register(sub, common)  # noqa: E702  `neuro shell` (issue 22)
     from . import commands_net; commands_net.register(sub, common)  # noqa: E702  net check|show|run|trace (issue 23)
+    from . import commands_lang; commands_lang.register(sub, common)  # noqa: E702  lang check|build|run|fmt (issue 30)
     from . import commands_completion; commands_completion.register(sub, common)  # noqa: E702  (issue 19)
     from . import commands_learn; commands_learn.register(sub, common)  # noqa: E702  neuro learn (issue 20)
+    from . import commands_dream; commands_dream.register(sub, common)  # noqa: E702  neuro dream (issue 21)
     return parser
 
 

@@ -40,6 +40,7 @@ from typing import Any
 __all__ = ["State", "state", "running_pid", "start", "stop", "run", "DaemonError", "NotReady", "LOG_KEEP_ENV"]
 
 LOG_KEEP_ENV = "NEURO_LOG_KEEP"  # the log's retention (`--log-keep`): 30d, 10GB, 30d,10GB or all
+DREAM_ENV = "NEURO_DREAM"  # 1: start the dream daemon (neuro.dream) with the kernel
 
 
 class DaemonError(Exception):
@@ -347,6 +348,8 @@ def _kernel_options(st: State) -> dict[str, Any]:
             options["log_retention"] = parse_retention(keep, LOG_KEEP_ENV)
         except ValueError as e:
             raise SettingError(str(e)) from None
+    if os.environ.get(DREAM_ENV, "") not in ("", "0") and "dream" in inspect.signature(neuro.Kernel).parameters:
+        options["dream"] = True  # the dream daemon: a supervised system neuro (docs/dream.md)
     if "on_demand" in inspect.signature(neuro.Kernel).parameters:
         # Installed learners (entry points): a call to one's name spawns it, sandboxed, on first use.
         from neuro.neuros.learning.registry import on_demand_table

@@ -10,6 +10,7 @@ import os
 import shutil
 import textwrap
 from pathlib import Path
+from typing import Literal
 
 import trio
 
@@ -157,9 +158,58 @@ async def learning(k: neuro.Kernel, folder: Path) -> str:
             f"(no backprop): test accuracy {accuracy:.1%}")
 
 
+class Tally(sdk.Message):
+    x: float
+    a: float = 1.0
+
+
+class Sum(sdk.Message):
+    y: float
+    size: Literal["small", "large"]
+
+
+class SlowTeacher(sdk.Neuro):
+    """A slow iterative numeric routine (2x + 3a, added up in 3,000 small steps) that opts in to dreaming."""
+
+    name = "slow-teacher"
+    input = Tally
+    output = Sum
+    dream = {"agreement": 0.9, "speedup": 2, "min_traces": 60, "student": "linear", "replay": 10}
+
+    def handle(self, ctx: sdk.Context, msg: Tally) -> Sum:
+        y = 0.0
+        for _ in range(3000):
+            y += (2.0 * msg.x + 3.0 * msg.a) / 3000
+        return Sum(y=y, size="large" if msg.a > 1.0 else "small")
+
+
+async def dream(k: neuro.Kernel, folder: Path) -> str:
+    import random
+
+    from neuro.dream import DreamRun, start
+
+    os.environ.setdefault("NEURO_DREAM_DIR", str(folder / "dream"))
+    await k.spawn(SlowTeacher)
+    teacher = k.info("slow-teacher").version
+    rng = random.Random(0)
+    for _ in range(120):
+        await k.call("slow-teacher", Tally(x=rng.uniform(0, 3), a=rng.uniform(0.5, 2)))
+    await start(k)
+    job = (await k.call("dream", DreamRun(name="slow-teacher"), timeout=300)).job
+    if job.state != "shipped":
+        return f"FAILED: the dream of slow-teacher was {job.state} at {job.stage}: {job.reason}"
+    live = next(v for v in k.versions("slow-teacher") if v.live)
+    return (f"distilled slow-teacher from {job.figures['traces']:.0f} calls: the student is "
+            f"{job.figures['speedup']:.0f}x faster, agrees on {job.figures['agreement']:.0%} of held-out calls, "
+            f"live as {live.version[:8]} (origin {live.origin}, teacher {teacher[:8]}, traces "
+            f"{live.lineage.traces[0] % 10**6}..{live.lineage.traces[1] % 10**6}, data set "
+            f"{live.lineage.notes['dataset'][:8]})")
+
+
 ACTS = [
     ("a handler past its policy's wall time", quotas),
     ("an untrusted neuro in the process sandbox", sandbox),
     ("hot swap: rewrite a neuro file in the drop folder", hot_swap),
     ("learning: train EqProp as a neuro service", learning),
+    ("dream: distil a slow teacher into a student", dream),
 ]

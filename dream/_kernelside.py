@@ -1,0 +1,53 @@
+"""What the dream daemon needs of the kernel that `ctx.kernel` does not offer yet, in one place.
+
+The dream daemon acts on the kernel through `ctx.kernel` (describe, messages, events, versions,
+spawn, swap, stop, hook, ps). Two things are not there, so they are read here from the
+kernel's own context object, and only here, as the net runner does (nets/_kernelside.py):
+
+- `_event(name, neuro, ctx, **data)`: a ``dream.*`` event into the log, checked against the
+  catalogue (kernel/_events.py), as the kernel's own events are;
+- `dream_settings(ctx, name)`: the checked ``dream = {...}`` of a running neuro's manifest
+  (``describe`` gives its hooks and schemas, not this field);
+- `distill_hook(ctx, name)`: the neuro's own `distill` classmethod, if it has one (it returns
+  its student and loss as settings: ``{"student": "mlp", "hidden": [128], "loss": "huber"}``).
+
+Each falls back to what works anywhere (no event; no settings) when the context is not the
+kernel's. A ctx.kernel op for each would remove this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["_event", "dream_settings", "distill_hook"]
+
+
+def _event(name: str, neuro: str | None, ctx: Any, **data: Any) -> None:
+    """Log event `name` of the catalogue about `neuro`, caused by the dream neuro of `ctx` (named
+    like the kernel's own emitter, so tests/kernel/test_event_catalogue.py reads these calls)."""
+    router = getattr(ctx, "_router", None)
+    event = getattr(router, "_event", None)
+    if event is not None:
+        event(name, neuro, ctx.name, **data)
+
+
+def dream_settings(ctx: Any, name: str) -> dict[str, Any] | None:
+    router = getattr(ctx, "_router", None)
+    procs = getattr(router, "procs", None)
+    proc = procs.get(name) if isinstance(procs, dict) else None
+    manifest = getattr(proc, "manifest", None)
+    if manifest is None:
+        return None
+    if hasattr(manifest, "dream"):
+        return manifest.dream
+    from ._settings import check_dream  # a manifest from before the field: read the class's own
+
+    return check_dream(getattr(proc.neuro, "dream", None), f"neuro {name}")
+
+
+def distill_hook(ctx: Any, name: str) -> Any:
+    router = getattr(ctx, "_router", None)
+    procs = getattr(router, "procs", None)
+    proc = procs.get(name) if isinstance(procs, dict) else None
+    hook = getattr(getattr(proc, "neuro", None), "distill", None)
+    return hook if callable(hook) else None

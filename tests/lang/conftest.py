@@ -1,0 +1,20 @@
+"""Fixtures for the Neuro-Lang tests: the test neuros on the import path, a kernel running
+them, and the daemon fixtures of tests/daemon/conftest.py (a real daemon, the `neuro` command)."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+import sys
+
+HERE = pathlib.Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+_spec = importlib.util.spec_from_file_location("_daemon_fixtures", HERE.parent / "daemon" / "conftest.py")
+_daemon = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_daemon)
+
+home = _daemon.home
+daemon = _daemon.daemon
+neuro_cmd = _daemon.neuro_cmd
+wait_until = _daemon.wait_until
