@@ -114,7 +114,7 @@ class NeuroHost:
             code, tail = 1, traceback.format_exc()
         finally:
             sock.close()
-        self._note({"code": code, "detail": tail})
+        self._record_end({"code": code, "detail": tail})
 
     def _watch(self) -> None:
         """Hold the worker to the policy's memory and CPU time (see the module's docstring)."""
@@ -122,17 +122,17 @@ class NeuroHost:
             time.sleep(WATCH_INTERVAL)
             used = _rss() - self._base_rss
             if self._memory and used > self._memory:
-                self._note({"code": -9, "quota": "memory", "used": used,
+                self._record_end({"code": -9, "quota": "memory", "used": used,
                             "detail": f"its resident memory grew by {used:,} bytes, past its limit of "
                                       f"{self._memory:,} bytes"})
                 break
             cpu = _cpu() - self._base_cpu
             if self._cpu_time and cpu > self._cpu_time:
-                self._note({"code": -24, "quota": "cpu_time", "used": cpu,
+                self._record_end({"code": -24, "quota": "cpu_time", "used": cpu,
                             "detail": f"it used {cpu:.2f} s of CPU, past its limit of {self._cpu_time:g} s"})
                 break
 
-    def _note(self, end: dict[str, Any]) -> None:
+    def _record_end(self, end: dict[str, Any]) -> None:
         """From any thread: the worker has ended (or must); the first reason counts."""
         with self._cond:
             if self._end is None:

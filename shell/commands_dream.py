@@ -138,7 +138,7 @@ def _jobs(args: argparse.Namespace) -> int:
         else:
             import msgspec
 
-            events = [_event(e) for name in _EVENTS for e in s.events(name=name, limit=None)]
+            events = [_as_event(e) for name in _EVENTS for e in s.events(name=name, limit=None)]
             jobs = msgspec.to_builtins(jobs_from_events(events))[:args.limit]
     if args.output in ("json", "jsonl", "quiet"):
         print_rows(jobs, args, key="id")
@@ -157,7 +157,7 @@ class _Record:
         self.__dict__.update(row)
 
 
-def _event(row: Any) -> Any:
+def _as_event(row: Any) -> Any:
     return row if hasattr(row, "data") else _Record(row)
 
 

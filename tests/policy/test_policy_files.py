@@ -19,10 +19,10 @@ def write(folder, name, text):
     return path
 
 
-def test_shipped_policies_are_the_five_documented():
-    """The shipped folder defines trusted, default, untrusted, learning and background."""
+def test_shipped_policies_are_the_six_documented():
+    """The shipped folder defines trusted, default, untrusted, learning, background and dream."""
     store = PolicyStore([])
-    assert {"trusted", "default", "untrusted", "learning", "background"} == set(store.policies)
+    assert {"trusted", "default", "untrusted", "learning", "background", "dream"} == set(store.policies)
     assert {} == store.errors
 
 
