@@ -244,10 +244,12 @@ def test_every_control_operation_is_a_request_the_control_server_serves():
     assert sorted(CONTROL_OPERATIONS) == sorted(set(OPERATIONS.values()) - {"ping"})
 
 
-def test_no_policy_shipped_grants_control():
-    """None of the shipped policies grants any ctx.kernel operation: none by default."""
-    assert {} == {name: p.capabilities.control for name, p in PolicyStore([]).policies.items()
-                  if p.capabilities.control}
+def test_only_the_dream_policy_grants_control():
+    """Of the shipped policies only `dream` (the dream daemon, a system neuro) grants ctx.kernel
+    operations, and never `shutdown`; every other policy grants none by default."""
+    granting = {name: p.capabilities.control for name, p in PolicyStore([]).policies.items()
+                if p.capabilities.control}
+    assert (["dream"], False) == (sorted(granting), "shutdown" in granting["dream"])
 
 
 def test_an_untrusted_policy_file_that_grants_control_is_refused(tmp_path):
