@@ -10,7 +10,7 @@ from neuro.client import blocking, run_blocking
 
 from ._output import when  # one date format for every table (`2026-12-02 07:31:05.123`)
 
-__all__ = ["Session", "neuro_spec", "parse_since", "when"]  # payloads: shell/_payload.py
+__all__ = ["Session", "ask_system_neuro", "neuro_spec", "parse_since", "when"]  # payloads: shell/_payload.py
 
 
 class Session:
@@ -42,6 +42,28 @@ class Session:
                     return
         finally:
             run_blocking(cm.__aexit__(None, None, None))
+
+
+def ask_system_neuro(args: Any, name: str, spec: str, request: dict[str, Any],
+                     timeout: float = 60.0) -> dict[str, Any]:
+    """Call the daemon's system neuro `name` (``nets``, ``lang``) with `request` and return its
+    reply as plain data; it is spawned from `spec`, trusted (it is the project's own code),
+    when it does not run yet."""
+    import msgspec
+
+    from neuro import NoSuchNeuro
+
+    with Session(args) as s:
+        try:
+            s.info(name)
+        except NoSuchNeuro:
+            try:
+                s.spawn(spec, trusted=True)
+            except Exception as e:  # noqa: BLE001 - another client may have spawned it meanwhile
+                if "already running" not in str(e):
+                    raise
+        reply = s.call(name, request, timeout=timeout)
+    return reply if isinstance(reply, dict) else msgspec.to_builtins(reply)
 
 
 def neuro_spec(spec: str) -> str:

@@ -14,7 +14,7 @@ import argparse
 import os
 from typing import Any
 
-from ._cliutil import Session
+from ._cliutil import ask_system_neuro
 from ._output import paint, print_value
 
 HOST_NAME = "lang"
@@ -106,21 +106,7 @@ def _read_lock(path: str) -> dict[str, str]:
 
 
 def _ask(args: argparse.Namespace, request: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
-    import msgspec
-
-    from neuro import NoSuchNeuro
-
-    with Session(args) as s:
-        try:
-            s.info(HOST_NAME)
-        except NoSuchNeuro:
-            try:
-                s.spawn(HOST_SPEC, trusted=True)
-            except Exception as e:  # noqa: BLE001 - another client may have spawned it meanwhile
-                if "already running" not in str(e):
-                    raise
-        reply = s.call(HOST_NAME, request, timeout=timeout)
-    return reply if isinstance(reply, dict) else msgspec.to_builtins(reply)
+    return ask_system_neuro(args, HOST_NAME, HOST_SPEC, request, timeout)
 
 
 def _request(args: argparse.Namespace, op: str, **fields: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import argparse
 import os
 from typing import Any
 
-from ._cliutil import Session
+from ._cliutil import Session, ask_system_neuro
 from ._output import paint, print_rows, print_value, when
 
 HOST_NAME = "nets"
@@ -78,21 +78,7 @@ def _request(args: argparse.Namespace, op: str, **fields: Any) -> dict[str, Any]
 
 
 def _ask(args: argparse.Namespace, request: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
-    import msgspec
-
-    from neuro import NoSuchNeuro
-
-    with Session(args) as s:
-        try:
-            s.info(HOST_NAME)
-        except NoSuchNeuro:
-            try:
-                s.spawn(HOST_SPEC, trusted=True)
-            except Exception as e:  # noqa: BLE001 - another client may have spawned it meanwhile
-                if "already running" not in str(e):
-                    raise
-        reply = s.call(HOST_NAME, request, timeout=timeout)
-    return reply if isinstance(reply, dict) else msgspec.to_builtins(reply)
+    return ask_system_neuro(args, HOST_NAME, HOST_SPEC, request, timeout)
 
 
 def _refused(args: argparse.Namespace, reply: dict[str, Any]) -> int:

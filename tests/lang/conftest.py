@@ -9,6 +9,7 @@ import sys
 
 HERE = pathlib.Path(__file__).parent
 sys.path.insert(0, str(HERE))
+sys.path.append(str(HERE.parent))  # tests/arith_neuros.py, shared with the other suite
 
 _spec = importlib.util.spec_from_file_location("_daemon_fixtures", HERE.parent / "daemon" / "conftest.py")
 _daemon = importlib.util.module_from_spec(_spec)

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from neuro import sdk
 
-
-class Num(sdk.Message):
-    x: int
-
-
-class Pair(sdk.Message):
-    left: int
-    right: int
+from arith_neuros import Add, Double, Inc, Num, Pair  # noqa: F401 - the tests import them from here
 
 
 class Nums(sdk.Message):
@@ -20,33 +13,6 @@ class Nums(sdk.Message):
 
 class Text(sdk.Message):
     text: str
-
-
-class Inc(sdk.Neuro):
-    name = "inc"
-    input = Num
-    output = Num
-
-    def handle(self, ctx, msg):
-        return Num(x=msg.x + 1)
-
-
-class Double(sdk.Neuro):
-    name = "double"
-    input = Num
-    output = Num
-
-    def handle(self, ctx, msg):
-        return Num(x=msg.x * 2)
-
-
-class Add(sdk.Neuro):
-    name = "add"
-    input = Pair
-    output = Num
-
-    def handle(self, ctx, msg):
-        return Num(x=msg.left + msg.right)
 
 
 class Spread(sdk.Neuro):

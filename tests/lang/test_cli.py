@@ -6,29 +6,8 @@ import json
 
 import pytest
 
+from arith_neuros import spawn_arith_files
 from conftest import neuro_cmd
-
-NEURO = '''
-from neuro import sdk
-
-
-class Num(sdk.Message):
-    x: int
-
-
-class Pair(sdk.Message):
-    left: int
-    right: int
-
-
-class N(sdk.Neuro):
-    name = "{name}"
-    input = {input}
-    output = Num
-
-    def handle(self, ctx, msg):
-        return Num(x={expr})
-'''
 
 PROGRAM = '''use inc
 use double
@@ -46,12 +25,7 @@ net joined(n) {
 @pytest.fixture
 def ready(daemon, home, tmp_path):
     """A daemon running inc, double and add, and a .neuro file over them."""
-    for name, input, expr in (("inc", "Num", "msg.x + 1"), ("double", "Num", "msg.x * 2"),
-                              ("add", "Pair", "msg.left + msg.right")):
-        path = tmp_path / f"{name}.py"
-        path.write_text(NEURO.format(name=name, input=input, expr=expr))
-        done = neuro_cmd("spawn", path, "--trusted", "-q", home=home)
-        assert 0 == done.returncode, done.stderr
+    spawn_arith_files(home, tmp_path)
     program = tmp_path / "joined.neuro"
     program.write_text(PROGRAM)
     return home, program, tmp_path

@@ -6,18 +6,11 @@ import time
 
 from neuro import sdk
 
-
-class Num(sdk.Message):
-    x: int
+from arith_neuros import Add, Double, Inc, Num, Pair  # noqa: F401 - the tests import them from here
 
 
 class Text(sdk.Message):
     x: str
-
-
-class Pair(sdk.Message):
-    left: int
-    right: int
 
 
 class Items(sdk.Message):
@@ -31,33 +24,6 @@ class MaybeNum(sdk.Message):
 class Counted(sdk.Message):
     x: int
     done: bool = False
-
-
-class Inc(sdk.Neuro):
-    name = "inc"
-    input = Num
-    output = Num
-
-    def handle(self, ctx, msg):
-        return Num(x=msg.x + 1)
-
-
-class Double(sdk.Neuro):
-    name = "double"
-    input = Num
-    output = Num
-
-    def handle(self, ctx, msg):
-        return Num(x=msg.x * 2)
-
-
-class Add(sdk.Neuro):
-    name = "add"
-    input = Pair
-    output = Num
-
-    def handle(self, ctx, msg):
-        return Num(x=msg.left + msg.right)
 
 
 class Shout(sdk.Neuro):

@@ -228,8 +228,10 @@ def _status(pid: int) -> dict[str, str]:
         return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
 
 
-def _run(kernel: AsUser, tries: list[tuple[str, str]], look=None) -> tuple[dict, list[str]]:
-    """Start the kernel, call `look(first report)` while the sandbox runs, then let it try `tries`."""
+def _run(kernel: AsUser, tries: list[tuple[str, str]], look=None, *,
+         refused: bool = False) -> tuple[dict, list[str]]:
+    """Start the kernel, call `look(first report)` while the sandbox runs, then let it try `tries`.
+    A spawn that is refused fails the test, saying why, unless the test expects it (`refused`)."""
     process = kernel.start(tries)
     try:
         line = process.stdout.readline()
@@ -238,8 +240,10 @@ def _run(kernel: AsUser, tries: list[tuple[str, str]], look=None) -> tuple[dict,
             raise AssertionError(f"the kernel as {USER} reported nothing; its stderr:\n{err[-3000:]}")
         seen = json.loads(line)
         if "spawn_error" in seen:
-            process.communicate(timeout=60)
+            _, err = process.communicate(timeout=60)
+            assert refused, f"the spawn as {USER} was refused: {seen['spawn_error']}\nits stderr:\n{err[-3000:]}"
             return seen, []
+        assert not refused, f"the spawn as {USER} was expected to be refused, and it ran: {seen}"
         looked = look(seen) if look is not None else None
         out, err = process.communicate("go\n", timeout=120)
         assert 0 == process.returncode, err[-3000:]
@@ -344,7 +348,7 @@ def test_a_write_grant_the_subordinate_uid_cannot_write_is_refused_with_the_fix(
     sub = _subordinate()
     box = _owned(os.path.join(work, "box"), 0o755)
     _policy(work, [], [box])
-    seen, _ = _run(AsUser(work), [])
+    seen, _ = _run(AsUser(work), [], refused=True)
     error = seen["spawn_error"]
     assert f"setfacl -m u:{sub.uid}:rwx {box}" in error, error
     assert f"uid {sub.uid}, gid {sub.gid}" in error
