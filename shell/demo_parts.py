@@ -19,6 +19,8 @@ from neuro import sdk
 
 from neuro.neuros.echo import EchoIn
 
+from . import demo_compose as compose
+
 
 class Slowpoke(sdk.Neuro):
     """Takes 200 ms per message, under a policy that allows 50 ms."""
@@ -212,4 +214,6 @@ ACTS = [
     ("hot swap: rewrite a neuro file in the drop folder", hot_swap),
     ("learning: train EqProp as a neuro service", learning),
     ("dream: distil a slow teacher into a student", dream),
+    ("nets: compose neuros into a typed graph", compose.net),
+    ("Neuro-Lang: compile a program into a net", compose.lang),
 ]

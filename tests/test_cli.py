@@ -26,6 +26,9 @@ def test_demo_json_reports_every_message_with_one_outcome(tmp_path):
     assert summary["accepted"] == summary["with_one_outcome"]
     assert summary["accepted"] > 50
     assert "50 calls to echo" == summary["steps"][0]["what"]
+    results = {step["what"].split(":")[0]: step["result"] for step in summary["steps"]}
+    assert [] == [what for what, result in results.items() if result.startswith("FAILED")]
+    assert "joined(5) = 16" in results["nets"] and "joined_lang(7) = 22" in results["Neuro-Lang"]
 
 
 def test_demo_prints_a_summary_table(tmp_path):
