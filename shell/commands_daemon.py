@@ -26,7 +26,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                             "(it goes on loading).", example="neuro daemon start --home /tmp/nh", run=_start)
     start.add_argument("--wait", type=seconds, default=20.0, metavar="SECONDS",
                        help="how long to wait for it to be ready (default 20)")
-    _log_keep_option(start)
+    _kernel_options(start)
     stop = add(actions, "stop", common, help="stop the daemon gracefully",
                description="Ask the daemon to stop over its socket (it drains, dead-letters the rest and "
                            "flushes the log); then SIGTERM, then SIGKILL, each after a bounded wait.",
@@ -44,36 +44,56 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                   example="neuro daemon restart", run=_restart)
     restart.add_argument("--wait", type=seconds, default=20.0, metavar="SECONDS", help="how long to wait (default 20)")
     restart.add_argument("--grace", type=seconds, default=15.0, metavar="SECONDS", help="graceful stop time (default 15)")
-    _log_keep_option(restart)
+    _kernel_options(restart)
     run = add(actions, "run", common, help="be the daemon, in the foreground (what start runs)",
               description="Run the daemon in this terminal until Ctrl-C, SIGTERM or `neuro daemon stop`.",
               example="neuro daemon run --home /tmp/nh", run=_run)
-    _log_keep_option(run)
+    _kernel_options(run)
 
 
-def _log_keep_option(parser: Any) -> None:
+def _kernel_options(parser: Any) -> None:
+    """What the daemon's kernel runs with: log retention, the dream daemon, the Ray cluster."""
     from .commands_log import _keep
 
     parser.add_argument("--log-keep", type=_keep, metavar="KEEP",
                         help=f"how much of the event log to keep, pruned in the background: 30d (an age), 10GB "
                              f"(a size), 30d,10GB, or all (the default: everything); else ${d.LOG_KEEP_ENV}")
+    parser.add_argument("--dream", action="store_true",
+                        help=f"run the dream daemon with the kernel (docs/dream.md); else ${d.DREAM_ENV}=1")
+    parser.add_argument("--ray", type=_ray_address, metavar="ADDRESS",
+                        help="the Ray cluster for neuros whose policy says sandbox = \"ray\" (docs/ray.md): auto "
+                             f"(the one this machine belongs to) or HOST:PORT; else ${d.RAY_ENV}")
 
 
-def _log_keep_env(args: argparse.Namespace) -> dict[str, str]:
-    """--log-keep for the daemon's process (it reads $NEURO_LOG_KEEP); a bad inherited value
-    is an error here, before a daemon is started only to exit."""
+def _ray_address(text: str) -> str:
+    """`auto` or HOST:PORT, checked here so a typo is an error at start, not at first placement."""
+    import argparse
+
+    host, sep, port = text.rpartition(":")
+    if text == "auto" or (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is not a Ray address: give auto or HOST:PORT (e.g. 10.0.0.5:6379)")
+
+
+def _kernel_env(args: argparse.Namespace) -> dict[str, str]:
+    """The kernel options for the daemon's process, which reads them from its environment
+    ($NEURO_LOG_KEEP, $NEURO_DREAM, $NEURO_RAY); a bad inherited --log-keep value is an error
+    here, before a daemon is started only to exit."""
     import os
 
     from neuro._errors import SettingError
     from neuro.kernel._retention import parse_retention
 
+    env = {d.DREAM_ENV: "1"} if args.dream else {}
+    if args.ray:
+        env[d.RAY_ENV] = args.ray
     if args.log_keep is not None:
-        return {d.LOG_KEEP_ENV: args.log_keep}
+        return {**env, d.LOG_KEEP_ENV: args.log_keep}
     try:
         parse_retention(os.environ.get(d.LOG_KEEP_ENV) or None, d.LOG_KEEP_ENV)
     except ValueError as e:
         raise SettingError(str(e)) from None
-    return {}
+    return env
 
 
 def _state(args: argparse.Namespace) -> d.State:
@@ -96,7 +116,7 @@ def _started(args: argparse.Namespace, st: d.State) -> int:
     from .cli import EXIT_PROBLEM, Problem
 
     try:
-        return d.start(st, wait=args.wait, extra_env=_log_keep_env(args))
+        return d.start(st, wait=args.wait, extra_env=_kernel_env(args))
     except d.AlreadyStarted as e:
         raise Problem(str(e), code=EXIT_PROBLEM, type="AlreadyRunning",
                       hint="`neuro daemon status` shows it; `neuro daemon restart` replaces it") from None
@@ -206,5 +226,5 @@ def _restart(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import os
 
-    os.environ.update(_log_keep_env(args))
+    os.environ.update(_kernel_env(args))
     return d.run(_state(args))

@@ -41,6 +41,7 @@ __all__ = ["State", "state", "running_pid", "start", "stop", "run", "DaemonError
 
 LOG_KEEP_ENV = "NEURO_LOG_KEEP"  # the log's retention (`--log-keep`): 30d, 10GB, 30d,10GB or all
 DREAM_ENV = "NEURO_DREAM"  # 1: start the dream daemon (neuro.dream) with the kernel
+RAY_ENV = "NEURO_RAY"  # the Ray cluster's address (auto, HOST:PORT) for sandbox = "ray"
 
 
 class DaemonError(Exception):
@@ -350,6 +351,8 @@ def _kernel_options(st: State) -> dict[str, Any]:
             raise SettingError(str(e)) from None
     if os.environ.get(DREAM_ENV, "") not in ("", "0") and "dream" in inspect.signature(neuro.Kernel).parameters:
         options["dream"] = True  # the dream daemon: a supervised system neuro (docs/dream.md)
+    if os.environ.get(RAY_ENV) and "ray" in inspect.signature(neuro.Kernel).parameters:
+        options["ray"] = os.environ[RAY_ENV]  # imported only when a neuro is first placed there
     if "on_demand" in inspect.signature(neuro.Kernel).parameters:
         # Installed learners (entry points): a call to one's name spawns it, sandboxed, on first use.
         from neuro.neuros.learning.registry import on_demand_table
