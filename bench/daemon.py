@@ -572,3 +572,33 @@ def chaos(home: str, quick: bool, metrics: dict[str, Metric], extra: dict) -> No
         "kills": result.kills, "handler_exceptions": result.fails, "memory_breaches": result.breaches,
         "gave_up": result.gave_up, "client_errors": dict(result.client_errors),
     }
+
+
+def huge_drop_only(quick: bool) -> Report:
+    """Only the huge-drop figure, on a daemon of its own: `python -m bench.daemon huge_drop
+    [--quick]` prints it and writes no results file (bench/results/daemon.json stays the whole
+    benchmark's). The metric is measured exactly as in `run`."""
+    home = tempfile.mkdtemp(prefix="nh", dir="/tmp")
+    st = d.State(os.path.join(home, "r16"))
+    metrics: dict[str, Metric] = {}
+    extra: dict = {}
+    d.start(st)
+    try:
+        with Sync(st) as client:
+            client.spawn("neuro.neuros.echo:Echo")
+        huge_drop(st, Path(home), quick, metrics, extra)
+    finally:
+        if d.running_pid(st) is not None:
+            d.stop(st)
+        shutil.rmtree(home, ignore_errors=True)
+    return Report(metrics=metrics, extra=extra)
+
+
+if __name__ == "__main__":
+    import json
+
+    if sys.argv[1:2] != ["huge_drop"]:
+        sys.exit("usage: python -m bench.daemon huge_drop [--quick]   (the whole benchmark: python -m bench daemon)")
+    report = huge_drop_only("--quick" in sys.argv[2:])
+    print(json.dumps({"metrics": {k: m.to_json() for k, m in report.metrics.items()}, "extra": report.extra},
+                     indent=1, default=str))

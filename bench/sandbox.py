@@ -263,6 +263,16 @@ def run(quick: bool) -> Report:
     metrics["process_calls_vs_socketpair"] = summarize(ratio, "ratio", goal=0.5)
     metrics["process_calls_per_second"] = summarize(proc, "calls/s")
     metrics["socketpair_round_trips_per_second"] = summarize(pair, "round trips/s")
+    # The breakdown of that ratio: the kernel's own cost of a call to a handler that awaits (no
+    # sandbox: the ceiling any sandbox's ratio lives under), and what the sandbox adds to it.
+    _, _, floor = interleaved(lambda: backend_calls(Echo, n), lambda: socketpair_ping_pong(n), reps,
+                              "in-process calls vs socketpair")
+    metrics["inproc_async_calls_vs_socketpair"] = summarize(
+        floor, "ratio", note="an in-process async echo through the same kernel: the ceiling of process_calls_vs_socketpair")
+    _, _, boxed = interleaved(lambda: backend_calls(BoxedEcho, n), lambda: backend_calls(Echo, n), reps,
+                              "process calls vs in-process calls")
+    metrics["process_calls_vs_inproc_async_calls"] = summarize(
+        boxed, "ratio", note="what the process sandbox (socket, worker, seccomp) costs a call, the kernel's share aside")
 
     cold_backends = lambda: {"process": ProcessBackend(pool_size=0)}  # noqa: E731 - a fresh one each run
     cold, base, cold_ratio = interleaved(lambda: start_to_first_reply(BoxedEcho, cold_backends()), python_start,

@@ -124,7 +124,9 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
             "teacher": teacher, "traces": [int(ds.options["first_id"]), int(ds.options["last_id"])],
             "gate": dict(figures),
             "notes": {"job": job.id, "dataset": ds.hash, "time": time.time(), "student": kind,
-                      "cascade": bool(settings.cascade), "trigger": job.trigger}}
+                      "cascade": bool(settings.cascade), "trigger": job.trigger,
+                      # A student trained on labelled traces holds labelled data: it carries the labels.
+                      "labels": sorted(next((r.labels for r in await k.ps() if r.name == name), ()))}}
         report = await _dry_run(k, name, cls, settings, figures)
         replay_agreement = report.replay.agreement if report.replay is not None else 1.0
         figures["replay"] = replay_agreement

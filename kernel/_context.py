@@ -62,9 +62,26 @@ class KernelContext(Context):
         await self._pace()
         return await self._router.send(self._proc.name, to, payload, timeout, self._current)
 
-    async def call(self, to: str, payload: Any, *, timeout: float = 10.0) -> Any:
-        await self._pace()
-        return await self._router.call(self._proc.name, to, payload, timeout, self._current)
+    async def call(self, to: str, payload: Any, *, timeout: float = 10.0, _inline: bool = False) -> Any:
+        await self._pace()  # (`_inline`: no schedule point when handled at once; a net's chain, nets/_runner.py)
+        result = await self._router.call(self._proc.name, to, payload, timeout, self._current, inline=_inline)
+        callee = self._router.procs.get(to)
+        if callee is not None and callee.labels and not callee.labels <= self._proc.labels:
+            from ._labels import reply_received  # a labelled reply: the caller must be cleared for it
+
+            reply_received(self._router, self._proc, to)
+        return result
+
+    @property
+    def labels(self) -> frozenset[str]:
+        return self._proc.labels
+
+    async def _declassify(self, label: str, reason: str) -> None:
+        from ._labels import declassify
+
+        await trio.lowlevel.checkpoint()
+        current = self._current
+        declassify(self._proc, label, reason, None if current is None else current.id, self._router._event)
 
     async def publish(self, topic: str, payload: Any) -> int:
         await self._pace()
@@ -113,10 +130,14 @@ class KernelContext(Context):
         if store is None:
             raise NeuroError(f"{self.name}: this kernel keeps no event log, so no artifacts; start it with one "
                              "(neuro.Kernel(log=...), or the daemon, which always has one)")
+        from ._labels import artifact_labels  # state kept by a tainted neuro keeps its labels
+
         if op == "put":
             info = await trio.to_thread.run_sync(store.put_bytes, data, _state_media_type(self.name, key))
+            artifact_labels(self._router).stored(self._proc, info.hash)
             return info.hash
         if op == "get":
+            artifact_labels(self._router).read(self._proc, key, self._router._event)
             return await trio.to_thread.run_sync(_read_artifact, store, key)
         if op == "find":
             return await trio.to_thread.run_sync(_find_artifact, store, _state_media_type(self.name, key))

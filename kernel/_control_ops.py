@@ -37,6 +37,7 @@ from neuro._manifest import Neuro
 from neuro._wire_errors import to_frame
 
 from ._artifactexport import find_artifacts
+from ._labels import client_egress
 from ._supervisor import Child, SupervisorSpec
 from ._versions import adopt_source
 
@@ -194,8 +195,12 @@ class Ops:
 
     async def _call(self, req: c.Call) -> Any:
         if req.durable:
-            return await self.kernel.call(req.to, req.payload, timeout=req.timeout, durable=True)
-        return await self.kernel.call(req.to, req.payload, timeout=req.timeout)
+            reply = await self.kernel.call(req.to, req.payload, timeout=req.timeout, durable=True)
+        else:
+            reply = await self.kernel.call(req.to, req.payload, timeout=req.timeout)
+        # A labelled reply leaves the kernel here only through the callee's `labels.egress.clients`.
+        client_egress(self.kernel._router.procs.get(req.to), self.kernel._event, "a reply")
+        return reply
 
     async def _publish(self, req: c.Publish) -> int:
         return await self.kernel.publish(req.topic, req.payload)

@@ -20,6 +20,10 @@ that a neuro spawned by someone else already runs under (another folder, the API
 
 A neuro that a person stopped or rolled back is pinned (`_dropstate`): a save of its file is
 loaded but not applied (``drop.held``) until `Kernel.unpin`.
+
+This module is the folder's loop (what to load when, side by side up to a bound); watchdog's
+side is `_dropwatch`, its reports reach the loop through `_dropreports`, and what a loaded
+entry does to the kernel (spawn, swap, hold, stop, the events) is `_dropapply`.
 """
 
 from __future__ import annotations
@@ -27,38 +31,20 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
-import weakref
 from typing import Any
 
 import msgspec
 import trio
 
-from neuro._errors import NeuroError, NoSuchNeuro
+from neuro._neurofile import LoadedNeuro, NeuroFileError, shown_path
 
-from ._dropstate import Broken, Pin, PinStore, one_line
+from ._dropapply import ACTOR, Applying, _Entry, _owners, owner_of
+from ._dropreports import Reports, is_neuro_entry
+from ._dropstate import Broken, Pin, PinStore
+from ._dropwatch import make_observer
 from ._loading import load_file
-from neuro._identity import is_excluded
-from neuro._neurofile import LoadedNeuro, NeuroFileError, is_neuro_entry, shown_path
 
-
-def is_neuro_entry(folder: str, entry: str, _is_neuro_file: Any = is_neuro_entry) -> bool:  # noqa: F811
-    """A neuro file or folder (`_neurofile`), a net file (``NAME.net.toml``, issue 23: neuro.nets._drop), or a
-    Neuro-Lang file (``NAME.neuro``, issue 30: neuro.lang._drop)."""
-    return _is_neuro_file(folder, entry) or (entry.endswith((".net.toml", ".neuro")) and not entry.startswith((".", "_")))
-
-__all__ = ["DropFolder", "DropFolderStatistics", "owner_of"]
-
-ACTOR = "dropfolder"
-LIVE = ("running", "starting", "restarting", "crashed", "swapping")
-
-# name -> (folder, entry) of every neuro a drop folder of that kernel runs
-_owners: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, str]]] = weakref.WeakKeyDictionary()
-
-
-def owner_of(kernel: Any, name: str) -> tuple[str, str] | None:
-    """The (folder, entry) that runs neuro `name` of `kernel`, or None."""
-    return _owners.get(kernel, {}).get(name)
+__all__ = ["DropFolder", "DropFolderStatistics", "is_neuro_entry", "owner_of"]
 
 
 class DropFolderStatistics(msgspec.Struct, frozen=True):
@@ -77,12 +63,7 @@ class DropFolderStatistics(msgspec.Struct, frozen=True):
     last_event: float
 
 
-class _Entry(msgspec.Struct):
-    name: str
-    version: str
-
-
-class DropFolder:
+class DropFolder(Reports, Applying):
     """Watch `path` and keep the kernel's neuros in step with the neuro files in it.
 
     `debounce` is the quiet period (seconds) after a file's last change before it is loaded;
@@ -136,7 +117,7 @@ class DropFolder:
         (``drop.folder_back``), its files loaded again."""
         os.makedirs(self.path, exist_ok=True)
         self._token = trio.lowlevel.current_trio_token()
-        self._observer = _make_observer(self)
+        self._observer = make_observer(self)
         self._observer.start()
         try:
             self.rescan()
@@ -179,7 +160,7 @@ class DropFolder:
         await self._stop_observer()
         while not os.path.isdir(self.path):
             await trio.sleep(self.poll_interval)
-        self._observer = _make_observer(self)
+        self._observer = make_observer(self)
         await trio.to_thread.run_sync(self._observer.start)
         self._lost = False
         self.kernel._event("drop.folder_back", None, ACTOR, folder=shown_path(self.path))
@@ -266,80 +247,6 @@ class DropFolder:
     def statistics(self) -> DropFolderStatistics:
         return DropFolderStatistics(folder=self.path, files=len(self._entries), pending=len(self._dirty),
                                     last_event=self._last_event, **self._counts)
-
-    # -- reports from watchdog's thread --------------------------------------------------------
-
-    def _report(self, kind: str, paths: list[str]) -> None:
-        """In the watchdog thread: hand a report to trio. Reports are reduced here to the
-        folder's entries they touch, and gathered: a folder of 10^5 files moved in is 10^5
-        events, but one entry, so the event loop does one entry's work, not 10^5."""
-        items = []
-        for i, path in enumerate(paths):
-            if not path:
-                continue
-            rel = os.path.relpath(path, self.path)  # string work only: no system call
-            if rel == ".." or rel.startswith(".." + os.sep):
-                continue
-            inner = rel.split(os.sep, 1)[1] if os.sep in rel else ""
-            if inner and is_excluded(inner.replace(os.sep, "/")):
-                continue  # a test, cache or dot-file inside a neuro's folder: never part of it
-            items.append((kind, rel.split(os.sep)[0] if rel != "." else ".", i == 0))
-        if kind == "overflow":
-            items.append((kind, ".", True))
-        with self._reports_lock:
-            first = not self._reports
-            for item in items:
-                self._reports.setdefault(item, None)  # in order of arrival: a barrier comes after what preceded it
-        if not first or not items:
-            return
-        # Post, never wait: a watchdog thread blocked on trio while trio stops the observer
-        # (which needs that thread) would deadlock.
-        try:
-            self._token.run_sync_soon(self._on_reports)
-        except (trio.RunFinishedError, RuntimeError):
-            pass  # trio has gone away (shutdown)
-
-    def _on_reports(self) -> None:
-        with self._reports_lock:
-            reports, self._reports = self._reports, {}
-        self._last_event = time.time()
-        now = trio.current_time()
-        for kind, top, is_source in reports:
-            if kind == "overflow":
-                self.rescan()
-                continue
-            if top == ".":
-                if kind in ("deleted", "moved") and is_source and not self._lost and not os.path.isdir(self.path):
-                    self._lost = True  # the folder itself: its watch is gone until it comes back
-                    self.kernel._event("drop.folder_lost", None, ACTOR, folder=shown_path(self.path),
-                                       how=kind, running=sorted(e.name for e in self._entries.values()))
-                continue
-            if top in self._barriers:
-                self._barriers[top].set()
-                continue
-            if kind == "modified":
-                if top in self._dirty:  # still being written: its quiet period starts again
-                    self._mark(top, now)
-                continue
-            if top in self._entries or is_neuro_entry(self.path, top) or self._refused(top):
-                # A file created here is written next (close-write follows, and `modified`
-                # pushes it back meanwhile); one moved in from elsewhere or a symlink made in
-                # place has no later event, so it loads after the longer quiet period.
-                quiet = self.settle if kind in ("closed", "moved") else self.debounce
-                self._mark(top, now + quiet - self.debounce)
-        self._wake()
-
-    def _mark(self, entry: str, when: float) -> None:
-        self._dirty[entry] = when
-        if self._idle.is_set():
-            self._idle = trio.Event()
-
-    def _refused(self, entry: str) -> bool:
-        """An entry that looks like a neuro but must be refused with an error (not ignored)."""
-        return ".." in entry and not entry.startswith(".")
-
-    def _wake(self) -> None:
-        self._wakeup.set()
 
     # -- the trio side ---------------------------------------------------------------------------
 
@@ -438,168 +345,3 @@ class DropFolder:
             return
         async with self._applying:
             await self._apply(entry, loaded)
-
-    async def _apply(self, entry: str, loaded: LoadedNeuro) -> None:
-        owners = _owners.setdefault(self.kernel, {})
-        mine = (self.path, entry)
-        previous = self._entries.get(entry)
-        name = loaded.name
-        pin = self._pins.for_entry(self.path, entry)
-        if pin is not None:  # a person stopped or rolled it back: this save does not undo that
-            await self._hold(entry, loaded, pin)
-            return
-        running = self._running(name)
-        owner = owners.get(name)
-        if running and owner != mine:
-            who = f"the drop folder entry {owner[0]}/{owner[1]}" if owner else "the API (or a supervisor)"
-            self._error(name, loaded.path, f"{loaded.path}: a neuro named {name!r} is already running, started by "
-                                           f"{who}; rename this one (its manifest's name) or stop that one first",
-                        None, None, entry)
-            return
-        try:
-            if running:
-                report = await self.kernel.swap(name, loaded.cls, replay=loaded.replay, origin="file",
-                                                source=loaded.files)
-                if getattr(report, "stage", None) == "unchanged":
-                    self._entries[entry] = _Entry(name, loaded.version)
-                    self._fixed(entry, name, loaded)
-                    return
-                self._counts["swapped"] += 1
-                self.kernel._event("drop.swapped", name, ACTOR, file=loaded.path, folder=self.path,
-                                   old_version=getattr(report, "old_version", previous.version if previous else None),
-                                   version=loaded.version)
-            else:
-                info = await self.kernel.spawn(loaded.cls, source=loaded.files)
-                self._counts["spawned"] += 1
-                self.kernel._event("drop.spawned", name, ACTOR, file=loaded.path, folder=self.path,
-                                   version=loaded.version, pid=info.pid)
-        except NeuroError as e:
-            report = getattr(e, "report", None)
-            err = getattr(report, "error", None)
-            self._error(name, getattr(err, "file", None) or loaded.path, f"{loaded.path}: {e}",
-                        getattr(err, "line", None), getattr(err, "traceback", None), entry)
-            return
-        owners[name] = mine
-        self._entries[entry] = _Entry(name, loaded.version)
-        self._fixed(entry, name, loaded)
-        if previous is not None and previous.name != name:  # the manifest's name changed
-            await self._stop(entry, previous.name, loaded.path)
-
-    async def _hold(self, entry: str, loaded: LoadedNeuro, pin: Pin) -> None:
-        """A pinned entry's file loaded: say it is held. After a restart, a neuro rolled back
-        starts again at its pinned version (from the version store), not the file's."""
-        self._fixed(entry, pin.name, loaded)
-        if pin.how == "rolled_back" and pin.version and entry not in self._entries and not self._running(pin.name):
-            try:
-                info = await self.kernel.spawn(pin.name, version=pin.version)
-            except NeuroError as e:
-                self._error(pin.name, loaded.path, f"{loaded.path}: could not start {pin.name} at its pinned version "
-                                                   f"{pin.version[:12]}: {e}; `neuro unpin {pin.name}` starts the "
-                                                   "file's version instead", None, None, entry)
-                return
-            _owners.setdefault(self.kernel, {})[pin.name] = (self.path, entry)
-            self._entries[entry] = _Entry(pin.name, info.version)
-            self._counts["spawned"] += 1
-            self.kernel._event("drop.spawned", pin.name, ACTOR, file=loaded.path, folder=self.path,
-                               version=info.version, pid=info.pid)
-        self.kernel._event("drop.held", pin.name, ACTOR, file=loaded.path, folder=self.path, how=pin.how,
-                           version=loaded.version, pinned_version=pin.version)
-
-    def _fixed(self, entry: str, name: str, loaded: LoadedNeuro) -> None:
-        """A version of `entry` loaded: if it was broken, it is no longer, and the log says so."""
-        broken = self._broken.pop(entry, None)
-        if broken is not None:
-            self.kernel._event("drop.fixed", name, ACTOR, file=loaded.path, folder=self.path, version=loaded.version,
-                               error=broken.error)
-
-    async def _removed(self, entry: str) -> None:
-        self._broken.pop(entry, None)
-        pin = self._pins.for_entry(self.path, entry)
-        if pin is not None:  # its file is gone: nothing left to hold
-            self._pins.pop(pin.name)
-        previous = self._entries.pop(entry, None)
-        if previous is not None:
-            await self._stop(entry, previous.name, os.path.join(self.path, entry))
-
-    async def _stop(self, entry: str, name: str, file: str) -> None:
-        owners = _owners.setdefault(self.kernel, {})
-        if owners.get(name) != (self.path, entry):
-            return
-        del owners[name]
-        try:
-            await self.kernel.stop(name, drain=True, timeout=self.stop_timeout, reason="removed")
-        except NoSuchNeuro:
-            pass  # stopped already (by the API): nothing left to do
-        except NeuroError as e:
-            self._error(name, file, f"{file}: could not stop {name}: {e}", None, None)
-            return
-        self._counts["removed"] += 1
-        self.kernel._event("drop.removed", name, ACTOR, file=file, folder=self.path)
-
-    def _running(self, name: str) -> bool:
-        try:
-            info = self.kernel.info(name)
-        except NoSuchNeuro:
-            return False
-        return str(getattr(info.state, "value", info.state)) in LIVE
-
-    def _error(self, name: str | None, file: str | None, error: str, line: int | None,
-               traceback: str | None, entry: str | None = None) -> None:
-        self._counts["errors"] += 1
-        if entry is not None:  # broken until a version of it loads again
-            self._broken[entry] = Broken(name=name, file=shown_path(file) if file is not None else None, line=line,
-                                         error=one_line(shown_path(error)), time=time.time())
-        self.kernel._event("drop.error", name, ACTOR, folder=shown_path(self.path),
-                           file=shown_path(file) if file is not None else None, line=line, error=shown_path(error),
-                           traceback=traceback)
-
-
-def _make_observer(drop: DropFolder) -> Any:
-    """A watchdog observer on the folder (recursive, for package folders) whose inotify
-    queue overflows are reported too."""
-    from watchdog.events import (
-        DirDeletedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent, FileDeletedEvent,
-        FileModifiedEvent, FileMovedEvent, FileSystemEventHandler, DirCreatedEvent,
-    )
-    from watchdog.observers import Observer
-
-    kinds = {FileClosedEvent: "closed", FileMovedEvent: "moved", DirMovedEvent: "moved",
-             FileCreatedEvent: "created", DirCreatedEvent: "created", FileDeletedEvent: "deleted",
-             DirDeletedEvent: "deleted", FileModifiedEvent: "modified"}
-
-    class Handler(FileSystemEventHandler):
-        def on_any_event(self, event: Any) -> None:
-            kind = kinds.get(type(event))
-            if kind is not None:
-                drop._report(kind, [os.fsdecode(event.src_path), os.fsdecode(getattr(event, "dest_path", "") or "")])
-
-    observer = Observer()
-    _report_overflows(observer, lambda: drop._report("overflow", []))
-    observer.schedule(Handler(), drop.path, recursive=True)
-    return observer
-
-
-def _report_overflows(observer: Any, on_overflow: Any) -> None:
-    """Make an inotify observer call `on_overflow` when the kernel's event queue overflowed.
-    (watchdog rebuilds its watches then but tells no handler.) Other platforms: no-op."""
-    try:
-        from watchdog.observers.inotify import InotifyEmitter, InotifyWatchGroup
-    except ImportError:  # pragma: no cover - not Linux
-        return
-    emitter_class = getattr(observer, "_emitter_class", None)
-    if not (isinstance(emitter_class, type) and issubclass(emitter_class, InotifyEmitter)):
-        return
-
-    class Group(InotifyWatchGroup):
-        def on_queue_overflow(self) -> None:
-            super().on_queue_overflow()
-            on_overflow()
-
-    class Emitter(emitter_class):  # type: ignore[misc, valid-type]
-        def on_thread_start(self) -> None:  # InotifyEmitter's, with the Group above
-            self._inotify = Group(self._inotify_fd, os.fsencode(self.watch.path),
-                                  is_recursive=self.watch.is_recursive,
-                                  event_mask=self.get_event_mask_from_filter(),
-                                  follow_symlink=self.watch.follow_symlink)
-
-    observer._emitter_class = Emitter

@@ -38,6 +38,7 @@ class Envelope(msgspec.Struct, gc=False):
     `correlation` ties a conversation together: a client's call starts one (its own id);
     anything a neuro sends while handling a message inherits it. `parent` is the id of the
     message being handled when this one was sent. `deadline` is a `time.monotonic()` value.
+    `labels` are the privacy labels it carries: its sender's taint (docs/privacy.md).
     """
 
     id: int
@@ -50,3 +51,5 @@ class Envelope(msgspec.Struct, gc=False):
     topic: str | None = None
     deadline: float | None = None
     parent: int | None = None
+    # The privacy labels it carries (kernel/_labels.py): its sender's taint. Empty for most.
+    labels: frozenset[str] = frozenset()

@@ -68,6 +68,8 @@ GROUPS: dict[str, str] = {
     "events": "The event feed to neuros that subscribe to `kernel.events` (sent, never logged).",
     "log": "The event log itself.",
     "net": "Neuro-Net runs: one event per run, with the lineage of each node step in it (docs/nets.md).",
+    "flow": "Privacy labels: labelled data refused on its way to a neuro or out of the kernel, or declassified (docs/privacy.md).",
+    "energy": "Energy budgets: a neuro went over its policy's joules (docs/energy.md).",
     "dream": "The dream daemon: a job distilled a neuro into a student (shipped or rejected by a gate), slept a learner, or saw a cascade drift (docs/dream.md).",
 }
 
@@ -296,6 +298,54 @@ class QuotaUnenforceable(EventData):
 
     backend: str
     limits: dict[str, str | int | float]  # a limit's value where it is a number, else a sentence
+
+
+@_entry("energy.used")
+class EnergyUsed(EventData):
+    """The neuro's handlers used `joules` over the last minute it worked, on `messages` messages (`kind`:
+    measured or estimated): the log's aggregate of energy per message, one row a minute, not one a message."""
+
+    joules: float
+    messages: int
+    kind: str
+
+
+# -- flow -------------------------------------------------------------------------------------
+
+
+@_entry("flow.refused")
+class FlowRefusedEvent(EventData):
+    """Labelled data was refused on its way to the neuro (or out of the kernel through it): `label` is the
+    label, `rule` the policy rule (`clearance`, `egress.CHANNEL` or `declassify`); the actor is the sender."""
+
+    label: str
+    rule: str
+    reason: str
+
+
+@_entry("flow.declassified")
+class FlowDeclassified(EventData):
+    """The neuro removed `label` from its taint with `ctx.declassify`, as its policy grants, for `reason`
+    (`message_id`: the message it was handling, if any)."""
+
+    label: str
+    reason: str
+    message_id: int | None = None
+
+
+# -- energy -----------------------------------------------------------------------------------
+
+
+@_entry("energy.budget")
+class EnergyBudgetEvent(EventData):
+    """The neuro went over an energy budget of its policy (`budget`: per_hour, per_message or per_dream_job;
+    `limit` and `used` joules, `kind` measured or estimated) and `action` was taken."""
+
+    budget: str
+    limit: float
+    used: float
+    kind: str
+    action: str
 
 
 #: The `quota` a sandbox's worker died of -> the event that says so.

@@ -36,6 +36,8 @@ from ._eventfeed import EventFeed, takes_events
 from ._events import as_dict, event_data
 from ._eventlog import EventLog
 from ._policy import UNTRUSTED, Policy, PolicyError
+from ._energy import open_account
+from ._labels import check_labels
 from ._policyfiles import PolicyStore, apply_overrides
 from ._envelope import Envelope
 from ._process import Letter, Process, ProcessInfo, State
@@ -374,11 +376,13 @@ class Kernel(Lifecycle):
         if backend == "inproc" and "__neuro_described__" in vars(neuro):
             raise PolicyError(f"{name}: its code is not trusted, so it cannot run in the kernel's process; give it a "
                               "policy whose sandbox is process or docker")
+        check_labels(name, pol, backend)  # labels hold only where memory is not shared (kernel/_labels.py)
         if pol.capabilities.control and ("__neuro_described__" in vars(neuro) or pol.name == UNTRUSTED):
             raise PolicyError(f"{name}: its code is not trusted, so it cannot run under policy {pol.name!r}, which "
                               f"grants capabilities.control ({', '.join(pol.capabilities.control)}): untrusted code "
                               "never acts on the kernel; give it a policy without `control`")
         proc = Process(next(self._pids), name, neuro, pol, sup, child.restart, decoder, outputs)
+        proc.energy = open_account(self, proc)  # joules per neuro against its policy's budget (kernel/_energy.py)
         proc.backend = backend
         proc.shutdown = child.shutdown
         try:
@@ -436,6 +440,7 @@ class Kernel(Lifecycle):
                 if proc.policy.name != name:
                     continue
                 try:
+                    check_labels(proc.name, policy, proc.backend)  # a reload cannot label an in-process neuro
                     proc.policy = apply_overrides(policy, proc.manifest.policy_overrides,
                                                   f"overrides of {proc.name}") if proc.manifest.policy_overrides else policy
                     proc.policy = with_artifact_grants(proc.policy, proc.neuro)  # its artifacts stay readable

@@ -190,13 +190,20 @@ def _small(path: str, limit: int = 64 << 10, entries: int = 64) -> bool:
         if os.path.isfile(path):
             return os.path.getsize(path) < limit
         total = seen = 0
-        for root, dirs, files in os.walk(path):
-            seen += len(dirs) + len(files)
-            if seen > entries:
-                return False
-            total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
-            if total >= limit:
-                return False
+        folders = [path]
+        while folders:  # os.scandir, not os.walk: walk lists a whole folder before it yields
+            with os.scandir(folders.pop()) as it:
+                for item in it:
+                    seen += 1
+                    if seen > entries:
+                        return False
+                    if item.is_dir():  # as os.walk: a link to a folder counts, and is not entered
+                        if not item.is_symlink():
+                            folders.append(item.path)
+                    else:
+                        total += item.stat().st_size
+                        if total >= limit:
+                            return False
         return True
     except OSError:
         return False

@@ -11,6 +11,8 @@ The schema is here; `_policyfiles` loads it from TOML. Where a field is enforced
 | capabilities.control | the kernel, for every backend: what a neuro may do through `ctx.kernel` |
 | artifact_bytes | the kernel, for every backend, when a version that declares artifacts starts |
 | placement (cpus, gpus, labels, resources, placement_group, bundle) | the ray backend: Ray places the actor (docs/ray.md) |
+| labels (inputs, outputs, clearance, egress, declassify) | the kernel, for sandboxed neuros; a policy that uses them refuses the in-process backend (docs/privacy.md) |
+| energy (per_hour, per_message, per_dream_job, on_breach, mains_only) | the kernel, for every backend (docs/energy.md) |
 
 Every number is checked when a policy is made (from a file, an override or in Python):
 NaN, infinities, negatives and values past what the OS takes are refused, naming the field.
@@ -26,6 +28,8 @@ import msgspec
 
 from neuro._checks import brief
 from neuro._errors import PolicyError
+
+from ._governance import EnergyBudget, LabelRules
 
 __all__ = ["Policy", "Capabilities", "Placement", "Overflow", "Priority", "PolicyError", "parse_size", "KERNEL_ENFORCED",
            "CONTROL_OPERATIONS", "UNTRUSTED"]
@@ -169,6 +173,10 @@ class Policy(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     capabilities: Capabilities = Capabilities()
     # Where on a cluster it may run (the ray backend); see Placement.
     placement: Placement = Placement()
+    # Privacy labels on its data, its clearance and egress (docs/privacy.md); the kernel enforces them.
+    labels: LabelRules = LabelRules()
+    # Energy budgets (docs/energy.md); the kernel accounts and enforces them.
+    energy: EnergyBudget = EnergyBudget()
 
     def __post_init__(self) -> None:
         for field in ("mailbox_size", "max_message_bytes", "concurrency"):

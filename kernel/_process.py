@@ -15,6 +15,7 @@ import msgspec
 import trio
 
 from ._envelope import Envelope
+from ._labels import lineage_labels, policy_labels
 from ._policy import Policy
 
 if TYPE_CHECKING:
@@ -57,6 +58,11 @@ class ProcessInfo(msgspec.Struct, frozen=True):
     in_flight: int
     busy_time: float
     error: str = ""  # a drop folder's: why the file this neuro runs from does not load (file:line: ...)
+    labels: tuple[str, ...] = ()  # the privacy labels what it sends now carries (docs/privacy.md)
+    energy: float = 0.0  # joules its handlers used since it started (docs/energy.md)
+    energy_kind: str = ""  # "measured" or "estimated": how `energy` was found
+    energy_hour: float = 0.0  # joules over the last hour, against `energy_budget`
+    energy_budget: float = 0.0  # its policy's energy.per_hour (0: none)
 
 
 class MailboxStatistics(msgspec.Struct, frozen=True):
@@ -93,7 +99,7 @@ class Process:
         "queue", "blocked", "idle", "runners", "in_flight", "scopes", "draining", "stop_reason",
         "exited", "supervisor", "restart", "tokens", "refilled", "send_tokens", "send_refilled",
         "decoder", "output_types", "received", "handled", "errors", "dead_letters",
-        "restarts", "busy_time", "started_at", "direct", "shutdown", "__weakref__",
+        "restarts", "busy_time", "started_at", "direct", "shutdown", "labels", "energy", "__weakref__",
     )
 
     def __init__(self, pid: int, name: str, neuro: type, policy: Policy, supervisor: Supervisor,
@@ -133,6 +139,10 @@ class Process:
         self.started_at = 0.0
         self.direct: Any = None  # the router's cache for handling calls in the caller's task
         self.shutdown: float | str = 5.0  # its child spec's `shutdown`: how it stops (see Child)
+        # Its taint: the labels everything it sends carries (kernel/_labels.py), from its policy
+        # and from every labelled message it was given; sticky, so its state cannot launder them.
+        self.labels: frozenset[str] = policy_labels(policy) | lineage_labels(neuro)
+        self.energy: Any = None  # its energy account (kernel/_energy.py), when accounting is on
 
     @property
     def accepting(self) -> bool:
@@ -149,6 +159,7 @@ class Process:
             mailbox_capacity=self.policy.mailbox_size, received=self.received,
             handled=self.handled, errors=self.errors, dead_letters=self.dead_letters,
             restarts=self.restarts, in_flight=self.in_flight, busy_time=self.busy_time,
+            labels=tuple(sorted(self.labels)), **(self.energy.info() if self.energy is not None else {}),
         )
 
     def mailbox_statistics(self) -> MailboxStatistics:

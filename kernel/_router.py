@@ -21,12 +21,13 @@ import trio
 from neuro._aio import carry_on, cool_down, others_runnable
 from neuro._checks import brief, check_timeout
 from neuro._errorinfo import error_info, relayed
-from neuro._errors import (CallTimeout, DeadLetter, InvalidPayload, KernelClosed, LogError, MailboxFull,
-                           MessageTooLarge, NeuroError, NoSuchNeuro, RateLimited, RemoteError)
+from neuro._errors import (CallTimeout, DeadLetter, EnergyExceeded, FlowRefused, InvalidPayload, KernelClosed,
+                           LogError, MailboxFull, MessageTooLarge, NeuroError, NoSuchNeuro, RateLimited, RemoteError)
 
 from ._calls import Deadlines, Parked, PendingCall
 from ._context import KernelContext
 from ._envelope import Envelope, ErrorInfo, next_id
+from ._labels import NO_LABELS, admit, client_egress, policy_labels
 from ._process import Letter, Process, State
 from ._wallguard import WallGuard
 
@@ -120,6 +121,12 @@ class Router:
             raise self._reject(proc, sender, InvalidPayload(
                 f"invalid payload for {proc.name!r} (expects {_type_name(proc.manifest.input)}): {e}",
                 path=found.group(1) if found else None))
+        if proc.energy is not None and proc.energy.over and (why := proc.energy.refusal()):
+            raise self._reject(proc, sender, EnergyExceeded(why))  # its energy budget's `reject` (kernel/_energy.py)
+        source = self.procs.get(sender)  # a neuro's sends carry its taint (kernel/_labels.py)
+        labels = NO_LABELS if source is None else source.labels
+        if labels and not labels <= proc.labels:  # what it holds already cannot leak to it
+            admit(proc, sender, labels, self._event, f"a {kind}")
         mid = next_id()
         now = mid / 1e9
         if timeout is None or timeout == math.inf:
@@ -129,7 +136,7 @@ class Router:
         env = Envelope(
             id=mid, time=now, sender=sender, recipient=proc.name, kind=kind, payload=msg,
             correlation=parent.correlation if parent is not None else mid, topic=topic,
-            deadline=wall_deadline, parent=parent.id if parent is not None else None,
+            deadline=wall_deadline, parent=parent.id if parent is not None else None, labels=labels,
         )
         return Letter(env, raw, None, deadline)
 
@@ -219,6 +226,7 @@ class Router:
     def policy_changed(self, proc: Process) -> None:
         """A running process got a new policy: apply what the router keeps for it."""
         proc.tokens = min(proc.tokens, proc.policy.burst_size)
+        proc.labels = proc.labels | policy_labels(proc.policy)  # a new policy may label more, never less
         if proc.blocked:
             self._admit_blocked(proc)
         while proc.queue and proc.state is State.RUNNING and proc.runners < proc.policy.concurrency:
@@ -356,7 +364,7 @@ class Router:
         return letter.env.id
 
     async def call(self, sender: str, to: str, payload: Any, timeout: float | None,
-                   parent: Envelope | None = None, durable: bool = False) -> Any:
+                   parent: Envelope | None = None, durable: bool = False, inline: bool = False) -> Any:
         await trio.lowlevel.checkpoint_if_cancelled()  # the direct path's only cancel point
         if timeout is not None and not (type(timeout) is float and timeout >= 0):
             timeout = check_timeout(timeout)  # NaN or worse: refused here, not in the deadline heap
@@ -376,6 +384,8 @@ class Router:
             await self._accept_durable(proc, letter, timeout is not None)
         elif (direct := self._direct(proc)) is not None:
             await self._handle_now(proc, letter, direct)
+            if inline and call.result is not None:  # a net's chain step (nets/_runner.py): no schedule point
+                return call.result.unwrap()
             return await call.wait()  # resolved: its schedule point
         else:
             blocked = self._offer(proc, letter, timeout is not None)
@@ -430,8 +440,8 @@ class Router:
                 continue
             try:
                 letter = self._letter(proc, sender, payload, "event", None, parent, topic=topic)
-            except (InvalidPayload, MessageTooLarge):
-                continue  # logged as a `message.rejected` event; other subscribers still get it
+            except (InvalidPayload, MessageTooLarge, FlowRefused):
+                continue  # logged as a `message.rejected` (`flow.refused`) event; other subscribers still get it
             if proc.policy.overflow == "block" and len(proc.queue) >= proc.policy.mailbox_size:
                 self._event("message.rejected", name, sender, error="MailboxFull", reason=f"event on {topic!r} found the mailbox full")
                 continue
@@ -449,6 +459,11 @@ class Router:
 
     def publish_to_clients(self, topic: str, payload: Any, sender: str) -> int:
         reached = 0
+        if sender in self.procs and self.procs[sender].labels and self._subscribers(self.client_topics, topic):
+            try:  # labelled events reach clients only through `labels.egress.clients`
+                client_egress(self.procs[sender], self._event, f"an event on {topic!r}")
+            except FlowRefused:
+                return 0
         for channel in self._subscribers(self.client_topics, topic):
             try:
                 channel.send_nowait((topic, sender, payload))
@@ -525,10 +540,15 @@ class Router:
         if letter.deadline != math.inf and letter.deadline < trio.current_time():
             self._dead(proc, letter, "deadline passed before delivery")
             return
+        energy = proc.energy
+        if energy is not None and energy.hold and (pause := energy.wait()):
+            await trio.sleep(pause)  # throttled over its energy budget, or background work off mains
         wall = proc.policy.wall_time
         if wall:
             guard.watch(letter, wall)
         ctx._current = env
+        if env.labels and not env.labels <= proc.labels:
+            proc.labels = proc.labels | env.labels  # taint: what it sends from now on carries them
         proc.in_flight += 1
         start = letter.started = perf_counter()
         letter.version = proc.version  # the version whose handler runs: its outcome names it
@@ -594,8 +614,10 @@ class Router:
             proc.errors += 1
         else:
             proc.dead_letters += 1
+        end, started = perf_counter(), letter.started
+        if proc.energy is not None and started is not None:
+            proc.energy.charge(end - started, end)  # joules per neuro (kernel/_energy.py)
         if self.log is not None:
-            end, started = perf_counter(), letter.started
             self.log.append_outcome(letter.env.id, time.time(), kind, reason, proc.name, end - letter.accepted_at,
                                     reply_raw, error, version=letter.version,
                                     service=None if started is None else end - started)

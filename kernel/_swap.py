@@ -24,6 +24,7 @@ import trio
 from neuro._errors import NeuroError, SwapFailed
 
 from ._envelope import next_id
+from ._labels import check_labels, lineage_labels, policy_labels
 from ._process import Process, State
 from ._replay import FRESH, ReplayRefused, ReplayReport, keep_state, remember_start, replay_gate, replay_settings
 
@@ -102,11 +103,19 @@ async def swap_process(kernel: Kernel, proc: Process, neuro: type, *, replay: in
 
     if manifest.name != proc.manifest.name:
         raise fail("load", NeuroError(f"the new version declares name {manifest.name!r}, not {proc.manifest.name!r}"))
+    for check in list(getattr(kernel._router, "swap_checks", ())):  # a running net the new types break (nets/)
+        if why := check(proc.name, neuro):
+            raise fail("load", NeuroError(why))
+    # The policy it was spawned under (an explicit spawn policy, a drop folder's) while the new
+    # version declares what the old one did; a new declaration is the new code's own, under the
+    # same trust checks as a spawn (code from a file never gets a policy that runs it in-process).
+    keep = proc.policy.name if manifest.policy == proc.manifest.policy else None
     try:
-        policy = await kernel._policy_of(neuro)  # with read grants of its artifacts
+        policy = await kernel._policy_of(neuro, keep)  # with read grants of its artifacts
         backend = manifest.sandbox or policy.sandbox
         if backend not in policy.sandboxes or backend not in kernel._backends:
             raise NeuroError(f"sandbox {backend!r} is not allowed by policy {policy.name!r} or not available")
+        check_labels(proc.name, policy, backend)  # labels hold only where memory is not shared
         new_worker = await kernel._backends[backend].start(neuro, policy)
     except Exception as e:
         raise fail("load", e) from None
@@ -177,6 +186,7 @@ async def swap_process(kernel: Kernel, proc: Process, neuro: type, *, replay: in
     requeued, dropped = _revalidate_queue(kernel, proc, decoder)
     proc.neuro, proc.manifest, proc.version = neuro, manifest, new_version
     proc.decoder, proc.output_types, proc.policy, proc.backend = decoder, outputs, policy, backend
+    proc.labels = proc.labels | policy_labels(policy) | lineage_labels(neuro)  # a student keeps its traces' labels
     new_worker.on_exit = lambda died: kernel._worker_died(proc, new_worker, died)
     proc.worker = new_worker
     proc.state = State.RUNNING

@@ -20,6 +20,7 @@ from . import _kernelside
 from ._graph import Graph, NetError, Signature, build_graph, describe, source
 from ._memo import Memo, content_hash
 from ._plan import Plan, make_plan
+from ._predicate import NeuroCondition
 from ._runner import NodeFailed, Run, Runner, _as
 from ._types import type_name
 
@@ -54,7 +55,10 @@ def build(decl: Net, *, neuros: Any = None, kernel: Any = None) -> Built:
         return classes.get(name) or live(name)
 
     graph = build_graph(decl, resolve, lambda: sorted({*classes, *known()}))
-    return Built(decl, graph, classes)
+    built = Built(decl, graph, classes)
+    if kernel is not None:
+        built._watch(kernel)
+    return built
 
 
 class Built:
@@ -65,10 +69,13 @@ class Built:
         self.graph = graph
         self.plan: Plan = make_plan(graph)
         self.memo = Memo()
+        self._runner = Runner(self.memo)  # holds nothing of a run: one for every run
         self._classes = classes
         self._neuro: type[Neuro] | None = None
         self.refused: NetError | None = None  # the last re-check after a swap that failed
+        self._where: Any = None  # the kernel (or a context of it) whose swaps this net checks; False: none
         self._called = _called(graph)  # the nodes that call a neuro, nets inside it included
+        self._versions = _versions(graph, self._called)  # what each run compares
 
     @property
     def name(self) -> str:
@@ -92,6 +99,43 @@ class Built:
             shown["plan"] = self.plan.describe()
         return shown
 
+    # -- swaps of its nodes -------------------------------------------------------------------
+
+    def _watch(self, where: Any) -> None:
+        self._where = where if _kernelside.watch_swaps(where, self) else False
+
+    def swap_check(self, name: str, neuro: Any) -> str | None:
+        """Why the swap of neuro `name` to class `neuro` must be refused: this net runs in that
+        kernel, calls `name` (a node or a `when` predicate) and would not build with the new
+        version's types. None: the swap may go on (the kernel's swap asks this first)."""
+        try:
+            return self._swap_misfit(name, neuro)
+        except Exception:  # noqa: BLE001 - a check that cannot tell never blocks a swap: the next run checks again
+            return None
+
+    def _swap_misfit(self, name: str, neuro: Any) -> str | None:
+        if not self._where or name not in {n for n, _ in self._versions}:
+            return None
+        procs = _kernelside.procs_of(self._where) or {}
+        if not any(getattr(p.neuro, "__neuro_net__", None) is self and str(getattr(p.state, "value", p.state))
+                   not in ("stopped", "failed") for p in procs.values()):
+            return None  # built, not running: nothing to keep working
+        manifest = neuro.__manifest__
+        new = Signature(name, manifest.input, manifest.output, neuro.version())
+        live, known = _kernelside.signatures(self._where)
+        try:
+            graph = build_graph(self.decl, lambda n: new if n == name else live(n) or self._classes.get(n), known)
+        except NetError as e:
+            return (f"running net {self.name!r} calls {name!r} and would no longer fit its new version "
+                    f"{new.version}, so the swap is refused (the old version keeps serving); change the net first, "
+                    f"or stop it: {e}")
+        if (type_name(graph.input), type_name(graph.output)) != (type_name(self.graph.input),
+                                                                 type_name(self.graph.output)):
+            return (f"running net {self.name!r}: the new version of {name!r} would change the net's own input or "
+                    f"output type ({type_name(self.graph.input)} -> {type_name(self.graph.output)} becomes "
+                    f"{type_name(graph.input)} -> {type_name(graph.output)}); build and swap the net itself")
+        return None
+
     # -- running ---------------------------------------------------------------------------
 
     def _recheck(self, where: Any) -> None:
@@ -101,14 +145,15 @@ class Built:
         procs = _kernelside.procs_of(where)
         if procs is None:
             return
-        for node in self._called:  # the common case: every node runs the version it was built with
-            proc = procs.get(node.neuro)
-            if proc is not None and proc.version != node.version:
+        for name, version in self._versions:  # the common case: every node runs the version it was built with
+            proc = procs.get(name)
+            if proc is not None and proc.version != version:
                 break
         else:
             return
         live_version = _kernelside.live_versions(where)
-        stale = [n for n in self._called if live_version(n.neuro) not in (None, n.version)]
+        stale = [n for n in self._called if live_version(n.neuro) not in (None, n.version)] or \
+            [_Asked(name) for name, version in self._versions if live_version(name) not in (None, version)]
         live, known = _kernelside.signatures(where)
         try:
             graph = build_graph(self.decl, lambda name: live(name) or self._classes.get(name), known)
@@ -124,6 +169,7 @@ class Built:
                              "build and swap the net itself", stale[0].id)
         self.graph, self.plan, self.refused = graph, make_plan(graph), None
         self._called = _called(graph)
+        self._versions = _versions(graph, self._called)
 
     async def run(self, ctx: Any, msg: Any, *, fresh: bool = False) -> Any:
         """Run the net on `msg` through `ctx` (a handler's context); returns its output.
@@ -133,12 +179,15 @@ class Built:
     async def run_counted(self, ctx: Any, msg: Any, *, fresh: bool = False) -> tuple[Any, Run]:
         """`run`, and the run's record: its id, node calls made, results from the memo."""
         _event = _kernelside.emitter(ctx)  # (so named, tests/kernel/test_event_catalogue.py finds the emitter)
-        run = Run(_kernelside.run_id(ctx), fresh, trio.current_time() + self.graph.deadline, _event is not None)
-        runner = Runner(self.memo)
         start = trio.current_time()
+        run = Run(_kernelside.run_id(ctx), fresh, start + self.graph.deadline, _event is not None,
+                  self.graph.deadline)
+        runner = self._runner
         in_hash = content_hash(msg)
         error: str | None = None
         result: Any = None
+        if self._where is None:
+            self._watch(ctx)
         try:
             self._recheck(ctx)
             if self.plan.chain is not None:
@@ -203,6 +252,27 @@ def _called(graph: Graph) -> list[Any]:
             found += _called(node.sub)
         elif node.neuro and node.kind in ("neuro", "map", "loop"):
             found.append(node)
+    return found
+
+
+class _Asked:
+    """A predicate neuro that changed version, as `_recheck` names it (like a node)."""
+
+    def __init__(self, neuro: str) -> None:
+        self.id = f"when @{neuro}"
+        self.neuro = neuro
+
+
+def _versions(graph: Graph, called: list[Any]) -> list[tuple[str, str]]:
+    """(neuro, version) of every neuro the net calls: its nodes' and its predicates' (`when = "@NAME"`)."""
+    return [(n.neuro, n.version) for n in called] + _asked(graph)
+
+
+def _asked(graph: Graph) -> list[tuple[str, str]]:
+    found = [(e.when.neuro, e.when.version) for e in graph.edges if isinstance(e.when, NeuroCondition)]
+    for node in graph.nodes.values():
+        if node.kind == "net" and node.sub is not None:
+            found += _asked(node.sub)
     return found
 
 

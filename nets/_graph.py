@@ -20,6 +20,7 @@ import msgspec
 from neuro._net import INPUT, NODE_ID, OUTPUT, EdgeDecl, Net, NodeDecl
 
 from ._expr import Expr, ExprError, compile_expr
+from ._predicate import NeuroCondition, is_predicate
 from ._types import misfit, type_name
 
 __all__ = ["Signature", "Problem", "NetError", "Endpoint", "Edge", "Node", "Graph", "build_graph"]
@@ -139,6 +140,8 @@ def build_graph(decl: Net, resolve: Resolver, known: Callable[[], list[str]] = l
         edge = _edge(ed, i, g, problems)
         if edge is not None:
             g.edges.append(edge)
+            if isinstance(edge.when, NeuroCondition):
+                _resolve_condition(edge, edge.when, resolve, known, problems)
     if not g.nodes:
         problems.append(Problem("empty", f"net {decl.name!r} has no nodes; add one with net.node(...)"))
     order = _order(g, problems) if not problems or all(p.kind != "unknown_node" for p in problems) else None
@@ -156,6 +159,17 @@ def build_graph(decl: Net, resolve: Resolver, known: Callable[[], list[str]] = l
 
 
 # -- nodes and edges --------------------------------------------------------------------------------
+
+
+def _resolve_condition(edge: Edge, cond: NeuroCondition, resolve: Resolver, known: Callable[[], list[str]],
+                       problems: list[Problem]) -> None:
+    sig = resolve(cond.neuro)
+    if sig is None:
+        running = ", ".join(sorted(known())[:20]) or "none"
+        problems.append(Problem("unknown_neuro", f"edge {edge.text}: `when` names unknown neuro {cond.neuro!r}: it is "
+                                f"not running and was not given to build (known: {running})", edge=edge.text))
+        return
+    cond.input, cond.output, cond.version = sig.input, sig.output, sig.version
 
 
 def _resolve_node(node: Node, nd: NodeDecl, resolve: Resolver, known: Callable[[], list[str]],
@@ -246,8 +260,14 @@ def _edge(ed: EdgeDecl, i: int, g: Graph, problems: list[Problem]) -> Edge | Non
         known = ", ".join(["in", *g.nodes, "out"])
         problems.append(Problem("unknown_node", f"edge {text}: {'; '.join(bad)} (nodes: {known})", edge=text))
         return None
-    when = None
-    if ed.when is not None:
+    when: Any = None
+    if is_predicate(ed.when):
+        when = NeuroCondition(ed.when)  # type: ignore[arg-type]
+        if not NODE_ID.match(when.neuro.replace(".", "_").replace("-", "_")):
+            problems.append(Problem("expression", f"edge {text}: `when` {ed.when!r}: `@` names a predicate neuro, "
+                                    "as in `@is_big`", edge=text))
+            return None
+    elif ed.when is not None:
         try:
             when = compile_expr(ed.when)
         except ExprError as e:
@@ -357,7 +377,9 @@ def describe(g: Graph) -> dict[str, Any]:
         "output": type_name(g.output) if g.output is not None else None,
         "nodes": [{**g.decl.nodes[n].describe(), "version": g.nodes[n].version,  # type: ignore[union-attr]
                    "input": type_name(g.nodes[n].input), "output": type_name(g.nodes[n].output)} for n in g.order],
-        "edges": [{"src": str(e.src), "dst": str(e.dst), "when": e.when.text if e.when else None} for e in g.edges],
+        "edges": [{"src": str(e.src), "dst": str(e.dst), "when": e.when.text if e.when else None,
+                   **({"when_version": e.when.version} if isinstance(e.when, NeuroCondition) else {})}
+                  for e in g.edges],
     }
 
 

@@ -12,6 +12,11 @@ own context object, and only here:
 - `run_id(ctx)`: the id of the message being handled, which names the net's run and is the
   parent of every call the run makes (so `LogReader.trace(run)` finds them).
 
+Two more reach the kernel's own objects: `inline_calls(ctx)` (the kernel's context takes
+`call(..., _inline=True)`: a call handled at once returns with no schedule point, for a
+chain's steps) and `watch_swaps(where, net)` (the kernel's swap asks the net, through the
+router's `swap_checks`, whether a new version of a neuro it calls still fits; kernel/_swap.py).
+
 Each falls back to what works anywhere (no types: build with classes; no events; a fresh
 id) when the context is not the kernel's. A `ctx.kernel` op for each would remove this module.
 """
@@ -23,7 +28,7 @@ from typing import Any, Callable
 
 from ._graph import Signature
 
-__all__ = ["signatures", "emitter", "run_id", "procs_of"]
+__all__ = ["signatures", "emitter", "run_id", "procs_of", "inline_calls", "watch_swaps", "SwapChecks"]
 
 
 def procs_of(where: Any) -> dict[str, Any] | None:
@@ -66,3 +71,53 @@ def run_id(ctx: Any) -> int:
     current = getattr(ctx, "_current", None)
     mid = getattr(current, "id", None)
     return mid if isinstance(mid, int) else time.time_ns()
+
+
+
+_INLINE: dict[type, bool] = {}
+
+
+def inline_calls(ctx: Any) -> bool:
+    """Whether `ctx.call` takes `_inline=True` (the kernel's context: a call handled at once
+    returns with no schedule point); another context (a replay's, a test's) is called plainly."""
+    kind = type(ctx)
+    found = _INLINE.get(kind)
+    if found is None:
+        import inspect
+
+        try:
+            found = "_inline" in inspect.signature(kind.call).parameters
+        except (AttributeError, TypeError, ValueError):
+            found = False
+        _INLINE[kind] = found
+    return found
+
+
+class SwapChecks:
+    """The nets that may refuse a swap, kept on the kernel's router as `swap_checks` (the
+    kernel's swap calls each `check(name, new_class)` and refuses with the text it returns).
+    Weak: a net no one holds checks nothing."""
+
+    def __init__(self) -> None:
+        import weakref
+
+        self._nets: Any = weakref.WeakSet()
+
+    def add(self, net: Any) -> None:
+        self._nets.add(net)
+
+    def __iter__(self) -> Any:
+        return iter([net.swap_check for net in list(self._nets)])
+
+
+def watch_swaps(where: Any, net: Any) -> bool:
+    """Have the kernel of `where` (a Kernel or a kernel context) ask `net.swap_check` before
+    each swap; False where there is no such kernel."""
+    router = getattr(where, "_router", None)
+    if router is None or not isinstance(getattr(router, "procs", None), dict):
+        return False
+    checks = getattr(router, "swap_checks", None)
+    if not isinstance(checks, SwapChecks):
+        checks = router.swap_checks = SwapChecks()
+    checks.add(net)
+    return True

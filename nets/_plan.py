@@ -18,6 +18,7 @@ from typing import Any
 from neuro._net import INPUT, OUTPUT
 
 from ._graph import Edge, Graph
+from ._predicate import NeuroCondition
 
 __all__ = ["Plan", "Step", "make_plan"]
 
@@ -25,10 +26,11 @@ __all__ = ["Plan", "Step", "make_plan"]
 class Step:
     """One or more nodes run back to back (a fused lambda chain is several)."""
 
-    __slots__ = ("index", "nodes", "ins", "succs", "preds", "depth")
+    __slots__ = ("index", "nodes", "ins", "succs", "preds", "depth", "asks")
 
     def __init__(self, index: int, nodes: list[str], ins: list[Edge]) -> None:
         self.index, self.nodes, self.ins = index, nodes, ins
+        self.asks = [e for e in ins if isinstance(e.when, NeuroCondition)]  # edges a predicate neuro decides
         self.succs: list[int] = []
         self.preds: list[int] = []
         self.depth = 0
@@ -41,6 +43,7 @@ class Plan:
         self.pruned_nodes: list[str] = []
         self.fused: list[list[str]] = []
         self.outs: list[Edge] = []
+        self.out_asks: list[Edge] = []  # edges into the output that a predicate neuro decides
         self.roots: list[int] = []
         self.live: dict[str, list[Edge]] = {}  # node -> its live in-edges
         self.step_of: dict[str, int] = {}
@@ -98,6 +101,7 @@ def make_plan(g: Graph) -> Plan:
         if n in alive:
             plan.live[n] = [e for e in g.nodes[n].ins if live(e)]
     plan.outs = [e for e in g.into_out if live(e)]
+    plan.out_asks = [e for e in plan.outs if isinstance(e.when, NeuroCondition)]
     # fuse lambda chains
     groups: list[list[str]] = []
     head_of: dict[str, list[str]] = {}

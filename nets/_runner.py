@@ -30,6 +30,7 @@ import trio
 
 from neuro._errors import CallTimeout, NeuroError, RemoteError
 
+from . import _kernelside
 from ._expr import ExprError
 from ._graph import Edge, Graph, Node
 from ._memo import Memo, content_hash
@@ -38,6 +39,10 @@ from ._plan import Plan, Step
 __all__ = ["NodeFailed", "Runner", "Run", "SKIP"]
 
 SKIP = object()  # the value of a node that did not run (no edge into it fired)
+# A chain's calls handled at once (plain-function neuros in this process) skip the call's
+# schedule point, which is most of a call's cost; one in this many keeps it, so a long chain
+# still lets the other tasks run (each call still sees a cancellation at once).
+_CHECKPOINT_EVERY = 16
 
 
 class NodeFailed(Exception):
@@ -63,15 +68,17 @@ def _put(target: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
 class Run:
     """One run's state: values by node, what fired, counters."""
 
-    __slots__ = ("id", "values", "fresh", "called", "cached", "deadline_at", "running", "steps", "hashes")
+    __slots__ = ("id", "values", "fresh", "called", "cached", "deadline_at", "left", "running", "steps", "hashes")
 
-    def __init__(self, run_id: int, fresh: bool, deadline_at: float, lineage: bool = True) -> None:
+    def __init__(self, run_id: int, fresh: bool, deadline_at: float, lineage: bool = True,
+                 left: float | None = None) -> None:
         self.id = run_id
         self.values: dict[str, Any] = {}
         self.fresh = fresh
         self.called = 0
         self.cached = 0
         self.deadline_at = deadline_at
+        self.left = deadline_at - trio.current_time() if left is None else left  # seconds, as the run began
         self.running: set[str] = set()
         self.steps: list[dict[str, Any]] | None = [] if lineage else None  # the lineage, for `net.run`
         self.hashes: dict[str, str] = {}  # node path -> its output's hash (a whole edge's input hash)
@@ -119,53 +126,67 @@ class Runner:
                 for j in roots[1:]:
                     nursery.start_soon(chain, j)
                 await chain(roots[0])
-        return self._output(g, plan, values)
+        asks = plan.out_asks
+        answers = await self._ask(ctx, g, asks, values, run, prefix + "out") if asks else None
+        return self._output(g, plan, values, answers)
 
     async def _chain(self, ctx: Any, g: Graph, chain: list[str], value: Any, run: Run, prefix: str,
                      in_hash: str) -> Any:
         """The fast path of a plain chain of neuro nodes: what `_step` and `_node` do for it,
-        in one loop (a memo hit here is a few dictionary operations)."""
+        in one loop with nothing made per node that the build could make (a memo hit here is
+        a few dictionary operations). One clock reading per node: a node's end is the next
+        one's start, and the deadline is on the same clock."""
         memo = self.memo
         steps = run.steps
         use_memo = g.memo and not run.fresh
         perf = time.perf_counter
+        record = _record
+        call = ctx.call
+        inline = _kernelside.inline_calls(ctx)  # no schedule point per node: the chain has its own, every few
         specs = g.chain_specs.get(prefix)
-        if specs is None:  # what each node's step needs, looked up once per graph
-            specs = g.chain_specs[prefix] = [(g.nodes[n], prefix + n, g.nodes[n].neuro, g.nodes[n].version,
-                                              g.nodes[n].memo is not False, [g.nodes[n].ins[0].text]) for n in chain]
-        for node, path, neuro, version, memo_ok, edges in specs:
-            start = perf()
+        if specs is None:  # what each node's step needs, made once per graph (the plan's)
+            specs = g.chain_specs[prefix] = [
+                (g.nodes[n], prefix + n, g.nodes[n].neuro, g.nodes[n].version, g.nodes[n].memo is not False,
+                 [g.nodes[n].ins[0].text], g.nodes[n].timeout) for n in chain]
+        start = perf()
+        # The run's deadline on perf's clock: the top net's chain starts as the run does; a net
+        # inside it starts later, with less time left.
+        deadline = start + (run.left if not prefix else run.deadline_at - trio.current_time())
+        for i, (node, path, neuro, version, memo_ok, edges, node_timeout) in enumerate(specs):
             keep = use_memo and memo_ok
             if keep:
                 found = memo.get(path, version, in_hash)
                 if found is not None:
                     run.cached += 1
                     value, out_hash = found
+                    now = perf()
                     if steps is not None:
-                        steps.append({"node": path, "calls": neuro, "kind": "neuro", "version": version,
-                                      "edges": edges, "input_hash": in_hash, "output_hash": out_hash,
-                                      "reason": "cached", "seconds": round(perf() - start, 7)})
-                    in_hash = out_hash
+                        steps.append(record(path, neuro, "neuro", version, edges, in_hash, out_hash, "cached",
+                                            now - start))
+                    in_hash, start = out_hash, now
                     continue
             run.called += 1
-            left = run.deadline_at - trio.current_time()  # the chain's deadline: each call's timeout
+            left = deadline - start  # the chain's deadline: each call's timeout
             if left <= 0:
                 raise NodeFailed(_late(g, path), path)
             try:
-                result = await ctx.call(neuro, value, timeout=left if node.timeout is None else min(node.timeout, left))
+                timeout = left if node_timeout is None else min(node_timeout, left)
+                if inline and i % _CHECKPOINT_EVERY != _CHECKPOINT_EVERY - 1:
+                    result = await call(neuro, value, timeout=timeout, _inline=True)
+                else:
+                    result = await call(neuro, value, timeout=timeout)
             except CallTimeout as e:
-                raise (NodeFailed(_late(g, path), path) if node.timeout is None or node.timeout >= left
+                raise (NodeFailed(_late(g, path), path) if node_timeout is None or node_timeout >= left
                        else self._failed(ctx, g, node, path, e)) from None
             except Exception as e:  # noqa: BLE001 - said with the node's name
                 raise self._failed(ctx, g, node, path, e) from None
             out_hash = content_hash(result)
             if keep:
                 memo.put(path, version, in_hash, result, out_hash)
+            now = perf()
             if steps is not None:
-                steps.append({"node": path, "calls": neuro, "kind": "neuro", "version": version, "edges": edges,
-                              "input_hash": in_hash, "output_hash": out_hash, "reason": "called",
-                              "seconds": round(perf() - start, 7)})
-            value, in_hash = result, out_hash
+                steps.append(record(path, neuro, "neuro", version, edges, in_hash, out_hash, "called", now - start))
+            value, in_hash, start = result, out_hash, now
         run.hashes[prefix + chain[-1]] = in_hash
         if not prefix:
             run.hashes["out"] = in_hash  # the net's output is the last node's, whole
@@ -173,13 +194,17 @@ class Runner:
 
     # -- one step --------------------------------------------------------------------------
 
-    def _inputs(self, g: Graph, node: Node, edges: list[Edge], values: dict[str, Any]) -> tuple[Any, list[Edge]]:
+    def _inputs(self, g: Graph, node: Node, edges: list[Edge], values: dict[str, Any],
+                answers: dict[int, bool] | None = None) -> tuple[Any, list[Edge]]:
         fired = []
         for e in edges:
             src = values.get(e.src.node, SKIP)
             if src is SKIP:
                 continue
-            if e.when is not None:
+            if answers is not None and e.index in answers:
+                if not answers[e.index]:
+                    continue
+            elif e.when is not None:
                 try:
                     if not e.when.run(src):
                         continue
@@ -212,6 +237,9 @@ class Runner:
             edge = ins[0]
             payload = values.get(edge.src.node, SKIP)
             fired = [edge] if payload is not SKIP else []
+        elif step.asks:
+            answers = await self._ask(ctx, g, step.asks, values, run, prefix + first.id)
+            payload, fired = self._inputs(g, first, ins, values, answers)
         else:
             payload, fired = self._inputs(g, first, ins, values)
         if payload is SKIP:
@@ -227,6 +255,26 @@ class Runner:
             values[n] = payload
             in_hash = run.hashes.get(prefix + n)
             fired = []
+
+    async def _ask(self, ctx: Any, g: Graph, edges: list[Edge], values: dict[str, Any], run: Run,
+                   path: str) -> dict[int, bool]:
+        """Each predicate neuro's answer for the edges whose source ran (one call each, in turn)."""
+        answers = {}
+        for e in edges:
+            src = values.get(e.src.node, SKIP)
+            if src is SKIP:
+                continue
+            cond = e.when
+            remaining = run.deadline_at - trio.current_time() + 0.5  # the run's deadline scope ends it first
+            run.called += 1
+            try:
+                answers[e.index] = cond.holds(await ctx.call(cond.neuro, src, timeout=max(remaining, 0.0)))
+            except Exception as err:  # noqa: BLE001 - said with the edge and the predicate
+                cause = (f"{err.neuro} raised {err.type}: {err.message} (relay path: {' -> '.join([ctx.name, *err.path])})"
+                         if isinstance(err, RemoteError) else f"{type(err).__name__}: {err}")
+                raise NodeFailed(f"net {g.name!r}: the condition `{cond.text}` of edge {e.text} failed: {cause}",
+                                 path) from None
+        return answers
 
     async def _node(self, ctx: Any, g: Graph, node: Node, payload: Any, fired: list[Edge], run: Run,
                     prefix: str, in_hash: str | None = None) -> Any:
@@ -342,9 +390,10 @@ class Runner:
 
     # -- the end -----------------------------------------------------------------------------
 
-    def _output(self, g: Graph, plan: Plan, values: dict[str, Any]) -> Any:
+    def _output(self, g: Graph, plan: Plan, values: dict[str, Any], answers: dict[int, bool] | None = None) -> Any:
         fired = [e for e in plan.outs if values.get(e.src.node, SKIP) is not SKIP
-                 and (e.when is None or e.when.run(values[e.src.node]))]
+                 and (answers[e.index] if answers is not None and e.index in answers
+                      else e.when is None or e.when.run(values[e.src.node]))]
         if not fired:
             raise NodeFailed(f"net {g.name!r}: no branch reached the output (every edge into 'out' was skipped); "
                              "check the `when` conditions", "out")
@@ -363,9 +412,17 @@ class Runner:
     def _event(self, ctx: Any, g: Graph, run: Run, node: Node, path: str, fired: list[Edge], in_hash: str,
                out_hash: str, reason: str, start: float) -> None:
         if run.steps is not None:
-            run.steps.append({"node": path, "calls": node.neuro, "kind": node.kind, "version": node.version,
-                              "edges": [e.text for e in fired], "input_hash": in_hash, "output_hash": out_hash,
-                              "reason": reason, "seconds": round(time.perf_counter() - start, 7)})
+            run.steps.append(_record(path, node.neuro, node.kind, node.version, [e.text for e in fired], in_hash,
+                                     out_hash, reason, time.perf_counter() - start))
+
+
+def _step_dict(node: str, calls: str | None, kind: str, version: str, edges: list[str], input_hash: str,
+               output_hash: str, reason: str, seconds: float) -> dict[str, Any]:
+    return {"node": node, "calls": calls, "kind": kind, "version": version, "edges": edges, "input_hash": input_hash,
+            "output_hash": output_hash, "reason": reason, "seconds": seconds}
+
+
+_record = _step_dict  # one step of the lineage (kernel/_events.py NetStepRecord's fields)
 
 
 def _late(g: Graph, path: str) -> str:

@@ -16,6 +16,8 @@ from neuro._net import INPUT, OUTPUT, Net
 
 from ._expr import ExprError
 from ._graph import Edge, Graph, Node, Problem
+from ._predicate import NeuroCondition
+from ._predicate import check as check_condition
 from ._types import FieldError, as_type, field_type, info, misfit, type_name
 
 __all__ = ["check_types"]
@@ -34,7 +36,12 @@ def check_types(g: Graph, decl: Net, problems: list[Problem]) -> None:
     if out is not None:
         _check_edges_into(g, OUTPUT, g.into_out, out, "the net's output", problems, lambda_ok=False)
     for edge in g.edges:
-        if edge.when is not None:
+        if isinstance(edge.when, NeuroCondition):
+            if edge.when.version:  # resolved (an unknown one is a problem already)
+                problems += [Problem(kind, message, edge=edge.text, source_type=s, target_type=t)
+                             for kind, message, s, t in check_condition(edge.when, edge.text,
+                                                                        _source_node_type(g, edge.src.node))]
+        elif edge.when is not None:
             try:
                 edge.when.infer(_source_node_type(g, edge.src.node))
             except ExprError as e:

@@ -34,6 +34,8 @@ from ._errors import (
     RemoteError,
     SettingError,
     SwapFailed,
+    FlowRefused,
+    EnergyExceeded,
 )
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (a few ms at start-up)
@@ -92,6 +94,8 @@ __all__ = [
     "KernelClosed",
     "LogError",
     "SettingError",
+    "FlowRefused",
+    "EnergyExceeded",
     "SwapReport",
     "VersionInfo",
 ]

@@ -87,6 +87,26 @@ class Context(abc.ABC):
     async def publish(self, topic: str, payload: Any) -> int:
         """Publish an event on `topic` to every subscriber; returns the number it reached."""
 
+    @property
+    def labels(self) -> frozenset[str]:
+        """The privacy labels what this neuro sends now carries: its policy's and those of the
+        data it was given (docs/privacy.md). Empty where no kernel labels it."""
+        return frozenset()
+
+    async def declassify(self, label: str, *, reason: str) -> None:
+        """Remove `label` from this neuro's taint, so what it sends next no longer carries it:
+        an explicit act, logged as a `flow.declassified` event with `reason`. Only a neuro whose
+        policy grants the label in `labels.declassify` may; any other gets `FlowRefused` (and a
+        `flow.refused` event). Labels its own policy puts on its outputs stay."""
+        await self._declassify(label, reason)
+
+    async def _declassify(self, label: str, reason: str) -> None:
+        """The kernel's context and the sandbox worker's supply it."""
+        from neuro._errors import FlowRefused
+
+        raise FlowRefused(f"declassify needs a neuro a kernel runs; a {type(self).__name__} holds no labels",
+                          label=label, rule="declassify", neuro=self.name)
+
     async def progress(self, job: str, done: float, total: float, note: str = "", **metrics: float) -> None:
         """Publish a `Progress` event for a long job on ``progress.<name>``."""
         await self.publish(

@@ -18,7 +18,10 @@
     ├── SwapFailed                 a new version did not go live; `.report` says where and why
     ├── KernelClosed               the kernel is shutting down or has stopped
     ├── LogError                   the event log could not be written or read
-    └── SettingError               an environment variable Neuro reads has a bad value
+    ├── SettingError               an environment variable Neuro reads has a bad value
+    ├── FlowRefused                labelled data may not go where it was sent (names the label
+    │                              and the rule; also a PermissionError)
+    └── EnergyExceeded             a neuro is over its policy's energy budget and its rule rejects
 
 An error a neuro's handler raised travels back as one record on every wire (an `ErrorInfo`
 in `neuro._errorinfo`: kernel replies, sandbox frames, the control socket, the CLI's
@@ -56,6 +59,8 @@ __all__ = [
     "KernelClosed",
     "LogError",
     "SettingError",
+    "FlowRefused",
+    "EnergyExceeded",
 ]
 
 
@@ -175,3 +180,21 @@ class LogError(NeuroError):
 class SettingError(NeuroError, ValueError):
     """An environment variable Neuro reads has a bad value; the message names it and what it
     takes."""
+
+
+class FlowRefused(NeuroError, PermissionError):
+    """Labelled data may not go where it was sent: `label` is the label, `rule` the policy rule
+    that refused it (``clearance``, ``egress.network``, ``egress.ray``, ``egress.files``,
+    ``egress.clients`` or ``declassify``), `neuro` the neuro it would have reached. The
+    attempt is a `flow.refused` event (docs/privacy.md)."""
+
+    def __init__(self, message: str, label: str = "", rule: str = "", neuro: str = "") -> None:
+        super().__init__(message)
+        self.label = label
+        self.rule = rule
+        self.neuro = neuro
+
+
+class EnergyExceeded(NeuroError):
+    """The neuro is over its policy's energy budget (`energy.per_hour` or `per_message`) and
+    its rule is ``reject``: the message was not accepted (docs/energy.md)."""

@@ -160,6 +160,8 @@ def read_neuro_files(path: str, folder: str, *, checked: bool = True) -> dict[st
                                  "neuro.toml", file=path)
         return {os.path.basename(path): _read(path, folder_real, checked)}
     package = os.path.basename(os.path.normpath(path))
+    if checked and _more_entries_than(path, MAX_PACKAGE_FILES):  # before os.walk, which lists a whole folder
+        raise _too_many_files(path)
     files: dict[str, bytes] = {}
     seen = total = 0
     for root, dirs, names in os.walk(path):
@@ -167,9 +169,8 @@ def read_neuro_files(path: str, folder: str, *, checked: bool = True) -> dict[st
         rel_root = "" if rel_root == "." else rel_root + "/"
         dirs[:] = sorted(d for d in dirs if not is_excluded(rel_root + d))
         seen += len(dirs) + len(names)
-        if checked and seen > MAX_PACKAGE_FILES:
-            raise NeuroFileError(f"the package folder holds more than {MAX_PACKAGE_FILES} files and folders: keep "
-                                 "data and virtual environments out of a neuro's folder", file=shown_path(path))
+        if checked and seen > MAX_PACKAGE_FILES:  # files added since the count above
+            raise _too_many_files(path)
         if checked:
             for d in dirs:
                 _check_inside(os.path.join(root, d), folder_real, os.path.join(root, d))
@@ -184,6 +185,38 @@ def read_neuro_files(path: str, folder: str, *, checked: bool = True) -> dict[st
     if not files:
         raise NeuroFileError("an empty neuro folder: add __init__.py (or neuro.toml and a module)", file=path)
     return canonical_files(files)
+
+
+def _too_many_files(path: str) -> NeuroFileError:
+    return NeuroFileError(f"the package folder holds more than {MAX_PACKAGE_FILES} files and folders: keep data "
+                          "and virtual environments out of a neuro's folder", file=shown_path(path))
+
+
+def _more_entries_than(path: str, limit: int) -> bool:
+    """Whether the package folder at `path` holds more than `limit` files and folders, counted
+    as `read_neuro_files` counts them (excluded folders and what they hold are not), looking
+    at no more than `limit` + 1 of them: a folder of 10^5 files is as quick to refuse."""
+    seen = 0
+    folders = [(path, "")]
+    while folders:
+        folder, rel_root = folders.pop()
+        try:
+            with os.scandir(folder) as it:
+                for item in it:
+                    try:
+                        is_dir = item.is_dir()
+                    except OSError:
+                        is_dir = False
+                    if is_dir and is_excluded(rel_root + item.name):
+                        continue
+                    seen += 1
+                    if seen > limit:
+                        return True
+                    if is_dir and not item.is_symlink():  # os.walk lists a link to a folder, never enters it
+                        folders.append((item.path, rel_root + item.name + "/"))
+        except OSError:
+            continue  # os.walk skips a folder it cannot list, too
+    return False
 
 
 def _read(path: str, folder_real: str, checked: bool) -> bytes:

@@ -110,7 +110,8 @@ class Net:
 
     def edge(self, src: str, dst: str, *, when: str | None = None) -> None:
         """Data from `src` (``node`` or ``node.field``) to `dst`; `when`: only if the
-        expression holds on `src`'s node's output."""
+        expression holds on `src`'s node's output, or, as ``"@NAME"``, if the neuro NAME
+        answers true for it (a bool, or a message with one bool field; docs/nets.md)."""
         self.edges.append(EdgeDecl(src, dst, when))
 
     def chain(self, *ids: str) -> None:

@@ -40,6 +40,7 @@ from ._errors import (
     NoSuchNeuro,
     Reject,
     RemoteError,
+    FlowRefused,
 )
 from ._manifest import Manifest, Message, Neuro, neuro
 from ._net import Net
@@ -61,6 +62,7 @@ __all__ = [
     "DeadLetter",
     "RemoteError",
     "Reject",
+    "FlowRefused",
     "Net",
     "Resources",
 ]

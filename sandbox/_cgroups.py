@@ -8,6 +8,7 @@ say so in the log instead of pretending.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,17 +29,28 @@ class CgroupHost:
     problem: str = ""
 
     def create(self, name: str) -> Cgroup | None:
+        """A new cgroup named `name` (or `name` and a random suffix, where a folder of that name
+        is left over): always made fresh, never one that exists already. A left-over folder
+        (one whose processes outlived `remove`, or a past kernel's with the same pid) holds its
+        old counters, and an OOM kill counted there would be taken as this worker's."""
         if not self.version:
             return None
-        paths = {}
-        try:
-            for controller, parent in self.base.items():
-                path = os.path.join(parent, name)
-                os.makedirs(path, exist_ok=True)
-                paths[controller] = path
-        except OSError:
-            return None
-        return Cgroup(self, paths)
+        for attempt in range(8):
+            folder = name if not attempt else f"{name}-{secrets.token_hex(3)}"
+            paths: dict[str, str] = {}
+            try:
+                for controller, parent in self.base.items():
+                    path = os.path.join(parent, folder)
+                    os.mkdir(path)
+                    paths[controller] = path
+            except FileExistsError:
+                Cgroup(self, paths).remove()
+                continue
+            except OSError:
+                Cgroup(self, paths).remove()
+                return None
+            return Cgroup(self, paths)
+        return None
 
 
 class Cgroup:

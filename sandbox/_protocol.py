@@ -183,7 +183,10 @@ class WorkerProtocol:
             ctx = self.calls.get(frame.call)
             if ctx is None:
                 raise ProtocolError(f"an operation for call {frame.call}, which it is not serving")
-            await self._ops.acquire()  # backpressure: a flood waits in the carrier, not in memory
+            try:
+                self._ops.acquire_nowait()  # no checkpoint while there is room: one scheduler pass less
+            except trio.WouldBlock:
+                await self._ops.acquire()  # backpressure: a flood waits in the carrier, not in memory
             assert self._nursery is not None
             self._nursery.start_soon(self._run_op, ctx, frame)
         elif isinstance(frame, Hello) and not self._hello.is_set():
@@ -215,6 +218,9 @@ class WorkerProtocol:
                 self.calls.pop(op.call, None)
                 if payload is not None:
                     ctx._background_crashed(op.to, str(payload))
+                out = CtxResult(id=op.id, ok=True, reply=_enc.encode(None))
+            elif op.op == "declassify":  # ctx.declassify: the kernel's context checks the policy and logs it
+                await ctx._declassify(op.to, payload)
                 out = CtxResult(id=op.id, ok=True, reply=_enc.encode(None))
             elif op.op.startswith("artifact_"):  # ctx.put_artifact / get_artifact / find_artifact
                 reply = await ctx._artifact_op(op.op[len("artifact_"):], op.to, payload)

@@ -86,6 +86,10 @@ class WorkerContext(Context):
     async def _artifact_op(self, op: str, key: str, data: bytes | None) -> Any:
         return msgspec.msgpack.decode(await self._worker.ctx_op(self._call, f"artifact_{op}", key, data, None))
 
+    async def _declassify(self, label: str, reason: str) -> None:
+        # The kernel's context checks the policy and logs it (kernel/_labels.py).
+        await self._worker.ctx_op(self._call, "declassify", label, reason, None)
+
     def _grant(self) -> Any:
         return self._worker.grant  # from the Load frame; `resources` adds what this sandbox sees
 

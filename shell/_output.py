@@ -199,7 +199,19 @@ def ps_row(p: dict[str, Any]) -> dict[str, Any]:
             "policy": p["policy"], "sandbox": p["sandbox"], "mailbox": f"{p['mailbox']}/{p['mailbox_capacity']}",
             "received": p["received"], "handled": p["handled"], "errors": p["errors"],
             "dead": p["dead_letters"], "restarts": p["restarts"], "busy_s": round(p["busy_time"], 3),
+            "energy": energy_cell(p),
             "error": p.get("error", "")}  # a broken drop file's file:line (whole with --wide)
+
+
+def energy_cell(p: dict[str, Any]) -> str:
+    """A process's energy for `neuro ps`: joules, how they were found, and the hour against its
+    budget, e.g. ``1.2 J est`` or ``40 J meas (35/3600 J/h)``."""
+    kind = p.get("energy_kind", "")
+    if not kind:
+        return ""
+    cell = f"{p.get('energy', 0.0):.3g} J {'meas' if kind == 'measured' else 'est'}"
+    budget = p.get("energy_budget", 0.0)
+    return cell + (f" ({p.get('energy_hour', 0.0):.3g}/{budget:g} J/h)" if budget else "")
 
 
 def print_ps(rows: list[dict[str, Any]], args: Any) -> None:
@@ -207,5 +219,11 @@ def print_ps(rows: list[dict[str, Any]], args: Any) -> None:
     whole record, a table or CSV shows `ps_row`'s columns."""
     if output_of(args) in ("json", "jsonl"):
         print_rows(rows, args)
-    else:
-        print_rows([ps_row(p) for p in rows], args)
+        return
+    table = [ps_row(p) for p in rows]
+    # Energy against a budget is shown whenever a neuro has one; every neuro's joules (mostly
+    # estimated) with --wide, so the default table still fits a terminal.
+    if not (getattr(args, "wide", False) or any(p.get("energy_budget") for p in rows)):
+        for row in table:
+            del row["energy"]
+    print_rows(table, args)

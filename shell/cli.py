@@ -303,7 +303,9 @@ def _pipe_closed() -> int:
 
 def _full_main(argv: list[str]) -> int:
     Parser.json_mode = "--json" in argv or "--jsonl" in argv
-    parser = _parser()
+    from .commands_tui import shell_parser  # `neuro shell` alone: its start is measured (issue 22)
+
+    parser = shell_parser() if argv[:1] == ["shell"] else _parser()
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:  # say so with the usage of the (sub)command they were given to

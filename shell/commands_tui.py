@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-SCREENS = ("processes", "log", "call", "versions", "policies", "dream")
+SCREENS = ("processes", "log", "call", "versions", "policies", "dream", "nets")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -27,6 +27,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     shell.add_argument("--screen", choices=SCREENS, default="processes", help="the screen to open on")
 
 
+def shell_parser() -> argparse.ArgumentParser:
+    """The parser of `neuro shell` alone, with the top-level output options: building every
+    command's parser (and importing their modules) would cost a fifth of the shell's start."""
+    from .cli import Parser, output_options
+
+    parser = Parser(prog="neuro", parents=[output_options(defaults=True)])
+    register(parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser), output_options())
+    return parser
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -43,6 +53,13 @@ def _shell(args: argparse.Namespace) -> int:
     if not args.embedded and (args.log or args.spawn):
         raise Problem("--log and --spawn are for an embedded kernel", code=EXIT_USAGE,
                       hint="add --embedded, or start neuros in the daemon with `neuro spawn`")
+    preview = None
+    if not args.embedded and args.screen == "processes":
+        # ask the daemon for its process table now, while textual imports: the first frame shows it
+        from ._lean import _socket_path
+        from .tui._preview import Preview
+
+        preview = Preview(args.socket or _socket_path(getattr(args, "home", None)))
     try:
         import textual  # noqa: F401
     except ImportError:
@@ -51,4 +68,4 @@ def _shell(args: argparse.Namespace) -> int:
     from .tui import main
 
     return main(embedded=args.embedded, home=getattr(args, "home", None), socket=args.socket, log=args.log,
-                spawn=tuple(args.spawn), refresh=args.refresh, screen=args.screen)
+                spawn=tuple(args.spawn), refresh=args.refresh, screen=args.screen, preview=preview)

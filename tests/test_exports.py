@@ -45,6 +45,8 @@ NEURO_API = [
     "KernelClosed",
     "LogError",
     "SettingError",
+    "FlowRefused",
+    "EnergyExceeded",
     "SwapReport",
     "VersionInfo",
 ]
@@ -64,6 +66,7 @@ SDK_API = [
     "DeadLetter",
     "RemoteError",
     "Reject",
+    "FlowRefused",
     "Net",
     "Resources",
 ]

@@ -6,7 +6,7 @@ kernel only through the client API (`neuro.client.Client`). textual is imported 
 below, so the rest of the CLI never pays for it.
 
 Names:
-- `ShellApp`: the textual app (screens: processes, log, call, versions, policies, dream)
+- `ShellApp`: the textual app (screens: processes, log, call, versions, policies, dream, nets)
 - `Source`: where the shell's client comes from (the daemon's socket, or an embedded kernel)
 - `main`: run the app from parsed `neuro shell` options; returns an exit code
 """
@@ -31,12 +31,13 @@ def __getattr__(name: str) -> Any:
 
 
 def main(*, embedded: bool = False, home: str | None = None, socket: str | None = None, log: str | None = None,
-         spawn: tuple[str, ...] = (), refresh: float = 1.0, screen: str = "processes") -> int:
-    """Run the shell until the user quits; 0 when it ends normally."""
+         spawn: tuple[str, ...] = (), refresh: float = 1.0, screen: str = "processes", preview: Any = None) -> int:
+    """Run the shell until the user quits; 0 when it ends normally. `preview` (a `_preview.Preview`)
+    is a first look at the daemon's process table, drawn before the client connects."""
     from ._app import ShellApp
     from ._source import Source
 
-    app = ShellApp(Source(embedded=embedded, home=home, socket=socket, log=log, spawn=spawn),
+    app = ShellApp(Source(embedded=embedded, home=home, socket=socket, log=log, spawn=spawn, preview=preview),
                    refresh=refresh, screen=screen)
     app.run()
     return app.return_code or 0

@@ -10,31 +10,38 @@ from typing import Any, Awaitable, Callable, Iterable
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.lazy import Lazy
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
-from ._callview import CallView
-from ._dream import DreamView
-from ._logview import LogView
-from ._policies import PoliciesView
-from ._processes import ProcessesView
+from ._footer import ShellFooter
 from ._source import Source
-from ._versions import VersionsView
 from ._view import View
 
-__all__ = ["ShellApp", "SCREENS_IN_ORDER"]
+__all__ = ["ShellApp", "SCREENS_IN_ORDER", "view_class"]
 
-#: (id, title, view class) of each screen, with its number key.
-SCREENS_IN_ORDER: tuple[tuple[str, str, type[View]], ...] = (
-    ("processes", "Processes", ProcessesView), ("log", "Log", LogView), ("call", "Call", CallView),
-    ("versions", "Versions", VersionsView), ("policies", "Policies", PoliciesView), ("dream", "Dream", DreamView),
+#: (id, title, module and class of its view) of each screen, with its number key. A view's
+#: module is imported when the screen mounts: all but the first mount after the first frame.
+SCREENS_IN_ORDER: tuple[tuple[str, str, str], ...] = (
+    ("processes", "Processes", "_processes:ProcessesView"), ("log", "Log", "_logview:LogView"),
+    ("call", "Call", "_callview:CallView"), ("versions", "Versions", "_versions:VersionsView"),
+    ("policies", "Policies", "_policies:PoliciesView"), ("dream", "Dream", "_dream:DreamView"),
+    ("nets", "Nets", "_nets:NetsView"),
 )
+
+
+def view_class(sid: str) -> type[View]:
+    """The view class of screen `sid`."""
+    import importlib
+
+    where = next(w for s, _, w in SCREENS_IN_ORDER if s == sid)
+    module, _, name = where.partition(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+
 
 CSS = """
 #banner { background: $error; color: $text; height: auto; padding: 0 1; display: none; }
 #banner.lost { display: block; }
 #log-filters, #call-top, #call-buttons { height: auto; }
-#log-filters Input { width: 1fr; } #log-filters Select { width: 24; }
+#log-filters Input { width: 1fr; } #log-filters Select { width: 24; } #log-filters #log-corr { width: 22; }
 #call-top Select { width: 40; } #call-top Input { width: 16; }
 #call-form { height: auto; max-height: 20; }
 #call-result { height: auto; padding: 0 1; }
@@ -53,7 +60,9 @@ class ShellApp(App):
     TITLE = "neuro shell"
     CSS = CSS
     BINDINGS = [
-        *(Binding(str(i), f"screen('{sid}')", title) for i, (sid, title, _) in enumerate(SCREENS_IN_ORDER, 1)),
+        # the tabs show these keys' screens already: the footer leaves them out (`?` lists them)
+        *(Binding(str(i), f"screen('{sid}')", title, show=False)
+          for i, (sid, title, _) in enumerate(SCREENS_IN_ORDER, 1)),
         Binding("question_mark", "keys", "Keys"), Binding("q", "quit", "Quit"),
         Binding("escape", "leave_input", "Leave the field", show=False),
     ]
@@ -75,18 +84,51 @@ class ShellApp(App):
     def compose(self) -> Any:
         yield Static("", id="banner")
         with TabbedContent(initial=self.first_screen, id="tabs"):
-            for sid, title, view in SCREENS_IN_ORDER:
+            for sid, title, _where in SCREENS_IN_ORDER:
                 with TabPane(title, id=sid):
-                    # the other screens mount after the first frame: it comes sooner
-                    yield view(id=f"view-{sid}") if sid == self.first_screen else Lazy(view(id=f"view-{sid}"))
-        yield Footer()
+                    if sid == self.first_screen:
+                        yield view_class(sid)(id=f"view-{sid}")
+        yield ShellFooter()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.sub_title = self.source.describe()
         self.shown_view().focus_first()
+        await self.query_one(ShellFooter).draw_now()  # the keys are in the first frame, not a frame later
+        self.set_interval(self.refresh_every, self._tick)
+        infos = self.source.preview.infos() if self.source.preview is not None else None
+        waits = infos is not None and self.first_screen == "processes"
+        if waits:
+            # the daemon's table as the lean path read it: the first frame shows it, and the client
+            # (whose imports cost more than that frame) connects after it
+            self.view("processes").apply(self.view("processes").model.update(infos, self.clock()))
+        else:
+            self._connect()
+        self.run_worker(self._after_first_frame(connect=waits), group="first-frame")
+
+    async def _after_first_frame(self, *, connect: bool) -> None:
+        """Once the first full frame is on the screen: the client (if it waited for it), then the
+        screens not shown, so neither delays that frame."""
+        try:
+            await asyncio.wait_for(self.query_one(ShellFooter).drawn.wait(), timeout=1.0)
+        except (asyncio.TimeoutError, NoMatches):
+            pass  # no footer to wait for (a pop-up, a closing app): go on now
+        if connect:
+            self._connect()
+        for sid, _title, _view in SCREENS_IN_ORDER:
+            await self._mount_view(sid)
+
+    async def _mount_view(self, sid: str) -> None:
+        """Mount screen `sid` in its tab unless it is there (each but the first mounts after the first frame)."""
+        try:
+            pane = self.base.query_one(f"TabPane#{sid}", TabPane)
+        except NoMatches:
+            return  # the app is closing
+        if not pane.query(f"#view-{sid}"):
+            await pane.mount(view_class(sid)(id=f"view-{sid}"))
+
+    def _connect(self) -> None:
         # screens mounted later (lazily) hear of the client in their own on_mount
         self.run_worker(self._keep_connected(), group="connection", exclusive=True)
-        self.set_interval(self.refresh_every, self._tick)
 
     # -- the views ----------------------------------------------------------------------------
 
@@ -113,10 +155,14 @@ class ShellApp(App):
 
     async def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         try:
+            await self._mount_view(self.base.query_one("#tabs", TabbedContent).active)  # turned to before it mounted
             shown = self.shown_view()
         except NoMatches:
             return  # the app is closing
         shown.focus_first()
+        for view in self.views():
+            if view is not shown:
+                view.hidden()
         if self.client is not None:
             await self._guard(shown.shown())
 
@@ -283,8 +329,8 @@ class ShellApp(App):
         for i, (sid, title, _) in enumerate(SCREENS_IN_ORDER, 1):
             yield SystemCommand(f"Go to {title}", f"show the {title} screen (key {i})",
                                 lambda sid=sid: self.action_screen(sid))
-        for sid, title, view_type in SCREENS_IN_ORDER:
-            for b in view_type.BINDINGS:
+        for sid, title, _where in SCREENS_IN_ORDER:
+            for b in view_class(sid).BINDINGS:
                 if isinstance(b, Binding) and b.description:
                     yield SystemCommand(f"{title}: {b.description}", f"key {b.key} on the {title} screen",
                                         lambda sid=sid, action=b.action: self._run_view_action(sid, action))

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Input, Select, Static
+from textual.css.query import NoMatches
+from textual.widgets import Input, Select, Static
 
+from ._grid import Grid
 from ._view import View, fmt_time, short
 
 __all__ = ["LogView", "KEEP"]
 
 KEEP = 1000  # rows held; older ones leave the table
 FIRST = 200  # rows read back when the screen opens or a filter changes
-_FLUSH = 0.02  # seconds rows wait to be drawn together (a burst is drawn once)
+_FLUSH = 0.02  # seconds between two draws of new rows (a burst is drawn once)
 
 
 def matches(record: Any, text: str) -> bool:
@@ -37,6 +40,7 @@ class LogView(View):
     BINDINGS = [
         Binding("p", "pause", "Pause/resume"), Binding("f", "follow", "Follow"),
         Binding("slash", "text", "Text filter"), Binding("n", "neuro", "Neuro filter"),
+        Binding("r", "correlation", "Correlation filter"),
         Binding("c", "clear", "Clear filters"),
     ]
 
@@ -47,6 +51,9 @@ class LogView(View):
         self._pending: list[Any] = []
         self._flush_scheduled = False
         self._last_id: int | None = None
+        self._last_flush = 0.0
+        self._records: dict[str, Any] = {}  # shown rows' records, by key
+        self._dormant = False  # not following because another screen is shown
         self.rows_seen = 0
 
     def compose(self) -> Any:
@@ -55,13 +62,12 @@ class LogView(View):
             yield Select([(k, k) for k in ("send", "call", "event")], prompt="any kind", id="log-kind", type_to_search=False)
             yield Select([(k, k) for k in ("handled", "error", "dead", "none")], prompt="any outcome", id="log-outcome",
                          type_to_search=False)
+            yield Input(placeholder="correlation id", id="log-corr", type="integer")
             yield Input(placeholder="text", id="log-text")
-        table: DataTable = DataTable(id="log-table", cursor_type="row", zebra_stripes=True)
-        for key, heading in (("id", "id"), ("time", "time"), ("sender", "from"), ("recipient", "to"),
-                             ("kind", "kind"), ("outcome", "outcome"), ("latency", "ms"), ("payload", "payload"),
-                             ("detail", "reply / error")):
-            table.add_column(heading, key=key)
-        yield table
+        # a Grid: a new row redraws its own line, not the table (the Log screen's latency)
+        yield Grid((("id", "id"), ("time", "time"), ("sender", "from"), ("recipient", "to"), ("kind", "kind"),
+                    ("outcome", "outcome"), ("latency", "ms"), ("payload", "payload"), ("detail", "reply / error")),
+                   id="log-table")
         yield Static("", id="log-status")
 
     # -- the filters --------------------------------------------------------------------------
@@ -70,19 +76,22 @@ class LogView(View):
         kind = self.query_one("#log-kind", Select).value
         outcome = self.query_one("#log-outcome", Select).value
         neuro = self.query_one("#log-neuro", Input).value.strip()
+        corr = self.query_one("#log-corr", Input).value.strip()
         return {"neuro": neuro or None, "kind": None if kind is Select.NULL else kind,
-                "outcome": None if outcome is Select.NULL else outcome}
+                "outcome": None if outcome is Select.NULL else outcome,
+                "correlation": int(corr) if corr.lstrip("-").isdigit() else None}
 
     @property
     def text(self) -> str:
         return self.query_one("#log-text", Input).value.strip()
 
-    def set_filters(self, *, neuro: str | None = None) -> None:
+    def set_filters(self, *, neuro: str | None = None, correlation: int | None = None) -> None:
         self.query_one("#log-neuro", Input).value = neuro or ""
+        self.query_one("#log-corr", Input).value = "" if correlation is None else str(correlation)
         self.restart()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id in ("log-neuro", "log-text"):
+        if event.input.id in ("log-neuro", "log-corr", "log-text"):
             self.restart()
             self.query_one("#log-table").focus()
 
@@ -93,12 +102,24 @@ class LogView(View):
     def action_text(self) -> None:
         self.query_one("#log-text", Input).focus()
 
+    def action_correlation(self) -> None:
+        """Filter by the selected row's correlation id (one conversation), or type one."""
+        box = self.query_one("#log-corr", Input)
+        key = self.query_one("#log-table", Grid).cursor_key
+        record = self._records.get(key) if key else None
+        if record is not None and record.correlation is not None and not box.value:
+            box.value = str(record.correlation)
+            self.restart()
+        else:
+            box.focus()
+
     def action_neuro(self) -> None:
         self.query_one("#log-neuro", Input).focus()
 
     def action_clear(self) -> None:
         self.query_one("#log-neuro", Input).value = ""
         self.query_one("#log-text", Input).value = ""
+        self.query_one("#log-corr", Input).value = ""
         self.query_one("#log-kind", Select).clear()
         self.query_one("#log-outcome", Select).clear()
         self.restart()
@@ -122,6 +143,24 @@ class LogView(View):
     async def connected(self) -> None:
         self.restart()
 
+    def _on_screen(self) -> bool:
+        try:
+            return self.shell.base.query_one("#tabs").active == "log"
+        except NoMatches:
+            return False
+
+    async def shown(self) -> None:
+        if self._dormant:
+            self.restart()
+
+    def hidden(self) -> None:
+        """Another screen is shown: stop following the log (a busy kernel commits thousands of
+        rows a second, and decoding them would cost the kernel's own CPU); `shown` reads the
+        newest rows again."""
+        if not self.paused:
+            self.workers_cancel()
+            self._dormant = True
+
     def workers_cancel(self) -> None:
         for worker in list(self.workers):
             if worker.group == "log-tail":
@@ -130,10 +169,12 @@ class LogView(View):
     def restart(self) -> None:
         """Read the newest rows that match, then follow what is committed after them."""
         self.workers_cancel()
-        self.query_one("#log-table", DataTable).clear()
+        self.query_one("#log-table", Grid).clear()
+        self._records.clear()
         self._pending.clear()
         self._last_id = None
-        if not self.paused:
+        self._dormant = not self.paused and not self._on_screen()
+        if not self.paused and not self._dormant:
             self._stream(resume=False)
         self._status()
 
@@ -171,24 +212,39 @@ class LogView(View):
             if matches(record, self.text):
                 self._pending.append(record)
         if self._pending and not self._flush_scheduled:
-            self._flush_scheduled = True
-            self.set_timer(_FLUSH, self._flush)
+            # a row after a quiet spell is drawn at once; the rest of a burst waits for one draw
+            wait = self._last_flush + _FLUSH - time.monotonic()
+            if wait <= 0:
+                self._flush()
+            else:
+                self._flush_scheduled = True
+                self.set_timer(wait, self._flush)
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self._last_flush = time.monotonic()
+        try:
+            table = self.query_one("#log-table", Grid)
+        except NoMatches:  # rows came before the table mounted (or after it went): draw them later
+            if self.is_attached:
+                self._flush_scheduled = True
+                self.set_timer(_FLUSH, self._flush)
+            return
         rows, self._pending = self._pending[-KEEP:], []
         if not rows:
             return
-        table = self.query_one("#log-table", DataTable)
         for record in rows:
             key = str(record.id)
             if key in table.rows:
                 continue
             table.add_row(*self._cells(record), key=key)
+            self._records[key] = record
         extra = len(table.rows) - KEEP
         if extra > 0:
-            for key in list(table.rows)[:extra]:
-                table.remove_row(key)
+            gone = table.order[:extra]
+            table.remove_rows(gone)
+            for key in gone:
+                self._records.pop(key, None)
         if self.follow:
             self._to_bottom()
         self._status()
@@ -205,9 +261,9 @@ class LogView(View):
                 f"{m.latency * 1000:.1f}" if m.latency is not None else "", short(m.payload, 50), short(detail, 60))
 
     def _to_bottom(self) -> None:
-        table = self.query_one("#log-table", DataTable)
+        table = self.query_one("#log-table", Grid)
         if table.rows:
-            table.move_cursor(row=len(table.rows) - 1, animate=False)
+            table.move_cursor(row=len(table.order) - 1)
 
     def _status(self) -> None:
         flt = {k: v for k, v in self.filters().items() if v}
@@ -215,14 +271,14 @@ class LogView(View):
             flt["text"] = self.text
         state = "paused" if self.paused else "live"
         follow = ", following" if self.follow else ""
-        shown = len(self.query_one("#log-table", DataTable).rows)
+        shown = len(self.query_one("#log-table", Grid).rows)
         where = ", ".join(f"{k}={v}" for k, v in flt.items()) or "no filter"
         self.query_one("#log-status", Static).update(f"{state}{follow}; {shown} rows shown (at most {KEEP}); {where}")
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table.id == "log-table" and event.row_key.value:
+    def on_grid_row_selected(self, event: Grid.RowSelected) -> None:
+        if event.grid.id == "log-table":
             from ._details import MessageScreen
 
             self.follow = False
             self._status()
-            self.app.push_screen(MessageScreen(int(event.row_key.value)))
+            self.app.push_screen(MessageScreen(int(event.key)))

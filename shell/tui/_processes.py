@@ -4,7 +4,8 @@ the supervision tree instead.
 
 It redraws only what changed: each refresh asks the kernel for its statistics, and only when
 they moved (or a kernel event said something happened) for the process table, whose changed
-cells alone are written to the table.
+cells alone are written to the table (a `Grid`, which draws only the rows on the screen: a
+table of 10,000 neuros costs what one screenful does).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from textual.binding import Binding
-from textual.widgets import DataTable, Input, Static, Tree
+from textual.widgets import Input, Static, Tree
 
+from ._grid import Grid
 from ._model import COLUMNS, SORT_KEYS, Change, ProcessModel
 from ._view import View
 
@@ -26,10 +28,9 @@ _ERRORS = {"neuro.crashed": "error", "neuro.start_failed": "error", "neuro.resta
 
 
 class ProcessesView(View):
-    WINDOW = 300  # rows the table holds at once
-
     BINDINGS = [
-        Binding("s", "stop", "Stop"), Binding("r", "restart", "Restart"), Binding("b", "rollback", "Rollback"),
+        Binding("s", "stop", "Stop"), Binding("r", "restart", "Restart"), Binding("w", "swap", "Swap"),
+        Binding("b", "rollback", "Rollback"),
         Binding("z", "sleep", "Sleep"), Binding("l", "open_log", "Its log"), Binding("i", "info", "Info"),
         Binding("o", "sort", "Sort"), Binding("O", "reverse", "Reverse", show=False),
         Binding("slash", "filter", "Filter"), Binding("t", "tree", "Tree"),
@@ -47,20 +48,16 @@ class ProcessesView(View):
         self._rates_zero = True
         self.frames = 0  # table writes: a test sees that an idle kernel causes none
         self.ordered: list[str] = []  # the rows in order, filtered
-        self.first_row = 0  # the first of them in the table
 
     def compose(self) -> Any:
-        yield Input(placeholder="filter: any text in a row (enter to apply, escape to clear)", id="proc-filter")
-        table: DataTable = DataTable(id="proc-table", cursor_type="row", zebra_stripes=True)
-        for key, heading in COLUMNS:
-            table.add_column(heading, key=key)
-        yield table
-        yield Tree("supervisors", id="proc-tree")
+        box = Input(placeholder="filter: any text in a row (enter to apply, escape to clear)", id="proc-filter")
+        box.display = False  # hidden from the first layout on (hiding it on mount would lay out twice)
+        yield box
+        yield Grid(COLUMNS, id="proc-table")
+        tree: Tree = Tree("supervisors", id="proc-tree")
+        tree.display = False
+        yield tree
         yield Static("", id="proc-status")
-
-    def on_mount(self) -> None:
-        self.query_one("#proc-filter").display = False
-        self.query_one("#proc-tree").display = False
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -98,21 +95,16 @@ class ProcessesView(View):
             await self._fill_tree()
 
     def apply(self, change: Change) -> None:
-        """Write `change` to the table: changed cells of the rows in the window in place (the
-        rest are in the model, drawn when the window reaches them); added or removed rows, or
-        a sort column that changed, rebuild the order."""
+        """Write `change` to the table: changed cells in place (a line is redrawn only if it is
+        on the screen); added or removed rows, or a change in the sort column, rebuild the order."""
         if change.empty:
             return
         self.frames += 1
-        table = self.query_one("#proc-table", DataTable)
+        table = self.query_one("#proc-table", Grid)
         if change.added or change.removed:
             self._rebuild(table)
         else:
-            rows = table.rows
-            for name, cells in change.changed.items():
-                if name in rows:
-                    for column, value in cells.items():
-                        table.update_cell(name, column, value)
+            table.update_cells(change.changed)
             if self.sort_key != "name" and any(self._sort_column() in c for c in change.changed.values()):
                 self._rebuild(table)
         self._status()
@@ -120,56 +112,17 @@ class ProcessesView(View):
     def _sort_column(self) -> str:
         return {"rate": "rate", "mailbox": "mailbox"}.get(self.sort_key, self.sort_key)
 
-    def _rebuild(self, table: DataTable, keep: str | None = None) -> None:
-        """The rows in order, and the window of them the table holds: a table of 10,000 rows
-        is drawn and updated as one of `WINDOW` (textual's table costs grow with its rows)."""
-        selected = keep or self.selected()
+    def _rebuild(self, table: Grid) -> None:
+        """Every row from the model's cells, in order and filtered; the cursor stays on its neuro."""
         self.ordered = self.model.order(self.sort_key, reverse=self.reverse, text=self.text)
-        index = self.ordered.index(selected) if selected in self.model.cells and selected in self.ordered else None
-        if index is not None and not self.first_row <= index < self.first_row + self.WINDOW:
-            self.first_row = max(0, index - self.WINDOW // 2)
-        self.first_row = max(0, min(self.first_row, len(self.ordered) - self.WINDOW))
-        self._fill(table, selected)
-
-    def _fill(self, table: DataTable, selected: str | None) -> None:
         keys = [k for k, _ in COLUMNS]
-        window = self.ordered[self.first_row:self.first_row + self.WINDOW]
-        if [r.value for r in table.rows] != window:
-            table.clear()
-            for name in window:
-                cells = self.model.cells[name]
-                table.add_row(*(cells[k] for k in keys), key=name)
-        else:  # the same rows: bring their cells up to date
-            for name in window:
-                for k, v in self.model.cells[name].items():
-                    if str(table.get_cell(name, k)) != v:
-                        table.update_cell(name, k, v)
-        if selected in table.rows:
-            table.move_cursor(row=table.get_row_index(selected), animate=False)
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        """At the window's edge, move the window along (the cursor stays on its row)."""
-        table = event.data_table
-        if table.id != "proc-table" or event.row_key is None or event.row_key.value is None:
-            return
-        if event.row_key.value != self.selected():
-            return  # a stale highlight: the table was refilled since
-        row = table.cursor_row
-        if row == 0 and self.first_row > 0:
-            self.first_row = max(0, self.first_row - self.WINDOW // 2)
-        elif row == len(table.rows) - 1 and self.first_row + self.WINDOW < len(self.ordered):
-            self.first_row = min(len(self.ordered) - self.WINDOW, self.first_row + self.WINDOW // 2)
-        else:
-            return
-        self._fill(table, event.row_key.value)
-        self._status()
+        table.set_rows((name, [cells[k] for k in keys]) for name, cells in self.model.cells.items())
+        table.set_order(self.ordered)
 
     def _status(self) -> None:
         shown = len(self.ordered)
         total = len(self.model.cells)
         where = f"{shown} of {total} neuros" if self.text else f"{total} neuros"
-        if shown > self.WINDOW:
-            where += f" (rows {self.first_row + 1}-{min(shown, self.first_row + self.WINDOW)} in the table)"
         order = f"sorted by {self.sort_key}{' (reversed)' if self.reverse else ''}"
         flt = f"; filter {self.text!r}" if self.text else ""
         self.query_one("#proc-status", Static).update(f"{where}, {order}{flt}")
@@ -197,13 +150,7 @@ class ProcessesView(View):
     # -- the selected neuro and the actions ---------------------------------------------------
 
     def selected(self) -> str | None:
-        table = self.query_one("#proc-table", DataTable)
-        if not table.rows:
-            return None
-        try:
-            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        except Exception:
-            return None
+        return self.query_one("#proc-table", Grid).cursor_key
 
     def _act(self, label: str, make: Any, *, confirm: str | None = None) -> None:
         name = self.selected()
@@ -222,6 +169,20 @@ class ProcessesView(View):
 
     def action_restart(self) -> None:
         self._act("restart", lambda n: self.client.restart(n))
+
+    def action_swap(self) -> None:
+        """Ask for a neuro file, then hot-swap the selected neuro to it (untrusted, as `neuro swap`)."""
+        name = self.selected()
+        if name is None:
+            self.notify("no neuro selected", severity="warning")
+            return
+        from ._details import AskScreen
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.shell.act(f"swap {name}", lambda: self.client.swap(name, path), after=self._changed)
+
+        self.app.push_screen(AskScreen(f"Swap {name} to the neuro in this file (path.py or path.py:Class):"), chosen)
 
     def action_rollback(self) -> None:
         self._act("rollback", lambda n: self.client.rollback(n),
@@ -244,12 +205,12 @@ class ProcessesView(View):
 
     def action_sort(self) -> None:
         self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]
-        self._rebuild(self.query_one("#proc-table", DataTable))
+        self._rebuild(self.query_one("#proc-table", Grid))
         self._status()
 
     def action_reverse(self) -> None:
         self.reverse = not self.reverse
-        self._rebuild(self.query_one("#proc-table", DataTable))
+        self._rebuild(self.query_one("#proc-table", Grid))
         self._status()
 
     def action_filter(self) -> None:
@@ -260,14 +221,14 @@ class ProcessesView(View):
     def action_clear_filter(self) -> None:
         box = self.query_one("#proc-filter", Input)
         box.value, box.display, self.text = "", False, ""
-        self._rebuild(self.query_one("#proc-table", DataTable))
+        self._rebuild(self.query_one("#proc-table", Grid))
         self._status()
         self.query_one("#proc-table").focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "proc-filter":
             self.text = event.value.strip()
-            self._rebuild(self.query_one("#proc-table", DataTable))
+            self._rebuild(self.query_one("#proc-table", Grid))
             self._status()
             self.query_one("#proc-table").focus()
 
@@ -276,6 +237,6 @@ class ProcessesView(View):
         tree.display, table.display = not tree.display, tree.display
         (tree if tree.display else table).focus()
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table.id == "proc-table":
+    def on_grid_row_selected(self, event: Grid.RowSelected) -> None:
+        if event.grid.id == "proc-table":
             self.action_info()

@@ -8,9 +8,10 @@ one until a daemon answers again. An embedded kernel lives as long as the app.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from neuro.client import Client, connect
+if TYPE_CHECKING:
+    from neuro.client import Client
 
 __all__ = ["Source", "LOST"]
 
@@ -31,11 +32,13 @@ class Source:
     `embedded` starts a kernel in the process (with `log`, its event log file, and the neuros in
     `spawn`, each ``module:Class`` or a file path, started when it opens); otherwise the client
     attaches to the daemon at `socket` (default: ``$NEURO_HOME/control.sock``, `home` picking
-    another state folder). `factory` replaces both (a test's client of fixed data)."""
+    another state folder). `factory` replaces both (a test's client of fixed data). `preview`
+    is a `_preview.Preview` of the daemon's process table, taken while textual imported."""
 
     def __init__(self, *, embedded: bool = False, home: str | None = None, socket: str | None = None,
                  log: str | None = None, spawn: tuple[str, ...] | list[str] = (),
-                 factory: Callable[[], Any] | None = None, kernel_options: dict[str, Any] | None = None) -> None:
+                 factory: Callable[[], Any] | None = None, kernel_options: dict[str, Any] | None = None,
+                 preview: Any = None) -> None:
         if embedded and socket:
             raise ValueError("--embedded runs a kernel of its own; it takes no --socket")
         if spawn and not embedded and factory is None:
@@ -46,6 +49,7 @@ class Source:
         self.factory = factory
         self.kernel_options = dict(kernel_options or {})
         self.lost_errors = _lost_types()
+        self.preview = preview  # a first `ps` answer (`_preview.Preview`), drawn before the client connects
 
     @property
     def reconnects(self) -> bool:
@@ -65,6 +69,8 @@ class Source:
 
     def open(self) -> Client:
         """A new client, not yet entered (``await client.__aenter__()`` connects)."""
+        from neuro.client import connect  # here, not at the top: the first frame does not wait for it
+
         if self.factory is not None:
             return self.factory()
         if self.embedded:

@@ -9,7 +9,7 @@ from textual.containers import Vertical
 if TYPE_CHECKING:
     from ._app import ShellApp
 
-__all__ = ["View", "fmt_time", "short"]
+__all__ = ["View", "fmt_time", "short", "make_table"]
 
 
 class View(Vertical):
@@ -41,11 +41,16 @@ class View(Vertical):
     async def shown(self) -> None:
         """The user turned to this screen."""
 
+    def hidden(self) -> None:
+        """The user turned to another screen."""
+
     def focus_first(self) -> None:
         """Put the keyboard on the screen's main widget (its first table or list)."""
         from textual.widgets import DataTable, OptionList, Select
 
-        for kind in (OptionList, DataTable, Select):
+        from ._grid import Grid
+
+        for kind in (OptionList, Grid, DataTable, Select):
             for widget in self.query(kind):
                 if widget.display and widget.focusable:
                     widget.focus()
@@ -74,3 +79,13 @@ def short(value: Any, width: int = 60) -> str:
             text = repr(value)
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def make_table(table_id: str, columns: tuple[str, ...], **kw: Any) -> Any:
+    """A row-cursor `DataTable` with these columns (each column's key is its heading)."""
+    from textual.widgets import DataTable
+
+    out: DataTable = DataTable(id=table_id, cursor_type="row", **kw)
+    for key in columns:
+        out.add_column(key, key=key)
+    return out

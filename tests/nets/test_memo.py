@@ -142,9 +142,25 @@ async def test_a_swap_that_changes_no_output_recomputes_only_that_node(k, built)
 
 
 @in_kernel
-async def test_a_swap_to_a_version_that_no_longer_fits_is_refused_and_the_net_keeps_running(k, built):
-    """inc2 swapped to take Text: the net refuses to run, naming the edge and both types; swapped back, it runs."""
+async def test_a_swap_to_a_version_that_no_longer_fits_the_running_net_is_refused_at_the_swap(k, built):
+    """inc2 swapped to take Text: the kernel's swap asks the running net, which refuses it naming the
+    edge and both types; the old inc2 keeps serving, so the net keeps answering."""
     await k.call("five", Num(x=1))
+    with pytest.raises(neuro.SwapFailed) as info:
+        await k.swap("inc2", IncText)
+    message = str(info.value)
+    assert "running net 'five' calls 'inc2'" in message and "swap is refused" in message
+    assert "edge n1 -> n2: n1 is Num, n2 takes Text: at `$.x`: `int` does not fit `str`" in message
+    assert k.info("inc2").version == Inc.version()
+    assert Num(x=6) == await k.call("five", Num(x=1))
+
+
+@in_kernel
+async def test_a_swap_the_kernel_did_not_check_is_refused_at_the_nets_next_run(k, built):
+    """A net whose kernel did not ask it before the swap (here: told not to watch) finds the misfit
+    at its next run: it refuses to run, naming the edge and both types; swapped back, it runs."""
+    await k.call("five", Num(x=1))
+    built._where = False  # as a net run where no kernel asks it about swaps
     await k.swap("inc2", IncText)
     with pytest.raises(sdk.RemoteError) as info:
         await k.call("five", Num(x=1))

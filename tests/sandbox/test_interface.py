@@ -31,7 +31,7 @@ from neuro.sandbox._docker import DockerBackend, _ContainerLimits
 from neuro.sandbox._frames import PROTOCOL, Call, CtxOp, CtxResult, Hello, Hook, Load, Loaded, Result, Stop
 from neuro.sandbox._inproc import InprocWorker
 from neuro.sandbox._process import ProcessBackend
-from neuro.sandbox._protocol import WorkerDied, WorkerProtocol
+from neuro.sandbox._protocol import MAX_CTX_OPS, WorkerDied, WorkerProtocol
 from neuro.sandbox._remote import RemoteWorker
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ class Ping(sdk.Message):
     n: int
     # What the in-memory worker does with it: "echo"; "ask" (a ctx call first); "stray" (a
     # Result for no request); "foreign" (a CtxOp for a call it does not serve); "wait" (no
-    # answer); "exit:CODE".
+    # answer); "flood" (more ctx operations at once than MAX_CTX_OPS); "exit:CODE".
     do: str = "echo"
 
 
@@ -353,6 +353,13 @@ async def serve_memory_worker(carrier: MemoryCarrier) -> None:
                     answer = await carrier.worker_inbox.receive()
                     assert isinstance(answer, CtxResult)
                     await out.send(Result(id=frame.id, ok=answer.ok, reply=answer.reply))
+                elif msg.do == "flood":  # more operations at once than the kernel runs at once
+                    for i in range(MAX_CTX_OPS + 6):
+                        await out.send(CtxOp(id=i + 1, call=frame.id, op="send", to="other",
+                                             payload=msgspec.msgpack.encode(i)))
+                    for _ in range(MAX_CTX_OPS + 6):
+                        await carrier.worker_inbox.receive()
+                    await out.send(Result(id=frame.id, ok=True, reply=frame.payload))
                 elif msg.do == "stray":
                     await out.send(Result(id=frame.id + 98, ok=True))
                 elif msg.do == "foreign":
@@ -377,6 +384,24 @@ class RecordingContext:
         self.ops.append(("call", to, payload, timeout))
         await trio.lowlevel.checkpoint()
         return Ping(n=payload["n"] * 10)
+
+
+class HoldingContext:
+    """A kernel context whose sends wait until `release` is set, counting how many wait at once."""
+
+    def __init__(self) -> None:
+        self.release = trio.Event()
+        self.running = self.peak = self.served = 0
+
+    async def send(self, to: str, payload: Any, *, timeout: float | None = None) -> int:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            await self.release.wait()
+        finally:
+            self.running -= 1
+        self.served += 1
+        return self.served
 
 
 async def _started(nursery: trio.Nursery, policy: Any = None) -> tuple[MemoryCarrier, RemoteWorker, list[Any]]:
@@ -405,6 +430,31 @@ def test_a_call_travels_the_protocol_over_an_in_memory_carrier():
         return reply, hooked, carrier.seen, worker.handle.pid
 
     assert (Ping(n=3), "selfcheck ran", ["Load", "Call", "Hook", "Stop"], 4242) == trio.run(main)
+
+
+def test_a_flood_of_ctx_operations_runs_at_most_max_ctx_ops_at_once_and_all_are_served():
+    """Past MAX_CTX_OPS operations in flight, the kernel takes no more of the worker's frames
+    until one ends; once they end, every operation gets its result and the call its reply."""
+
+    async def main():
+        ctx = HoldingContext()
+        async with trio.open_nursery() as nursery:
+            _, worker, _ = await _started(nursery)
+            replies = []
+
+            async def call() -> None:
+                replies.append(await worker.invoke(ctx, Ping(n=5, do="flood")))
+
+            nursery.start_soon(call)
+            await trio.testing.wait_all_tasks_blocked()
+            held = ctx.running
+            ctx.release.set()
+            while not replies:
+                await trio.sleep(0.01)
+            await worker.stop(1.0)
+        return held, ctx.peak, ctx.served, replies
+
+    assert (MAX_CTX_OPS, MAX_CTX_OPS, MAX_CTX_OPS + 6, [Ping(n=5, do="flood")]) == trio.run(main)
 
 
 def test_a_ctx_operation_over_an_in_memory_carrier_is_served_by_the_calls_context():

@@ -36,7 +36,7 @@ async def shell(tmp_path: Any, *spawn: str, refresh: float = 0.1, screen: str = 
     async with app.run_test(size=SIZE) as pilot:
         await asyncio.wait_for(app.ready.wait(), 20)
         await asyncio.wait_for(app.subscribed.wait(), 20)  # kernel events reach the screens from here on
-        await until(pilot, lambda: len(app.views()) == 6)  # the screens not shown mount just after the first frame
+        await until(pilot, lambda: len(app.views()) == 7)  # the screens not shown mount just after the first frame
         processes = app.view("processes")
         table = processes.query_one("#proc-table")
         await until(pilot, lambda: len(processes.model.cells) == len(spawn) == len(table.rows))

@@ -99,3 +99,14 @@ def test_a_lost_daemon_shows_a_banner_and_the_shell_reconnects(daemon, home):  #
             assert [] == [p.name for p in await app.client.ps()]
 
     asyncio.run(asyncio.wait_for(main(), 90))
+
+
+def test_the_preview_reads_the_daemons_table_before_the_client(daemon, home, tmp_path):  # noqa: F811
+    """The first look (the lean path's ps on a thread) has the daemon's rows; no daemon, None."""
+    from neuro.shell.tui._preview import Preview
+
+    assert 0 == neuro_cmd("spawn", "neuro.testing:Echo", home=home).returncode
+    infos = Preview(os.path.join(home, "control.sock")).infos(timeout=10)
+    assert ["echo"] == [p.name for p in infos]
+    assert (infos[0].mailbox, infos[0].mailbox_capacity) == (0, 1024)
+    assert Preview(str(tmp_path / "none.sock")).infos(timeout=10) is None

@@ -77,3 +77,20 @@ def test_without_a_schema_the_form_is_one_json_value():
     assert {"n": 1} == payload(form, {"payload": '{"n": 1}'})
     with pytest.raises(FormError, match="expected JSON"):
         payload(form, {"payload": "{n: 1"})
+
+
+def test_learner_jobs_keep_each_metrics_curve():
+    """Progress events make one row per job (newest first) and a falling loss a falling curve."""
+    from neuro.shell.tui._curves import LearnerJobs
+
+    jobs = LearnerJobs()
+    for step, loss in enumerate([2.0, 1.5, 1.0, 0.5]):
+        jobs.add({"neuro": "eqprop", "job": "train-1", "done": step + 1, "total": 4, "metrics": {"loss": loss}})
+    jobs.add({"neuro": "council", "job": "j2", "done": 1, "total": 0, "note": "warming", "metrics": {}})
+    rows = jobs.rows()
+    assert [("council", "j2"), ("eqprop", "train-1")] == [r[:2] for r in rows]
+    assert "4/4 (100%)" == rows[1][2] and "loss 0.5" == rows[1][4]
+    (line,) = jobs.curves()
+    bars = line.split()[2]
+    assert list(bars) == sorted(bars, reverse=True) and bars[0] != bars[-1]
+    assert "first 2 last 0.5 min 0.5 max 2" in line

@@ -7,6 +7,7 @@ from textual.widgets import DataTable, Input, Static, Tree
 
 from neuro.shell.tui._details import ConfirmScreen, HelpScreen, InfoScreen, MessageScreen, TextScreen
 from neuro.shell.tui._dream import NO_DREAM
+from neuro.shell.tui._grid import Grid
 
 from .conftest import run, shell, until
 
@@ -14,7 +15,9 @@ ECHO, CRASHY, SLOW = "neuro.testing:Echo", "neuro.testing:Crashy", "neuro.testin
 
 
 def rows(app, table_id):
-    table = app.screen.query_one(table_id, DataTable) if app.screen.query(table_id) else app.query_one(table_id, DataTable)
+    table = app.screen.query_one(table_id) if app.screen.query(table_id) else app.query_one(table_id)
+    if isinstance(table, Grid):
+        return [[str(c) for c in table.get_row(key)] for key in table.order]
     return [[str(c) for c in table.get_row(key)] for key in table.rows]
 
 
@@ -276,7 +279,7 @@ def test_policies_shows_policies_and_use(tmp_path):
 
 
 def test_dream_says_there_is_no_dream_daemon(tmp_path):
-    """The Dream screen says plainly that there is no dream daemon yet."""
+    """The Dream screen says plainly that the dream neuro is not running, and how to start it."""
     async def main():
         async with shell(tmp_path, ECHO) as (app, pilot):
             await pilot.press("6")
@@ -310,21 +313,23 @@ def test_number_keys_switch_screens_and_escape_leaves_a_field(tmp_path):
     run(main())
 
 
-def test_a_long_table_moves_its_window_with_the_cursor(tmp_path):
-    """The table holds a window of the rows; the cursor at its edge moves it along."""
+def test_a_long_table_draws_only_the_rows_on_the_screen(tmp_path):
+    """The process table holds every row but renders only those on the screen; end moves the
+    cursor (and the screen) to the last one."""
     async def main():
         async with shell(tmp_path, ECHO) as (app, pilot):
             view = app.view("processes")
-            view.WINDOW = 4
-            for i in range(7):
-                await app.client.spawn(ECHO, name=f"e{i}")
-            await until(pilot, lambda: len(view.model.cells) == 8)
-            await until(pilot, lambda: 4 == len(rows(app, "#proc-table")))
-            # the selected row (echo, the first there was) stays in the window: the last four
-            assert ["e4", "e5", "e6", "echo"] == [r[0] for r in rows(app, "#proc-table")]
-            await pilot.press("up", "up", "up")  # to the window's first row: it moves up
-            await until(pilot, lambda: "e2" in [r[0] for r in rows(app, "#proc-table")])
-            assert "e4" == view.selected()
-            assert ["e2", "e3", "e4", "e5"] == [r[0] for r in rows(app, "#proc-table")]
-            assert "rows 3-6 in the table" in str(app.query_one("#proc-status", Static).render())
+            for i in range(80):
+                await app.client.spawn(ECHO, name=f"e{i:02d}")
+            table = view.query_one("#proc-table", Grid)
+            await until(pilot, lambda: 81 == len(rows(app, "#proc-table")))
+            await pilot.pause(0.1)
+            table.renders = 0
+            table._strips.clear()
+            table.refresh()
+            await pilot.pause(0.1)
+            assert 0 < table.renders < 60  # a screenful (and the header), not 81 rows
+            await pilot.press("end")
+            await until(pilot, lambda: view.selected() == "echo")
+            assert table.scroll_y > 0
     run(main())

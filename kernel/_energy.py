@@ -1,0 +1,295 @@
+"""Energy per neuro: accounted from each message's handling, budgeted by policy.
+
+Each process has an `EnergyAccount`. The router charges it once per message with the seconds
+its handler ran (what it already measures for the log), so accounting costs a few additions a
+message. Joules come from a `Meter`, one per kernel:
+
+- ``measured`` where the machine lets Neuro read its energy: RAPL's package counters under
+  /sys/class/powercap. The machine's joules over each window of about a second are split over
+  the neuros by the seconds their handlers ran in it (what the kernel and the idle machine
+  draw is nobody's). NVIDIA GPUs are read through NVML (pynvml, imported on first use) by
+  `gpu_joules`, for a GPU neuro's budget and bench/governance's GPU part.
+- ``estimated`` elsewhere: handler seconds x the watts one busy core draws, by default
+  `DEFAULT_WATTS_PER_CORE` (docs/energy.md says where it comes from); where RAPL is readable,
+  `calibrate` measures it instead, and NEURO_ENERGY_WATTS_PER_CORE sets it by hand.
+
+Budgets (`policy.energy`) are checked as each message is charged: per message, and over a
+rolling hour (sixty one-minute buckets). A breach is an `energy.budget` event and its rule:
+``reject`` refuses new messages with EnergyExceeded, ``throttle`` makes the neuro wait between
+messages until the hour is back under budget, ``stop`` stops it. Use goes into the log in
+aggregate: one `energy.used` event per neuro per minute it worked, never one per message.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from typing import Any, Callable
+
+__all__ = ["Meter", "EnergyAccount", "DEFAULT_WATTS_PER_CORE", "on_mains", "gpu_joules", "rapl_joules", "open_account"]
+
+# One busy server core at full load: a 2020s x86 server CPU's TDP over its cores (for example
+# 225 W / 32 cores = 7 W, 150 W / 16 = 9.4 W, 65 W / 8 = 8.1 W): about 8 W.
+DEFAULT_WATTS_PER_CORE = 8.0
+_WINDOW = 1.0          # seconds between RAPL reads (measured mode)
+_BUCKET = 60.0         # seconds per bucket of the rolling hour, and between `energy.used` events
+_BUCKETS = 60
+_MAINS_EVERY = 5.0     # seconds a power-supply reading is trusted for
+
+
+def rapl_joules() -> float | None:
+    """Joules the CPU packages have used (RAPL's counters summed), or None where unreadable."""
+    total, found = 0.0, False
+    for path in glob.glob("/sys/class/powercap/intel-rapl:[0-9]*/energy_uj"):
+        if path.count(":") > 1:  # a sub-domain (core, dram) is inside its package's count
+            continue
+        try:
+            with open(path) as f:
+                total += int(f.read()) / 1e6
+            found = True
+        except (OSError, ValueError):
+            return None
+    return total if found else None
+
+
+def gpu_joules(index: int = 0) -> float | None:
+    """Joules GPU `index` has used since its driver loaded (NVML), or None without NVML or a GPU."""
+    try:
+        import pynvml  # nvidia-ml-py; only where the GPU path is used
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        return pynvml.nvmlDeviceGetTotalEnergyConsumption(handle) / 1000.0  # millijoules
+    except Exception:  # noqa: BLE001 - no library, no driver, no GPU, or a card without the counter
+        return None
+
+
+def on_mains(root: str = "/sys/class/power_supply") -> bool | None:
+    """True on mains power, False on battery, None where /sys/class/power_supply does not say."""
+    seen = None
+    for folder in glob.glob(os.path.join(glob.escape(root), "*")):
+        try:
+            with open(os.path.join(folder, "type")) as f:
+                kind = f.read().strip()
+            if kind not in ("Mains", "USB"):
+                continue
+            with open(os.path.join(folder, "online")) as f:
+                if f.read().strip() == "1":
+                    return True
+            seen = False
+        except OSError:
+            continue
+    return seen
+
+
+class Meter:
+    """Turns handler seconds into joules, measured (RAPL) or estimated; one per kernel."""
+
+    def __init__(self, watts_per_core: float | None = None, read: Callable[[], float | None] = rapl_joules,
+                 credit: str = "measured") -> None:
+        self._read = read
+        self._credit = credit  # the account field its measured joules go to ("gpu" for an NVML meter)
+        self._last = read()
+        self.kind = "measured" if self._last is not None else "estimated"
+        env = os.environ.get("NEURO_ENERGY_WATTS_PER_CORE")
+        self.watts = watts_per_core or (float(env) if env else DEFAULT_WATTS_PER_CORE)
+        self._sampled = time.perf_counter()
+        self._busy: dict[EnergyAccount, float] = {}  # handler seconds per account in this window
+
+    def charge(self, account: EnergyAccount, seconds: float, now: float) -> float:
+        """Joules for `seconds` of handling now (estimated at once; measured ones are settled
+        when the window closes, so a message's own figure is the estimate)."""
+        if self.kind == "measured":
+            self._busy[account] = self._busy.get(account, 0.0) + seconds
+            if now - self._sampled >= _WINDOW:
+                self._settle(now)
+        return seconds * self.watts
+
+    def _settle(self, now: float) -> None:
+        reading = self._read()
+        busy, self._busy, self._sampled = self._busy, {}, now
+        if reading is None or self._last is None:
+            return
+        delta, self._last = max(0.0, reading - self._last), reading
+        total = sum(busy.values())
+        for account, seconds in busy.items():
+            setattr(account, self._credit, getattr(account, self._credit) + (delta * seconds / total if total else 0.0))
+
+    def calibrate(self, seconds: float = 0.5) -> float:
+        """Watts one busy core draws over idle, from RAPL (spin one core, compare with a rest);
+        keeps and returns it. Without RAPL it keeps the default."""
+        if self._read() is None:
+            return self.watts
+
+        def draw(spin: bool) -> float:
+            start, t0 = self._read(), time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                if not spin:
+                    time.sleep(0.01)
+            end = self._read()
+            return (end - start) / (time.perf_counter() - t0) if start is not None and end is not None else 0.0
+
+        idle, busy = draw(False), draw(True)
+        if busy > idle > 0:
+            self.watts = busy - idle
+        return self.watts
+
+
+class EnergyAccount:
+    """One process's joules: in all, this hour, and against its policy's budget.
+
+    Kept in handler seconds, turned into joules when shown: the estimate is linear in them, so
+    a message costs a few additions unless the policy has a budget or the meter measures."""
+
+    __slots__ = ("meter", "proc", "_event", "stop", "seconds", "measured", "messages", "buckets", "bucket_at",
+                 "hour_s", "mark_s", "mark_n", "over", "hold", "watched", "policy", "mains_checked",
+                 "mains", "gpu_meter", "gpu")
+
+    def __init__(self, meter: Meter, proc: Any, event: Callable[..., None], stop: Callable[[Any, str], None]) -> None:
+        self.meter, self.proc, self._event, self.stop = meter, proc, event, stop
+        self.seconds = self.measured = 0.0
+        self.messages = 0
+        self.buckets = [0.0] * _BUCKETS  # handler seconds per minute of the last hour
+        self.bucket_at = time.perf_counter() + _BUCKET  # when the current minute ends
+        self.hour_s = 0.0
+        self.mark_s, self.mark_n = 0.0, 0  # `seconds` and `messages` when the current minute began
+        self.over = ""  # the budget it is over now ("" when none)
+        self.hold = False  # the router asks `wait` before each message (over budget, or mains_only)
+        self.mains_checked, self.mains = -_MAINS_EVERY, True
+        self.gpu_meter: Meter | None = None  # NVML, for a neuro whose policy grants a GPU, where NVML reads
+        self.gpu = 0.0  # joules measured on the GPU (NVML), beside `used`
+        self.policy: Any = None
+        self.watched = False
+        self._rewatch()
+
+    def _rewatch(self) -> None:
+        """Its policy (which can change live): is there anything to check per message?"""
+        self.policy = policy = self.proc.policy
+        budget = policy.energy
+        self.watched = bool(budget.used or self.meter.kind == "measured" or self.gpu_meter is not None)
+        self.hold = bool(self.over) or (budget.mains_only and policy.priority == "background")
+
+    @property
+    def joules(self) -> float:
+        """Joules in all, estimated."""
+        return self.seconds * self.meter.watts
+
+    @property
+    def used(self) -> float:
+        """Joules in all: measured where the meter measures, else estimated."""
+        return self.measured if self.meter.kind == "measured" else self.joules
+
+    def hour(self) -> float:
+        """Joules over the last hour (measured ones scaled by the measured/estimated ratio)."""
+        joules = (self.hour_s + self.seconds - self.mark_s) * self.meter.watts
+        if self.meter.kind == "measured" and self.seconds:
+            joules *= self.measured / self.joules
+        return joules
+
+    def charge(self, seconds: float, now: float) -> None:
+        """One message's handling took `seconds`: account it and check the budgets."""
+        if now >= self.bucket_at:
+            self._roll(now)
+        self.seconds += seconds
+        self.messages += 1
+        if self.watched or self.proc.policy is not self.policy:
+            self._check(seconds, now)
+
+    def _check(self, seconds: float, now: float) -> None:
+        if self.proc.policy is not self.policy:
+            self._rewatch()
+        self.meter.charge(self, seconds, now)
+        if self.gpu_meter is not None:
+            self.gpu_meter.charge(self, seconds, now)
+        budget = self.policy.energy
+        j = seconds * self.meter.watts
+        if budget.per_message and j > budget.per_message:
+            self._breach("per_message", budget.per_message, j)
+        elif budget.per_hour and self.hour() > budget.per_hour:
+            self._breach("per_hour", budget.per_hour, self.hour())
+        elif self.over:
+            self.over = ""  # back under: `reject` and `throttle` let it work again
+            self._rewatch()
+
+    def _roll(self, now: float) -> None:
+        """A minute ended: it goes into the hour, and into the log as one `energy.used` row."""
+        minute_s, minute_n = self.seconds - self.mark_s, self.messages - self.mark_n
+        steps = 1 + min(_BUCKETS - 1, int((now - self.bucket_at) // _BUCKET))
+        dropped = self.buckets[:steps]
+        self.buckets = self.buckets[steps:] + [minute_s] + [0.0] * (steps - 1)
+        self.hour_s += minute_s - sum(dropped)
+        self.bucket_at += steps * _BUCKET
+        if minute_n:  # the log's aggregate: one event a minute, not one a message
+            self._event("energy.used", self.proc.name, "kernel", joules=minute_s * self.meter.watts,
+                        messages=minute_n, kind=self.meter.kind)
+        self.mark_s, self.mark_n = self.seconds, self.messages
+
+    def forget_hour(self) -> None:
+        """Drop the last hour's use (what an hour without work does)."""
+        self.buckets = [0.0] * _BUCKETS
+        self.hour_s, self.mark_s = 0.0, self.seconds
+
+    def _breach(self, which: str, limit: float, used: float) -> None:
+        rule = self.policy.energy.on_breach
+        if self.over != which:  # one event per breach, not per message while over
+            self._event("energy.budget", self.proc.name, "kernel", budget=which, limit=limit, used=used,
+                        kind=self.meter.kind, action=rule)
+        self.over, self.hold = which, True
+        if rule == "stop":
+            self.stop(self.proc, f"over its energy budget energy.{which} ({used:.3g} J > {limit:g} J)")
+
+    def refusal(self) -> str | None:
+        """Why a new message is refused now (`reject` while over budget), or None."""
+        if not self.over or self.proc.policy.energy.on_breach != "reject":
+            return None
+        return (f"{self.proc.name!r} is over its energy budget `energy.{self.over}` of policy "
+                f"{self.proc.policy.name!r} ({self.meter.kind}); retry later or raise the budget")
+
+    def wait(self) -> float:
+        """Seconds the neuro should wait before its next message: throttled while over its hour's
+        budget, or background work off mains power; 0 to go on."""
+        budget = self.proc.policy.energy
+        if self.over == "per_hour" and budget.on_breach == "throttle":
+            return 1.0
+        if budget.mains_only and self.proc.policy.priority == "background":
+            now = time.perf_counter()
+            if now - self.mains_checked >= _MAINS_EVERY:
+                self.mains_checked, self.mains = now, on_mains() is not False  # unknown: it runs
+            if not self.mains:
+                return _MAINS_EVERY
+        return 0.0
+
+    def info(self) -> dict[str, Any]:
+        """Its fields of `ProcessInfo`."""
+        return {"energy": self.used, "energy_kind": self.meter.kind, "energy_hour": self.hour(),
+                "energy_budget": self.proc.policy.energy.per_hour}
+
+
+def open_account(kernel: Any, proc: Any) -> EnergyAccount | None:
+    """The energy account of a new process (None when NEURO_ENERGY=0 turns accounting off).
+    A `stop` breach stops the neuro from a task of the kernel's, not from the router's path."""
+    if os.environ.get("NEURO_ENERGY", "1") == "0":
+        return None
+    router = kernel._router
+    meter = router.__dict__.get("meter")
+    if meter is None:
+        meter = router.__dict__["meter"] = Meter()
+
+    def stop(proc: Any, reason: str) -> None:
+        if router.nursery is not None and proc.accepting:
+            router.nursery.start_soon(_stop_quietly, kernel, proc.name, reason)
+
+    account = EnergyAccount(meter, proc, kernel._event, stop)
+    if proc.policy.gpu_memory or proc.policy.placement.gpus:
+        if "gpu_meter" not in router.__dict__:  # NVML is imported once, and only for a GPU neuro
+            router.__dict__["gpu_meter"] = Meter(read=gpu_joules, credit="gpu") if gpu_joules() is not None else None
+        account.gpu_meter = router.__dict__["gpu_meter"]
+        account._rewatch()
+    return account
+
+
+async def _stop_quietly(kernel: Any, name: str, reason: str) -> None:
+    try:
+        await kernel.stop(name, drain=False, reason=reason)
+    except Exception:  # noqa: BLE001 - already stopped or gone: nothing is left to stop
+        pass

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Run on the device machine from the repository root, carrying build/dev (scripts/device/wheels.sh makes it).
+# One device call: install the carried wheels, then the GPU parts (paradigms, governance energy).
+set -u
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+REPO=$(pwd)
+python3 -m pip install -q --no-index --no-deps --target /tmp/site build/dev/wheels/*.whl 2>&1 | tail -2
+export PYTHONPATH=/tmp/site
+mkdir -p /tmp/b && cp -r bench /tmp/b/ && cd /tmp/b
+python3 -c "import neuro, torch; print('neuro ok', torch.cuda.is_available())"
+timeout 330 python3 $REPO/scripts/device/gpu_paradigms.py 2>&1 | tail -20
+timeout 200 python3 -m bench governance 2>&1 | tail -25
+cp /tmp/b/bench/results/governance.json $OUT/ 2>/dev/null
+nvidia-smi --query-gpu=name,power.draw,energy.consumption --format=csv 2>&1 | tail -2

@@ -1,0 +1,312 @@
+"""`Grid`: a table that draws only the rows on the screen (textual's Line API).
+
+textual's `DataTable` lays out and re-renders in proportion to its rows: a process table of
+10,000 neuros took about half a second a frame, and a Log row added to a long table repainted
+the whole screen. A `Grid` keeps its rows as plain cells, renders a row into a strip only when
+that row is on the screen (cached until it changes), and refreshes just the lines that changed.
+Columns grow to the widest cell they have held (up to `MAX_WIDTH`), so a changed cell never
+re-measures the table.
+
+Keys: up/down, page up/down, home/end move the cursor; enter (or a click on the selected row)
+posts `Grid.RowSelected`; each cursor move posts `Grid.RowHighlighted`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+__all__ = ["Grid", "MAX_WIDTH"]
+
+MAX_WIDTH = 60  # a column's widest; longer cells end in …
+_GAP = 2  # spaces between two columns
+
+
+class Grid(ScrollView, can_focus=True):
+    """Rows of cells (str or rich `Text`) under a header of `columns` ((key, heading) pairs),
+    each row named by a key."""
+
+    COMPONENT_CLASSES = {"grid--header", "grid--cursor", "grid--even-row"}
+    DEFAULT_CSS = """
+    Grid { background: $surface; color: $foreground; height: 1fr; }
+    Grid > .grid--header { text-style: bold; background: $panel; color: $foreground; }
+    Grid > .grid--even-row { background: $surface-lighten-1 50%; }
+    Grid > .grid--cursor { background: $block-cursor-blurred-background; color: $block-cursor-blurred-foreground; }
+    Grid:focus > .grid--cursor { background: $block-cursor-background; color: $block-cursor-foreground;
+                                 text-style: $block-cursor-text-style; }
+    """
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Up", show=False), Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False), Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "edge(0)", "First", show=False), Binding("end", "edge(1)", "Last", show=False),
+        Binding("enter", "select", "Open", show=False),
+    ]
+
+    class RowHighlighted(Message):
+        """The cursor moved to the row `key` (None in an empty grid)."""
+
+        def __init__(self, grid: Grid, key: str | None) -> None:
+            super().__init__()
+            self.grid, self.key = grid, key
+
+        @property
+        def control(self) -> Grid:
+            return self.grid
+
+    class RowSelected(Message):
+        """Enter (or a click on the cursor's row) on the row `key`."""
+
+        def __init__(self, grid: Grid, key: str) -> None:
+            super().__init__()
+            self.grid, self.key = grid, key
+
+        @property
+        def control(self) -> Grid:
+            return self.grid
+
+    def __init__(self, columns: Sequence[tuple[str, str]], *, zebra_stripes: bool = True, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.columns = [k for k, _ in columns]
+        self.headings = [h for _, h in columns]
+        self._col = {k: i for i, k in enumerate(self.columns)}
+        self.widths = [len(h) for h in self.headings]
+        self.zebra_stripes = zebra_stripes
+        self.rows: dict[str, list[Any]] = {}  # key -> cells, in no particular order
+        self.order: list[str] = []  # the keys, top to bottom
+        self._index: dict[str, int] = {}
+        self._strips: dict[str, Strip] = {}  # rendered rows, before cropping and row style
+        self.cursor_row = 0
+        self.renders = 0  # rows rendered: a test sees that only visible ones are
+        self._styles: dict[str, Style] = {}  # the component styles, during one render pass
+
+    # -- data ---------------------------------------------------------------------------------
+
+    def set_rows(self, rows: Iterable[tuple[str, Sequence[Any]]]) -> None:
+        """Replace every row (in this order); the cursor stays on its key where it can."""
+        keep = self.cursor_key
+        self.rows = {key: list(cells) for key, cells in rows}
+        self.order = list(self.rows)
+        self._strips.clear()
+        self._measure(self.rows.values())
+        self._reindex(keep)
+
+    def set_order(self, keys: Sequence[str]) -> None:
+        """Show the rows of `keys` (each already added) in this order, and only them."""
+        keep = self.cursor_key
+        self.order = [k for k in keys if k in self.rows]
+        self._reindex(keep)
+
+    def add_row(self, *cells: Any, key: str) -> None:
+        """A row at the bottom."""
+        self.rows[key] = list(cells)
+        self._index[key] = len(self.order)
+        self.order.append(key)
+        if self._measure([self.rows[key]]):
+            self._strips.clear()
+            self.refresh()
+        self._resize()
+        self.refresh_lines(len(self.order), 1)
+
+    def remove_rows(self, keys: Iterable[str]) -> None:
+        gone = set(keys)
+        keep = self.cursor_key
+        for key in gone:
+            self.rows.pop(key, None)
+            self._strips.pop(key, None)
+        self.order = [k for k in self.order if k not in gone]
+        self._reindex(keep if keep not in gone else None)
+
+    def clear(self) -> None:
+        self.rows, self.order, self._index = {}, [], {}
+        self._strips.clear()
+        self.widths = [len(h) for h in self.headings]
+        self.cursor_row = 0
+        self._resize()
+        self.refresh()
+
+    def update_cell(self, key: str, column: str, value: Any) -> None:
+        """One cell; its line is redrawn if it is on the screen."""
+        cells = self.rows[key]
+        cells[self._col[column]] = value
+        self._strips.pop(key, None)
+        if self._measure([cells]):
+            self._strips.clear()
+            self.refresh()
+        else:
+            index = self._index.get(key)
+            top = int(self.scroll_y)
+            if index is not None and top <= index < top + self.size.height:  # off the screen: drawn when scrolled to
+                self.refresh_lines(index + 1, 1)
+
+    def update_cells(self, changes: dict[str, dict[str, Any]]) -> None:
+        """Many cells at once ({key: {column: value}}, keys not in the grid ignored): a refresh
+        of a big table measures only the new values and redraws only the lines on the screen."""
+        col, rows, strips, widths = self._col, self.rows, self._strips, self.widths
+        grew = False
+        top = int(self.scroll_y)
+        bottom = top + self.size.height
+        lines = []
+        for key, cells in changes.items():
+            row = rows.get(key)
+            if row is None:
+                continue
+            for column, value in cells.items():
+                i = col[column]
+                row[i] = value
+                n = value.cell_len if isinstance(value, Text) else len(value)
+                if n > widths[i] and widths[i] < MAX_WIDTH:
+                    widths[i], grew = min(n, MAX_WIDTH), True
+            strips.pop(key, None)
+            index = self._index.get(key)
+            if index is not None and top <= index < bottom:
+                lines.append(index)
+        if grew:
+            strips.clear()
+            self._resize()
+            self.refresh()
+        else:
+            for index in lines:
+                self.refresh_lines(index + 1, 1)
+
+    def get_row(self, key: str) -> list[Any]:
+        return list(self.rows[key])
+
+    def get_cell(self, key: str, column: str) -> Any:
+        return self.rows[key][self._col[column]]
+
+    # -- the cursor ---------------------------------------------------------------------------
+
+    @property
+    def cursor_key(self) -> str | None:
+        return self.order[self.cursor_row] if 0 <= self.cursor_row < len(self.order) else None
+
+    def move_cursor(self, *, row: int, scroll: bool = True) -> None:
+        """Put the cursor on row `row` (clamped) and scroll it into view."""
+        old = self.cursor_row
+        self.cursor_row = max(0, min(row, len(self.order) - 1))
+        if old != self.cursor_row:
+            self.refresh_lines(old + 1, 1)
+        self.refresh_lines(self.cursor_row + 1, 1)
+        if scroll:
+            self._scroll_to_cursor()
+        self.post_message(self.RowHighlighted(self, self.cursor_key))
+
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(row=self.cursor_row + step)
+
+    def action_page(self, step: int) -> None:
+        self.move_cursor(row=self.cursor_row + step * max(1, self.size.height - 2))
+
+    def action_edge(self, end: int) -> None:
+        self.move_cursor(row=len(self.order) - 1 if end else 0)
+
+    def action_select(self) -> None:
+        if self.cursor_key is not None:
+            self.post_message(self.RowSelected(self, self.cursor_key))
+
+    def _on_click(self, event: events.Click) -> None:
+        row = int(self.scroll_y) + event.y - 1
+        if 0 <= row < len(self.order):
+            if row == self.cursor_row:
+                self.action_select()
+            else:
+                self.move_cursor(row=row)
+
+    def _scroll_to_cursor(self) -> None:
+        top, height = int(self.scroll_y), max(1, self.size.height - 1)  # less the header
+        # force: the scroll bar that allows scrolling shows only at the next layout
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True, force=True)
+        elif self.cursor_row >= top + height:
+            self.scroll_to(y=self.cursor_row - height + 1, animate=False, immediate=True, force=True)
+
+    # -- drawing ------------------------------------------------------------------------------
+
+    def _measure(self, rows: Iterable[Sequence[Any]]) -> bool:
+        """Widen columns to fit `rows`; whether any grew."""
+        widths, grew = self.widths, False
+        for cells in rows:
+            for i, cell in enumerate(cells):
+                n = min(MAX_WIDTH, cell.cell_len if isinstance(cell, Text) else len(cell))
+                if n > widths[i]:
+                    widths[i], grew = n, True
+        if grew:
+            self.virtual_size = Size(self._width(), len(self.order) + 1)
+        return grew
+
+    def _width(self) -> int:
+        return sum(self.widths) + _GAP * len(self.widths)
+
+    def _reindex(self, keep: str | None) -> None:
+        self._index = {k: i for i, k in enumerate(self.order)}
+        old = self.cursor_row
+        self.cursor_row = self._index.get(keep, min(self.cursor_row, max(0, len(self.order) - 1))) if keep else \
+            min(self.cursor_row, max(0, len(self.order) - 1))
+        self._resize()
+        self.refresh()
+        if self.cursor_row != old or keep != self.cursor_key:
+            self.post_message(self.RowHighlighted(self, self.cursor_key))
+
+    def _resize(self) -> None:
+        self.virtual_size = Size(self._width(), len(self.order) + 1)
+
+    def _cells_strip(self, cells: Sequence[Any], style: Style | None = None) -> Strip:
+        self.renders += 1
+        segments: list[Segment] = []
+        for width, cell in zip(self.widths, cells):
+            if isinstance(cell, Text):
+                text = cell.copy()
+                text.truncate(width, overflow="ellipsis", pad=True)
+                segments.append(Segment(" ", style))
+                segments.extend(text.render(self.app.console))
+                segments.append(Segment(" " * (_GAP - 1), style))
+            else:
+                value = cell if len(cell) <= width else cell[: width - 1] + "…"
+                segments.append(Segment(" " + value.ljust(width) + " " * (_GAP - 1), style))
+        return Strip(segments)
+
+    def render_lines(self, crop: Any) -> list[Strip]:
+        # the component styles once a pass, not once a line (a style lookup costs what a line does)
+        self._styles = {name: self.get_component_rich_style(name) for name in self.COMPONENT_CLASSES}
+        self._styles["base"] = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._styles = {}
+
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        return style if style is not None else self.get_component_rich_style(name)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        if y == 0:
+            header = self._style("grid--header")
+            strip = self._cells_strip(self.headings).apply_style(header)
+            return strip.crop_extend(scroll_x, scroll_x + width, header)
+        index = scroll_y + y - 1
+        base = self._styles.get("base") or self.rich_style
+        if index >= len(self.order):
+            return Strip.blank(width, base)
+        key = self.order[index]
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._strips[key] = self._cells_strip(self.rows[key])
+        if index == self.cursor_row:
+            row_style = self._style("grid--cursor")
+        elif self.zebra_stripes and index % 2 == 0:
+            row_style = base + self._style("grid--even-row")
+        else:
+            row_style = base
+        return strip.apply_style(row_style).crop_extend(scroll_x, scroll_x + width, row_style)
