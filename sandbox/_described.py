@@ -55,6 +55,7 @@ class Description(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     replay: Optional[int] = None
     replay_tolerance: float = 0.0
     artifacts: list[str] = []  # declared files that are not code; the kernel checks and hashes them
+    dream: Optional[dict[str, Any]] = None  # its `dream` settings, checked again in the kernel (neuro.dream)
 
 
 # -- in the sandbox: class -> data -------------------------------------------------------------
@@ -72,7 +73,7 @@ def describe(cls: type[Neuro], replay: int | None = None) -> Description:
         module=manifest.module, qualname=manifest.qualname,
         input=_describe_type(info[0], types, 0), output=_describe_type(info[1], types, 0), types=types,
         replay=replay, replay_tolerance=float(getattr(cls, "replay_tolerance", 0.0) or 0.0),
-        artifacts=list(manifest.artifacts))
+        artifacts=list(manifest.artifacts), dream=dict(manifest.dream) if manifest.dream else None)
 
 
 _PLAIN = {mi.AnyType: "any", mi.NoneType: "none", mi.BoolType: "bool", mi.BytesType: "bytes",
@@ -307,6 +308,7 @@ def rebuild(description: Description, files: dict[str, bytes] | None, version: s
         "policy_overrides": dict(d.policy_overrides), "subscribe": tuple(d.subscribe),
         "replay": d.replay or 0, "replay_tolerance": d.replay_tolerance,
         "artifacts": tuple(d.artifacts),  # checked again as the class is made (`check_artifact_names`)
+        "dream": dict(d.dream) if d.dream else None,  # checked again as the class is made (check_dream)
         "handle": handle_async if d.is_async else handle_sync,
         "__module__": module, "__qualname__": d.qualname if _qualname_ok(d.qualname) else "Described",
         "__neuro_described__": d, "__neuro_source__": files, "__version_cache__": version,

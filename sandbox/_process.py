@@ -78,6 +78,13 @@ def _python_roots() -> list[str]:
             roots.add(os.path.realpath(entry))
     for module in (neuro, neuro.kernel, neuro.sandbox, neuro.neuros):  # neuro.client (ctx.kernel) is in neuro/
         roots.add(os.path.dirname(os.path.realpath(module.__file__)))
+    # neuro.dream: a class's `dream = {...}` is checked by neuro.dream._settings where it is
+    # defined, in the sandbox too (found, not imported: the kernel does not load the daemon here).
+    import importlib.util
+
+    dream = importlib.util.find_spec("neuro.dream")
+    if dream is not None and dream.submodule_search_locations:
+        roots.update(os.path.realpath(p) for p in dream.submodule_search_locations)
     policies = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(neuro.kernel.__file__))), "policies")
     if os.path.isdir(policies):
         roots.add(policies)
