@@ -57,9 +57,11 @@ async def run_session(log_path: Path, echo_calls: int, say: Callable[[str], None
         return result
 
     from .demo_parts import ACTS
+    from .demo_privacy import policy_folder
 
     drop_folder = log_path.parent / "neuros"
-    async with neuro.Kernel(log=log_path, neuro_dirs=[drop_folder]) as k:
+    async with neuro.Kernel(log=log_path, neuro_dirs=[drop_folder],
+                            policy_dirs=[str(policy_folder(log_path.parent))]) as k:
         say(f"kernel up, log at {log_path}")
         for cls in BUILTINS:
             await k.spawn(cls)

@@ -20,6 +20,7 @@ from neuro import sdk
 from neuro.neuros.echo import EchoIn
 
 from . import demo_compose as compose
+from .demo_privacy import privacy
 
 
 class Slowpoke(sdk.Neuro):
@@ -216,4 +217,5 @@ ACTS = [
     ("dream: distil a slow teacher into a student", dream),
     ("nets: compose neuros into a typed graph", compose.net),
     ("Neuro-Lang: compile a program into a net", compose.lang),
+    ("privacy: a labelled answer and a neuro not cleared", privacy),
 ]
