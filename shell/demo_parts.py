@@ -20,6 +20,7 @@ from neuro import sdk
 from neuro.neuros.echo import EchoIn
 
 from . import demo_compose as compose
+from .demo_paradigms import paradigms
 from .demo_privacy import privacy
 
 
@@ -218,4 +219,5 @@ ACTS = [
     ("nets: compose neuros into a typed graph", compose.net),
     ("Neuro-Lang: compile a program into a net", compose.lang),
     ("privacy: a labelled answer and a neuro not cleared", privacy),
+    ("paradigms: MARBLE's learners, one trained", paradigms),
 ]

@@ -30,6 +30,7 @@ def test_demo_json_reports_every_message_with_one_outcome(tmp_path):
     assert [] == [what for what, result in results.items() if result.startswith("FAILED")]
     assert "joined(5) = 16" in results["nets"] and "joined_lang(7) = 22" in results["Neuro-Lang"]
     assert "REFUSED" in results["privacy"] or results["privacy"].startswith("skipped: bubblewrap")
+    assert "17 paradigms registered" in results["paradigms"], results["paradigms"]
 
 
 def test_demo_prints_a_summary_table(tmp_path):
