@@ -21,11 +21,13 @@ __all__ = ["Parked", "PendingCall", "Deadlines"]
 class PendingCall(Parked):
     """A caller waiting for the reply to message `id`; a timeout resolves it with an error."""
 
-    __slots__ = ("make_timeout",)
+    __slots__ = ("make_timeout", "labels", "callee")
 
     def __init__(self, make_timeout: Callable[[], BaseException]) -> None:
         super().__init__()
         self.make_timeout = make_timeout
+        self.labels: frozenset[str] = frozenset()  # the callee's taint when its handler gave the outcome
+        self.callee: Any = None  # the Process that gave it (kernel/_router.py's _finish)
 
     def expire(self) -> None:
         self.resolve(outcome.Error(self.make_timeout()))

@@ -60,17 +60,18 @@ class KernelContext(Context):
 
     async def send(self, to: str, payload: Any, *, timeout: float | None = None) -> int:
         await self._pace()
-        return await self._router.send(self._proc.name, to, payload, timeout, self._current)
+        return await self._router.send(self._proc.name, to, payload, timeout, self._current, source=self._proc)
 
     async def call(self, to: str, payload: Any, *, timeout: float = 10.0, _inline: bool = False) -> Any:
         await self._pace()  # (`_inline`: no schedule point when handled at once; a net's chain, nets/_runner.py)
-        result = await self._router.call(self._proc.name, to, payload, timeout, self._current, inline=_inline)
-        callee = self._router.procs.get(to)
-        if callee is not None and callee.labels and not callee.labels <= self._proc.labels:
-            from ._labels import reply_received  # a labelled reply: the caller must be cleared for it
+        return await self._router.call(self._proc.name, to, payload, timeout, self._current, inline=_inline,
+                                       check=self._outcome_received, source=self._proc)
 
-            reply_received(self._router, self._proc, to)
-        return result
+    def _outcome_received(self, call: Any) -> None:
+        # A labelled outcome, reply or error alike: this neuro must be cleared for it (kernel/_labels.py).
+        from ._labels import reply_received
+
+        reply_received(self._router, self._proc, call.callee.name, call.labels)
 
     @property
     def labels(self) -> frozenset[str]:
@@ -85,7 +86,7 @@ class KernelContext(Context):
 
     async def publish(self, topic: str, payload: Any) -> int:
         await self._pace()
-        return await self._router.publish(self._proc.name, topic, payload, self._current)
+        return await self._router.publish(self._proc.name, topic, payload, self._current, source=self._proc)
 
     async def _control(self, request: Any) -> Any:
         # `ctx.kernel`: the kernel's grant for this neuro (its policy's capabilities.control).

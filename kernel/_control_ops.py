@@ -37,6 +37,7 @@ from neuro._manifest import Neuro
 from neuro._wire_errors import to_frame
 
 from ._artifactexport import find_artifacts
+from ._kernel import CLIENT
 from ._labels import client_egress
 from ._supervisor import Child, SupervisorSpec
 from ._versions import adopt_source
@@ -194,13 +195,13 @@ class Ops:
         return await self.kernel.send(req.to, req.payload, timeout=req.timeout)
 
     async def _call(self, req: c.Call) -> Any:
-        if req.durable:
-            reply = await self.kernel.call(req.to, req.payload, timeout=req.timeout, durable=True)
-        else:
-            reply = await self.kernel.call(req.to, req.payload, timeout=req.timeout)
-        # A labelled reply leaves the kernel here only through the callee's `labels.egress.clients`.
-        client_egress(self.kernel._router.procs.get(req.to), self.kernel._event, "a reply")
-        return reply
+        # A labelled outcome (a reply, or an error whose text may hold the data) leaves the kernel
+        # here only through the callee's `labels.egress.clients`.
+        kernel = self.kernel
+        kernel._check_open()
+        return await kernel._router.call(CLIENT, req.to, req.payload, req.timeout, durable=req.durable,
+                                         check=lambda call: client_egress(call.callee, kernel._event, "a reply",
+                                                                          call.labels))
 
     async def _publish(self, req: c.Publish) -> int:
         return await self.kernel.publish(req.topic, req.payload)

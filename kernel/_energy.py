@@ -23,11 +23,15 @@ aggregate: one `energy.used` event per neuro per minute it worked, never one per
 from __future__ import annotations
 
 import glob
+import math
 import os
 import time
 from typing import Any, Callable
 
-__all__ = ["Meter", "EnergyAccount", "DEFAULT_WATTS_PER_CORE", "on_mains", "gpu_joules", "rapl_joules", "open_account"]
+from neuro._errors import SettingError
+
+__all__ = ["Meter", "EnergyAccount", "DEFAULT_WATTS_PER_CORE", "watts_per_core_setting", "on_mains", "gpu_joules",
+           "rapl_joules", "open_account"]
 
 # One busy server core at full load: a 2020s x86 server CPU's TDP over its cores (for example
 # 225 W / 32 cores = 7 W, 150 W / 16 = 9.4 W, 65 W / 8 = 8.1 W): about 8 W.
@@ -64,6 +68,21 @@ def gpu_joules(index: int = 0) -> float | None:
         return None
 
 
+def watts_per_core_setting() -> float:
+    """NEURO_ENERGY_WATTS_PER_CORE, or the default where it is unset: a finite number of watts > 0."""
+    env = os.environ.get("NEURO_ENERGY_WATTS_PER_CORE", "").strip()
+    if not env:
+        return DEFAULT_WATTS_PER_CORE
+    try:
+        watts = float(env)
+    except ValueError:
+        watts = math.nan
+    if not (math.isfinite(watts) and watts > 0):
+        raise SettingError(f"NEURO_ENERGY_WATTS_PER_CORE must be the watts one busy core draws, a number above 0 "
+                           f"(for example {DEFAULT_WATTS_PER_CORE:g}), not {env!r}; unset it for the default")
+    return watts
+
+
 def on_mains(root: str = "/sys/class/power_supply") -> bool | None:
     """True on mains power, False on battery, None where /sys/class/power_supply does not say."""
     seen = None
@@ -91,8 +110,7 @@ class Meter:
         self._credit = credit  # the account field its measured joules go to ("gpu" for an NVML meter)
         self._last = read()
         self.kind = "measured" if self._last is not None else "estimated"
-        env = os.environ.get("NEURO_ENERGY_WATTS_PER_CORE")
-        self.watts = watts_per_core or (float(env) if env else DEFAULT_WATTS_PER_CORE)
+        self.watts = watts_per_core or watts_per_core_setting()
         self._sampled = time.perf_counter()
         self._busy: dict[EnergyAccount, float] = {}  # handler seconds per account in this window
 
@@ -142,7 +160,7 @@ class EnergyAccount:
     a message costs a few additions unless the policy has a budget or the meter measures."""
 
     __slots__ = ("meter", "proc", "_event", "stop", "seconds", "measured", "messages", "buckets", "bucket_at",
-                 "hour_s", "mark_s", "mark_n", "over", "hold", "watched", "policy", "mains_checked",
+                 "hour_s", "mark_s", "mark_n", "over", "over_at", "pid", "hold", "watched", "policy", "mains_checked",
                  "mains", "gpu_meter", "gpu")
 
     def __init__(self, meter: Meter, proc: Any, event: Callable[..., None], stop: Callable[[Any, str], None]) -> None:
@@ -154,6 +172,8 @@ class EnergyAccount:
         self.hour_s = 0.0
         self.mark_s, self.mark_n = 0.0, 0  # `seconds` and `messages` when the current minute began
         self.over = ""  # the budget it is over now ("" when none)
+        self.over_at = 0.0  # when it went over
+        self.pid = getattr(proc, "pid", None)  # a restart (a new pid) clears a breach
         self.hold = False  # the router asks `wait` before each message (over budget, or mains_only)
         self.mains_checked, self.mains = -_MAINS_EVERY, True
         self.gpu_meter: Meter | None = None  # NVML, for a neuro whose policy grants a GPU, where NVML reads
@@ -204,9 +224,9 @@ class EnergyAccount:
         budget = self.policy.energy
         j = seconds * self.meter.watts
         if budget.per_message and j > budget.per_message:
-            self._breach("per_message", budget.per_message, j)
+            self._breach("per_message", budget.per_message, j, now)
         elif budget.per_hour and self.hour() > budget.per_hour:
-            self._breach("per_hour", budget.per_hour, self.hour())
+            self._breach("per_hour", budget.per_hour, self.hour(), now)
         elif self.over:
             self.over = ""  # back under: `reject` and `throttle` let it work again
             self._rewatch()
@@ -214,10 +234,13 @@ class EnergyAccount:
     def _roll(self, now: float) -> None:
         """A minute ended: it goes into the hour, and into the log as one `energy.used` row."""
         minute_s, minute_n = self.seconds - self.mark_s, self.messages - self.mark_n
-        steps = 1 + min(_BUCKETS - 1, int((now - self.bucket_at) // _BUCKET))
-        dropped = self.buckets[:steps]
-        self.buckets = self.buckets[steps:] + [minute_s] + [0.0] * (steps - 1)
-        self.hour_s += minute_s - sum(dropped)
+        steps = 1 + int((now - self.bucket_at) // _BUCKET)  # minutes ended since (a neuro may idle for long)
+        if steps > _BUCKETS:  # over an hour ago, this minute too: the hour is empty
+            self.buckets, self.hour_s = [0.0] * _BUCKETS, 0.0
+        else:
+            dropped = self.buckets[:steps]
+            self.buckets = self.buckets[steps:] + [minute_s] + [0.0] * (steps - 1)
+            self.hour_s += minute_s - sum(dropped)
         self.bucket_at += steps * _BUCKET
         if minute_n:  # the log's aggregate: one event a minute, not one a message
             self._event("energy.used", self.proc.name, "kernel", joules=minute_s * self.meter.watts,
@@ -229,25 +252,43 @@ class EnergyAccount:
         self.buckets = [0.0] * _BUCKETS
         self.hour_s, self.mark_s = 0.0, self.seconds
 
-    def _breach(self, which: str, limit: float, used: float) -> None:
+    def _breach(self, which: str, limit: float, used: float, now: float) -> None:
         rule = self.policy.energy.on_breach
         if self.over != which:  # one event per breach, not per message while over
             self._event("energy.budget", self.proc.name, "kernel", budget=which, limit=limit, used=used,
                         kind=self.meter.kind, action=rule)
-        self.over, self.hold = which, True
+        self.over, self.over_at, self.hold = which, now, True
         if rule == "stop":
             self.stop(self.proc, f"over its energy budget energy.{which} ({used:.3g} J > {limit:g} J)")
 
-    def refusal(self) -> str | None:
+    def _recover(self, now: float | None) -> None:
+        """Re-evaluate a breach with no message charged (a refused or waiting neuro is charged
+        none): the hour rolls on; a per_message breach lasts one bucket, a per_hour one until
+        the hour is back under budget; a restart or a new policy clears it."""
+        now = time.perf_counter() if now is None else now
+        if now >= self.bucket_at:
+            self._roll(now)
+        budget = self.proc.policy.energy
+        if (self.proc.policy is not self.policy or getattr(self.proc, "pid", None) != self.pid
+                or (self.over == "per_message" and now >= self.over_at + _BUCKET)
+                or (self.over == "per_hour" and not (budget.per_hour and self.hour() > budget.per_hour))):
+            self.over, self.pid = "", getattr(self.proc, "pid", None)
+            self._rewatch()
+
+    def refusal(self, now: float | None = None) -> str | None:
         """Why a new message is refused now (`reject` while over budget), or None."""
+        if self.over:
+            self._recover(now)
         if not self.over or self.proc.policy.energy.on_breach != "reject":
             return None
         return (f"{self.proc.name!r} is over its energy budget `energy.{self.over}` of policy "
                 f"{self.proc.policy.name!r} ({self.meter.kind}); retry later or raise the budget")
 
-    def wait(self) -> float:
+    def wait(self, now: float | None = None) -> float:
         """Seconds the neuro should wait before its next message: throttled while over its hour's
         budget, or background work off mains power; 0 to go on."""
+        if self.over:
+            self._recover(now)
         budget = self.proc.policy.energy
         if self.over == "per_hour" and budget.on_breach == "throttle":
             return 1.0

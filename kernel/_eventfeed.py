@@ -31,7 +31,7 @@ import msgspec
 import trio
 
 from neuro._context import EVENTS_MISSED, KernelEvent
-from neuro._errors import InvalidPayload, MessageTooLarge, NeuroError
+from neuro._errors import NeuroError
 
 from ._events import as_dict, event_data
 
@@ -127,7 +127,7 @@ class EventFeed:
         router = self.router
         try:
             letter = router._letter(proc, SENDER, event, "event", None, None, topic=TOPIC)
-        except (InvalidPayload, MessageTooLarge):  # its `message.rejected` event is in the log
+        except NeuroError:  # refused (bad payload, energy, labels): its `message.rejected` event is in the log
             self._miss(proc, 1)
             return
         router._offer(proc, letter)
@@ -163,7 +163,10 @@ class EventFeed:
                     return
                 # Wait as a blocked sender does, woken when the neuro takes a message, but
                 # admitted by nobody: the marker is made then, with the count at that moment.
-                letter = router._letter(proc, SENDER, self._marker(proc, 0), "event", None, None, topic=TOPIC)
+                try:
+                    letter = router._letter(proc, SENDER, self._marker(proc, 0), "event", None, None, topic=TOPIC)
+                except NeuroError:  # it refuses messages now (its energy budget): the next event tries again
+                    return
                 waiter = router._block(proc, letter, timed=False)
                 waiter.admit = False
                 try:

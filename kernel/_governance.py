@@ -23,6 +23,24 @@ OnEnergy = Literal["throttle", "reject", "stop"]
 _LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.:@/*")
 
 
+def _check_labels(rules: msgspec.Struct, name: str, field: str) -> None:
+    """Field `name` of `rules` must be a tuple of labels (a list is made one): a bare string would
+    make `in` a substring test; "*" (any) stands alone."""
+    labels = getattr(rules, name)
+    if isinstance(labels, list):
+        labels = tuple(labels)
+        msgspec.structs.force_setattr(rules, name, labels)
+    if not isinstance(labels, tuple):
+        raise PolicyError(f"`{field}` must be a tuple of labels, for example (\"private\",), got {brief(labels)}")
+    if "*" in labels and len(labels) > 1:
+        raise PolicyError(f"`{field}` mixes \"*\" (any label) with other labels {brief(labels)}: give \"*\" alone "
+                          "or only the labels")
+    for label in labels:
+        if not isinstance(label, str) or not label or not set(label) <= _LABEL_CHARS:
+            raise PolicyError(f"`{field}` entry {brief(label)} is not a label: letters, digits and _-.:@/ "
+                              "(for example \"private\" or \"user:alice\")")
+
+
 class Egress(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The labels that may leave the kernel through each way out a neuro has ("*": any).
 
@@ -35,6 +53,10 @@ class Egress(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ray: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     clients: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for channel in EGRESS_CHANNELS:
+            _check_labels(self, channel, f"labels.egress.{channel}")
 
 
 class LabelRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -55,9 +77,10 @@ class LabelRules(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         for field in ("inputs", "outputs", "clearance", "declassify"):
-            _check_labels(f"labels.{field}", getattr(self, field))
-        for channel in EGRESS_CHANNELS:
-            _check_labels(f"labels.egress.{channel}", getattr(self.egress, channel))
+            _check_labels(self, field, f"labels.{field}")
+        if not isinstance(self.egress, Egress):
+            raise PolicyError(f"`labels.egress` must be an Egress (for example Egress(network=(\"public\",))), "
+                              f"got {brief(self.egress)}")
         for field in ("inputs", "outputs"):
             if "*" in getattr(self, field):
                 raise PolicyError(f"`labels.{field}` names labels to put on data; \"*\" (any) is for "
@@ -98,9 +121,3 @@ class EnergyBudget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def used(self) -> bool:
         return bool(self.per_hour or self.per_message or self.per_dream_job)
 
-
-def _check_labels(field: str, labels: tuple[str, ...]) -> None:
-    for label in labels:
-        if not isinstance(label, str) or not label or not set(label) <= _LABEL_CHARS:
-            raise PolicyError(f"`{field}` entry {brief(label)} is not a label: letters, digits and _-.:@/ "
-                              "(for example \"private\" or \"user:alice\")")

@@ -57,6 +57,9 @@ __all__ = ["Kernel", "KernelStatistics", "KernelEvent", "LogQuery", "VersionInfo
 
 ROOT = "root"
 CLIENT = "client"
+#: The names the kernel sends as (its clients; kernel/_eventfeed.py's events): no neuro may take
+#: one, or what the kernel sends would carry that neuro's taint and name.
+RESERVED_NAMES = (CLIENT, "kernel")
 # The hooks anyone may run on a live neuro (the others belong to a swap).
 CALLABLE_HOOKS = ("sleep", "selfcheck")
 
@@ -350,6 +353,9 @@ class Kernel(Lifecycle):
         name = child.name or manifest.name
         if not NAME_PATTERN.match(name):
             raise ManifestError(f"{name!r} is not a valid neuro name (lower case, digits, '_', '-', dots)")
+        if name in RESERVED_NAMES:
+            raise ManifestError(f"{name!r} is reserved: the kernel sends as {' and '.join(map(repr, RESERVED_NAMES))}; "
+                                "spawn this neuro with another name=")
         if child.restart not in RESTART_KINDS:
             raise NeuroError(f"restart must be one of {', '.join(RESTART_KINDS)}, got {child.restart!r}")
         existing = self._router.procs.get(name)
@@ -791,11 +797,32 @@ class Kernel(Lifecycle):
             self._eventlog.append_event(name, neuro, actor, record)  # type: ignore[arg-type]  # encodes as a dict
         router = self._router
         if router.client_topics or router.neuro_topics:
-            event = KernelEvent(time=time.time(), name=name, neuro=neuro, actor=actor, data=as_dict(record))
-            if router.client_topics:
-                router.publish_to_clients(EVENTS_TOPIC, event, actor)
+            data = _redacted(router, as_dict(record), neuro, actor)
+            event = KernelEvent(time=time.time(), name=name, neuro=neuro, actor=actor, data=data)
+            if router.client_topics:  # the kernel's event, whoever its actor: no egress check (nor a flow.refused)
+                router.publish_to_clients(EVENTS_TOPIC, event, actor, by_kernel=True)
             if router.neuro_topics and self._state == "running":
                 self._feed.deliver(event)
+
+
+#: The event fields that may hold a neuro's data (a hook's result, an error's text).
+_DATA_FIELDS = ("result", "error")
+
+
+def _redacted(router: Any, data: dict[str, Any], neuro: str | None, actor: str) -> dict[str, Any]:
+    """`data` as subscribers may see it: what a labelled neuro's hook returned or raised stays in
+    the log (docs/privacy.md), its subscribers only learn that there was something."""
+    held = [f for f in _DATA_FIELDS if data.get(f) is not None]
+    if not held:
+        return data
+    labels: frozenset[str] = frozenset()
+    for name in (neuro, actor):
+        proc = router.procs.get(name) if name is not None else None
+        if proc is not None:
+            labels |= proc.labels
+    if not labels:
+        return data
+    return {**data, **{f: f"<redacted: labelled {', '.join(sorted(labels))}>" for f in held}}
 
 
 def _summary(value: Any, limit: int = 1000) -> Any:

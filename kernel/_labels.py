@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from ._process import Process
 
 __all__ = ["NO_LABELS", "refusal", "admit", "refused", "taint", "egress_channels", "declassify", "check_labels",
-           "ArtifactLabels", "artifact_labels", "client_egress", "reply_received", "policy_labels", "lineage_labels"]
+           "ArtifactLabels", "artifact_labels", "client_egress", "reply_received", "policy_labels", "lineage_labels",
+           "check_taint"]
 
 NO_LABELS: frozenset[str] = frozenset()
 
@@ -126,13 +127,38 @@ def check_labels(name: str, policy: Any, backend: str) -> None:
                                   f"allow it there, or take the way out away")
 
 
-def client_egress(proc: Process | None, _event: Callable[..., None], what: str) -> None:
-    """Data from `proc` is about to reach a control-socket client: its taint must be allowed
-    out through `labels.egress.clients`."""
-    if proc is None or not proc.labels:
+def check_taint(name: str, labels: frozenset[str], policy: Any, backend: str) -> None:
+    """Before `name`, which holds data with `labels` (its taint, a student's lineage), goes on
+    under `policy` in `backend` (a swap): it must stay cleared for each label, and no way out
+    the new policy gives it may let one leave; nor may it move into the kernel's process."""
+    if not labels:
+        return
+    shown = ", ".join(map(repr, sorted(labels)))
+    if backend == "inproc":
+        raise PolicyError(f"{name} holds data labelled {shown}, and the new version would run in the kernel's "
+                          "process, where labels cannot hold; give it a sandboxed policy, or declassify first")
+    rules, own = policy.labels, policy_labels(policy)
+    for label in sorted(labels):
+        if label not in own and not _allows(rules.clearance, label):
+            raise PolicyError(f"{name} holds data labelled {label!r}, for which the new version's policy "
+                              f"{policy.name!r} does not clear it (`labels.clearance`); clear it there, or "
+                              "declassify first")
+        for channel in _channels(policy, backend):
+            if not _allows(getattr(rules.egress, channel), label):
+                raise PolicyError(f"{name} holds data labelled {label!r}, and the new version's policy "
+                                  f"{policy.name!r} gives it a way out ({_WAYS[channel]}) that "
+                                  f"`labels.egress.{channel}` does not allow {label!r} through")
+
+
+def client_egress(proc: Process | None, _event: Callable[..., None], what: str,
+                  labels: frozenset[str] | None = None) -> None:
+    """Data from `proc` is about to reach a control-socket client: its taint (or `labels`, the
+    taint it had when it made the data) must be allowed out through `labels.egress.clients`."""
+    labels = proc.labels if labels is None and proc is not None else labels
+    if proc is None or not labels:
         return
     allowed = proc.policy.labels.egress.clients
-    for label in sorted(proc.labels):
+    for label in sorted(labels):
         if not _allows(allowed, label):
             raise refused(_event, proc.name, "client", label, "egress.clients",
                           f"{what} from {proc.name!r} carries the label {label!r}, which its policy "
@@ -167,14 +193,14 @@ def artifact_labels(router: Any) -> ArtifactLabels:
     return table
 
 
-def reply_received(router: Any, caller: Process, callee_name: str) -> None:
-    """`caller` got a reply from `callee_name`: refuse it if the callee's taint may not reach
-    the caller, else taint the caller with it."""
-    callee = router.procs.get(callee_name)
-    if callee is None or not callee.labels or callee.labels <= caller.labels:
+def reply_received(router: Any, caller: Process, callee_name: str, labels: frozenset[str]) -> None:
+    """`caller` got an outcome (a reply, or an error whose text may hold the data) from
+    `callee_name`, whose taint was `labels` when it gave it: refuse it if they may not reach
+    the caller, else taint the caller with them."""
+    if not labels or labels <= caller.labels:
         return
-    admit(caller, callee_name, callee.labels, router._event, "a reply")
-    taint(caller, callee.labels)
+    admit(caller, callee_name, labels, router._event, "a reply")
+    taint(caller, labels)
 
 
 def policy_labels(policy: Any) -> frozenset[str]:

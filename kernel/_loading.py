@@ -32,6 +32,7 @@ from neuro.sandbox._pool import DescribeFailed
 from neuro._neurofile import (
     LoadedNeuro, NeuroFileError, artifact_root, load_neuro_path, read_neuro_files, with_artifacts,
 )
+from ._governance import EGRESS_CHANNELS
 from ._policy import Policy
 
 __all__ = ["load_file", "describe_source", "reload_described", "is_described", "looser_than", "TRUST_HINT",
@@ -164,6 +165,35 @@ def looser_than(base: Policy, effective: Policy) -> list[str]:
             out.append(f"capabilities.{field}")
     if bc.disk and (not ec.disk or ec.disk > bc.disk):
         out.append("capabilities.disk")
+    return out + _looser_labels(base.labels, effective.labels) + _looser_energy(base.energy, effective.energy)
+
+
+def _grows(base: tuple[str, ...], effective: tuple[str, ...]) -> bool:
+    """Whether a set of labels a rule lets through ("*": any) lets more through."""
+    return "*" not in base and not set(effective) <= set(base)
+
+
+def _looser_labels(base: Any, effective: Any) -> list[str]:
+    """Labels loosen where more may be received, declassified or let out, or less is put on data."""
+    out = [f"labels.{f}" for f in ("clearance", "declassify") if _grows(getattr(base, f), getattr(effective, f))]
+    out += [f"labels.egress.{c}" for c in EGRESS_CHANNELS
+            if _grows(getattr(base.egress, c), getattr(effective.egress, c))]
+    out += [f"labels.{f}" for f in ("inputs", "outputs") if not set(getattr(base, f)) <= set(getattr(effective, f))]
+    return out
+
+
+def _looser_energy(base: Any, effective: Any) -> list[str]:
+    """An energy budget loosens where it is raised or dropped (0), its breach handled otherwise,
+    or background work let run off mains power."""
+    out = []
+    for field in ("per_hour", "per_message", "per_dream_job"):
+        b, e = getattr(base, field), getattr(effective, field)
+        if b and (not e or e > b):
+            out.append(f"energy.{field}")
+    if effective.on_breach != base.on_breach:
+        out.append("energy.on_breach")
+    if base.mains_only and not effective.mains_only:
+        out.append("energy.mains_only")
     return out
 
 

@@ -132,9 +132,16 @@ def _normalize(raw: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """`child` over `parent`; its tables (capabilities, labels and labels.egress, energy) key by
+    key, so what a child does not say it inherits (a child that sets only `labels.clearance`
+    keeps its parent's `labels.outputs`)."""
     merged = {**parent, **child}
-    if "capabilities" in parent and "capabilities" in child:
-        merged["capabilities"] = {**parent["capabilities"], **child["capabilities"]}
+    for key in ("capabilities", "labels", "energy"):
+        if isinstance(parent.get(key), dict) and isinstance(child.get(key), dict):
+            merged[key] = {**parent[key], **child[key]}
+            if key == "labels" and isinstance(parent[key].get("egress"), dict) \
+                    and isinstance(child[key].get("egress"), dict):
+                merged[key]["egress"] = {**parent[key]["egress"], **child[key]["egress"]}
     return merged
 
 

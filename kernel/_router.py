@@ -103,8 +103,10 @@ class Router:
         return proc
 
     def _letter(self, proc: Process, sender: str, payload: Any, kind: str, timeout: float | None,
-                parent: Envelope | None, topic: str | None = None) -> Letter:
-        """Validate `payload` against `proc`'s input type and wrap it; nothing is accepted yet."""
+                parent: Envelope | None, topic: str | None = None, source: Process | None = None) -> Letter:
+        """Validate `payload` against `proc`'s input type and wrap it; nothing is accepted yet.
+        `source` is the sending neuro where the caller knows it (a ctx): its taint, not that of
+        whatever runs under `sender`'s name now."""
         try:
             raw = self.encoder.encode(payload)
         except (TypeError, ValueError, OverflowError) as e:
@@ -123,7 +125,8 @@ class Router:
                 path=found.group(1) if found else None))
         if proc.energy is not None and proc.energy.over and (why := proc.energy.refusal()):
             raise self._reject(proc, sender, EnergyExceeded(why))  # its energy budget's `reject` (kernel/_energy.py)
-        source = self.procs.get(sender)  # a neuro's sends carry its taint (kernel/_labels.py)
+        if source is None:  # a neuro's sends carry its taint (kernel/_labels.py)
+            source = self.procs.get(sender)
         labels = NO_LABELS if source is None else source.labels
         if labels and not labels <= proc.labels:  # what it holds already cannot leak to it
             admit(proc, sender, labels, self._event, f"a {kind}")
@@ -329,7 +332,7 @@ class Router:
     # message accepted, no handler run); once a message is accepted, it is not cancelled.
 
     async def send(self, sender: str, to: str, payload: Any, timeout: float | None,
-                   parent: Envelope | None = None, durable: bool = False) -> int:
+                   parent: Envelope | None = None, durable: bool = False, source: Process | None = None) -> int:
         await trio.lowlevel.checkpoint_if_cancelled()
         if timeout is not None and not (type(timeout) is float and timeout >= 0):
             timeout = check_timeout(timeout)  # NaN or worse: refused here, not in the deadline heap
@@ -338,7 +341,7 @@ class Router:
         if self.on_demand is not None and isinstance(to, str) and to not in self.procs:
             await self.on_demand(to)  # an on-demand name's first use spawns it
         proc = self._lookup(to)
-        letter = self._letter(proc, sender, payload, "send", timeout, parent)
+        letter = self._letter(proc, sender, payload, "send", timeout, parent, source=source)
         if proc.policy.rate:
             await self._rate(proc, sender, letter.deadline)
         if durable:
@@ -364,7 +367,11 @@ class Router:
         return letter.env.id
 
     async def call(self, sender: str, to: str, payload: Any, timeout: float | None,
-                   parent: Envelope | None = None, durable: bool = False, inline: bool = False) -> Any:
+                   parent: Envelope | None = None, durable: bool = False, inline: bool = False,
+                   check: Callable[[PendingCall], None] | None = None, source: Process | None = None) -> Any:
+        """Send a request and wait for its outcome. `check`, given a labelled outcome (a reply or
+        an error: an error's text may hold the data too), raises in its place if the caller may
+        not have it (kernel/_labels.py)."""
         await trio.lowlevel.checkpoint_if_cancelled()  # the direct path's only cancel point
         if timeout is not None and not (type(timeout) is float and timeout >= 0):
             timeout = check_timeout(timeout)  # NaN or worse: refused here, not in the deadline heap
@@ -373,7 +380,7 @@ class Router:
         if self.on_demand is not None and isinstance(to, str) and to not in self.procs:
             await self.on_demand(to)  # an on-demand name's first use spawns it
         proc = self._lookup(to)
-        letter = self._letter(proc, sender, payload, "call", timeout, parent)
+        letter = self._letter(proc, sender, payload, "call", timeout, parent, source=source)
         if proc.policy.rate:
             await self._rate(proc, sender, letter.deadline)
         mid = letter.env.id
@@ -385,22 +392,25 @@ class Router:
         elif (direct := self._direct(proc)) is not None:
             await self._handle_now(proc, letter, direct)
             if inline and call.result is not None:  # a net's chain step (nets/_runner.py): no schedule point
+                if check is not None and call.labels:
+                    check(call)
                 return call.result.unwrap()
-            return await call.wait()  # resolved: its schedule point
+            return await _checked(call, check)  # resolved: its schedule point
         else:
             blocked = self._offer(proc, letter, timeout is not None)
             if blocked is not None:
                 await blocked.wait()
         self.deadlines.add(letter.deadline, call)
-        return await call.wait()
+        return await _checked(call, check)
 
     def _direct(self, proc: Process) -> tuple[Any, KernelContext, WallGuard] | None:
         """What `_handle_now` needs, when a call to `proc` may be handled in the caller's task:
         its handler cannot wait (a plain function, in this process), its mailbox is empty and
-        nothing holds it to a schedule (wall time, background priority)."""
+        nothing holds it to a schedule (wall time, background priority, an energy hold)."""
         worker = proc.worker
         if (worker is None or not worker.direct or proc.state is not State.RUNNING or proc.queue
-                or proc.blocked or proc.policy.wall_time or proc.policy.priority == "background"):
+                or proc.blocked or proc.policy.wall_time or proc.policy.priority == "background"
+                or (proc.energy is not None and proc.energy.hold)):  # an energy wait is the runner's, before popleft
             return None
         direct = proc.direct
         if direct is None or direct[0] is not worker:
@@ -421,14 +431,16 @@ class Router:
             return
         await carry_on(delivery, step)  # it waited after all: finish it in this task
 
-    async def publish(self, sender: str, topic: str, payload: Any, parent: Envelope | None = None) -> int:
+    async def publish(self, sender: str, topic: str, payload: Any, parent: Envelope | None = None,
+                      source: Process | None = None) -> int:
         """Deliver to every subscriber that has room now; returns how many it reached."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        reached = self.publish_nowait(sender, topic, payload, parent)
+        reached = self.publish_nowait(sender, topic, payload, parent, source)
         await trio.lowlevel.cancel_shielded_checkpoint()  # delivered: not cancelled now
         return reached
 
-    def publish_nowait(self, sender: str, topic: str, payload: Any, parent: Envelope | None = None) -> int:
+    def publish_nowait(self, sender: str, topic: str, payload: Any, parent: Envelope | None = None,
+                       source: Process | None = None) -> int:
         """`publish` without its checkpoint: it never waits (a subscriber without room now, or
         over its rate, is skipped with a `message.rejected` or `quota.rate` event)."""
         if not isinstance(topic, str):
@@ -439,9 +451,9 @@ class Router:
             if proc is None or not proc.accepting:
                 continue
             try:
-                letter = self._letter(proc, sender, payload, "event", None, parent, topic=topic)
-            except (InvalidPayload, MessageTooLarge, FlowRefused):
-                continue  # logged as a `message.rejected` (`flow.refused`) event; other subscribers still get it
+                letter = self._letter(proc, sender, payload, "event", None, parent, topic=topic, source=source)
+            except NeuroError:  # refused (payload, labels, energy): logged as a `message.rejected` (`flow.refused`)
+                continue  # event; other subscribers still get it
             if proc.policy.overflow == "block" and len(proc.queue) >= proc.policy.mailbox_size:
                 self._event("message.rejected", name, sender, error="MailboxFull", reason=f"event on {topic!r} found the mailbox full")
                 continue
@@ -454,14 +466,19 @@ class Router:
             except MailboxFull:
                 continue
             reached += 1
-        reached += self.publish_to_clients(topic, payload, sender)
+        reached += self.publish_to_clients(topic, payload, sender, source)
         return reached
 
-    def publish_to_clients(self, topic: str, payload: Any, sender: str) -> int:
+    def publish_to_clients(self, topic: str, payload: Any, sender: str, source: Process | None = None,
+                           by_kernel: bool = False) -> int:
+        """Hand an event to the clients subscribed to `topic`. A neuro's (`sender`, or `source`
+        where known) reaches them only through its `labels.egress.clients`; the kernel's own
+        (`by_kernel`: its events, which hold no labelled payload) whoever their actor."""
         reached = 0
-        if sender in self.procs and self.procs[sender].labels and self._subscribers(self.client_topics, topic):
+        source = source if source is not None or by_kernel else self.procs.get(sender)
+        if source is not None and source.labels and self._subscribers(self.client_topics, topic):
             try:  # labelled events reach clients only through `labels.egress.clients`
-                client_egress(self.procs[sender], self._event, f"an event on {topic!r}")
+                client_egress(source, self._event, f"an event on {topic!r}")
             except FlowRefused:
                 return 0
         for channel in self._subscribers(self.client_topics, topic):
@@ -507,6 +524,12 @@ class Router:
                             return
                         await self._park(proc)
                         continue
+                    energy = proc.energy
+                    if energy is not None and energy.hold and (pause := energy.wait()):
+                        # throttled over its energy budget, or background work off mains: it waits
+                        # with the letter still queued, so a stop meanwhile dead-letters it
+                        await trio.sleep(pause)
+                        continue
                     letter = queue.popleft()
                     if proc.blocked:
                         self._admit_blocked(proc)
@@ -540,9 +563,6 @@ class Router:
         if letter.deadline != math.inf and letter.deadline < trio.current_time():
             self._dead(proc, letter, "deadline passed before delivery")
             return
-        energy = proc.energy
-        if energy is not None and energy.hold and (pause := energy.wait()):
-            await trio.sleep(pause)  # throttled over its energy budget, or background work off mains
         wall = proc.policy.wall_time
         if wall:
             guard.watch(letter, wall)
@@ -623,6 +643,8 @@ class Router:
                                     service=None if started is None else end - started)
         call = letter.call
         if call is not None:
+            if kind != "dead":  # its handler ran: the outcome carries the taint it had then
+                call.labels, call.callee = proc.labels, proc
             call.resolve(result)
 
     def _wall_time_breached(self, proc: Process, letter: Letter) -> None:
@@ -655,6 +677,25 @@ class Router:
             waiter.resolve(outcome.Error(NoSuchNeuro(
                 f"{proc.name!r} stopped ({reason}) before the message found room; it was not accepted")))
         return n
+
+
+async def _checked(call: PendingCall, check: Callable[[PendingCall], None] | None) -> Any:
+    """`call`'s outcome, once `check` has passed its labels (value and error alike)."""
+    if check is None:
+        return await call.wait()
+    try:
+        value = await call.wait()
+    except trio.Cancelled:
+        raise
+    except BaseException as e:  # noqa: BLE001 - the outcome's error, raised below once checked
+        error: BaseException | None = e
+    else:
+        error = None
+    if call.labels:
+        check(call)  # outside the except: a refusal must not carry the error (its text) as context
+    if error is not None:
+        raise error
+    return value
 
 
 def _type_name(tp: Any) -> str:

@@ -24,7 +24,7 @@ import trio
 from neuro._errors import NeuroError, SwapFailed
 
 from ._envelope import next_id
-from ._labels import check_labels, lineage_labels, policy_labels
+from ._labels import check_labels, check_taint, lineage_labels, policy_labels
 from ._process import Process, State
 from ._replay import FRESH, ReplayRefused, ReplayReport, keep_state, remember_start, replay_gate, replay_settings
 
@@ -116,6 +116,7 @@ async def swap_process(kernel: Kernel, proc: Process, neuro: type, *, replay: in
         if backend not in policy.sandboxes or backend not in kernel._backends:
             raise NeuroError(f"sandbox {backend!r} is not allowed by policy {policy.name!r} or not available")
         check_labels(proc.name, policy, backend)  # labels hold only where memory is not shared
+        check_taint(proc.name, proc.labels | lineage_labels(neuro), policy, backend)  # what it holds stays in
         new_worker = await kernel._backends[backend].start(neuro, policy)
     except Exception as e:
         raise fail("load", e) from None

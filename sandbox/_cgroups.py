@@ -38,11 +38,15 @@ class CgroupHost:
         for attempt in range(8):
             folder = name if not attempt else f"{name}-{secrets.token_hex(3)}"
             paths: dict[str, str] = {}
+            made: dict[str, str] = {}  # real path -> folder: two controllers of one hierarchy share it
             try:
                 for controller, parent in self.base.items():
                     path = os.path.join(parent, folder)
-                    os.mkdir(path)
-                    paths[controller] = path
+                    real = os.path.realpath(path)
+                    if real not in made:
+                        os.mkdir(path)
+                        made[real] = path
+                    paths[controller] = made[real]
             except FileExistsError:
                 Cgroup(self, paths).remove()
                 continue
@@ -188,10 +192,15 @@ def detect(name: str = "neuro") -> CgroupHost:
         return CgroupHost(0, problem="no /sys/fs/cgroup on this host")
     if os.path.exists(os.path.join(ROOT, "cgroup.controllers")):
         return _detect_v2(name)
-    base = {}
+    base, mounts = {}, set()
     for controller in (*V1_CONTROLLERS, "cpuacct"):  # cpuacct: a counter only (CPU time used), no limit
         if controller == "cpuacct" and not os.path.isdir(os.path.join(ROOT, controller)):
             continue
+        # cpu and cpuacct are usually links to one `cpu,cpuacct` hierarchy: one folder per worker there
+        mount = os.path.realpath(os.path.join(ROOT, controller))
+        if mount in mounts:
+            continue
+        mounts.add(mount)
         parent = os.path.join(ROOT, controller, name)
         try:
             os.makedirs(parent, exist_ok=True)

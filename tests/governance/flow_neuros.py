@@ -12,7 +12,7 @@ from neuro import sdk
 
 
 class Do(sdk.Message):
-    op: str = "echo"       # echo, pass, keep, recall, stash, unstash, publish, declassify
+    op: str = "echo"       # echo, pass, keep, recall, stash, unstash, publish, raise, declassify
     text: str = ""
     path: list[str] = []   # `pass`: the neuros after this one, in order
     then: str = "echo"     # `pass`: what the last neuro on the path does
@@ -50,6 +50,8 @@ class Agent(sdk.Neuro, abstract=True):
             return Done(text=(await ctx.get_artifact(msg.text)).decode())
         elif op == "publish":
             await ctx.publish(msg.topic, Do(op="keep", text=msg.text))
+        elif op == "raise":
+            raise ValueError("secret:" + msg.text)
         elif op == "declassify":
             await ctx.declassify(msg.label, reason="the test says this note is public")
         return Done(text=msg.text or self.note)
@@ -121,3 +123,12 @@ class Apprentice(Agent):
     name = "apprentice"
     policy = "relay"
 
+
+
+class Diarist(Agent):
+    """Labelled as the vault is; its selfcheck answers with what it holds."""
+    name = "diarist"
+    policy = "vault"
+
+    def selfcheck(self):
+        return {"note": "secret:diary"}

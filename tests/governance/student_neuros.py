@@ -1,6 +1,7 @@
-"""A dream student of the suite's apprentice, as a file of its own (so it is a new version): the
-lineage the dream daemon records for a student trained on private traces. Shipped as source
-into the process sandbox: it imports only the SDK."""
+"""New versions of the suite's neuros, in a file of their own (so each is a new version): a dream
+student of the apprentice, with the lineage the dream daemon records for a student trained on
+private traces, and a keeper that asks for the network. Shipped as source into the process
+sandbox: it imports only the SDK."""
 
 from __future__ import annotations
 
@@ -33,4 +34,16 @@ class Student(sdk.Neuro):
     async def handle(self, ctx, msg):
         if msg.op == "pass" and msg.path:
             return await ctx.call(msg.path[0], Do(op=msg.then, text=msg.text, path=msg.path[1:]))
+        return Done(text=msg.text)
+
+
+class NetKeeper(sdk.Neuro):
+    """The keeper, now with a way out (policy `uploader`, which does not let private data out by it)."""
+
+    name = "keeper"
+    policy = "uploader"
+    input = Do
+    output = Done
+
+    async def handle(self, ctx, msg):
         return Done(text=msg.text)
