@@ -6,15 +6,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The sandboxes need bubblewrap and Docker (Debian packages), and a kernel that is not root
-# needs uidmap (newuidmap/newgidmap) to run its sandboxes as a subordinate uid of its user.
-# Install them when we can (root with apt); otherwise the tests that need them say why they skip.
-if ! command -v bwrap >/dev/null 2>&1 || ! command -v dockerd >/dev/null 2>&1 || ! command -v newuidmap >/dev/null 2>&1; then
+# needs uidmap (newuidmap/newgidmap) to run its sandboxes as a subordinate uid of its user;
+# the shell's tests drive a real terminal (tmux), and `neuro completion` is tested in bash,
+# zsh and fish. Install them when we can (root with apt); otherwise the tests that need them
+# say why they skip.
+missing=""
+for tool in bwrap:bubblewrap dockerd:docker.io newuidmap:uidmap tmux:tmux zsh:zsh fish:fish; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || missing="$missing ${tool#*:}"
+done
+if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "setup: installing bubblewrap, docker.io and uidmap (Debian packages)"
-        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap docker.io uidmap >/dev/null \
-            || echo "setup: could not install bubblewrap/docker.io/uidmap; sandbox tests will skip" >&2
+        echo "setup: installing$missing (Debian packages)"
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null \
+            || echo "setup: could not install$missing; the tests that need them will skip" >&2
     else
-        echo "setup: bubblewrap, docker.io or uidmap missing and not root; sandbox tests will skip" >&2
+        echo "setup:$missing missing and not root; the tests that need them will skip" >&2
     fi
 fi
 
