@@ -222,10 +222,13 @@ class Built:
 
     # -- as a neuro ----------------------------------------------------------------------------
 
-    def neuro(self, *, name: str | None = None, policy: str = "default") -> type[Neuro]:
-        """The Neuro class that runs this net (made once per name and policy)."""
+    def neuro(self, *, name: str | None = None, policy: str = "default",
+              dream: dict[str, Any] | bool | None = None) -> type[Neuro]:
+        """The Neuro class that runs this net (made once per name and policy). `dream`: the
+        dream daemon's settings (docs/dream.md), so it may learn the whole net's input ->
+        output map, from the net's logged runs, as one student."""
         cached = self._neuro
-        if cached is not None and name in (None, cached.name) and cached.policy == policy:
+        if cached is not None and name in (None, cached.name) and cached.policy == policy and dream is None:
             return cached
         built = self
 
@@ -235,11 +238,12 @@ class Built:
         cls = type(f"Net_{(name or self.name).replace('.', '_').replace('-', '_')}", (Neuro,), {
             "name": name or self.name, "input": self.input, "output": self.output, "policy": policy,
             "handle": handle, "__module__": __name__, "__doc__": self.graph.description or f"net {self.name}",
+            "dream": dream,
         })
         cls.__version_cache__ = self.version  # type: ignore[attr-defined]
         cls.__neuro_source__ = source(self.graph)  # type: ignore[attr-defined]
         cls.__neuro_net__ = self  # type: ignore[attr-defined]
-        if name in (None, self.name):
+        if name in (None, self.name) and dream is None:
             self._neuro = cls
         return cls
 
