@@ -8,7 +8,8 @@ python3 -m pip install -q --no-index --no-deps --target /tmp/site build/dev/whee
 export PYTHONPATH=/tmp/site
 mkdir -p /tmp/b && cp -r bench /tmp/b/ && cd /tmp/b
 python3 -c "import neuro, torch; print('neuro ok', torch.cuda.is_available())"
-timeout 330 python3 $REPO/scripts/device/gpu_paradigms.py 2>&1 | tail -20
-timeout 200 python3 -m bench governance 2>&1 | tail -25
-cp /tmp/b/bench/results/governance.json $OUT/ 2>/dev/null
-nvidia-smi --query-gpu=name,power.draw,energy.consumption --format=csv 2>&1 | tail -2
+nvidia-smi --query-gpu=name,power.draw --format=csv 2>&1 | tail -2
+[ -z "${SKIP_ENERGY:-}" ] && timeout 200 python3 -m bench.governance gpu > $OUT/governance_gpu.json; cat $OUT/governance_gpu.json 2>/dev/null | tail -30
+[ -f $REPO/scripts/device/gpu_budget.py ] && timeout 120 python3 $REPO/scripts/device/gpu_budget.py 2>&1 | tail -30
+timeout 470 python3 $REPO/scripts/device/gpu_paradigms.py 2>&1 | tail -20
+nvidia-smi --query-gpu=name,power.draw --format=csv 2>&1 | tail -2
