@@ -31,10 +31,11 @@ import trio
 
 from neuro import sdk
 
-from ._distil import _ensure_teacher, distil, teacher_name
+from ._budget import JobEnergy
+from ._distil import Rejected, _ensure_teacher, distil, teacher_name
 from ._governor import run_governed
 from ._jobs import END_EVENTS, DreamCancel, DreamJobs, DreamReply, DreamRun, DreamStatus, Job, jobs_from_events
-from ._kernelside import _event, dream_settings
+from ._kernelside import _event, dream_settings, job_account
 from ._settings import DreamSettings
 
 __all__ = ["Dream", "DREAM_NAME"]
@@ -227,16 +228,18 @@ class Dream(sdk.Neuro):
         try:
             async with self.lock:  # one dream at a time
                 raw = dream_settings(ctx, job.neuro)
+                account = job_account(ctx, job.neuro)  # its neuro's energy.per_dream_job, if any (dream/_budget.py)
+                energy = JobEnergy(ctx, job, account) if account is not None else None
                 if raw is None:
-                    await self._sleep(ctx, job)
+                    await self._sleep(ctx, job, energy)
                 else:
                     settings = msgspec.convert(raw, DreamSettings)
 
                     async def governed(argv: list[str], on_line: Any) -> Any:
                         return await run_governed(argv, busy=lambda: self._busy(ctx), share=self._share(ctx),
-                                                  on_line=on_line)
+                                                  on_line=on_line, on_cpu=energy.spend if energy else None)
 
-                    await distil(ctx, job, settings, self.folder, governed)
+                    await distil(energy.context() if energy else ctx, job, settings, self.folder, governed)
         finally:
             with trio.CancelScope(shield=True) as scope:  # a cancelled job still records where it ended
                 scope.deadline = trio.current_time() + 5.0
@@ -249,13 +252,21 @@ class Dream(sdk.Neuro):
                         job.state, job.ended = "cancelled", time.time()
                     self.done[job.id].set()
 
-    async def _sleep(self, ctx: sdk.Context, job: Job) -> None:
+    async def _sleep(self, ctx: sdk.Context, job: Job, energy: JobEnergy | None) -> None:
         """A learner is not distilled: its `sleep` hook (consolidation) is called."""
         job.kind = "sleep"
         _event("dream.started", job.neuro, ctx, job=job.id, kind="sleep", teacher=None, trigger=job.trigger)
         began = time.perf_counter()
         try:
-            result = await ctx.kernel.hook(job.neuro, "sleep")
+            if energy is None:
+                result = await ctx.kernel.hook(job.neuro, "sleep")
+            else:
+                result = await energy.timed(ctx.kernel.hook, job.neuro, "sleep")
+        except Rejected as r:  # over its energy budget: the hook was cancelled
+            job.state, job.stage, job.figures, job.reason = "rejected", r.gate, r.figures, r.reason
+            job.ended = time.time()
+            _event("dream.rejected", job.neuro, ctx, job=job.id, gate=r.gate, reason=r.reason, figures=r.figures)
+            return
         except Exception as e:  # noqa: BLE001 - the hook's error is the job's outcome
             job.state, job.reason, job.ended = "failed", f"{type(e).__name__}: {e}", time.time()
             _event("dream.failed", job.neuro, ctx, job=job.id, stage="sleep", error=job.reason)

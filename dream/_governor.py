@@ -6,7 +6,10 @@ through its stdin, which the trainer reads between steps:
 
 - ``share F`` once: after each step the trainer rests so its work keeps to F of one core;
 - ``pause`` while `busy()` says interactive calls wait in a mailbox, ``go`` once none wait
-  (checked every `POLL` seconds): the trainer waits between two steps.
+  (checked every `POLL` seconds): the trainer waits between two steps;
+- with `on_cpu`, the trainer's CPU seconds (from /proc, every `METER_EVERY` seconds) go to
+  it as they are used; what it raises (a job over its energy budget) kills the trainer and
+  is raised by `run_governed`.
 
 OS priority alone is not enough (the issue measured a ``nice 19`` trainer costing interactive
 p99 1.6x under saturating load), so the trainer is also niced, but the pauses are what yield.
@@ -25,9 +28,10 @@ from typing import Any, Awaitable, Callable
 import msgspec
 import trio
 
-__all__ = ["run_governed", "GovernorStats", "TrainerFailed", "POLL"]
+__all__ = ["run_governed", "GovernorStats", "TrainerFailed", "POLL", "METER_EVERY"]
 
 POLL = 0.01
+METER_EVERY = 0.1
 
 
 class TrainerFailed(RuntimeError):
@@ -40,11 +44,13 @@ class GovernorStats(msgspec.Struct):
 
 
 async def run_governed(argv: list[str], *, busy: Callable[[], Awaitable[bool]], share: float,
-                       on_line: Callable[[str], None], env: dict[str, str] | None = None) -> GovernorStats:
-    """Run `argv` to its end under the governor; raise `TrainerFailed` if it fails. A
-    cancellation kills it."""
+                       on_line: Callable[[str], None], env: dict[str, str] | None = None,
+                       on_cpu: Callable[[float], None] | None = None) -> GovernorStats:
+    """Run `argv` to its end under the governor; raise `TrainerFailed` if it fails, or what
+    `on_cpu` raised (having killed it). A cancellation kills it."""
     share = min(1.0, max(0.01, share))
     stats = GovernorStats()
+    stopped: list[BaseException] = []  # what on_cpu raised
     errfile = tempfile.TemporaryFile()  # its stderr, read back when it fails
     proc = await trio.lowlevel.open_process(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errfile,
                                             env=env, preexec_fn=_nice)
@@ -53,6 +59,8 @@ async def run_governed(argv: list[str], *, busy: Callable[[], Awaitable[bool]], 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_read, proc, on_line)
             nursery.start_soon(_govern, proc, busy, stats)
+            if on_cpu is not None:
+                nursery.start_soon(_meter, proc, on_cpu, stopped, nursery.cancel_scope)
             await proc.wait()
             nursery.cancel_scope.cancel()
     finally:
@@ -65,6 +73,8 @@ async def run_governed(argv: list[str], *, busy: Callable[[], Awaitable[bool]], 
     errfile.seek(0)
     tail = errfile.read()[-2000:].decode("utf-8", "replace")
     errfile.close()
+    if stopped:
+        raise stopped[0]
     if proc.returncode != 0:
         raise TrainerFailed(f"the trainer exited with status {proc.returncode}: {tail.strip() or '(no output)'}")
     return stats
@@ -84,6 +94,37 @@ async def _read(proc: Any, on_line: Callable[[str], None]) -> None:
         *lines, buf = buf.split(b"\n")
         for line in lines:
             on_line(line.decode("utf-8", "replace"))
+
+
+async def _meter(proc: Any, on_cpu: Callable[[float], None], stopped: list[BaseException],
+                 scope: trio.CancelScope) -> None:
+    """Give `on_cpu` the trainer's CPU seconds as they are used; stop everything if it raises."""
+    counted, last = 0.0, time.monotonic()
+    while proc.returncode is None:
+        await trio.sleep(METER_EVERY)
+        cpu, now = cpu_seconds(proc.pid), time.monotonic()
+        if cpu is None:
+            if proc.returncode is not None:
+                return  # it ended (and was reaped) meanwhile
+            cpu = counted + (now - last)  # no /proc here: its wall time, an upper bound
+        last = now
+        try:
+            on_cpu(cpu - counted)
+        except Exception as e:  # noqa: BLE001 - the caller's reason to stop it, raised by run_governed
+            stopped.append(e)
+            scope.cancel()
+            return
+        counted = cpu
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU seconds process `pid` has used (Linux /proc), or None where unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()  # after the command name, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 async def _say(proc: Any, word: str) -> None:

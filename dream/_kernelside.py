@@ -9,7 +9,9 @@ kernel's own context object, and only here, as the net runner does (nets/_kernel
 - `dream_settings(ctx, name)`: the checked ``dream = {...}`` of a running neuro's manifest
   (``describe`` gives its hooks and schemas, not this field);
 - `distill_hook(ctx, name)`: the neuro's own `distill` classmethod, if it has one (it returns
-  its student and loss as settings: ``{"student": "mlp", "hidden": [128], "loss": "huber"}``).
+  its student and loss as settings: ``{"student": "mlp", "hidden": [128], "loss": "huber"}``);
+- `job_account(ctx, name)`: the kernel's energy account for one dream job of the neuro,
+  against its policy's ``energy.per_dream_job`` (dream/_budget.py).
 
 Each falls back to what works anywhere (no event; no settings) when the context is not the
 kernel's. A ctx.kernel op for each would remove this module.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["_event", "dream_settings", "distill_hook"]
+__all__ = ["_event", "dream_settings", "distill_hook", "job_account"]
 
 
 def _event(name: str, neuro: str | None, ctx: Any, **data: Any) -> None:
@@ -32,9 +34,7 @@ def _event(name: str, neuro: str | None, ctx: Any, **data: Any) -> None:
 
 
 def dream_settings(ctx: Any, name: str) -> dict[str, Any] | None:
-    router = getattr(ctx, "_router", None)
-    procs = getattr(router, "procs", None)
-    proc = procs.get(name) if isinstance(procs, dict) else None
+    proc = _proc(ctx, name)
     manifest = getattr(proc, "manifest", None)
     if manifest is None:
         return None
@@ -46,8 +46,19 @@ def dream_settings(ctx: Any, name: str) -> dict[str, Any] | None:
 
 
 def distill_hook(ctx: Any, name: str) -> Any:
-    router = getattr(ctx, "_router", None)
-    procs = getattr(router, "procs", None)
-    proc = procs.get(name) if isinstance(procs, dict) else None
+    proc = _proc(ctx, name)
     hook = getattr(getattr(proc, "neuro", None), "distill", None)
     return hook if callable(hook) else None
+
+
+def job_account(ctx: Any, name: str) -> Any:
+    """A `JobAccount` (kernel/_energy.py) for a job on `name`; None without a budget or accounting."""
+    proc = _proc(ctx, name)
+    energy = getattr(proc, "energy", None)
+    return energy.job() if energy is not None else None
+
+
+def _proc(ctx: Any, name: str) -> Any:
+    """The kernel's process of running neuro `name`, or None (not running, or not the kernel's context)."""
+    procs = getattr(getattr(ctx, "_router", None), "procs", None)
+    return procs.get(name) if isinstance(procs, dict) else None

@@ -22,12 +22,17 @@ are already there adds nothing: `put_file` and `put_bytes` hash first and write 
 Reading (the `ArtifactReader`, on a read-only connection with a large `mmap_size`) is
 kernel/_artifactread.py; that connection stays open with the store, so a second read finds the
 pages mapped already.
+
+The privacy labels of artifacts a tainted neuro stored are rows of `artifact_labels` (hash ->
+labels), kept before the bytes; kernel/_labels.py reads them back when a kernel starts using
+the store.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import random
 import socket
@@ -36,6 +41,8 @@ import threading
 import time
 import uuid
 from typing import BinaryIO, Iterable, Iterator
+
+import msgspec
 
 from neuro._errors import LogError
 
@@ -205,6 +212,29 @@ class ArtifactStore:
         except OSError:
             pass
 
+    # -- privacy labels (kernel/_labels.py) ---------------------------------------------------
+
+    def labels(self) -> dict[str, frozenset[str]]:
+        """The privacy labels kept with artifacts, by hash: those a tainted neuro stored."""
+        with self._lock:
+            if not self._read.execute("SELECT 1 FROM sqlite_master WHERE name = 'artifact_labels'").fetchall():
+                return {}  # a log older than schema 5 holds none
+            rows = self._read.execute("SELECT hash, labels FROM artifact_labels").fetchall()
+        return {hash: _decode_labels(labels) for hash, labels in rows}
+
+    def keep_labels(self, hash: str, labels: Iterable[str]) -> None:
+        """Add `labels` to those kept with artifact `hash` (stored, or about to be: the kernel
+        keeps them first, so no crash leaves a tainted neuro's bytes without them)."""
+        conn = _connect(self.path, readonly=False)
+        try:
+            with _write(conn):
+                row = conn.execute("SELECT labels FROM artifact_labels WHERE hash = ?", (check_hash(hash),)).fetchone()
+                held = _decode_labels(row[0]) if row else frozenset()
+                conn.execute("INSERT OR REPLACE INTO artifact_labels (hash, labels) VALUES (?, ?)",
+                             (hash, json.dumps(sorted(held | frozenset(labels)))))
+        finally:
+            conn.close()
+
     # -- retention ----------------------------------------------------------------------------
 
     def delete(self, hashes: Iterable[str]) -> int:
@@ -243,6 +273,19 @@ class ArtifactStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# A row that does not decode fails closed: its artifact keeps a label no policy can name
+# (kernel/_governance.py refuses "!"), so only a neuro cleared for every label ("*") reads it.
+UNREADABLE_LABELS = frozenset({"!unreadable-labels"})
+_labels_decoder = msgspec.json.Decoder(frozenset[str])
+
+
+def _decode_labels(text: str) -> frozenset[str]:
+    try:
+        return _labels_decoder.decode(text)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return UNREADABLE_LABELS
 
 
 class _Upload:

@@ -131,14 +131,13 @@ class KernelContext(Context):
         if store is None:
             raise NeuroError(f"{self.name}: this kernel keeps no event log, so no artifacts; start it with one "
                              "(neuro.Kernel(log=...), or the daemon, which always has one)")
-        from ._labels import artifact_labels  # state kept by a tainted neuro keeps its labels
+        from ._labels import artifact_labels  # state kept by a tainted neuro keeps its labels, on disk
 
         if op == "put":
-            info = await trio.to_thread.run_sync(store.put_bytes, data, _state_media_type(self.name, key))
-            artifact_labels(self._router).stored(self._proc, info.hash)
-            return info.hash
+            return await (await artifact_labels(self._router, store)).put(self._proc, data,
+                                                                           _state_media_type(self.name, key))
         if op == "get":
-            artifact_labels(self._router).read(self._proc, key, self._router._event)
+            (await artifact_labels(self._router, store)).read(self._proc, key, self._router._event)
             return await trio.to_thread.run_sync(_read_artifact, store, key)
         if op == "find":
             return await trio.to_thread.run_sync(_find_artifact, store, _state_media_type(self.name, key))

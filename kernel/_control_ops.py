@@ -55,6 +55,7 @@ class Ops:
         self._status = status
         self._shutdown = shutdown
         self._origin = origin  # who swaps and runs hooks, as the log records it
+        self._reply_egress = self._check_reply_egress  # bound once: a call then makes no closure
         self._handlers: dict[type, Callable[[Any], Any]] = {
             c.Ping: self._ping, c.Status: self._status_of, c.Shutdown: self._shutdown_req,
             c.Ps: self._ps, c.Info: self._info, c.Spawn: self._spawn, c.Stop: self._stop,
@@ -200,8 +201,10 @@ class Ops:
         kernel = self.kernel
         kernel._check_open()
         return await kernel._router.call(CLIENT, req.to, req.payload, req.timeout, durable=req.durable,
-                                         check=lambda call: client_egress(call.callee, kernel._event, "a reply",
-                                                                          call.labels))
+                                         check=self._reply_egress)
+
+    def _check_reply_egress(self, call: Any) -> None:
+        client_egress(call.callee, self.kernel._event, "a reply", call.labels)
 
     async def _publish(self, req: c.Publish) -> int:
         return await self.kernel.publish(req.topic, req.payload)

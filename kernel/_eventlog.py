@@ -57,6 +57,12 @@ class MessageRow(MessageColumns, array_like=True, gc=False):
     payload_size: int
 
 
+class DurableRow(MessageRow, array_like=True, gc=False):
+    """A durable message's row: its privacy labels too, for its redelivery after a crash."""
+
+    labels: str | None = None  # JSON list; None: none
+
+
 class OutcomeRow(msgspec.Struct, array_like=True, gc=False):
     """A row of `outcomes` as it waits for the writer; the reply waits beside it."""
 
@@ -142,6 +148,15 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         # by this small index: a start no longer scans every message of a big log (5 s at 10 M).
         "CREATE TABLE runs (id INTEGER PRIMARY KEY, pid INTEGER NOT NULL, started REAL NOT NULL, closed REAL)",
         "CREATE INDEX messages_durable ON messages (id) WHERE durable = 1",
+    ]),
+    (5, "privacy labels of durable messages and artifacts", [
+        # A durable message's labels (JSON list; NULL: none), so its redelivery after a crash
+        # carries them (docs/privacy.md). Written for durable rows only: the rest are never
+        # delivered again.
+        "ALTER TABLE messages ADD COLUMN labels TEXT",
+        # The labels of artifacts a tainted neuro stored (JSON list): reading one back taints
+        # the reader, in this kernel and the next (kernel/_labels.py).
+        "CREATE TABLE artifact_labels (hash TEXT PRIMARY KEY, labels TEXT NOT NULL)",
     ]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -263,6 +278,7 @@ class EventLog:
         self._durable_on_loop = 0  # durable rows committed by commit_durable_now
         self._last_durable = -1e9  # monotonic time of the last durable commit on the event loop
         self._inline_after = 0.0  # no commits on the event loop before this (a slow disk)
+        self._slow_pause = 0.0  # the last such pause, doubled while commits stay slow
         self._durable_groups = 0  # durable commits by the writer, each for one or more rows
         self._conn: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
@@ -326,7 +342,7 @@ class EventLog:
         if self._thread is None:
             raise LogError(f"durable message {env.id} was not accepted: the event log is closed")
         self._tickets += 1
-        self._durable.append((self._tickets, _message_row(env, payload), payload))
+        self._durable.append((self._tickets, _durable_row(env, payload), payload))
         self._wake.set()
         return self._tickets
 
@@ -339,7 +355,8 @@ class EventLog:
         thread, and the GIL contention between them: the event loop waits out one fsync
         instead, which it would have slept through anyway when it has nothing else to do.
         Not while the disk is slow: a commit that took over _SLOW_COMMIT_S turns this off for
-        _SLOW_PAUSE_S, and the writer thread waits for the disk instead of the whole loop."""
+        _FIRST_SLOW_PAUSE_S, twice as long after each slow one in a row up to _SLOW_PAUSE_S,
+        and the writer thread waits for the disk instead of the whole loop."""
         if (self._thread is None or self._closing or self._durable or time.monotonic() < self._inline_after
                 or not self._writing.acquire(blocking=False)):
             return False
@@ -349,7 +366,7 @@ class EventLog:
                 self._now = _open_durable_connection(self.path)
             now = self._now
             with now:  # BEGIN (no write lock yet): the insert takes it or fails at once as busy
-                _DURABLE_MESSAGES.insert(now, [_message_row(env, payload)], [payload])
+                _DURABLE_MESSAGES.insert(now, [_durable_row(env, payload)], [payload])
         except sqlite3.OperationalError as e:
             # Another process writes the log: queue it for the writer (any busy code, such as
             # SQLITE_BUSY_SNAPSHOT when a commit came between our read and our write).
@@ -363,7 +380,12 @@ class EventLog:
         self._durable_on_loop += 1  # its own counter: the writer thread adds to _rows_written
         self._last_durable = done = time.monotonic()
         if done - started > _SLOW_COMMIT_S:
-            self._inline_after = done + _SLOW_PAUSE_S
+            # One slow fsync is most often a burst of the neighbours' writes: a short pause, then
+            # the next commit here tries the disk again; while it stays slow, each pause doubles.
+            self._slow_pause = min(2 * self._slow_pause, _SLOW_PAUSE_S) if self._slow_pause else _FIRST_SLOW_PAUSE_S
+            self._inline_after = done + self._slow_pause
+        else:
+            self._slow_pause = 0.0
         if self.on_committed is not None:
             self.on_committed(env.id, 0)
         return True
@@ -447,8 +469,8 @@ class EventLog:
             if self._error is not None or (closing and not self._pending()):
                 return
             try:  # after the pass is counted: flush_sync need not wait for these
-                if wrote:
-                    self._wal.sync()
+                if wrote and not self._durable:  # a durable row waiting: its FULL commit flushes these too,
+                    self._wal.sync()  # in the one fsync its sender waits for, not after a second
                 if flush and not self._durable:
                     with self._writing:
                         self._wal.fill(self._conn)
@@ -549,7 +571,8 @@ _SQLITE_BUSY = 5
 _DURABLE_ABOUT_S = 1.0
 _DURABLE_CHUNK = 64
 _SLOW_COMMIT_S = 0.005
-_SLOW_PAUSE_S = 1.0
+_FIRST_SLOW_PAUSE_S = 0.05
+_SLOW_PAUSE_S = 1.0  # the longest
 _yield_cpu = getattr(os, "sched_yield", lambda: None)
 _encode_json = msgspec.json.Encoder(enc_hook=str).encode
 
@@ -563,8 +586,8 @@ sqlite3.register_adapter(bytes, bytes)
 
 _MESSAGE_COLUMNS = (*MessageColumns.__struct_fields__, "payload", "durable")
 _OUTCOME_COLUMNS = ("id", "time", "outcome", "reason", "neuro", "latency", "reply", "error", "version", "service")
-_DURABLE_MESSAGES = RowInserter("messages", MessageRow, "payload_size", ("time", "deadline"), tail=", 1",
-                                columns=_MESSAGE_COLUMNS)
+_DURABLE_MESSAGES = RowInserter("messages", DurableRow, "payload_size", ("time", "deadline"), tail=", 1",
+                                columns=(*MessageColumns.__struct_fields__, "payload", "labels", "durable"))
 _MESSAGES = RowInserter("messages", MessageRow, "payload_size", ("time", "deadline"), tail=", 0",
                         columns=_MESSAGE_COLUMNS)
 _OUTCOMES = RowInserter("outcomes", OutcomeRow, "reply_size", ("time", "latency", "service"),
@@ -576,6 +599,11 @@ _INSERT_VERSION = ("INSERT OR IGNORE INTO versions (neuro, version, time, origin
 def _message_row(env: Envelope, payload: bytes) -> MessageRow:
     return MessageRow(env.id, env.time, env.sender, env.recipient, env.kind, env.topic, env.correlation,
                       env.parent, env.deadline, len(payload))
+
+
+def _durable_row(env: Envelope, payload: bytes) -> DurableRow:
+    labels = _encode_json(sorted(env.labels)).decode() if env.labels else None
+    return DurableRow(*msgspec.structs.astuple(_message_row(env, payload)), labels)
 
 
 def _drain(queue: deque) -> list:

@@ -348,6 +348,23 @@ class EnergyBudgetEvent(EventData):
     action: str
 
 
+@_entry("energy.held")
+class EnergyHeld(EventData):
+    """The background neuro's messages are held: its policy's `mains_only`, and the machine is on `power`
+    (battery); the power supply is read again every `every` seconds."""
+
+    power: str
+    every: float
+
+
+@_entry("energy.resumed")
+class EnergyResumed(EventData):
+    """The machine is on `power` (mains) again: the background neuro's held messages go on, after `seconds`."""
+
+    power: str
+    seconds: float
+
+
 #: The `quota` a sandbox's worker died of -> the event that says so.
 QUOTA_EVENTS: dict[str, str] = {"memory": "quota.memory", "cpu_time": "quota.cpu_time"}
 

@@ -99,9 +99,9 @@ class EnergyBudget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     per_hour: float = 0.0
     # On one message's handling.
     per_message: float = 0.0
-    # On one dream job that distils this neuro (the dream daemon checks it between stages).
+    # On one dream job that distils this neuro: the dream daemon stops the job at it (dream/_budget.py).
     per_dream_job: float = 0.0
-    # Past a budget: throttle (its messages wait until the hour's use is back under it),
+    # Past a budget: throttle (each message waits what the budget's rate takes to pay for the last),
     # reject (new messages get EnergyExceeded), or stop the neuro.
     on_breach: OnEnergy = "reject"
     # Background work (priority "background") runs only while the machine is on mains power,

@@ -37,7 +37,7 @@ from ._events import as_dict, event_data
 from ._eventlog import EventLog
 from ._policy import UNTRUSTED, Policy, PolicyError
 from ._energy import open_account
-from ._labels import check_labels
+from ._labels import check_labels, check_reload, delivery_refused
 from ._policyfiles import PolicyStore, apply_overrides
 from ._envelope import Envelope
 from ._process import Letter, Process, ProcessInfo, State
@@ -412,14 +412,18 @@ class Kernel(Lifecycle):
         """Durable messages a crash left without an outcome go to the neuro's new instance."""
         for row in rows:
             env = Envelope(id=row.id, time=row.id / 1e9, sender=row.sender, recipient=proc.name, kind=row.kind,
-                           payload=None, correlation=row.correlation, parent=row.parent)
+                           payload=None, correlation=row.correlation, parent=row.parent, labels=row.labels)
             letter = Letter(env, row.payload, None, math.inf)
             try:
                 env.payload = proc.decoder.decode(row.payload)
+                # Its labels are checked as on first delivery, against the policy it has now.
+                why = delivery_refused(proc, row.sender, row.labels, self._event, "a redelivered durable message")
             except msgspec.ValidationError as e:
+                why = f"redelivery after restart: no longer fits the input type: {e}"
+            if why is not None:
                 letter.accepted_at = 0.0
                 proc.received += 1
-                self._router._dead(proc, letter, f"redelivery after restart: no longer fits the input type: {e}")
+                self._router._dead(proc, letter, why)
                 continue
             self._router._enqueue(proc, letter)
         if proc.queue and proc.state is State.RUNNING and not proc.runners:
@@ -446,10 +450,14 @@ class Kernel(Lifecycle):
                 if proc.policy.name != name:
                     continue
                 try:
-                    check_labels(proc.name, policy, proc.backend)  # a reload cannot label an in-process neuro
-                    proc.policy = apply_overrides(policy, proc.manifest.policy_overrides,
-                                                  f"overrides of {proc.name}") if proc.manifest.policy_overrides else policy
-                    proc.policy = with_artifact_grants(proc.policy, proc.neuro)  # its artifacts stay readable
+                    new = apply_overrides(policy, proc.manifest.policy_overrides,
+                                          f"overrides of {proc.name}") if proc.manifest.policy_overrides else policy
+                    new = with_artifact_grants(new, proc.neuro)  # its artifacts stay readable
+                    # Checked as it will apply, overrides included: a reload cannot label an in-process
+                    # neuro, nor give its own labels or its taint a way out.
+                    check_labels(proc.name, new, proc.backend)
+                    check_reload(proc.name, proc.labels, new, proc.backend)
+                    proc.policy = new
                 except PolicyError as e:
                     self._event("policy.invalid", proc.name, "kernel", policy=name, error=str(e))
                     continue

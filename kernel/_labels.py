@@ -16,7 +16,10 @@ clients) must allow the label (`labels.egress`). A refusal is a `flow.refused` e
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any, Callable
+
+import trio
 
 from neuro._errors import FlowRefused, PolicyError
 
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NO_LABELS", "refusal", "admit", "refused", "taint", "egress_channels", "declassify", "check_labels",
            "ArtifactLabels", "artifact_labels", "client_egress", "reply_received", "policy_labels", "lineage_labels",
-           "check_taint"]
+           "check_taint", "check_reload", "delivery_refused"]
 
 NO_LABELS: frozenset[str] = frozenset()
 
@@ -80,6 +83,21 @@ def admit(proc: Process, sender: str, labels: frozenset[str], _event: Callable[.
     label, rule, why = found
     raise refused(_event, proc.name, sender, label, rule, f"{what} from {sender!r} to {proc.name!r} carries the "
                   f"label {label!r} and was refused by rule `labels.{rule}`: {why}")
+
+
+def delivery_refused(proc: Process, sender: str, labels: frozenset[str], _event: Callable[..., None],
+                     what: str = "a queued message") -> str | None:
+    """A message with `labels`, admitted under the policy `proc` had then, is about to reach it
+    under the one it has now (a reload, a swap, or a kernel restart for a redelivered durable
+    message, came between): it is checked again, as on first delivery. The reason to
+    dead-letter it (after a `flow.refused` event), or None to deliver it."""
+    if not labels or labels <= proc.labels:
+        return None
+    try:
+        admit(proc, sender, labels, _event, what)
+    except FlowRefused as e:
+        return str(e)
+    return None
 
 
 def refused(_event: Callable[..., None], neuro: str, sender: str, label: str, rule: str, message: str) -> FlowRefused:
@@ -150,6 +168,23 @@ def check_taint(name: str, labels: frozenset[str], policy: Any, backend: str) ->
                                   f"`labels.egress.{channel}` does not allow {label!r} through")
 
 
+def check_reload(name: str, labels: frozenset[str], policy: Any, backend: str) -> None:
+    """Before a reloaded `policy` applies to running `name`, which holds data with `labels` (its
+    taint): no way out it gives may let one of them leave. A reload that grants the network or
+    a write path to a neuro that already holds labelled data is refused for it (it keeps its
+    policy), as a swap into such a policy is; clearance may shrink (that leaks nothing)."""
+    if not labels:
+        return
+    for channel in _channels(policy, backend):
+        allowed = getattr(policy.labels.egress, channel)
+        held = [label for label in sorted(labels) if not _allows(allowed, label)]
+        if held:
+            raise PolicyError(f"{name} holds data labelled {', '.join(map(repr, held))}, and the reloaded policy "
+                              f"{policy.name!r} gives it a way out ({_WAYS[channel]}) that `labels.egress.{channel}` "
+                              f"({', '.join(map(repr, allowed)) or 'nothing'}) does not let them through; it keeps "
+                              "its old policy: allow them there, declassify first, or restart it")
+
+
 def client_egress(proc: Process | None, _event: Callable[..., None], what: str,
                   labels: frozenset[str] | None = None) -> None:
     """Data from `proc` is about to reach a control-socket client: its taint (or `labels`, the
@@ -169,14 +204,24 @@ def client_egress(proc: Process | None, _event: Callable[..., None], what: str,
 class ArtifactLabels:
     """The labels of artifacts (state a neuro kept with ctx.put_artifact) a tainted neuro stored:
     a neuro that reads one back is given them, as if it had been sent the data. Kept in the
-    kernel's memory only (docs/privacy.md)."""
+    log's `artifact_labels` table (the store's `keep_labels`) and read into memory at first use,
+    so they outlive the kernel that stored them."""
 
-    def __init__(self) -> None:
-        self._by_hash: dict[str, frozenset[str]] = {}
+    def __init__(self, store: Any, by_hash: dict[str, frozenset[str]]) -> None:
+        self._store = store
+        self._by_hash = by_hash
 
-    def stored(self, proc: Process, digest: str) -> None:
+    async def put(self, proc: Process, data: bytes, media_type: str) -> str:
+        """Store `data` for `proc`; returns its hash. Its taint is on disk first: a crash between
+        leaves labels with no bytes, never bytes with no labels."""
+        store = self._store
         if proc.labels:
-            self._by_hash[digest] = self._by_hash.get(digest, NO_LABELS) | proc.labels
+            digest = await trio.to_thread.run_sync(_sha256, data)
+            held = self._by_hash.get(digest, NO_LABELS)
+            if not proc.labels <= held:
+                held = self._by_hash[digest] = held | proc.labels
+                await trio.to_thread.run_sync(store.keep_labels, digest, held)
+        return (await trio.to_thread.run_sync(store.put_bytes, data, media_type)).hash
 
     def read(self, proc: Process, digest: str, _event: Callable[..., None]) -> None:
         labels = self._by_hash.get(digest)
@@ -185,11 +230,16 @@ class ArtifactLabels:
             taint(proc, labels)
 
 
-def artifact_labels(router: Any) -> ArtifactLabels:
-    """The kernel's table of labelled artifacts (one per router, made on first use)."""
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def artifact_labels(router: Any, store: Any) -> ArtifactLabels:
+    """The kernel's table of labelled artifacts (one per router, read from `store` on first use)."""
     table = router.__dict__.get("artifact_labels")
     if table is None:
-        table = router.__dict__["artifact_labels"] = ArtifactLabels()
+        by_hash = await trio.to_thread.run_sync(store.labels)
+        table = router.__dict__.setdefault("artifact_labels", ArtifactLabels(store, by_hash))
     return table
 
 

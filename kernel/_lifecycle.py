@@ -89,7 +89,7 @@ class Lifecycle:
         proc.state = State.CRASHED
         proc.stop_reason = f"crashed: {reason}"
         self._event("neuro.crashed", proc.name, proc.name, pid=proc.pid, error=reason)
-        for scope in proc.scopes:  # concurrent handlers share the dead instance
+        for scope in list(proc.scopes):  # concurrent handlers share the dead instance
             scope.cancel()
         self._wake_idle(proc)
         if proc.policy.on_crash == "dead_letter":
@@ -155,7 +155,7 @@ class Lifecycle:
                 await proc.exited.wait()
             proc.draining = False
             if proc.runners:
-                for scope in proc.scopes:
+                for scope in list(proc.scopes):  # a call sent from its caller's task leaves it at once
                     scope.cancel()
                 self._wake_idle(proc)
                 with trio.move_on_after(UNWIND):

@@ -99,7 +99,7 @@ class Process:
         "queue", "blocked", "idle", "runners", "in_flight", "scopes", "draining", "stop_reason",
         "exited", "supervisor", "restart", "tokens", "refilled", "send_tokens", "send_refilled",
         "decoder", "output_types", "received", "handled", "errors", "dead_letters",
-        "restarts", "busy_time", "started_at", "direct", "shutdown", "labels", "energy", "__weakref__",
+        "restarts", "busy_time", "started_at", "direct", "sandboxed", "shutdown", "labels", "energy", "__weakref__",
     )
 
     def __init__(self, pid: int, name: str, neuro: type, policy: Policy, supervisor: Supervisor,
@@ -138,6 +138,7 @@ class Process:
         self.busy_time = 0.0
         self.started_at = 0.0
         self.direct: Any = None  # the router's cache for handling calls in the caller's task
+        self.sandboxed: Any = None  # ... and for sending them from it (kernel/_sandboxcall.py)
         self.shutdown: float | str = 5.0  # its child spec's `shutdown`: how it stops (see Child)
         # Its taint: the labels everything it sends carries (kernel/_labels.py), from its policy
         # and from every labelled message it was given; sticky, so its state cannot launder them.

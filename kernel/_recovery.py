@@ -1,8 +1,8 @@
 """After a crash: every message the log accepted without an outcome gets one.
 
 Run when a kernel opens a log it did not close: durable messages are handed back for
-redelivery (to their neuro, once it is spawned again); the rest end as dead letters with
-reason `kernel restarted`, in one transaction.
+redelivery (to their neuro, once it is spawned again, with their privacy labels); the rest
+end as dead letters with reason `kernel restarted`, in one transaction.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import os
 import sqlite3
 import time
 from typing import NamedTuple
+
+import msgspec
 
 __all__ = ["Unfinished", "recover", "start_run", "end_run"]
 
@@ -25,6 +27,7 @@ class Unfinished(NamedTuple):
     correlation: int
     parent: int | None
     payload: bytes
+    labels: frozenset[str] = frozenset()  # its privacy labels, which its redelivery carries
 
 
 def recover(conn: sqlite3.Connection) -> tuple[int, dict[str, list[Unfinished]]]:
@@ -37,19 +40,29 @@ def recover(conn: sqlite3.Connection) -> tuple[int, dict[str, list[Unfinished]]]
     last = conn.execute("SELECT closed FROM runs ORDER BY id DESC LIMIT 1").fetchone()
     only_durable = "m.durable = 1 AND " if last is not None and last[0] is not None else ""
     rows = conn.execute(
-        f"""SELECT m.id, m.sender, m.recipient, m.kind, m.correlation, m.parent, m.payload, m.durable
+        f"""SELECT m.id, m.sender, m.recipient, m.kind, m.correlation, m.parent, m.payload, m.durable, m.labels
             FROM messages m LEFT JOIN outcomes o ON o.id = m.id WHERE {only_durable}o.id IS NULL
             ORDER BY m.id""").fetchall()
     now = time.time()
     dead = [(r[0], now, "dead", REASON, r[2], None, None, None) for r in rows if not r[7]]
-    with conn:
-        conn.executemany("INSERT INTO outcomes (id, time, outcome, reason, neuro, latency, reply, error) "
-                         "VALUES (?,?,?,?,?,?,?,?)", dead)
     durable: dict[str, list[Unfinished]] = {}
     for r in rows:
         if r[7]:
-            durable.setdefault(r[2], []).append(Unfinished(*r[:7]))
+            try:
+                labels = _labels(r[8]) if r[8] is not None else frozenset()
+            except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                # Fail closed: a message whose labels cannot be read is never redelivered unlabelled.
+                dead.append((r[0], now, "dead", f"{REASON}; its stored privacy labels are unreadable ({e}), so it "
+                                                f"was not redelivered", r[2], None, None, None))
+                continue
+            durable.setdefault(r[2], []).append(Unfinished(*r[:7], labels))
+    with conn:
+        conn.executemany("INSERT INTO outcomes (id, time, outcome, reason, neuro, latency, reply, error) "
+                         "VALUES (?,?,?,?,?,?,?,?)", dead)
     return len(dead), durable
+
+
+_labels = msgspec.json.Decoder(frozenset[str]).decode
 
 
 def start_run(conn: sqlite3.Connection) -> int:

@@ -27,8 +27,9 @@ from neuro._errors import (CallTimeout, DeadLetter, EnergyExceeded, FlowRefused,
 from ._calls import Deadlines, Parked, PendingCall
 from ._context import KernelContext
 from ._envelope import Envelope, ErrorInfo, next_id
-from ._labels import NO_LABELS, admit, client_egress, policy_labels
+from ._labels import NO_LABELS, admit, client_egress, delivery_refused, policy_labels, taint
 from ._process import Letter, Process, State
+from ._sandboxcall import SandboxedCall
 from ._wallguard import WallGuard
 
 if TYPE_CHECKING:
@@ -156,8 +157,14 @@ class Router:
     def _enqueue(self, proc: Process, letter: Letter) -> None:
         self._count_in(proc, letter)
         proc.queue.append(letter)
+        self._wake(proc)
+
+    def _wake(self, proc: Process) -> None:
+        """A letter waits: wake an idle runner or start one, within the policy's concurrency
+        (a call in flight from its caller's task, kernel/_sandboxcall.py, holds a place too)."""
         if proc.idle:
-            trio.lowlevel.reschedule(proc.idle.pop())
+            if proc.runners - len(proc.idle) < proc.policy.concurrency:
+                trio.lowlevel.reschedule(proc.idle.pop())
         elif proc.runners < proc.policy.concurrency and proc.state is State.RUNNING:
             self._start_runner(proc)
 
@@ -396,6 +403,9 @@ class Router:
                     check(call)
                 return call.result.unwrap()
             return await _checked(call, check)  # resolved: its schedule point
+        elif (sandboxed := self._sandboxed(proc, letter)) is not None:
+            if sandboxed.started.unsent:  # the socket took a part of the frame: the rest first
+                await sandboxed.started.send_rest()
         else:
             blocked = self._offer(proc, letter, timeout is not None)
             if blocked is not None:
@@ -416,6 +426,23 @@ class Router:
         if direct is None or direct[0] is not worker:
             direct = proc.direct = (worker, KernelContext(self, proc), WallGuard(trio.CancelScope(), self.deadlines))
         return direct
+
+    def _sandboxed(self, proc: Process, letter: Letter) -> SandboxedCall | None:
+        """A call to a sandboxed handler, sent from the caller's task when its mailbox is empty
+        and a place is free (kernel/_sandboxcall.py); None: the mailbox takes it."""
+        worker = proc.worker
+        if (worker is None or not worker.starts_nowait or proc.state is not State.RUNNING or proc.queue
+                or proc.blocked or proc.runners - len(proc.idle) >= proc.policy.concurrency
+                or proc.policy.priority == "background" or (proc.energy is not None and proc.energy.hold)
+                or (letter.deadline != math.inf and letter.deadline < trio.current_time())  # dead: a runner says so
+                or (letter.env.labels and not letter.env.labels <= proc.labels)):  # new labels: `_deliver` checks them
+            return None
+        sandboxed = proc.sandboxed
+        if sandboxed is None or sandboxed.worker is not worker:
+            sandboxed = proc.sandboxed = SandboxedCall(self, proc, worker)
+        elif sandboxed.letter is not None:
+            return None  # one in flight already
+        return sandboxed if sandboxed.start(letter) else None
 
     async def _handle_now(self, proc: Process, letter: Letter, direct: tuple[Any, KernelContext, WallGuard]) -> None:
         """Accept `letter` and handle it here and now: what an idle runner would do next, less
@@ -530,6 +557,10 @@ class Router:
                         # with the letter still queued, so a stop meanwhile dead-letters it
                         await trio.sleep(pause)
                         continue
+                    if proc.runners - len(proc.idle) > proc.policy.concurrency:
+                        # a call from its caller's task holds a place (kernel/_sandboxcall.py); it wakes one
+                        await self._park(proc)
+                        continue
                     letter = queue.popleft()
                     if proc.blocked:
                         self._admit_blocked(proc)
@@ -559,66 +590,111 @@ class Router:
 
     async def _deliver(self, proc: Process, worker: Any, letter: Letter, ctx: KernelContext,
                        guard: WallGuard) -> None:
-        env = letter.env
         if letter.deadline != math.inf and letter.deadline < trio.current_time():
             self._dead(proc, letter, "deadline passed before delivery")
             return
+        labels = letter.env.labels
+        if labels and not labels <= proc.labels:  # admitted under the policy it had then (a reload since?)
+            why = delivery_refused(proc, letter.env.sender, labels, self._event)
+            if why is not None:
+                self._dead(proc, letter, why)
+                return
+        self._begin(proc, letter, ctx, guard)
+        try:
+            result = await worker.invoke(ctx, letter.env.payload)
+        except trio.Cancelled:
+            self._cancelled(proc, letter, ctx, guard)
+            raise
+        except Exception as exc:
+            self._end(proc, worker, letter, ctx, guard, None, exc)
+            return
+        except BaseException:
+            self._settle(proc, letter, ctx, guard)
+            raise
+        self._end(proc, worker, letter, ctx, guard, result, None)
+
+    # A delivery in three steps, whichever task runs them: `_begin` as the handler starts, then
+    # `_end` with what it returned or raised, or `_cancelled` when it was cancelled. A runner
+    # runs all three (`_deliver`); a call sent from its caller's task (kernel/_sandboxcall.py)
+    # begins there and ends in the task that reads the sandbox's reply.
+
+    def _begin(self, proc: Process, letter: Letter, ctx: KernelContext, guard: WallGuard) -> None:
+        """`letter`'s handler starts now (its deadline was checked)."""
+        env = letter.env
         wall = proc.policy.wall_time
         if wall:
             guard.watch(letter, wall)
         ctx._current = env
-        if env.labels and not env.labels <= proc.labels:
-            proc.labels = proc.labels | env.labels  # taint: what it sends from now on carries them
+        if env.labels:
+            taint(proc, env.labels)
         proc.in_flight += 1
-        start = letter.started = perf_counter()
+        letter.started = perf_counter()
         letter.version = proc.version  # the version whose handler runs: its outcome names it
+
+    def _settle(self, proc: Process, letter: Letter, ctx: KernelContext, guard: WallGuard) -> None:
+        proc.in_flight -= 1
+        proc.busy_time += perf_counter() - letter.started
+        ctx._current = None
+        guard.letter = None
+
+    def _cancelled(self, proc: Process, letter: Letter, ctx: KernelContext, guard: WallGuard) -> None:
+        """The handler was cancelled: by its wall time, or by a stop (or a crash beside it)."""
         try:
-            result = await worker.invoke(ctx, env.payload)
-            if proc.output_types is not None and not isinstance(result, proc.output_types):
-                raise TypeError(
-                    f"handler of {proc.name!r} returned {type(result).__name__}, "
-                    f"but its manifest's output is {_type_name(proc.manifest.output)}")
-            reply_raw = self.encoder.encode(result) if result is not None else None
-        except trio.Cancelled:
             if guard.breached:
                 self._wall_time_breached(proc, letter)
-                raise
+                return
             self._error(proc, letter, ErrorInfo(
                 type="Cancelled", message=f"{proc.name} stopped while handling this message: "
                 f"{proc.stop_reason or 'cancelled'}", neuro=proc.name, path=[proc.name]),
                 reason=proc.stop_reason or "cancelled")
-            raise
-        except Exception as exc:
-            # What a sandbox's worker reported its handler raised, or what was raised here.
-            sandboxed = getattr(exc, "error_info", None)
-            if isinstance(sandboxed, ErrorInfo):
-                info = sandboxed
-            else:
-                import traceback  # only on the error path
-
-                info = error_info(exc, traceback.format_exc())
-            passing = bool(info.path)  # a RemoteError from further along, not caught here
-            info = relayed(info, proc.name)
-            if info.type == "Reject" and not passing:  # refused on purpose: no crash
-                self._error(proc, letter, info, reason="rejected")
-                return
-            self._error(proc, letter, info, reason="crashed")
-            if proc.worker is worker and proc.state is State.RUNNING:
-                # Only in this process is a MemoryError evidence; from a sandbox its type is the
-                # worker's own claim (`raise MemoryError`), and a real breach there is seen by
-                # the sandbox's own counters (the cgroup's OOM kills) when the worker dies.
-                if info.type == "MemoryError" and sandboxed is None:
-                    self._event("quota.memory", proc.name, proc.name, error=str(exc), limit=proc.policy.memory)
-                # OTP's rule: an error the handler did not catch crashes its neuro, relayed or not.
-                self._crashed(proc, f"unhandled RemoteError from {info.neuro}: {info.type}: {info.message}"
-                              if passing else f"{info.type}: {info.message}")
-            return
         finally:
-            proc.in_flight -= 1
-            proc.busy_time += perf_counter() - start
-            ctx._current = None
-            guard.letter = None
-        self._finish(proc, letter, "handled", None, reply_raw, None, outcome.Value(result))
+            self._settle(proc, letter, ctx, guard)
+
+    def _end(self, proc: Process, worker: Any, letter: Letter, ctx: KernelContext, guard: WallGuard,
+             result: Any, exc: BaseException | None) -> None:
+        """The handler returned `result`, or raised `exc`: the letter's outcome."""
+        if exc is None:
+            try:
+                if proc.output_types is not None and not isinstance(result, proc.output_types):
+                    raise TypeError(
+                        f"handler of {proc.name!r} returned {type(result).__name__}, "
+                        f"but its manifest's output is {_type_name(proc.manifest.output)}")
+                reply_raw = self.encoder.encode(result) if result is not None else None
+            except Exception as e:
+                exc = e
+            else:
+                self._settle(proc, letter, ctx, guard)
+                self._finish(proc, letter, "handled", None, reply_raw, None, outcome.Value(result))
+                return
+        try:
+            self._failed(proc, worker, letter, exc)
+        finally:
+            self._settle(proc, letter, ctx, guard)
+
+    def _failed(self, proc: Process, worker: Any, letter: Letter, exc: BaseException) -> None:
+        # What a sandbox's worker reported its handler raised, or what was raised here.
+        sandboxed = getattr(exc, "error_info", None)
+        if isinstance(sandboxed, ErrorInfo):
+            info = sandboxed
+        else:
+            import traceback  # only on the error path
+
+            info = error_info(exc, "".join(traceback.format_exception(exc)))
+        passing = bool(info.path)  # a RemoteError from further along, not caught here
+        info = relayed(info, proc.name)
+        if info.type == "Reject" and not passing:  # refused on purpose: no crash
+            self._error(proc, letter, info, reason="rejected")
+            return
+        self._error(proc, letter, info, reason="crashed")
+        if proc.worker is worker and proc.state is State.RUNNING:
+            # Only in this process is a MemoryError evidence; from a sandbox its type is the
+            # worker's own claim (`raise MemoryError`), and a real breach there is seen by
+            # the sandbox's own counters (the cgroup's OOM kills) when the worker dies.
+            if info.type == "MemoryError" and sandboxed is None:
+                self._event("quota.memory", proc.name, proc.name, error=str(exc), limit=proc.policy.memory)
+            # OTP's rule: an error the handler did not catch crashes its neuro, relayed or not.
+            self._crashed(proc, f"unhandled RemoteError from {info.neuro}: {info.type}: {info.message}"
+                          if passing else f"{info.type}: {info.message}")
 
     # -- outcomes -------------------------------------------------------------------------
 

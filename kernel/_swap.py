@@ -166,6 +166,15 @@ async def swap_process(kernel: Kernel, proc: Process, neuro: type, *, replay: in
             raise fail("drain", NeuroError(f"calls in flight in the old version did not finish within {DRAIN_TIMEOUT:g} s"),
                        replay=replay_report)
 
+    # Checked again now the old version takes no more messages: what it was given while the new
+    # one was checked (selfcheck, replay, drain) counts too, before its state moves across.
+    try:
+        check_taint(proc.name, proc.labels | lineage_labels(neuro), policy, backend)
+    except Exception as e:
+        _resume(kernel, proc)
+        await discard()
+        raise fail("drain", e, replay=replay_report) from None
+
     moved = False
     begun: Any = FRESH  # the state the new instance starts from, kept for a later replay gate
     try:

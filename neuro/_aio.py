@@ -14,8 +14,8 @@ from typing import Any
 import outcome
 import trio
 
-__all__ = ["Parked", "carry_on", "send_locked", "keep_hot", "cool_down", "others_runnable",
-           "wait_readable_polling"]
+__all__ = ["Parked", "carry_on", "send_locked", "send_start", "send_rest", "keep_hot", "cool_down",
+           "others_runnable", "recv_polling"]
 
 _ABANDONED = outcome.Value(None)
 
@@ -118,6 +118,27 @@ async def send_locked(sock: Any, lock: trio.Lock, data: bytes | memoryview) -> N
         lock.release()
 
 
+def send_start(sock: Any, lock: trio.Lock, data: bytes) -> int:
+    """What of `data` goes out now, without waiting, unless another sender holds `lock`: the
+    bytes sent (0: none, and nothing changed). When only a part went, this task now holds
+    `lock` and must send the rest with `send_rest` before anyone else sends."""
+    if lock.locked():
+        return 0
+    sent = _send_now(sock, data)
+    if 0 < sent < len(data):
+        lock.acquire_nowait()
+    return sent
+
+
+async def send_rest(sock: Any, lock: trio.Lock, rest: bytes | memoryview) -> None:
+    """Finish a frame `send_start` sent a part of (shielded, as in `send_locked`), and let go
+    of `lock`."""
+    try:
+        await _finish_frame(sock, memoryview(rest))
+    finally:
+        lock.release()
+
+
 FINISH_FRAME_S = 10.0
 
 
@@ -210,29 +231,22 @@ def others_runnable() -> int:
     return runnable - 1 if polling and runnable else runnable
 
 
-async def wait_readable_polling(sock: socket.socket, window: float) -> None:
-    """Wait until `sock` has data, going round the event loop (other tasks run) for up to
-    `window` seconds before sleeping in epoll: for one task that expects a reply soon, cheaper
-    than `keep_hot` with `wait_readable`, which registers with epoll each time."""
+async def recv_polling(sock: socket.socket, size: int, window: float) -> bytes:
+    """`sock.recv(size)` on a non-blocking socket, from trio: tried on each pass of the event
+    loop (other tasks run between) for up to `window` seconds, then after `wait_readable`.
+    The polling try is the read itself: once the data is in, no peek before the real recv."""
     if window > 0:
         end = time.perf_counter() + window
         while True:
             await trio.lowlevel.checkpoint()
-            if _has_data(sock):
-                return
-            if time.perf_counter() >= end:
-                break
-    await trio.lowlevel.wait_readable(sock)
-
-
-# A plain int: or-ing the MsgFlag members runs enum code, on every pass of a polling loop.
-_PEEK_NOWAIT = int(socket.MSG_PEEK | socket.MSG_DONTWAIT)
-
-
-def _has_data(sock: socket.socket) -> bool:
-    try:
-        return bool(sock.recv(1, _PEEK_NOWAIT))
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True  # let the real read see the error
+            try:
+                return sock.recv(size)
+            except BlockingIOError:
+                if time.perf_counter() >= end:
+                    break
+    while True:
+        await trio.lowlevel.wait_readable(sock)
+        try:
+            return sock.recv(size)
+        except BlockingIOError:  # woken for nothing: wait again
+            continue

@@ -33,6 +33,10 @@ class Worker(abc.ABC):
     #: True when `invoke` never waits (a plain-function handler in the kernel's process): the
     #: kernel may then run it in the calling task.
     direct = False
+    #: True when the worker has `invoke_nowait(ctx, msg, settle)` (one in another process, see
+    #: `RemoteWorker`): a call's frame goes out from the calling task, and whoever reads its
+    #: reply settles it, with no kernel task waiting between.
+    starts_nowait = False
     #: Set by the kernel once the worker has started. A worker that can end on its own (its
     #: process exited, it broke the protocol, it was killed because a handler it ran was
     #: cancelled) calls it once, with why; never for an end the kernel asked for (`stop`).

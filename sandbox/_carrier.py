@@ -20,7 +20,8 @@ from typing import Any
 import msgspec
 import trio
 
-from neuro._aio import send_locked
+from neuro._aio import send_locked, send_start
+from neuro._aio import send_rest as _send_rest
 
 from ._cgroups import Cgroup
 from ._frames import FrameDecoder, encode
@@ -61,6 +62,18 @@ class Carrier(abc.ABC):
         """Send one frame (a `_frames` Struct) whole: never a part of it, even if the sender
         is cancelled part-way. Several tasks may send at once. Raises CarrierClosed once the
         worker cannot be reached, and nothing else for a peer that is gone."""
+
+    def send_nowait(self, frame: Any) -> bytes | memoryview | None:
+        """Start sending `frame` now, without waiting, if that can be done: None when none of
+        it went (`send` it instead); else what is left of it (mostly nothing), which
+        `send_rest` must send before any other frame.
+
+        Default: never; every frame goes through `send`."""
+        return None
+
+    async def send_rest(self, rest: bytes | memoryview) -> None:
+        """Send the rest of the frame `send_nowait` began. Raises CarrierClosed as `send` does."""
+        raise NotImplementedError("send_nowait never starts a frame here")
 
     @abc.abstractmethod
     async def receive(self) -> list[Any]:
@@ -162,6 +175,22 @@ class SocketCarrier(Carrier):
         try:
             await send_locked(self.sock, self._send_lock, encode(frame))
         except (trio.ClosedResourceError, OSError):  # the worker hung up, or close() closed it
+            raise CarrierClosed() from None
+
+    def send_nowait(self, frame: Any) -> bytes | memoryview | None:
+        data = encode(frame)
+        try:
+            sent = send_start(self.sock, self._send_lock, data)
+        except OSError:  # the worker hung up, or close() closed it: `send` says so
+            return None
+        if not sent:
+            return None
+        return b"" if sent == len(data) else memoryview(data)[sent:]
+
+    async def send_rest(self, rest: bytes | memoryview) -> None:
+        try:
+            await _send_rest(self.sock, self._send_lock, rest)
+        except (trio.ClosedResourceError, OSError):
             raise CarrierClosed() from None
 
     async def receive(self) -> list[Any]:

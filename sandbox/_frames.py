@@ -85,11 +85,14 @@ class Described(msgspec.Struct, tag="described", forbid_unknown_fields=True):
     traceback: str = ""
 
 
-class Call(msgspec.Struct, tag="call", forbid_unknown_fields=True):
+class Call(msgspec.Struct, tag="call", forbid_unknown_fields=True, omit_defaults=True):
     """kernel -> worker: serve one message (payload already validated by the kernel)."""
 
     id: int
     payload: bytes
+    # The neuro's taint as the handler starts (`ctx.labels` in the sandbox); None: none, and
+    # then not on the wire at all, as for most messages. CtxResult carries it too.
+    labels: tuple[str, ...] | None = None
 
 
 class Result(msgspec.Struct, tag="result", forbid_unknown_fields=True):
@@ -128,7 +131,7 @@ class CtxOp(msgspec.Struct, tag="ctx", forbid_unknown_fields=True):
     timeout: float | None = None
 
 
-class CtxResult(msgspec.Struct, tag="ctx_result", forbid_unknown_fields=True):
+class CtxResult(msgspec.Struct, tag="ctx_result", forbid_unknown_fields=True, omit_defaults=True):
     """kernel -> worker: the outcome of CtxOp `id`. An error is `failure` (a neuro's, placed:
     relayed as RemoteError; or the kernel's refusal, unplaced), or else `error_type` and
     `error`, the older form."""
@@ -140,6 +143,7 @@ class CtxResult(msgspec.Struct, tag="ctx_result", forbid_unknown_fields=True):
     error: str = ""
     reply_type: str = ""  # "module:qualname" of the reply's type, so the worker can decode it
     failure: ErrorInfo | None = None
+    labels: tuple[str, ...] | None = None  # the neuro's taint now: a reply may have added to it
 
 
 class Stop(msgspec.Struct, tag="stop", forbid_unknown_fields=True):

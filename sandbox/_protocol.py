@@ -79,11 +79,22 @@ class WorkerProtocol:
         self._ids = 0
         self._ops = trio.Semaphore(MAX_CTX_OPS)
         self._nursery: trio.Nursery | None = None
+        self._taint: frozenset[str] = frozenset()  # the last taint `taint_of` saw, and its frame form
+        self._taint_frame: tuple[str, ...] | None = None
 
     @property
     def output_tail(self) -> bytes:
         """The end of what the worker printed (as its carrier kept it)."""
         return self.carrier.output_tail
+
+    def taint_of(self, ctx: Any) -> tuple[str, ...] | None:
+        """The taint of the neuro `ctx` serves, as a Call or CtxResult frame carries it to the
+        worker (`ctx.labels` there; docs/privacy.md). Most frames: one identity test, None. A
+        context without labels (a test's stand-in) has none."""
+        labels = getattr(ctx, "labels", self._taint)
+        if labels is not self._taint:
+            self._taint, self._taint_frame = labels, tuple(sorted(labels)) or None
+        return self._taint_frame
 
     def new_id(self) -> int:
         self._ids += 1
@@ -125,6 +136,26 @@ class WorkerProtocol:
             return await pending.wait()  # raises the worker's death, if it died meanwhile
         finally:
             self._pending.pop(frame.id, None)
+
+    def request_nowait(self, frame: Any, waiter: Any) -> bytes | memoryview | None:
+        """Send Call `frame` now, without waiting, where the carrier can: `waiter.resolve` then
+        gets its Result, or the worker's death, from whichever task learns it first (the
+        reader, mostly), and no task waits for it here. None: nothing was sent (`request` it
+        instead); else what is left of the frame (mostly nothing) for `send_rest`."""
+        if not self.alive:
+            return None
+        rest = self.carrier.send_nowait(frame)
+        if rest is not None:
+            self._pending[frame.id] = waiter
+        return rest
+
+    async def send_rest(self, rest: bytes | memoryview) -> None:
+        """Finish the frame `request_nowait` began; a worker that takes none of it is killed
+        (its death then resolves the request)."""
+        try:
+            await self.carrier.send_rest(rest)
+        except CarrierClosed:
+            self.kill()
 
     async def load(self, neuro: type, policy: Any) -> None:
         manifest = neuro.__manifest__
@@ -171,7 +202,7 @@ class WorkerProtocol:
             await self._finish(reason)
 
     def _resolve(self, result: Result) -> None:
-        pending = self._pending.get(result.id)
+        pending = self._pending.pop(result.id, None)
         if pending is None or pending.resolved:
             raise ProtocolError(f"a result for request {result.id}, which is not waiting")
         pending.resolve(outcome.Value(result))
@@ -231,6 +262,7 @@ class WorkerProtocol:
             out = CtxResult(id=op.id, ok=False, error_type=type(e).__name__, error=str(e), failure=error_info(e))
         finally:
             self._ops.release()
+        out.labels = self.taint_of(ctx)  # a reply, an artifact or a declassify may have changed it
         try:
             await self.write(out)
         except WorkerDied:
@@ -254,8 +286,10 @@ class WorkerProtocol:
         if tail and not was_stopping and death.quota is None:
             # What it said last (a launcher's refusal, a traceback printed at exit) says why.
             death.args = (f"{death.args[0]}; its last output: {tail[-500:]}",)
-        for pending in list(self._pending.values()):
-            pending.resolve(_GONE(death))
+        waiting = list(self._pending.values())
+        for pending in waiting:
+            if isinstance(pending, Parked):  # a task waits for it, and runs once the kernel has heard why
+                pending.resolve(_GONE(death))
         if self._load is not None:
             self._load.resolve(_GONE(death))
         self._hello.set()
@@ -263,6 +297,9 @@ class WorkerProtocol:
         self._exited.set()
         if not was_stopping and self.on_exit is not None:
             self.on_exit(self.death)
+        for pending in waiting:  # sent by request_nowait: settled now, after the kernel heard why
+            if not pending.resolved:
+                pending.resolve(_GONE(death))
 
     def _died(self) -> WorkerDied:
         return self.death or WorkerDied("the worker is gone")

@@ -8,9 +8,10 @@ hands both over here once the neuro is loaded.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import msgspec
+import outcome
 import trio
 
 from neuro._errorinfo import ErrorInfo
@@ -18,7 +19,7 @@ from neuro._errors import NeuroError
 
 from ._base import OnExit, Worker
 from ._frames import Call, Hook, Result
-from ._protocol import WorkerDied, WorkerProtocol
+from ._protocol import _GONE, WorkerDied, WorkerProtocol
 
 __all__ = ["RemoteWorker", "RemoteHandlerError", "WorkerDied", "WorkerProtocol"]
 
@@ -43,6 +44,46 @@ class RemoteHandlerError(NeuroError):
         if info is None:
             return cls(result.error_type, result.error, result.traceback)
         return cls(info.type, info.message, info.traceback, info)
+
+
+class StartedCall:
+    """A Call sent by `RemoteWorker.invoke_nowait`, as the protocol holds it until its
+    Result (or the worker's death) resolves it."""
+
+    __slots__ = ("worker", "id", "settle", "resolved", "unsent")
+
+    def __init__(self, worker: RemoteWorker, call_id: int, settle: Callable[[Any, BaseException | None], None]) -> None:
+        self.worker = worker
+        self.id = call_id
+        self.settle = settle
+        self.resolved = False
+        self.unsent: bytes | memoryview = b""
+
+    def resolve(self, got: outcome.Outcome) -> bool:
+        if self.resolved:
+            return False
+        self.resolved = True
+        worker = self.worker
+        worker.handle.calls.pop(self.id, None)
+        try:
+            reply = worker._reply_of(got.unwrap())
+        except Exception as e:  # the handler's error, the worker's death, or a reply of the wrong type
+            self.settle(None, e)
+        else:
+            self.settle(reply, None)
+        return True
+
+    def cancel(self) -> None:
+        self.worker.kill_cancelled()
+
+    def death(self) -> BaseException | None:
+        """Why its worker died, where it has (a copy for this call), else None."""
+        handle = self.worker.handle
+        return None if handle.alive or handle.death is None else _GONE(handle.death).error
+
+    async def send_rest(self) -> None:
+        rest, self.unsent = self.unsent, b""
+        await self.worker.handle.send_rest(rest)
 
 
 class RemoteWorker(Worker):
@@ -74,25 +115,53 @@ class RemoteWorker(Worker):
         call_id = handle.new_id()
         handle.calls[call_id] = ctx
         try:
-            result = await handle.request(Call(id=call_id, payload=_enc.encode(msg)))
+            result = await handle.request(self._call(ctx, call_id, msg))
         except trio.Cancelled:
-            if handle.alive:
-                # Cancelled (wall time, stop) while the sandbox still runs the handler: the only
-                # sure way to stop code we do not trust is to end its process. Say so now, so
-                # nothing more is sent to a worker that is on its way out. (A worker that died
-                # raises its own WorkerDied instead, with its real reason.)
-                handle.kill()
-                handle.alive = False
-                if handle.on_exit is not None and not handle.stopping:
-                    handle.on_exit(WorkerDied("the worker was killed: its handler was cancelled"))
+            self.kill_cancelled()
             raise
         finally:
             handle.calls.pop(call_id, None)
+        return self._reply_of(result)
+
+    starts_nowait = True
+
+    def invoke_nowait(self, ctx: Any, msg: Any, settle: Callable[[Any, BaseException | None], None]) -> Any:
+        """`invoke` without a task waiting for it: the Call goes out now, and whoever resolves
+        it (the reader, with the worker's Result or its death) calls `settle(reply, None)` or
+        `settle(None, error)`. Returns the call, whose `cancel()` kills the worker (what
+        `invoke` does when cancelled) and whose `unsent` the kernel must `send_rest()` first;
+        None when the frame cannot go out now (the kernel then awaits `invoke`)."""
+        handle = self.handle
+        call_id = handle.new_id()
+        started = StartedCall(self, call_id, settle)
+        rest = handle.request_nowait(self._call(ctx, call_id, msg), started)
+        if rest is None:
+            return None
+        handle.calls[call_id] = ctx
+        started.unsent = rest
+        return started
+
+    def _call(self, ctx: Any, call_id: int, msg: Any) -> Call:
+        return Call(id=call_id, payload=_enc.encode(msg), labels=self.handle.taint_of(ctx))
+
+    def _reply_of(self, result: Result) -> Any:
         if not result.ok:
             raise RemoteHandlerError.of(result)
         if not result.reply or self._reply is None:
             return None
         return self._reply.decode(result.reply)
+
+    def kill_cancelled(self) -> None:
+        """A handler was cancelled (wall time, stop) while the sandbox still runs it: the only
+        sure way to stop code we do not trust is to end its process. Say so now, so nothing
+        more is sent to a worker that is on its way out. (A worker that died raises its own
+        WorkerDied instead, with its real reason.)"""
+        handle = self.handle
+        if handle.alive:
+            handle.kill()
+            handle.alive = False
+            if handle.on_exit is not None and not handle.stopping:
+                handle.on_exit(WorkerDied("the worker was killed: its handler was cancelled"))
 
     async def hook(self, name: str, *args: Any) -> Any:
         """Run hook `name` in the sandbox. A `sleep` hook's first argument is its kernel
@@ -105,6 +174,9 @@ class RemoteWorker(Worker):
             args = args[1:]
         try:
             result = await handle.request(Hook(id=hook_id, name=name, arg=_enc.encode(list(args))))
+        except trio.Cancelled:
+            self.kill_cancelled()  # the sandbox still runs it: end it, as a cancelled call does
+            raise
         finally:
             handle.calls.pop(hook_id, None)
         if not result.ok:

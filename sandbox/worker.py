@@ -93,6 +93,10 @@ class WorkerContext(Context):
     def _grant(self) -> Any:
         return self._worker.grant  # from the Load frame; `resources` adds what this sandbox sees
 
+    @property
+    def labels(self) -> frozenset[str]:
+        return self._worker.labels  # as the kernel last said (each Call and CtxResult says it)
+
 
 class RemoteCallError(Exception):
     """What the kernel said went wrong with a ctx operation, when its type cannot be made
@@ -129,6 +133,8 @@ class Worker:
         self.nursery: trio.Nursery | None = None
         self.described: tuple[str, Any] | None = None  # (version, class) imported by Describe
         self.grant: Any = None  # the Load frame's `resources`
+        self.labels: frozenset[str] = frozenset()  # the neuro's taint, as the kernel last told it
+        self._told: tuple[str, ...] | None = None  # ... in the frame's form
 
     async def write(self, frame: Any) -> None:
         await send_locked(self.sock, self.send_lock, encode(frame))
@@ -251,9 +257,13 @@ class Worker:
                 continue
             frame = self.frames.popleft()
             if isinstance(frame, Call):
+                if frame.labels != self._told:
+                    self.taint(frame.labels)
                 if not await self.serve_call(frame):
                     return  # this task finished a call that needed the loop; another reads
             elif isinstance(frame, CtxResult):
+                if frame.labels != self._told:
+                    self.taint(frame.labels)
                 waiter = self.pending.pop(frame.id, None)
                 if waiter is not None:
                     waiter[1].append(frame)
@@ -268,6 +278,10 @@ class Worker:
             elif isinstance(frame, Stop):
                 self.nursery.cancel_scope.cancel()
                 return
+
+    def taint(self, labels: tuple[str, ...] | None) -> None:
+        """The kernel's word on the neuro's taint (None: none), for `ctx.labels`."""
+        self._told, self.labels = labels, frozenset(labels or ())
 
     async def serve_call(self, frame: Call) -> bool:
         """Serve one call; False when this task had to give up reading to finish it."""

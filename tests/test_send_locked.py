@@ -83,3 +83,47 @@ def test_a_peer_that_takes_no_more_of_a_frame_is_a_broken_pipe(monkeypatch):
 
     with pytest.raises(BrokenPipeError, match="rest of a frame"):
         trio.run(main)
+
+
+def test_send_start_sends_a_part_holds_the_lock_and_send_rest_finishes_the_frame():
+    """A frame too big for the socket: send_start sends what fits and keeps others out until
+    send_rest has sent the rest, so a frame sent meanwhile follows it whole."""
+    ours, theirs = _pair()
+
+    async def main():
+        lock, got = trio.Lock(), []
+        data = encode(BIG)
+        sent = _aio.send_start(ours, lock, data)
+        assert 0 < sent < len(data)
+        assert lock.locked()
+        assert 0 == _aio.send_start(ours, lock, encode(SMALL))  # the lock is held: nothing goes
+        async with trio.open_nursery() as nursery:
+            async def reader():
+                got.extend(await _read_frames(theirs, 2))
+
+            nursery.start_soon(reader)
+            await _aio.send_rest(ours, lock, memoryview(data)[sent:])
+            assert not lock.locked()
+            await send_locked(ours, lock, encode(SMALL))
+        return got
+
+    frames = trio.run(main)
+    assert [(1, len(BIG.payload)), (2, len(SMALL.payload))] == [(f.id, len(f.payload)) for f in frames]
+
+
+def test_send_start_on_a_full_socket_sends_nothing_and_takes_no_lock():
+    """No room at all: send_start sends nothing and leaves the lock free (the caller then
+    sends the usual way)."""
+    ours, theirs = _pair()
+
+    async def main():
+        first, other = trio.Lock(), trio.Lock()
+        data = encode(BIG)
+        sent = _aio.send_start(ours, first, data)  # fills the socket
+        assert 0 == _aio.send_start(ours, other, encode(SMALL))
+        assert not other.locked()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_read_frames, theirs, 1)
+            await _aio.send_rest(ours, first, memoryview(data)[sent:])
+
+    trio.run(main)

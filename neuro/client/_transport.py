@@ -142,25 +142,19 @@ class TrioTransport(_Router):
     async def _lead(self, waiter: _Waiter) -> None:
         import trio
 
-        from neuro._aio import wait_readable_polling
+        from neuro._aio import recv_polling
 
         self._reading = True
         sock = self._sock
-        wait = True  # a reply is rarely in yet: wait first, saving a recv bound to fail
+        wait = True  # a reply is rarely in yet: go round the loop first, saving a recv bound to fail
         try:
             while not waiter.frames and self.broken is None:
                 try:
-                    if wait:
-                        try:
-                            await wait_readable_polling(sock, self._busy_poll)
-                        except (trio.ClosedResourceError, OSError):
-                            self._fail(_lost(self.path))
-                            continue
-                    data = sock.recv(65536)
+                    data = await recv_polling(sock, 65536, self._busy_poll) if wait else sock.recv(65536)
                 except BlockingIOError:
                     wait = True
                     continue
-                except OSError:
+                except (trio.ClosedResourceError, OSError):
                     data = b""
                 if not data:
                     self._fail(_lost(self.path))

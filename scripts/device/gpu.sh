@@ -10,6 +10,6 @@ mkdir -p /tmp/b && cp -r bench /tmp/b/ && cd /tmp/b
 python3 -c "import neuro, torch; print('neuro ok', torch.cuda.is_available())"
 nvidia-smi --query-gpu=name,power.draw --format=csv 2>&1 | tail -2
 [ -z "${SKIP_ENERGY:-}" ] && timeout 200 python3 -m bench.governance gpu > $OUT/governance_gpu.json; cat $OUT/governance_gpu.json 2>/dev/null | tail -30
-[ -f $REPO/scripts/device/gpu_budget.py ] && timeout 120 python3 $REPO/scripts/device/gpu_budget.py 2>&1 | tail -30
-timeout 470 python3 $REPO/scripts/device/gpu_paradigms.py 2>&1 | tail -20
+[ -f $REPO/scripts/device/gpu_budget.py ] && timeout 120 python3 $REPO/scripts/device/gpu_budget.py > $OUT/governance_gpu_budget.json; cat $OUT/governance_gpu_budget.json
+[ -z "${SKIP_PARADIGMS:-}" ] && timeout 470 python3 $REPO/scripts/device/gpu_paradigms.py 2>&1 | tail -20
 nvidia-smi --query-gpu=name,power.draw --format=csv 2>&1 | tail -2

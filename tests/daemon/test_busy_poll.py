@@ -146,8 +146,8 @@ def test_a_bad_window_stops_the_daemon_with_the_reason(home, monkeypatch):
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.01])
-def test_wait_readable_polling_wakes_for_data_within_or_after_the_window(delay):
-    from neuro._aio import wait_readable_polling
+def test_recv_polling_reads_data_that_comes_within_or_after_the_window(delay):
+    from neuro._aio import recv_polling
 
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
@@ -160,8 +160,7 @@ def test_wait_readable_polling_wakes_for_data_within_or_after_the_window(delay):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(later)
             with trio.fail_after(5):
-                await wait_readable_polling(ours, 0.002)
-        return ours.recv(10)
+                return await recv_polling(ours, 10, 0.002)
 
     try:
         assert b"x" == trio.run(main)

@@ -85,12 +85,32 @@ async def _attempts(k: neuro.Kernel) -> dict[str, Any]:
     return out
 
 
+# A policy file the reload attempt rewrites: cleared for private data, no way out.
+HOLDER = 'sandbox = "process"\nsandboxes = ["process"]\n[labels]\nclearance = ["private"]\n'
+
+
+async def _reload(k: neuro.Kernel, folder: Path) -> str:
+    """holder is given private data; then a reload grants its policy the network: "refused" when it
+    keeps the old policy (a policy.invalid event for it), else "applied"."""
+    await k.call("vault", f.Do(op="pass", text="diary", path=["holder"], then="keep"))
+    (folder / "holder.toml").write_text(HOLDER + "[capabilities]\nnetwork = true\n")
+    await k.reload_policies()
+    invalid = [r.neuro for r in await k.log.events(name="policy.invalid", limit=None)]
+    kept = not k._router.procs["holder"].policy.capabilities.network
+    return "refused" if kept and "holder" in invalid else "applied"
+
+
 async def run_all(path: Path) -> dict[str, Any]:
     """Every attempt in a kernel logging to `path`; their outcomes and the log's `flow.*` events."""
-    async with neuro.Kernel(log=path, policies=POLICIES) as k:
+    folder = path.parent / f"{path.stem}-policies"
+    folder.mkdir(exist_ok=True)
+    (folder / "holder.toml").write_text(HOLDER)
+    async with neuro.Kernel(log=path, policies=POLICIES, policy_dirs=[str(folder)]) as k:
         for cls in SPAWNED:
             await k.spawn(cls)
+        await k.spawn(f.Keeper, name="holder", policy="holder")
         out = await _attempts(k)
+        out["reload"] = await _reload(k, folder)
         rows = await k.log.events(name="flow.*", limit=None)
         out["events"] = [(r.name, r.neuro, r.data.get("label"), r.data.get("rule")) for r in rows]
     return out
@@ -110,4 +130,6 @@ def got_through(out: dict[str, Any]) -> list[str]:
         leaks.append("publish")
     if out["received"]["uploader"]:
         leaks.append("uploader")
+    if out["reload"] != "refused":
+        leaks.append("reload")
     return leaks

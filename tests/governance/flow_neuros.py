@@ -125,6 +125,12 @@ class Apprentice(Agent):
 
 
 
+class Holder(Agent):
+    """Cleared for private data, no way out; the version a swap replaces (label_neuros.NetHolder)."""
+    name = "holder"
+    policy = "relay"
+
+
 class Diarist(Agent):
     """Labelled as the vault is; its selfcheck answers with what it holds."""
     name = "diarist"

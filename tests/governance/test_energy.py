@@ -100,21 +100,33 @@ def test_throttle_makes_a_neuro_over_its_hour_wait_and_lets_it_go_when_back_unde
     account = EnergyAccount(Meter(watts_per_core=10.0, read=lambda: None), FakeProc(per_hour=1.0, on_breach="throttle"),
                             lambda *a, **kw: events.append((a[0], kw["budget"])), lambda p, r: None)
     account.charge(0.5, 0.0)  # 5 J > 1 J this hour
-    waited = account.wait()
+    waited = account.wait(0.0)  # on the clock the message was charged on
     account.forget_hour()  # an hour later
     account.charge(0.0, 0.0)
     assert (True, 0.0, [("energy.budget", "per_hour")]) == (waited > 0, account.wait(), events)
 
 
 def test_measured_energy_is_split_over_neuros_by_the_time_their_handlers_ran():
-    """With a counter to read, each window's joules go to the neuros in proportion to their handler seconds."""
+    """With a counter to read, each window's joules go to the neuros by their handler seconds at
+    the window's mean draw; the idle rest of the window is nobody's."""
     readings = iter([100.0, 130.0])
     meter = Meter(read=lambda: next(readings))
     a = EnergyAccount(meter, FakeProc(), lambda *a, **k: None, lambda p, r: None)
     b = EnergyAccount(meter, FakeProc(), lambda *a, **k: None, lambda p, r: None)
     a.charge(0.2, meter._sampled)
-    b.charge(0.1, meter._sampled + 2.0)  # closes the window: 30 J over 0.3 s of handling
-    assert ("measured", 20.0, 10.0) == (meter.kind, round(a.used, 6), round(b.used, 6))
+    b.charge(0.1, meter._sampled + 2.0)  # closes the window: 30 J over 2 s, 0.3 s of it handling
+    assert ("measured", 3.0, 1.5, 15.0) == (meter.kind, round(a.used, 6), round(b.used, 6), meter.rate)
+
+
+def test_handlers_that_overlap_share_all_of_a_windows_joules():
+    """More handler seconds than the window has (handlers at once, on several cores): they share it all."""
+    readings = iter([0.0, 40.0])
+    meter = Meter(read=lambda: next(readings))
+    a = EnergyAccount(meter, FakeProc(), lambda *a, **k: None, lambda p, r: None)
+    b = EnergyAccount(meter, FakeProc(), lambda *a, **k: None, lambda p, r: None)
+    a.charge(1.5, meter._sampled)
+    b.charge(0.5, meter._sampled + 1.0)  # a 1 s window with 2 s of handling
+    assert (30.0, 10.0) == (round(a.used, 6), round(b.used, 6))
 
 
 def test_the_log_gets_one_energy_row_per_neuro_per_minute_not_one_per_message():

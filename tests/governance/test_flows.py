@@ -91,6 +91,12 @@ def test_a_labelled_reply_reaches_a_socket_client_only_through_egress_clients(fl
     assert refused("vault", "egress.clients") in flows["events"]
 
 
+def test_a_reload_cannot_give_a_way_out_to_a_neuro_holding_labelled_data(flows):
+    """holder keeps a private note; its policy file is rewritten to grant the network: the reload is
+    refused for it (a policy.invalid event) and it keeps the policy it had."""
+    assert "refused" == flows["reload"]
+
+
 def test_every_refused_attempt_is_one_event_and_none_got_through(flows):
     """No attempt got through, and the log holds one flow.refused per refusal: the seven refused
     attempts, the memo net's two runs and the publish that skipped the outsider."""

@@ -172,6 +172,38 @@ def test_after_a_slow_commit_on_the_loop_the_writer_waits_for_the_disk(log_path,
     assert (1, 2) == trio.run(main)
 
 
+def test_the_slow_disk_pause_starts_short_doubles_while_slow_and_ends_on_a_fast_commit(log_path, monkeypatch):
+    """One slow fsync (often a neighbour's burst) pauses the loop's own commits briefly; each
+    slow commit in a row after a pause doubles it, up to the longest; a fast one ends it."""
+    from neuro.kernel import _eventlog
+
+    monkeypatch.setattr(_eventlog, "_SLOW_COMMIT_S", 0.0)  # every commit counts as slow
+
+    async def main():
+        async with neuro.Kernel(log=log_path, flush_interval=5.0) as k:
+            await k.spawn(Echo)
+            log = k._eventlog
+            pauses = []
+            for i in range(8):
+                log._inline_after = 0.0  # the pause is over: the next commit tries the disk again
+                await trio.sleep(0.01)  # the echo has handled the last one: nothing else to run
+                await k.send("echo", Ping(n=i), durable=True)
+                pauses.append(log._slow_pause)
+            paused_until = log._inline_after
+            monkeypatch.setattr(_eventlog, "_SLOW_COMMIT_S", 3600.0)  # the disk is fast again
+            log._inline_after = 0.0
+            await trio.sleep(0.01)
+            await k.send("echo", Ping(n=8), durable=True)
+            return pauses, paused_until, log._slow_pause, log._inline_after, _durable_statistics(k)
+
+    pauses, paused_until, after_fast, inline_after, (on_loop, groups) = trio.run(main)
+    first = _eventlog._FIRST_SLOW_PAUSE_S
+    assert [min(first * 2 ** i, _eventlog._SLOW_PAUSE_S) for i in range(8)] == pauses
+    assert paused_until > 0.0
+    assert 0.0 == after_fast and 0.0 == inline_after
+    assert (9, 0) == (on_loop, groups)
+
+
 def test_concurrent_durable_senders_share_group_commits(log_path):
     """Senders that arrive together go to the writer, which commits them in groups; every
     message is on disk when its send returns, and handled once."""

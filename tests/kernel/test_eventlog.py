@@ -54,7 +54,8 @@ def test_the_schema_version_is_recorded_in_the_migrations_table(log_path):
     """A new log records each applied migration, up to the current schema version."""
     trio.run(idle_kernel, log_path)
     assert [(1, "initial schema"), (2, "durable messages"), (3, "partial indexes on correlation and parent"),
-            (4, "handler version and service time, lineage, artifacts")] == sql(
+            (4, "handler version and service time, lineage, artifacts"),
+            (5, "privacy labels of durable messages and artifacts")] == sql(
         log_path, "SELECT version, name FROM migrations")
     assert SCHEMA_VERSION == read(log_path, "schema_version")
 

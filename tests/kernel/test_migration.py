@@ -102,11 +102,11 @@ def test_the_upgraded_log_gains_the_columns_and_tables_of_schema_4(old_log):
 
 
 def test_the_migration_is_recorded_once_and_a_second_open_changes_nothing(old_log):
-    """The migrations table gains one row, 4; a second kernel on the upgraded file applies
-    nothing and leaves that row as it was."""
+    """The migrations table gains a row for each migration after 3 (4, then 5); a second kernel on
+    the upgraded file applies nothing and leaves those rows as they were."""
     open_with_kernel(old_log)
     first = sql(old_log, "SELECT version, name, applied FROM migrations ORDER BY version")
-    assert [1, 2, 3, 4] == [r[0] for r in first]
+    assert [1, 2, 3, 4, 5] == [r[0] for r in first]
     assert "handler version and service time, lineage, artifacts" == first[3][1]
     schema = sql(old_log, "SELECT name, sql FROM sqlite_master ORDER BY name")
     open_with_kernel(old_log)
