@@ -5,7 +5,8 @@ textual's `DataTable` lays out and re-renders in proportion to its rows: a proce
 the whole screen. A `Grid` keeps its rows as plain cells, renders a row into a strip only when
 that row is on the screen (cached until it changes), and refreshes just the lines that changed.
 Columns grow to the widest cell they have held (up to `MAX_WIDTH`), so a changed cell never
-re-measures the table.
+re-measures the table. Rows whose cells are out of date (`left_behind`) are brought up to date
+through `catch_up` only when they come on the screen.
 
 Keys: up/down, page up/down, home/end move the cursor; enter (or a click on the selected row)
 posts `Grid.RowSelected`; each cursor move posts `Grid.RowHighlighted`.
@@ -13,7 +14,7 @@ posts `Grid.RowSelected`; each cursor move posts `Grid.RowHighlighted`.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -73,8 +74,10 @@ class Grid(ScrollView, can_focus=True):
         def control(self) -> Grid:
             return self.grid
 
-    def __init__(self, columns: Sequence[tuple[str, str]], *, zebra_stripes: bool = True, id: str | None = None,
+    def __init__(self, columns: Sequence[tuple[str, str]], *, zebra_stripes: bool = True,
+                 catch_up: Callable[[list[str]], dict[str, dict[str, Any]]] | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
+        """`catch_up(keys)` gives the changed cells ({key: {column: value}}) of rows left behind."""
         super().__init__(id=id, classes=classes)
         self.columns = [k for k, _ in columns]
         self.headings = [h for _, h in columns]
@@ -87,7 +90,13 @@ class Grid(ScrollView, can_focus=True):
         self._strips: dict[str, Strip] = {}  # rendered rows, before cropping and row style
         self.cursor_row = 0
         self.renders = 0  # rows rendered: a test sees that only visible ones are
+        self.catch_up = catch_up
+        self._behind: set[str] = set()  # rows whose cells are out of date
         self._styles: dict[str, Style] = {}  # the component styles, during one render pass
+        # lines as drawn (row style applied, cropped), by (key, cursor/even/odd): a followed log
+        # moves every line at each draw, and a line back at a place of the same stripe is reused
+        self._lines: dict[tuple[str, str], tuple[Strip, Strip]] = {}
+        self._lines_for: Any = None  # the scroll, width and styles they were drawn with
 
     # -- data ---------------------------------------------------------------------------------
 
@@ -97,6 +106,7 @@ class Grid(ScrollView, can_focus=True):
         self.rows = {key: list(cells) for key, cells in rows}
         self.order = list(self.rows)
         self._strips.clear()
+        self._behind.clear()
         self._measure(self.rows.values())
         self._reindex(keep)
 
@@ -108,14 +118,45 @@ class Grid(ScrollView, can_focus=True):
 
     def add_row(self, *cells: Any, key: str) -> None:
         """A row at the bottom."""
-        self.rows[key] = list(cells)
-        self._index[key] = len(self.order)
-        self.order.append(key)
-        if self._measure([self.rows[key]]):
+        self.add_rows([(key, cells)])
+
+    def add_rows(self, rows: Iterable[tuple[str, Sequence[Any] | None]], *, keep: int | None = None) -> list[str]:
+        """Rows at the bottom, in this order (cells None: left behind, `catch_up` fills them when
+        drawn), and with `keep` the oldest removed so that at most `keep` remain (their keys
+        returned): one resize and one redraw for all of it (a busy Log screen adds hundreds at a
+        draw, most of which scroll past unseen)."""
+        first, cursor = len(self.order), self.cursor_key
+        added = []
+        for key, cells in rows:
+            if cells is None:
+                self._behind.add(key)
+                cells = [""] * len(self.columns)
+            else:
+                added.append(cells := list(cells))
+            self.rows[key] = cells
+            self._index[key] = len(self.order)
+            self.order.append(key)
+        if len(self.order) == first:
+            return []
+        if self._measure(added):
             self._strips.clear()
             self.refresh()
+        over = len(self.order) - keep if keep is not None else 0
+        if over > 0:
+            gone = self.order[:over]
+            for key in gone:
+                del self.rows[key]
+                self._strips.pop(key, None)
+                self._behind.discard(key)
+            self.order = self.order[over:]
+            self._reindex(cursor if cursor in self.rows else None)  # every line moved: all redrawn
+            return gone
         self._resize()
-        self.refresh_lines(len(self.order), 1)
+        top = int(self.scroll_y)
+        start, end = max(first, top), min(len(self.order), top + self.size.height)
+        if start < end:  # only the new lines on the screen
+            self.refresh_lines(start + 1, end - start)
+        return []
 
     def remove_rows(self, keys: Iterable[str]) -> None:
         gone = set(keys)
@@ -123,12 +164,14 @@ class Grid(ScrollView, can_focus=True):
         for key in gone:
             self.rows.pop(key, None)
             self._strips.pop(key, None)
+        self._behind -= gone
         self.order = [k for k in self.order if k not in gone]
         self._reindex(keep if keep not in gone else None)
 
     def clear(self) -> None:
         self.rows, self.order, self._index = {}, [], {}
         self._strips.clear()
+        self._behind.clear()
         self.widths = [len(h) for h in self.headings]
         self.cursor_row = 0
         self._resize()
@@ -151,6 +194,41 @@ class Grid(ScrollView, can_focus=True):
     def update_cells(self, changes: dict[str, dict[str, Any]]) -> None:
         """Many cells at once ({key: {column: value}}, keys not in the grid ignored): a refresh
         of a big table measures only the new values and redraws only the lines on the screen."""
+        grew, lines = self._write(changes)
+        if grew:
+            self._strips.clear()
+            self._resize()
+            self.refresh()
+        else:
+            for index in lines:
+                self.refresh_lines(index + 1, 1)
+
+    def left_behind(self, keys: Iterable[str]) -> None:
+        """The rows of `keys` have cells out of date: `catch_up` is asked for them when they are
+        drawn (or read), not before."""
+        top, bottom = int(self.scroll_y), int(self.scroll_y) + self.size.height
+        for key in keys:
+            if key in self.rows and key not in self._behind:
+                self._behind.add(key)
+                index = self._index.get(key)
+                if index is not None and top <= index < bottom:
+                    self.refresh_lines(index + 1, 1)
+
+    def shown_keys(self) -> set[str]:
+        """The keys of the rows on the screen."""
+        top = int(self.scroll_y)
+        return set(self.order[top:top + self.size.height]) if self.display else set()
+
+    def _catch_up(self, keys: list[str]) -> bool:
+        """Bring the rows of `keys` up to date; whether a column grew."""
+        keys = [k for k in keys if k in self._behind]
+        if not keys or self.catch_up is None:
+            return False
+        self._behind.difference_update(keys)
+        return self._write(self.catch_up(keys))[0]
+
+    def _write(self, changes: dict[str, dict[str, Any]]) -> tuple[bool, list[int]]:
+        """Set cells; whether a column grew, and the indexes of the changed rows on the screen."""
         col, rows, strips, widths = self._col, self.rows, self._strips, self.widths
         grew = False
         top = int(self.scroll_y)
@@ -170,18 +248,14 @@ class Grid(ScrollView, can_focus=True):
             index = self._index.get(key)
             if index is not None and top <= index < bottom:
                 lines.append(index)
-        if grew:
-            strips.clear()
-            self._resize()
-            self.refresh()
-        else:
-            for index in lines:
-                self.refresh_lines(index + 1, 1)
+        return grew, lines
 
     def get_row(self, key: str) -> list[Any]:
+        self._catch_up([key])
         return list(self.rows[key])
 
     def get_cell(self, key: str, column: str) -> Any:
+        self._catch_up([key])
         return self.rows[key][self._col[column]]
 
     # -- the cursor ---------------------------------------------------------------------------
@@ -279,6 +353,15 @@ class Grid(ScrollView, can_focus=True):
         # the component styles once a pass, not once a line (a style lookup costs what a line does)
         self._styles = {name: self.get_component_rich_style(name) for name in self.COMPONENT_CLASSES}
         self._styles["base"] = self.rich_style
+        drawn_for = (self.scroll_offset.x, self.size.width, *self._styles.values())
+        if drawn_for != self._lines_for or len(self._lines) > 3 * len(self.order) + 300:
+            self._lines.clear()
+            self._lines_for = drawn_for
+        if self._behind:  # the rows left behind that are about to be drawn, before any line is
+            top = int(self.scroll_y)
+            if self._catch_up(self.order[top:top + self.size.height]):
+                self._strips.clear()
+                self._resize()
         try:
             return super().render_lines(crop)
         finally:
@@ -304,9 +387,14 @@ class Grid(ScrollView, can_focus=True):
         if strip is None:
             strip = self._strips[key] = self._cells_strip(self.rows[key])
         if index == self.cursor_row:
-            row_style = self._style("grid--cursor")
+            kind, row_style = "cursor", self._style("grid--cursor")
         elif self.zebra_stripes and index % 2 == 0:
-            row_style = base + self._style("grid--even-row")
+            kind, row_style = "even", base + self._style("grid--even-row")
         else:
-            row_style = base
-        return strip.apply_style(row_style).crop_extend(scroll_x, scroll_x + width, row_style)
+            kind, row_style = "odd", base
+        drawn = self._lines.get((key, kind))
+        if drawn is not None and drawn[0] is strip:
+            return drawn[1]
+        line = strip.apply_style(row_style).crop_extend(scroll_x, scroll_x + width, row_style)
+        self._lines[key, kind] = (strip, line)
+        return line

@@ -17,7 +17,7 @@ from textual.widgets import Input, Static, Tree
 
 from ._grid import Grid
 from ._model import COLUMNS, SORT_KEYS, Change, ProcessModel
-from ._view import View
+from ._view import View, show
 
 __all__ = ["ProcessesView"]
 
@@ -53,7 +53,7 @@ class ProcessesView(View):
         box = Input(placeholder="filter: any text in a row (enter to apply, escape to clear)", id="proc-filter")
         box.display = False  # hidden from the first layout on (hiding it on mount would lay out twice)
         yield box
-        yield Grid(COLUMNS, id="proc-table")
+        yield Grid(COLUMNS, id="proc-table", catch_up=self.model.catch_up)
         tree: Tree = Tree("supervisors", id="proc-tree")
         tree.display = False
         yield tree
@@ -89,14 +89,16 @@ class ProcessesView(View):
             return  # nothing moved: no request, no redraw
         self._stats, dirty, self._dirty = key, self._dirty, False
         infos = await client.ps()
-        self.apply(self.model.update(infos, self.shell.clock()))
-        self._rates_zero = all(not h or h[-1] == 0 for h in self.model.rates.values())
+        shown = self.query_one("#proc-table", Grid).shown_keys()
+        self.apply(self.model.update(infos, self.shell.clock(), shown=shown))
+        self._rates_zero = self.model.rates_zero
         if dirty or force:
             await self._fill_tree()
 
     def apply(self, change: Change) -> None:
         """Write `change` to the table: changed cells in place (a line is redrawn only if it is
-        on the screen); added or removed rows, or a change in the sort column, rebuild the order."""
+        on the screen), rows off the screen marked behind; added or removed rows rebuild the
+        table, a change that may move the sort column sorts it again."""
         if change.empty:
             return
         self.frames += 1
@@ -105,8 +107,10 @@ class ProcessesView(View):
             self._rebuild(table)
         else:
             table.update_cells(change.changed)
-            if self.sort_key != "name" and any(self._sort_column() in c for c in change.changed.values()):
-                self._rebuild(table)
+            table.left_behind(change.behind)
+            if self.sort_key != "name" and (change.behind or any(self._sort_column() in c
+                                                                 for c in change.changed.values())):
+                self._reorder(table)
         self._status()
 
     def _sort_column(self) -> str:
@@ -114,18 +118,22 @@ class ProcessesView(View):
 
     def _rebuild(self, table: Grid) -> None:
         """Every row from the model's cells, in order and filtered; the cursor stays on its neuro."""
-        self.ordered = self.model.order(self.sort_key, reverse=self.reverse, text=self.text)
         keys = [k for k, _ in COLUMNS]
         table.set_rows((name, [cells[k] for k in keys]) for name, cells in self.model.cells.items())
+        self._reorder(table)
+
+    def _reorder(self, table: Grid) -> None:
+        """The rows in order and filtered (their cells as they are); the cursor stays on its neuro."""
+        self.ordered = self.model.order(self.sort_key, reverse=self.reverse, text=self.text)
         table.set_order(self.ordered)
 
     def _status(self) -> None:
         shown = len(self.ordered)
-        total = len(self.model.cells)
+        total = len(self.model.infos)
         where = f"{shown} of {total} neuros" if self.text else f"{total} neuros"
         order = f"sorted by {self.sort_key}{' (reversed)' if self.reverse else ''}"
         flt = f"; filter {self.text!r}" if self.text else ""
-        self.query_one("#proc-status", Static).update(f"{where}, {order}{flt}")
+        show(self.query_one("#proc-status", Static), f"{where}, {order}{flt}")
 
     async def _fill_tree(self) -> None:
         tree = self.query_one("#proc-tree", Tree)
@@ -205,12 +213,12 @@ class ProcessesView(View):
 
     def action_sort(self) -> None:
         self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]
-        self._rebuild(self.query_one("#proc-table", Grid))
+        self._reorder(self.query_one("#proc-table", Grid))
         self._status()
 
     def action_reverse(self) -> None:
         self.reverse = not self.reverse
-        self._rebuild(self.query_one("#proc-table", Grid))
+        self._reorder(self.query_one("#proc-table", Grid))
         self._status()
 
     def action_filter(self) -> None:
@@ -221,14 +229,14 @@ class ProcessesView(View):
     def action_clear_filter(self) -> None:
         box = self.query_one("#proc-filter", Input)
         box.value, box.display, self.text = "", False, ""
-        self._rebuild(self.query_one("#proc-table", Grid))
+        self._reorder(self.query_one("#proc-table", Grid))
         self._status()
         self.query_one("#proc-table").focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "proc-filter":
             self.text = event.value.strip()
-            self._rebuild(self.query_one("#proc-table", Grid))
+            self._reorder(self.query_one("#proc-table", Grid))
             self._status()
             self.query_one("#proc-table").focus()
 

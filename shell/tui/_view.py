@@ -9,7 +9,7 @@ from textual.containers import Vertical
 if TYPE_CHECKING:
     from ._app import ShellApp
 
-__all__ = ["View", "fmt_time", "short", "make_table"]
+__all__ = ["View", "fmt_time", "short", "show", "make_table"]
 
 
 class View(Vertical):
@@ -64,6 +64,13 @@ def fmt_time(t: float | None) -> str:
     import time
 
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) + f".{int((t % 1) * 1000):03d}"
+
+
+def show(static: Any, text: str) -> None:
+    """`static.update(text)` unless it shows `text` already: an update lays the whole screen out
+    again, which cost a 10,000-row table's frame more than its rows did."""
+    if static.content != text:
+        static.update(text)
 
 
 def short(value: Any, width: int = 60) -> str:
