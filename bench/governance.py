@@ -69,6 +69,20 @@ async def _paired(k: neuro.Kernel, on: Any, off: Any, calls: int, slices: int = 
     return calls / spent[0], calls / spent[1]
 
 
+async def _repeat_paired(k: neuro.Kernel, on: Any, off: Any, calls: int, repeats: int,
+                         label: str) -> tuple[list[float], list[float]]:
+    """`repeats` of `_paired`, with a progress bar: calls/s with `on` and with `off`."""
+    ons, offs = [], []
+    bar = ProgressBar(repeats, label)
+    for r in range(repeats):
+        a, b = await _paired(k, on, off, calls)
+        ons.append(a)
+        offs.append(b)
+        bar.update(r + 1)
+    bar.close()
+    return ons, offs
+
+
 def sandboxed_label_ratio(calls: int, repeats: int) -> tuple[list[float], list[float], list[float]]:
     """client -> A -> B through the process sandbox: A labels everything (`outputs = private`)
     and B is cleared for it, against the same pair under policies without labels."""
@@ -80,7 +94,6 @@ def sandboxed_label_ratio(calls: int, repeats: int) -> tuple[list[float], list[f
     step = f.Do(op="pass", text="x", path=["_"])
 
     async def main() -> tuple[list[float], list[float]]:
-        on, off = [], []
         async with neuro.Kernel(policies=policies) as k:
             await k.spawn(f.Vault, name="lab-a")
             await k.spawn(f.Relay, name="lab-b")
@@ -90,7 +103,7 @@ def sandboxed_label_ratio(calls: int, repeats: int) -> tuple[list[float], list[f
             unlabelled = msgspec.structs.replace(step, path=["plain-b"])
             await _rate(k, "lab-a", labelled, 50)  # warm both
             await _rate(k, "plain-a", unlabelled, 50)
-            bar = ProgressBar(repeats, "labels on vs off (process sandbox)")
+
             async def labels_on() -> tuple[str, Any]:
                 await trio.lowlevel.checkpoint()
                 return "lab-a", labelled
@@ -99,12 +112,8 @@ def sandboxed_label_ratio(calls: int, repeats: int) -> tuple[list[float], list[f
                 await trio.lowlevel.checkpoint()
                 return "plain-a", unlabelled
 
-            for r in range(repeats):
-                a, b = await _paired(k, labels_on, labels_off, calls)
-                on.append(a)
-                off.append(b)
-                bar.update(r + 1)
-            bar.close()
+            on, off = await _repeat_paired(k, labels_on, labels_off, calls, repeats,
+                                           "labels on vs off (process sandbox)")
             if k.info("lab-b").labels != ("private",):
                 raise RuntimeError("the labelled pair's messages carried no label: nothing was measured")
         return on, off
@@ -118,7 +127,6 @@ def kernel_label_ratio(calls: int, repeats: int) -> tuple[list[float], list[floa
     (set on the running processes, which spawn refuses to do in-process), against clean ones."""
 
     async def main() -> tuple[list[float], list[float]]:
-        on, off = [], []
         async with neuro.Kernel() as k:
             await k.spawn(Echo)
             await k.spawn(Relay)
@@ -126,7 +134,7 @@ def kernel_label_ratio(calls: int, repeats: int) -> tuple[list[float], list[floa
             cleared = msgspec.structs.replace(procs["echo"].policy, labels=LabelRules(clearance=("private",)),
                                               capabilities=Capabilities())  # no way out: it may hold private data
             clean = procs["echo"].policy
-            bar = ProgressBar(repeats, "labels on vs off (kernel only)")
+
             async def labels_on() -> tuple[str, Any]:
                 await trio.lowlevel.checkpoint()
                 procs["relay"].labels, procs["echo"].policy = frozenset({"private"}), cleared
@@ -139,13 +147,7 @@ def kernel_label_ratio(calls: int, repeats: int) -> tuple[list[float], list[floa
                 procs["echo"].policy = clean
                 return "relay", Ping(n=1)
 
-            for r in range(repeats):
-                a, b = await _paired(k, labels_on, labels_off, calls)
-                on.append(a)
-                off.append(b)
-                bar.update(r + 1)
-            bar.close()
-        return on, off
+            return await _repeat_paired(k, labels_on, labels_off, calls, repeats, "labels on vs off (kernel only)")
 
     on, off = trio.run(main)
     return on, off, [a / b for a, b in zip(on, off)]
@@ -155,7 +157,6 @@ def energy_ratio(calls: int, repeats: int) -> tuple[list[float], list[float], li
     """client -> echo in-process, with its energy account, against the same with none."""
 
     async def main() -> tuple[list[float], list[float], str]:
-        on, off = [], []
         async with neuro.Kernel() as k:
             await k.spawn(Echo)
             proc = k._router.procs["echo"]
@@ -163,7 +164,7 @@ def energy_ratio(calls: int, repeats: int) -> tuple[list[float], list[float], li
             if account is None:
                 raise RuntimeError("energy accounting is off (NEURO_ENERGY=0): nothing to measure")
             await _rate(k, "echo", Ping(n=1), 500)
-            bar = ProgressBar(repeats, "energy accounting on vs off")
+
             async def accounting_on() -> tuple[str, Any]:
                 await trio.lowlevel.checkpoint()
                 proc.energy = account
@@ -174,12 +175,8 @@ def energy_ratio(calls: int, repeats: int) -> tuple[list[float], list[float], li
                 proc.energy = None
                 return "echo", Ping(n=1)
 
-            for r in range(repeats):
-                a, b = await _paired(k, accounting_on, accounting_off, calls)
-                on.append(a)
-                off.append(b)
-                bar.update(r + 1)
-            bar.close()
+            on, off = await _repeat_paired(k, accounting_on, accounting_off, calls, repeats,
+                                           "energy accounting on vs off")
             return on, off, account.meter.kind
 
     on, off, kind = trio.run(main)

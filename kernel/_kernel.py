@@ -22,28 +22,28 @@ import trio
 
 from neuro._checks import brief, check_count, check_number, check_source, check_timeout
 from neuro._context import KernelEvent
-from neuro._errorinfo import error_info, relayed
-from neuro._errors import AlreadyRunning, KernelClosed, ManifestError, NeuroError, NoSuchNeuro, RemoteError
-from neuro._manifest import NAME_PATTERN, Neuro, _is_union
+from neuro._errors import AlreadyRunning, KernelClosed, ManifestError, NeuroError, NoSuchNeuro
+from neuro._manifest import Neuro, _is_union
 from neuro.sandbox import Backend, default_backends
 
 from ._artifactexport import find_artifacts
 from ._artifactexport import with_grants as with_artifact_grants
 from ._calls import Deadlines
-from ._context import KernelContext
 from ._eventfeed import TOPIC as EVENTS_TOPIC
-from ._eventfeed import EventFeed, takes_events
+from ._eventfeed import EventFeed
 from ._events import as_dict, event_data
 from ._eventlog import EventLog
-from ._policy import UNTRUSTED, Policy, PolicyError
+from ._policy import Policy, PolicyError
 from ._energy import open_account
-from ._labels import check_labels, check_reload, delivery_refused
+from ._labels import check_labels, check_reload, redacted
 from ._policyfiles import PolicyStore, apply_overrides
-from ._envelope import Envelope
-from ._process import Letter, Process, ProcessInfo, State
+from ._process import Process, ProcessInfo, State
 from ._router import Router
-from ._supervisor import RESTART_KINDS, Child, Supervisor, SupervisorInfo, SupervisorSpec, check_tree
+from ._supervisor import Child, Supervisor, SupervisorInfo, SupervisorSpec, check_tree
+from ._inspection import Inspection, KernelStatistics
 from ._lifecycle import Lifecycle
+from ._hooks import run_hook
+from ._spawning import CLIENT, check_backend, check_grants, check_name, redeliver
 from ._follow import CommitWatch
 from ._query import LogQuery
 from ._retention import Retainer
@@ -56,31 +56,9 @@ if typing.TYPE_CHECKING:
 __all__ = ["Kernel", "KernelStatistics", "KernelEvent", "LogQuery", "VersionInfo"]
 
 ROOT = "root"
-CLIENT = "client"
-#: The names the kernel sends as (its clients; kernel/_eventfeed.py's events): no neuro may take
-#: one, or what the kernel sends would carry that neuro's taint and name.
-RESERVED_NAMES = (CLIENT, "kernel")
-# The hooks anyone may run on a live neuro (the others belong to a swap).
-CALLABLE_HOOKS = ("sleep", "selfcheck")
 
 
-class KernelStatistics(msgspec.Struct, frozen=True):
-    processes: int
-    running: int
-    supervisors: int
-    accepted: int
-    handled: int
-    errors: int
-    dead_letters: int
-    in_flight: int
-    queued: int
-    pending_deadlines: int
-    log_rows_written: int
-    log_rows_queued: int
-    log_forced_flushes: int = 0  # the writer's flushes asked for by readers (live followers ask for none)
-
-
-class Kernel(Lifecycle):
+class Kernel(Lifecycle, Inspection):
     """An embedded Neuro kernel. Use it as ``async with Kernel(...) as k`` inside trio.
 
     `log` is the SQLite file for the event log (``None``: no log). Policies come from the
@@ -351,13 +329,7 @@ class Kernel(Lifecycle):
             raise ManifestError(f"spawn takes a Neuro subclass with a manifest, got {neuro!r}")
         manifest = neuro.__manifest__
         name = child.name or manifest.name
-        if not NAME_PATTERN.match(name):
-            raise ManifestError(f"{name!r} is not a valid neuro name (lower case, digits, '_', '-', dots)")
-        if name in RESERVED_NAMES:
-            raise ManifestError(f"{name!r} is reserved: the kernel sends as {' and '.join(map(repr, RESERVED_NAMES))}; "
-                                "spawn this neuro with another name=")
-        if child.restart not in RESTART_KINDS:
-            raise NeuroError(f"restart must be one of {', '.join(RESTART_KINDS)}, got {child.restart!r}")
+        check_name(name, child.restart)
         existing = self._router.procs.get(name)
         if existing is not None:
             if existing.state not in (State.FAILED, State.STOPPED):
@@ -365,28 +337,9 @@ class Kernel(Lifecycle):
                                      "stop it first or spawn this one with another name=")
             await self._forget(existing)
         pol = await self._policy_of(neuro, child.policy, name)
-        backend = manifest.sandbox or pol.sandbox
-        if backend not in pol.sandboxes:
-            raise PolicyError(
-                f"{name}: policy {pol.name!r} does not allow the {backend!r} sandbox (it allows "
-                f"{', '.join(pol.sandboxes)}); in-process code cannot be held to CPU, memory or capability "
-                "limits, so set the neuro's sandbox to one the policy allows")
-        if backend not in self._backends:
-            raise NeuroError(f"{name}: sandbox backend {backend!r} is not available in this kernel "
-                             f"(available: {', '.join(self._backends)}); see `neuro doctor`")
+        backend = check_backend(name, manifest, pol, self._backends)
         decoder, outputs = self._codec(neuro)
-        if EVENTS_TOPIC in manifest.subscribe and not takes_events(decoder):
-            raise ManifestError(f"{name} subscribes to {EVENTS_TOPIC!r}, but its input type "
-                                f"{getattr(manifest.input, '__name__', manifest.input)!r} takes no KernelEvent; "
-                                "make it `input = sdk.KernelEvent` (or a union with it)")
-        if backend == "inproc" and "__neuro_described__" in vars(neuro):
-            raise PolicyError(f"{name}: its code is not trusted, so it cannot run in the kernel's process; give it a "
-                              "policy whose sandbox is process or docker")
-        check_labels(name, pol, backend)  # labels hold only where memory is not shared (kernel/_labels.py)
-        if pol.capabilities.control and ("__neuro_described__" in vars(neuro) or pol.name == UNTRUSTED):
-            raise PolicyError(f"{name}: its code is not trusted, so it cannot run under policy {pol.name!r}, which "
-                              f"grants capabilities.control ({', '.join(pol.capabilities.control)}): untrusted code "
-                              "never acts on the kernel; give it a policy without `control`")
+        check_grants(name, neuro, pol, backend, decoder)
         proc = Process(next(self._pids), name, neuro, pol, sup, child.restart, decoder, outputs)
         proc.energy = open_account(self, proc)  # joules per neuro against its policy's budget (kernel/_energy.py)
         proc.backend = backend
@@ -404,31 +357,9 @@ class Kernel(Lifecycle):
         self._event("neuro.spawned", name, sup.name, pid=proc.pid, version=proc.version, policy=pol.name,
                     sandbox=backend)
         if name in self._recovered:
-            self._redeliver(proc, self._recovered.pop(name))
+            redeliver(self, proc, self._recovered.pop(name))
         self._warn_unenforced(proc)
         return proc
-
-    def _redeliver(self, proc: Process, rows: list[Any]) -> None:
-        """Durable messages a crash left without an outcome go to the neuro's new instance."""
-        for row in rows:
-            env = Envelope(id=row.id, time=row.id / 1e9, sender=row.sender, recipient=proc.name, kind=row.kind,
-                           payload=None, correlation=row.correlation, parent=row.parent, labels=row.labels)
-            letter = Letter(env, row.payload, None, math.inf)
-            try:
-                env.payload = proc.decoder.decode(row.payload)
-                # Its labels are checked as on first delivery, against the policy it has now.
-                why = delivery_refused(proc, row.sender, row.labels, self._event, "a redelivered durable message")
-            except msgspec.ValidationError as e:
-                why = f"redelivery after restart: no longer fits the input type: {e}"
-            if why is not None:
-                letter.accepted_at = 0.0
-                proc.received += 1
-                self._router._dead(proc, letter, why)
-                continue
-            self._router._enqueue(proc, letter)
-        if proc.queue and proc.state is State.RUNNING and not proc.runners:
-            self._router._start_runner(proc)
-        self._event("neuro.redelivered", proc.name, "kernel", count=len(rows))
 
     def _warn_unenforced(self, proc: Process) -> None:
         """Say in the log what this policy asks that this backend cannot enforce."""
@@ -584,40 +515,7 @@ class Kernel(Lifecycle):
         or the error); a hook that raises is a `RemoteError` here, as a handler's error is, and
         does not crash the neuro. `origin` names who asked, for the log."""
         self._check_open()
-        if hook not in CALLABLE_HOOKS:
-            raise ValueError(f"hook must be one of {', '.join(CALLABLE_HOOKS)}, got {brief(hook)}; snapshot, "
-                             "restore and migrate run only within a swap")
-        if not isinstance(origin, str):
-            raise TypeError(f"origin must be a str naming who asked, got {brief(origin)}")
-        await trio.lowlevel.checkpoint()  # always a checkpoint, even for a plain in-process hook
-        proc = self._router.procs.get(name)
-        if proc is None:
-            raise NoSuchNeuro(f"no neuro named {name!r} is running")
-        if proc.state is not State.RUNNING or proc.worker is None:
-            raise NoSuchNeuro(f"{name!r} is {proc.state.value}; its hooks run on a running instance")
-        if hook not in proc.manifest.hooks:
-            how = "async def sleep(self, ctx)" if hook == "sleep" else "def selfcheck(self)"
-            raise NeuroError(f"{name} has no {hook} hook; define `{how}` in its class")
-        args = (KernelContext(self._router, proc),) if hook == "sleep" else ()
-        start = time.perf_counter()
-        try:
-            result = await proc.worker.hook(hook, *args)
-        except Exception as e:
-            seconds = time.perf_counter() - start
-            sandboxed = getattr(e, "error_info", None)  # what the sandbox's worker reported the hook raised
-            if sandboxed is None and proc.backend != "inproc":
-                self._event("hook.done", name, origin, hook=hook, seconds=seconds, ok=False,
-                            error=f"{type(e).__name__}: {e}")
-                raise  # the sandbox failed (its worker died), not the hook's code
-            import traceback
-
-            info = relayed(sandboxed if sandboxed is not None else error_info(e, traceback.format_exc()), name)
-            self._event("hook.done", name, origin, hook=hook, seconds=seconds, ok=False,
-                        error=f"{info.type}: {info.message}")
-            raise RemoteError.from_info(info) from e
-        self._event("hook.done", name, origin, hook=hook, seconds=time.perf_counter() - start, ok=True,
-                    result=_summary(result))
-        return result
+        return await run_hook(self, name, hook, origin)
 
     # -- ctx.kernel: the control capability -------------------------------------------------
 
@@ -674,56 +572,6 @@ class Kernel(Lifecycle):
         """The code of stored `version` (a version or its prefix) of neuro `name`: its files
         as text and its artifacts' hashes. Raises NeuroError when it is not stored."""
         return await _versionops.source(self, name, version)
-
-    def ps(self) -> list[ProcessInfo]:
-        """The process table, in start order; then drop-folder files that do not load (state
-        ``broken``, pid 0), and `error` on a row whose file no longer loads."""
-        rows = [p.info() for p in self._router.procs.values()]
-        if self._drop_folders:
-            from ._dropstate import ps_rows
-
-            rows = ps_rows(self, rows)
-        return rows
-
-    def info(self, name: str) -> ProcessInfo:
-        proc = self._router.procs.get(name)
-        if proc is None:
-            raise NoSuchNeuro(f"no neuro named {name!r} is running")
-        return proc.info()
-
-    async def describe(self, name: str, *, log: bool = True) -> Any:
-        """Everything about running neuro `name` (a `NeuroDetails`, kernel/_info.py): its
-        manifest, input and output types as JSON Schema, the policy in force, backend, origin
-        file, version, the last error the log holds (not read without `log`) and its quota use."""
-        from ._info import describe
-
-        return await describe(self, name, log=log)
-
-    def usage(self) -> list[Any]:
-        """Each neuro's CPU time and memory now (a `ResourceUsage`), from its sandbox's cgroup
-        or its worker's /proc; None figures for a neuro in the kernel's own process."""
-        from ._info import usage
-
-        return usage(self)
-
-    def mailbox_statistics(self, name: str) -> Any:
-        proc = self._router.procs.get(name)
-        if proc is None:
-            raise NoSuchNeuro(f"no neuro named {name!r} is running")
-        return proc.mailbox_statistics()
-
-    def statistics(self) -> KernelStatistics:
-        procs = self._router.procs.values()
-        log = self._eventlog.statistics() if self._eventlog else {"rows_written": 0, "queued": 0}
-        return KernelStatistics(
-            processes=len(procs), running=sum(p.state is State.RUNNING for p in procs),
-            supervisors=len(self._supervisors), accepted=self._router.accepted,
-            handled=self._router.outcomes["handled"], errors=self._router.outcomes["error"],
-            dead_letters=self._router.outcomes["dead"], in_flight=sum(p.in_flight for p in procs),
-            queued=sum(len(p.queue) for p in procs), pending_deadlines=len(self._deadlines),
-            log_rows_written=log["rows_written"], log_rows_queued=log["queued"],
-            log_forced_flushes=log.get("forced_flushes", 0),
-        )
 
     # -- supervision -----------------------------------------------------------------------
 
@@ -805,42 +653,9 @@ class Kernel(Lifecycle):
             self._eventlog.append_event(name, neuro, actor, record)  # type: ignore[arg-type]  # encodes as a dict
         router = self._router
         if router.client_topics or router.neuro_topics:
-            data = _redacted(router, as_dict(record), neuro, actor)
+            data = redacted(router, as_dict(record), neuro, actor)
             event = KernelEvent(time=time.time(), name=name, neuro=neuro, actor=actor, data=data)
             if router.client_topics:  # the kernel's event, whoever its actor: no egress check (nor a flow.refused)
                 router.publish_to_clients(EVENTS_TOPIC, event, actor, by_kernel=True)
             if router.neuro_topics and self._state == "running":
                 self._feed.deliver(event)
-
-
-#: The event fields that may hold a neuro's data (a hook's result, an error's text).
-_DATA_FIELDS = ("result", "error")
-
-
-def _redacted(router: Any, data: dict[str, Any], neuro: str | None, actor: str) -> dict[str, Any]:
-    """`data` as subscribers may see it: what a labelled neuro's hook returned or raised stays in
-    the log (docs/privacy.md), its subscribers only learn that there was something."""
-    held = [f for f in _DATA_FIELDS if data.get(f) is not None]
-    if not held:
-        return data
-    labels: frozenset[str] = frozenset()
-    for name in (neuro, actor):
-        proc = router.procs.get(name) if name is not None else None
-        if proc is not None:
-            labels |= proc.labels
-    if not labels:
-        return data
-    return {**data, **{f: f"<redacted: labelled {', '.join(sorted(labels))}>" for f in held}}
-
-
-def _summary(value: Any, limit: int = 1000) -> Any:
-    """A hook's result as an event can hold it: plain data, or its start as text when long."""
-    if value is None:
-        return None
-    try:
-        data = msgspec.to_builtins(value, enc_hook=repr)
-        text = msgspec.json.encode(data)
-    except Exception:  # noqa: BLE001 - a summary, never an error
-        data = repr(value)
-        text = data.encode()
-    return data if len(text) <= limit else text[:limit].decode("utf-8", "replace") + "..."

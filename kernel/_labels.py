@@ -266,3 +266,23 @@ def lineage_labels(neuro: Any) -> frozenset[str]:
     notes = lineage.get("notes") if isinstance(lineage, dict) else None
     labels = notes.get("labels") if isinstance(notes, dict) else None
     return frozenset(str(x) for x in labels) if labels else NO_LABELS
+
+
+#: The event fields that may hold a neuro's data (a hook's result, an error's text).
+_DATA_FIELDS = ("result", "error")
+
+
+def redacted(router: Any, data: dict[str, Any], neuro: str | None, actor: str) -> dict[str, Any]:
+    """`data` as subscribers may see it: what a labelled neuro's hook returned or raised stays in
+    the log (docs/privacy.md), its subscribers only learn that there was something."""
+    held = [f for f in _DATA_FIELDS if data.get(f) is not None]
+    if not held:
+        return data
+    labels: frozenset[str] = frozenset()
+    for name in (neuro, actor):
+        proc = router.procs.get(name) if name is not None else None
+        if proc is not None:
+            labels |= proc.labels
+    if not labels:
+        return data
+    return {**data, **{f: f"<redacted: labelled {', '.join(sorted(labels))}>" for f in held}}

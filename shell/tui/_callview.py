@@ -33,6 +33,7 @@ class CallView(View):
         self.members: list[Member] = []
         self.member = 0
         self.neuros: list[str] = []
+        self._picked: str | None = None  # set by `pick` until its Select.Changed arrives
         self.last_result: Any = None
         self.last_error: Exception | None = None
 
@@ -66,10 +67,12 @@ class CallView(View):
 
     async def pick(self, name: str) -> None:
         """Make the form for neuro `name` (also what choosing it in the list does)."""
+        if name not in self.neuros:  # asked before the list came (or for a neuro started since)
+            await self.shown()
         select = self.query_one("#call-neuro", Select)
         if select.value != name:
-            select.value = name  # its Changed message builds the form
-            return
+            self._picked = name  # its Changed message comes later: the form is built by then
+            select.value = name
         await self._build(name)
 
     async def _build(self, name: str) -> None:
@@ -127,6 +130,9 @@ class CallView(View):
 
     async def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "call-neuro" and event.value is not Select.NULL:
+            if self._picked == event.value:  # `pick` built it already
+                self._picked = None
+                return
             await self._build(str(event.value))
         elif event.select.id == "call-member" and event.value is not Select.NULL:
             if self.member != event.value:

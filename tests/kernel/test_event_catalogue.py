@@ -174,7 +174,7 @@ def test_a_misspelt_field_names_the_event_the_field_and_the_fix():
     """Data with an unknown field is an EventDataError naming the event, the field and the Struct's fields."""
     with pytest.raises(EventDataError) as caught:
         event_data("neuro.crashed", {"pid": 1, "eror": "boom"})
-    assert ("the data of event 'neuro.crashed' does not fit NeuroCrashed in kernel/_events.py: Object contains "
+    assert ("the data of event 'neuro.crashed' does not fit NeuroCrashed (kernel/_events_*.py): Object contains "
             "unknown field `eror` (its fields: pid, error); fix the emitter, or add the field there with a "
             "default") == str(caught.value)
 
