@@ -2,11 +2,14 @@
 
 One-shot hetero-associative recall: K random +-1 cue -> target pairs in D=32, each shown once,
 recalled from the cue alone; 512 fresh test tasks (test seeds, never drawn in meta-training),
-bit accuracy. The genome is meta-trained here by the neuro's own code (the teacher-forcing
-schedule's stages, Adam on theta alone), then measured beside no plasticity, one-shot
-Hebbian, Oja's rule and the delta rule (their step sizes tuned on training-stream tasks) on the
-same tasks, for every K of the sweep, and on two families held out from meta-training: D=64
-with K=32, and D=32 with K=32 (meta-training sees K from 4 to 24).
+bit accuracy. The genome (a rule family holding Hebbian, Oja and the delta rule, started at
+Hebbian: neuros/learning/plasticity/genome.py) is meta-trained here by the neuro's own code
+(the teacher-forcing schedule's stages, Adam on theta alone), then measured beside no
+plasticity, one-shot Hebbian, Oja's rule and the delta rule (their step sizes tuned on
+training-stream tasks, every rule starting from the cortex's slow weights) and a Miconi-style
+plastic net trained as many steps, on the same tasks, for every K of the sweep, and on two
+families held out from meta-training: D=64 with K=32, and D=32 with K=32 (meta-training sees
+D=32 and K from 4 to 24).
 Also measured: what the built stages of the seed do (confidence, sleep, the recurrence, plastic
 recall). Seeds fixed. Writes bench/results/learning_plasticity.png (meta-loss curve, recall
 against K for every rule).
@@ -29,19 +32,18 @@ HELD_OUT = (64, 32)  # (D, K): a width never meta-trained on; K=32 at D=32 is th
 GOAL_POINTS_K12 = 2.0
 GOAL_K24 = 0.95
 GOAL_HELD_OUT = 1.0
-# Adam steps of the Miconi-style plastic network (a trained baseline): as many as the genome's.
-MICONI_STEPS = 1500
+# Stages of the teacher-forcing schedule (each of the config's steps_per_stage meta-steps).
+STAGES, QUICK_STAGES = 5, 3
 
 
 def _config(quick: bool, dim: int = 32, device: str = "cpu") -> Any:
     from neuro.neuros.learning.plasticity.config import PlasticityConfig
 
-    if quick:
-        # a smoke check of every phase: half its 24 meta-steps in the unit-length warm-up
+    if quick:  # 24 meta-steps: enough to leave the Hebbian start behind, not to finish
         return PlasticityConfig(dim=dim, tasks_per_step=8, steps_per_stage=8, validation_tasks=64, seed=SEED,
-                                device=device, lr=1e-2, homeostasis_warmup=12)
-    return PlasticityConfig(dim=dim, tasks_per_step=16, steps_per_stage=150, validation_tasks=256, seed=SEED,
-                            device=device, lr=1e-2)
+                                device=device)
+    return PlasticityConfig(dim=dim, tasks_per_step=16, steps_per_stage=100, validation_tasks=256, seed=SEED,
+                            device=device)
 
 
 def run(quick: bool) -> Report:
@@ -55,10 +57,11 @@ def run(quick: bool) -> Report:
     from neuro.neuros.learning.plasticity.tasks import VALIDATION_SEED, random_tasks
 
     cfg = _config(quick)
-    stages = 3 if quick else 10
+    stages = QUICK_STAGES if quick else STAGES
     n_test = 128 if quick else 512
     model = PlasticModel(cfg)
     w0 = model.W0.numpy().tobytes()
+    before_k12 = X.genome_accuracy(model, *X.test_tasks(n_test, 12, cfg.dim))[0]  # the Hebbian start
 
     # the K=12 goal on validation tasks (never the test tasks), after every stage
     vc, vt = (torch.from_numpy(a) for a in random_tasks(256, 12, cfg.dim, VALIDATION_SEED + 12))
@@ -78,16 +81,16 @@ def run(quick: bool) -> Report:
     slow_unchanged = w0 == model.W0.numpy().tobytes()
 
     ks = (4, 12, 24, 32) if quick else KS
-    table = X.recall_table(model, ks, cfg.dim, n_test)
+    table = X.recall_table(model, ks, n_test)
     from neuro.neuros.learning.plasticity.miconi import plastic_net_accuracy, train_plastic_net
 
     t0 = time.perf_counter()
-    net = train_plastic_net(cfg, 40 if quick else MICONI_STEPS, seed=SEED)
+    net = train_plastic_net(cfg, model.meta_steps, seed=SEED)  # as many Adam steps as the genome had
     miconi_seconds = time.perf_counter() - t0
     table["miconi"] = {k: plastic_net_accuracy(net, *X.test_tasks(n_test, k, cfg.dim)) for k in ks}
-    held = X.recall_table(model, (HELD_OUT[1],), HELD_OUT[0], n_test)
-    held_genome = _held_out_genome(model, n_test)
-    held["genome"][HELD_OUT[1]] = held_genome
+    with torch.no_grad():
+        held = X.recall_table(X.at_width(model, HELD_OUT[0]), (HELD_OUT[1],), n_test)
+    held_genome = held["genome"][HELD_OUT[1]]
 
     metrics: dict[str, Metric] = {}
     k12, k24 = 12, 24
@@ -115,6 +118,8 @@ def run(quick: bool) -> Report:
         for k in (k12, k24):
             metrics[f"k{k}_{rule}_bit_accuracy"] = Metric(table[rule][k], "bit accuracy")
     metrics["k12_genome_bit_accuracy"] = Metric(table["genome"][k12], "bit accuracy")
+    metrics["k12_genome_before_meta_training_bit_accuracy"] = Metric(
+        before_k12, "bit accuracy", note="the untrained genome (its Hebbian start) on the same test tasks")
 
     # the built stages of the seed, each measured by what it does to recall
     k_stage = k24
@@ -124,9 +129,14 @@ def run(quick: bool) -> Report:
     metrics["settle_1_minus_2_points"] = Metric(100 * (X.variant_accuracy(model, k_stage, n_test, settle_steps=1)
                                                        - base), "points",
                                                 note="the seed's recurrence at recall: 1 step against 2")
-    metrics["plastic_recall_off_minus_on_points"] = Metric(
-        100 * (X.variant_accuracy(model, k_stage, n_test, plastic_recall=False) - base), "points",
-        note="the rule switched off while recalling, against left running")
+    metrics["plastic_recall_on_minus_off_points"] = Metric(
+        100 * (X.variant_accuracy(model, k_stage, n_test, plastic_recall=True) - base), "points",
+        note="the rule left running while recalling (gate 0), against recall reading W only")
+    for name, part, what in (("pulse", "reflect_gain", "the feedback pulse (stage 7) switched off"),
+                             ("mlp", "w_out", "the genome's MLP term switched off")):
+        metrics[f"{name}_off_minus_on_points"] = Metric(
+            100 * (X.ablated_accuracy(model, k_stage, n_test, **{part: 0.0}) - base), "points",
+            note=f"{what} at test time only, K={k_stage}: how much of the rule it is")
     sleep = X.sleep_effect(model, k_stage, n=8 if quick else 64)
     metrics["sleep_replay_minus_before_points"] = Metric(
         100 * (sleep["recall_after_replay"] - sleep["recall_before"]), "points",
@@ -138,37 +148,36 @@ def run(quick: bool) -> Report:
         "platform_note": f"{os.cpu_count()} CPU cores shared with other work, one torch thread",
         "config": {"dim": cfg.dim, "k_min": cfg.k_min, "k_max": cfg.k_max, "tasks_per_step": cfg.tasks_per_step,
                    "steps_per_stage": cfg.steps_per_stage, "stages": stages, "homeostasis": cfg.homeostasis,
-                   "meta_loss": cfg.meta_loss, "teacher_forcing": cfg.teacher_forcing},
+                   "meta_loss": cfg.meta_loss, "teacher_forcing": cfg.teacher_forcing, "lr": cfg.lr,
+                   "reflect_steps": cfg.reflect_steps, "plastic_recall": cfg.plastic_recall},
+        "rule": _rule(model),
         "slow_weights_unchanged": slow_unchanged,
         "recall_against_k": {r: {str(k): v for k, v in row.items()} for r, row in table.items()},
         "held_out": {r: {str(k): v for k, v in row.items()} for r, row in held.items()},
         "stages": curve, "sleep": sleep, "meta_steps": model.meta_steps,
-        "miconi": {"steps": 40 if quick else MICONI_STEPS, "seconds": miconi_seconds,
-                   "eta": float(torch.sigmoid(net.logit_eta))},
+        "miconi": {"steps": model.meta_steps, "seconds": miconi_seconds,
+                   "eta": float(torch.sigmoid(net.logit_eta.detach()))},
     }
-    plots = _plots(model.losses, table, stages, cfg.steps_per_stage, n_test)
+    plots = _plots(model.losses, table, stages, cfg.steps_per_stage, n_test, cfg.meta_loss)
     if torch.cuda.is_available() and not quick:
         _gpu_part()
     return Report(metrics=metrics, extra=extra, plots=plots)
 
 
-def _held_out_genome(model: Any, n: int) -> float:
-    """The genome (a per-synapse rule: any width runs it) in a cortex of the held-out width."""
-    import msgspec
-    import torch
+def _rule(model: Any) -> dict[str, float]:
+    """The meta-learnt rule's linear coefficients, step and feedback pulse (genome.py names them)."""
+    from neuro.neuros.learning.plasticity.genome import COEFFICIENTS
 
-    from neuro.neuros.learning.plasticity import experiments as X
-    from neuro.neuros.learning.plasticity.model import PlasticModel
-
-    dim, k = HELD_OUT
-    wide = PlasticModel(msgspec.structs.replace(model.cfg, dim=dim))
-    wide.genome.load_state_dict(model.genome.state_dict())
-    with torch.no_grad():
-        return X.genome_accuracy(wide, *X.test_tasks(n, k, dim))[0]
+    g = model.genome
+    out = dict(zip(COEFFICIENTS, (float(c) for c in g.coef.detach())))
+    out.update(eta=float(g.eta.detach()), reflect_rate=float(g.reflect_rate.detach()),
+               reflect_gain=float(g.reflect_gain.detach()),
+               mlp_out_norm=float(g.w_out.detach().norm()))  # 0: the MLP adds nothing
+    return out
 
 
 def _plots(losses: list[float], table: dict[str, dict[int, float]], stages: int, per_stage: int,
-           n_test: int) -> list[str]:
+           n_test: int, loss_name: str) -> list[str]:
     try:
         import matplotlib
 
@@ -184,7 +193,7 @@ def _plots(losses: list[float], table: dict[str, dict[int, float]], stages: int,
         a.plot(range(1, len(losses) + 1), smooth, lw=1.5, label=f"running mean ({w})")
     for s in range(1, stages):
         a.axvline(s * per_stage, color="grey", lw=0.4, ls=":")
-    a.set(xlabel="meta-step (dotted: teacher-forcing stages)", ylabel="meta-loss (logistic)", yscale="log",
+    a.set(xlabel="meta-step (dotted: teacher-forcing stages)", ylabel=f"meta-loss ({loss_name})", yscale="log",
           title="outer loop")
     a.legend()
     for rule, row in table.items():
@@ -203,36 +212,50 @@ def _plots(losses: list[float], table: dict[str, dict[int, float]], stages: int,
 
 def _gpu_part() -> None:
     """D=256, K up to 0.5 D, distractors between storing and recalling: learning_plasticity_gpu.json."""
+    write_result("learning_plasticity_gpu", False, _gpu_report())
+
+
+def _gpu_report(dim: int = 256, device: str = "cuda", stages: int = 6, steps: int = 100,
+                ks: tuple[int, ...] = (32, 64, 128), n_test: int = 512, distractors: int = 32,
+                miconi_steps: int = 600) -> Report:
+    """The GPU part's measurements; the sizes are arguments so a test can run it small on a CPU."""
     import msgspec
     import torch
 
     from neuro.neuros.learning.plasticity import experiments as X
     from neuro.neuros.learning.plasticity.miconi import plastic_net_accuracy, train_plastic_net
     from neuro.neuros.learning.plasticity.model import PlasticModel
-    from neuro.neuros.learning.plasticity.rules import RULES, rule_accuracy
+    from neuro.neuros.learning.plasticity.rules import RULES, rule_accuracy, tune
+    from neuro.neuros.learning.plasticity.tasks import TRAIN_SEED, random_tasks
 
-    dim = 256
-    # 8 tasks a step: BPTT keeps (8, 256, 256, 16) activations for each of up to 288 plastic
-    # steps (128 pairs stored, 32 distractors, 128 recalled), about 30 GB.
-    cfg = msgspec.structs.replace(_config(False, dim, "cuda"), k_min=16, k_max=128, distractors=32, tasks_per_step=8,
-                                  steps_per_stage=100, validation_tasks=64)
-    model = PlasticModel(cfg, "cuda")
-    net = train_plastic_net(cfg, 600, seed=SEED, device="cuda")
+    # BPTT keeps a few (16, 256, 256) tensors for each of up to 288 plastic steps (128 pairs
+    # stored, 32 distractors, 128 recalled): a few GB.
+    cfg = msgspec.structs.replace(_config(False, dim, device), k_min=max(1, dim // 16), k_max=dim // 2,
+                                  distractors=distractors, steps_per_stage=steps, validation_tasks=64)
+    model = PlasticModel(cfg, device)
+    net = train_plastic_net(cfg, miconi_steps, seed=SEED, device=device)
     t0 = time.perf_counter()
-    X.meta_train(model, 6)
-    torch.cuda.synchronize()
+    X.meta_train(model, stages)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    metrics: dict[str, Metric] = {"meta_train_seconds": Metric(seconds, "s", note="on the GPU, 6 stages of 100 steps")}
-    for k in (32, 64, 128):
-        cues, targets = (a.cuda() for a in X.test_tasks(512, k, dim))
-        metrics[f"d256_k{k}_genome_bit_accuracy"] = Metric(X.genome_accuracy(model, cues.cpu(), targets.cpu())[0],
-                                                           "bit accuracy", note="32 distractors before recall")
+    metrics: dict[str, Metric] = {
+        "meta_train_seconds": Metric(seconds, "s", note=f"on {device}, {stages} stages of {steps} steps")}
+    W0 = model.W0
+    for k in ks:
+        cues, targets = (a.to(device) for a in X.test_tasks(n_test, k, dim))
+        tuning = [torch.from_numpy(a).to(device)
+                  for a in random_tasks(64, k, dim, TRAIN_SEED + (1 << 30) + (dim << 20) + k)]
+        metrics[f"d{dim}_k{k}_genome_bit_accuracy"] = Metric(
+            X.genome_accuracy(model, cues.cpu(), targets.cpu())[0], "bit accuracy",
+            note=f"{distractors} distractors before recall")
         for rule in RULES[1:]:
-            metrics[f"d256_k{k}_{rule}_bit_accuracy"] = Metric(rule_accuracy(rule, cues, targets), "bit accuracy",
-                                                               note="no distractors (a static rule ignores them)")
-        metrics[f"d256_k{k}_miconi_bit_accuracy"] = Metric(plastic_net_accuracy(net, cues, targets), "bit accuracy",
-                                                           note="no distractors")
-    write_result("learning_plasticity_gpu", False, Report(metrics=metrics))
+            metrics[f"d{dim}_k{k}_{rule}_bit_accuracy"] = Metric(
+                rule_accuracy(rule, cues, targets, tune(rule, *tuning), W0=W0), "bit accuracy",
+                note="no distractors (a static rule ignores them); step tuned on training tasks")
+        metrics[f"d{dim}_k{k}_miconi_bit_accuracy"] = Metric(plastic_net_accuracy(net, cues, targets), "bit accuracy",
+                                                             note="no distractors")
+    return Report(metrics=metrics, extra={"rule": _rule(model)})
 
 
 if __name__ == "__main__":

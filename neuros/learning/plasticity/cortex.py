@@ -1,10 +1,11 @@
 """The inner loop: one lifetime of the cortex, storing pairs and recalling them, in torch.
 
 A lifetime starts its fast weights W at the slow weights W0 (fixed, never trained), then
-    storing pair k:   own = settle(W, c_k);  W <- Norm(W + genome(c_k, t_k, own, W))
+    storing pair k:   W <- Norm(W + genome(W, c_k, post=t_k, drive=W c_k, gate=1))
     recalling cue k:  h_k = settle(W, c_k)   (the answer; the target is not an input)
                       with plastic recall, the rule runs on: post = alpha t_k + (1 - alpha) h_k,
-                      alpha > 0 only in meta-training's teacher-forcing stages, 0 everywhere else
+                      gate = alpha; alpha > 0 only in meta-training's teacher-forcing stages,
+                      0 everywhere else
 settle is the seed's recurrence h_s = tanh(x W + h_{s-1}) from h_0 = 0; Norm is row-wise L2
 (homeostasis, config.homeostasis). Recall of cue k is read before the rule runs on it, so a
 teacher mixed in at recall k can only reach cues after k, and never in validation or test
@@ -41,24 +42,25 @@ def normalise(W: torch.Tensor, mode: str = "unit") -> torch.Tensor:
     return W / (norm + 1e-8) if mode == "unit" else W / torch.clamp(norm, min=1.0)
 
 
-def _update(genome: Any, W: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, own: torch.Tensor,
+def _update(genome: Any, W: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, gate: float,
             homeostasis: str) -> torch.Tensor:
-    return normalise(W + genome(pre, post, own, W), homeostasis)
+    drive = torch.einsum("boi,bi->bo", W, pre)  # the neuron's prediction, before the update
+    return normalise(W + genome(W, pre, post, drive, gate), homeostasis)
 
 
 def store(genome: Any, W: torch.Tensor, cues: torch.Tensor, targets: torch.Tensor, cfg: Any) -> torch.Tensor:
     """W after storing every pair of cues, targets (B, K, D) once, in order, teacher present."""
     for k in range(cues.shape[1]):
-        own = settle(W, cues[:, k], cfg.settle_steps)
-        W = _update(genome, W, cues[:, k], targets[:, k], own, cfg.homeostasis)
+        W = _update(genome, W, cues[:, k], targets[:, k], 1.0, cfg.homeostasis)
     return W
 
 
 def recall(genome: Any, W: torch.Tensor, cues: torch.Tensor, cfg: Any, teacher: torch.Tensor | None = None,
-           alpha: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+           alpha: float = 0.0, plastic: bool | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(responses (B, K, D), their drives (B, K, D), W after) for cues (B, K, D) shown one by
     one. With plastic recall the rule runs after each answer on post = alpha * teacher +
-    (1 - alpha) * answer; `teacher` is read only when alpha > 0 (meta-training's forcing stages)."""
+    (1 - alpha) * answer; `teacher` is read only when alpha > 0 (meta-training's forcing stages).
+    `plastic` overrides cfg.plastic_recall (the distractors' delay always runs the rule)."""
     if alpha > 0 and teacher is None:
         raise ValueError("teacher forcing (alpha > 0) needs the teacher's targets")
     out, drives = [], []
@@ -66,9 +68,9 @@ def recall(genome: Any, W: torch.Tensor, cues: torch.Tensor, cfg: Any, teacher: 
         h, u = settle(W, cues[:, k], cfg.settle_steps, drive=True)  # (B, Do): read before any update on this cue
         out.append(h)
         drives.append(u)
-        if cfg.plastic_recall:
+        if cfg.plastic_recall if plastic is None else plastic:
             post = h if alpha <= 0 else alpha * teacher[:, k] + (1 - alpha) * h
-            W = _update(genome, W, cues[:, k], post, h, cfg.homeostasis)
+            W = _update(genome, W, cues[:, k], post, max(alpha, 0.0), cfg.homeostasis)
     return torch.stack(out, 1), torch.stack(drives, 1), W
 
 
@@ -80,6 +82,6 @@ def lifetime(genome: Any, W0: torch.Tensor, cues: torch.Tensor, targets: torch.T
     W = store(genome, W, cues, targets, cfg)
     if cfg.distractors:  # a delay of random cues, the rule running on its own responses
         noise = torch.randint(0, 2, (cues.shape[0], cfg.distractors, cues.shape[2]), device=cues.device)
-        _, _, W = recall(genome, W, noise.to(cues.dtype) * 2 - 1, cfg)
+        _, _, W = recall(genome, W, noise.to(cues.dtype) * 2 - 1, cfg, plastic=True)
     responses, drives, _ = recall(genome, W, cues, cfg, teacher=targets if alpha > 0 else None, alpha=alpha)
     return (responses, drives) if drive else responses

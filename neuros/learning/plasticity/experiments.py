@@ -16,7 +16,7 @@ from . import metatrain
 from .rules import RULES, bit_accuracy, rule_accuracy, tune
 from .tasks import TEST_SEED, TRAIN_SEED, random_tasks
 
-__all__ = ["meta_train", "test_tasks", "recall_table", "confidence_auroc", "sleep_effect", "variant_accuracy"]
+__all__ = ["meta_train", "test_tasks", "recall_table", "at_width", "ablated_accuracy", "confidence_auroc", "sleep_effect", "variant_accuracy"]
 
 
 def test_tasks(n: int, k: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,17 +51,31 @@ def genome_accuracy(model: Any, cues: torch.Tensor, targets: torch.Tensor) -> tu
     return bit_accuracy(torch.from_numpy(h), targets), h
 
 
-def recall_table(model: Any, ks: tuple[int, ...], dim: int, n: int) -> dict[str, dict[int, float]]:
-    """Bit accuracy against K for the genome and every baseline, on the same test tasks."""
+def recall_table(model: Any, ks: tuple[int, ...], n: int) -> dict[str, dict[int, float]]:
+    """Bit accuracy against K for the genome and every baseline, on the same test tasks of the
+    model's width, every rule starting from the model's slow weights W0."""
+    dim = model.cfg.dim
     table: dict[str, dict[int, float]] = {"genome": {}, **{r: {} for r in RULES}}
+    W0 = model.W0.cpu()
     for k in ks:
         cues, targets = test_tasks(n, k, dim)
-        table["genome"][k] = genome_accuracy(model, cues, targets)[0] if dim == model.cfg.dim else float("nan")
-        W0 = model.W0 if dim == model.cfg.dim else torch.randn(dim, dim) * model.cfg.w0_scale / dim ** 0.5
+        table["genome"][k] = genome_accuracy(model, cues, targets)[0]
         for rule in RULES:
             eta = tune(rule, *_tuning_tasks(k, dim))
             table[rule][k] = rule_accuracy(rule, cues, targets, eta, W0=W0)
     return table
+
+
+def at_width(model: Any, dim: int) -> Any:
+    """A model of width `dim` running `model`'s genome (a per-synapse rule runs at any width),
+    with its own slow weights from the same seed."""
+    import msgspec
+
+    from .model import PlasticModel
+
+    wide = PlasticModel(msgspec.structs.replace(model.cfg, dim=dim), model.device)
+    wide.genome.load_state_dict(model.genome.state_dict())
+    return wide
 
 
 def variant_accuracy(model: Any, k: int, n: int, **changes: Any) -> float:
@@ -75,6 +89,21 @@ def variant_accuracy(model: Any, k: int, n: int, **changes: Any) -> float:
         return genome_accuracy(model, *test_tasks(n, k, saved.dim))[0]
     finally:
         model.cfg = saved
+
+
+def ablated_accuracy(model: Any, k: int, n: int, **params: float) -> float:
+    """The genome's test bit accuracy at K=k with some of theta's tensors set to a value for the
+    measurement only (for example reflect_gain=0: the feedback pulse off; w_out=0: the MLP off)."""
+    saved = {name: getattr(model.genome, name).detach().clone() for name in params}
+    try:
+        with torch.no_grad():
+            for name, value in params.items():
+                getattr(model.genome, name).fill_(value)
+        return genome_accuracy(model, *test_tasks(n, k, model.cfg.dim))[0]
+    finally:
+        with torch.no_grad():
+            for name, value in saved.items():
+                getattr(model.genome, name).copy_(value)
 
 
 def confidence_auroc(model: Any, k: int, n: int) -> float:

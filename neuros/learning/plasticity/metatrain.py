@@ -1,7 +1,8 @@
 """The outer loop: theta meta-trained by backprop through unrolled lifetimes (BPTT through the rule).
 
-The first `homeostasis_warmup` meta-steps run the cortex with unit-length rows whatever the
-config's homeostasis (see config.py: from a random start under "cap" the rule collapses).
+The genome starts at the Hebbian rule (genome.py), so meta-training starts at the baseline
+and moves theta only where the meta-loss falls. The first `homeostasis_warmup` meta-steps (0
+by default) run the cortex with unit-length rows whatever the config's homeostasis.
 
 One meta-gradient step draws `tasks_per_step` tasks (K uniform in [k_min, k_max], from the
 training seed stream, or from an inline bank of episodes), runs each lifetime (store every
@@ -10,9 +11,11 @@ not in the optimiser and carry no gradient, so meta-training changes them in no 
 compares them bit for bit).
 
 Scheduled teacher forcing: a job of S stages runs stage k at alpha_k = 1 - k / (S - 1); in
-its lifetimes the recall phase's post activity is alpha_k * target + (1 - alpha_k) * own
-response, so early stages let the rule run at recall with a teacher beside it and the last
-stage runs it as every validation and test does, with none (alpha = 0). The answer to cue k
+its lifetimes (with plastic recall on; off, recall runs no rule and alpha has nothing to
+reach) the recall phase's post activity is alpha_k * target + (1 - alpha_k) * own response,
+and the rule's teacher gate is alpha_k, so early stages let the rule run at recall with a
+teacher beside it and the last stage runs it as every validation and test does, with none
+(alpha = 0). The answer to cue k
 is read before the rule runs on cue k, so the teacher never scores itself; validation always
 runs at alpha = 0 on fresh tasks from the validation seed stream.
 """
@@ -29,6 +32,10 @@ import torch.nn.functional as F
 from . import cortex
 from .rules import bit_accuracy
 from .tasks import TRAIN_SEED, VALIDATION_SEED, random_tasks
+
+# The "scaled" meta-loss's sharpness: a right bit one RMS drive from 0 costs softplus(-4) = 0.018,
+# a wrong one at least 0.69, so the loss is mostly the wrong bits'.
+SCALED_SHARPNESS = 4.0
 
 __all__ = ["alpha_at", "lr_at", "draw_tasks", "meta_step", "fit_stage", "validate", "meta_loss"]
 
@@ -65,6 +72,9 @@ def meta_loss(responses: torch.Tensor, drives: torch.Tensor, targets: torch.Tens
     saturated bit still gets a gradient, where tanh's flat end gives MSE almost none)."""
     if kind == "mse":
         return ((responses - targets) ** 2).mean()
+    if kind == "scaled":  # margins relative to each task's drive size: growing W buys nothing
+        rms = drives.pow(2).mean(dim=(1, 2), keepdim=True).add(1e-8).sqrt()
+        return F.softplus(-SCALED_SHARPNESS * targets * drives / rms).mean()
     return F.softplus(-targets * drives).mean()
 
 

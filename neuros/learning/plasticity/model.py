@@ -26,7 +26,7 @@ class PlasticModel:
     def __init__(self, cfg: PlasticityConfig, device: Any = "cpu") -> None:
         self.cfg = cfg
         self.device = torch.device(device)
-        self.genome = Genome(cfg.genome_hidden, cfg.eta, seed=cfg.seed).to(self.device)
+        self.genome = Genome(cfg.genome_hidden, cfg.eta, seed=cfg.seed, reflect_steps=cfg.reflect_steps).to(self.device)
         g = torch.Generator().manual_seed(cfg.seed + 1)
         w0 = torch.randn(cfg.dim, cfg.dim, generator=g) * cfg.w0_scale / math.sqrt(cfg.dim)  # (D, D)
         self.W0 = w0.to(self.device)  # slow weights: a plain tensor, outside every optimiser

@@ -12,7 +12,7 @@ The protocol (jobs, Status while training, checkpoints, Resume, weights by refer
     Evaluate  episodes (N, K, D): fresh lifetimes (store, then recall from the cue alone)
               with the one-shot Hebbian and delta rules on the same episodes beside them;
               pairs (B, D): recall of the served memory
-    Snapshot  the genome, the slow weights, the memory and the buffer, format version 1
+    Snapshot  the genome, the slow weights, the memory and the buffer, format version 2
     sleep     prune weak synapses, replay the episodic buffer (consolidate.py)
 
 Importing this module costs no torch: torch and the model load inside the methods.
@@ -32,7 +32,7 @@ __all__ = ["PlasticityNeuro"]
 
 
 class PlasticityNeuro(Learner):
-    """Meta-learns a local plasticity rule (a genome MLP at every synapse) for one-shot recall."""
+    """Meta-learns a local plasticity rule (a genome started at Hebbian) for one-shot recall."""
 
     name = "learning.plasticity"
 
@@ -58,8 +58,8 @@ class PlasticityNeuro(Learner):
             capabilities=["gpu", "sleep", "online"], input_shape=[dim] if dim else None,
             output_shape=[dim] if dim else None, datasets=[STREAM, "assoc-d32-k12", "assoc-d32-k24", "assoc-d64-k32"],
             weight_format=FORMAT, weight_version=VERSION,
-            summary="a cortex whose fast weights change by a meta-learnt local rule (a genome MLP at every "
-                    "synapse); Train meta-trains the rule, Step stores +-1 cue -> target pairs once, Predict "
+            summary="a cortex whose fast weights change by a meta-learnt local rule (a genome whose family "
+                    "holds Hebbian, Oja and the delta rule, started at Hebbian); Train meta-trains the rule, Step stores +-1 cue -> target pairs once, Predict "
                     "recalls from the cue alone; any assoc-d<D>-k<K> family is known")
 
     # ------------------------------------------------------------------------- data

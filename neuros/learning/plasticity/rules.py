@@ -1,7 +1,8 @@
 """The hand-written rules the genome is measured against, on the same tasks (torch, no grad).
 
-Each stores K pairs once, in order, into W (B, D, D) starting from zero (no plasticity starts
-from the slow weights W0), and recalls sign(W c):
+Each stores K pairs once, in order, into W (B, D, D) starting from the slow weights W0 when
+given (the bench gives the cortex's, so the genome and every rule break ties alike) and from
+zero otherwise, and recalls sign(W c):
     none     W = W0: no plasticity (chance, about 0.5)
     hebbian  dW = eta * t c^T, one shot (eta does not change the recalled signs)
     oja      dW_ij = eta * t_i (c_j - t_i W_ij)  (Oja's rule with the post clamped to the target)
@@ -32,9 +33,10 @@ def store_with(rule: str, cues: torch.Tensor, targets: torch.Tensor, eta: float 
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; known: {', '.join(RULES)}")
     step = eta / D
+    start = torch.zeros(B, D, D, dtype=cues.dtype, device=cues.device) if W0 is None else W0.expand(B, D, D)
     if rule == "hebbian":
-        return torch.einsum("bko,bki->boi", targets, cues) * step
-    W = torch.zeros(B, D, D, dtype=cues.dtype, device=cues.device)
+        return start + torch.einsum("bko,bki->boi", targets, cues) * step
+    W = start.clone()
     for k in range(K):
         c, t = cues[:, k], targets[:, k]  # (B, D)
         if rule == "oja":

@@ -1,12 +1,14 @@
 """The plasticity weight format, its version and its migration. numpy and msgspec only.
 
-Version 1 (current): msgpack map ``{"config": {...PlasticityConfig fields}, "tensors": {name:
+Version 2 (current): msgpack map ``{"config": {...PlasticityConfig fields}, "tensors": {name:
 {"shape", "dtype", "data"}}, "buffer": [[cue bits], [target bits]], "meta_steps": n}`` with
-tensors the genome's (``genome.w_in`` (4, H), ``genome.b_in``, ``genome.w_out``,
-``genome.b_out``, ``genome.log_eta``), the slow weights ``W0`` (D, D) and the current memory
-``memory`` (D, D): the fast weights the last lifetime left. Raw little-endian float32.
-A version above VERSION is refused (it comes from newer code); there is no older one yet, so
-`migrate` only checks.
+tensors the genome's (``genome.coef`` (6,), ``genome.w_in`` (3, H), ``genome.b_in`` (H,),
+``genome.w_out`` (H, 2), ``genome.log_eta``, ``genome.reflect_rate``, ``genome.reflect_gain``),
+the slow weights ``W0`` (D, D) and the current memory ``memory`` (D, D): the fast weights the
+last lifetime left. Raw little-endian float32.
+Version 1 held the first build's genome, a per-synapse MLP of another rule family: there is
+no rule of this family it maps to, so it is refused with what to do (meta-train anew). A
+version above VERSION is refused too (it comes from newer code).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .config import PlasticityConfig
 __all__ = ["FORMAT", "VERSION", "encode", "decode", "migrate"]
 
 FORMAT = "learning.plasticity"
-VERSION = 1
+VERSION = 2
 
 
 def _arr(a: Any) -> dict[str, Any]:
@@ -58,8 +60,8 @@ def decode(w: Weights) -> tuple[PlasticityConfig, dict[str, Any], tuple[list, li
         tensors = {k: _unarr(v) for k, v in doc["tensors"].items()}
     except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError, ValueError) as e:
         raise ValueError(f"learning.plasticity weights version {w.version} are damaged: {e}") from None
-    missing = sorted({"W0", "memory", "genome.w_in", "genome.b_in", "genome.w_out", "genome.b_out",
-                      "genome.log_eta"} - set(tensors))
+    missing = sorted({"W0", "memory", "genome.coef", "genome.w_in", "genome.b_in", "genome.w_out",
+                      "genome.log_eta", "genome.reflect_rate", "genome.reflect_gain"} - set(tensors))
     if missing:
         raise ValueError(f"learning.plasticity weights lack {', '.join(missing)}")
     return cfg, tensors, (doc["buffer"][0], doc["buffer"][1]), int(doc["meta_steps"])
@@ -74,6 +76,9 @@ def migrate(w: Weights | Any) -> tuple[Weights, int | None]:
     if w.version > VERSION:
         raise ValueError(f"plasticity weights version {w.version} are newer than this code reads ({VERSION}); "
                          "upgrade the learner")
+    if w.version == 1:
+        raise ValueError("plasticity weights version 1 hold the first build's genome (a per-synapse MLP of "
+                         "another rule family) and cannot be carried over: meta-train a new genome (Train)")
     if w.version < 1:
         raise ValueError(f"plasticity weights version {w.version} do not exist (the first is 1)")
     return w, None

@@ -16,6 +16,14 @@ from neuro.neuros.learning.plasticity.model import PlasticModel  # noqa: E402
 
 SMALL = PlasticityConfig(dim=8, k_min=2, k_max=4, genome_hidden=4, tasks_per_step=4, steps_per_stage=3,
                          validation_tasks=8, device="cpu", lr=1e-2)
+PLASTIC = msgspec.structs.replace(SMALL, plastic_recall=True)  # the rule runs on while recalling
+
+
+def _recall_time_rule(model):
+    """Give the genome a rule at gate 0 (no teacher): at its Hebbian start it has none."""
+    with torch.no_grad():
+        model.genome.coef[2] = 1.0  # r_post
+    return model
 
 
 def _t(a):
@@ -45,24 +53,25 @@ def test_meta_steps_on_one_batch_lower_its_meta_loss():
 
 def test_recall_is_the_same_whatever_the_teacher_says_when_alpha_is_zero():
     """At alpha = 0 (validation, test) recall reads no target: random teachers change nothing."""
-    model = PlasticModel(SMALL)
+    model = _recall_time_rule(PlasticModel(PLASTIC))
     cues, targets = map(_t, tasks.random_tasks(3, 4, 8, seed=1))
-    W = cortex.store(model.genome, model.W0.expand(3, 8, 8).clone(), cues, targets, SMALL)
     with torch.no_grad():
-        plain, _, _ = cortex.recall(model.genome, W, cues, SMALL)
-        other, _, _ = cortex.recall(model.genome, W, cues, SMALL, teacher=-targets, alpha=0.0)
+        W = cortex.store(model.genome, model.W0.expand(3, 8, 8).clone(), cues, targets, PLASTIC)
+        plain, _, _ = cortex.recall(model.genome, W, cues, PLASTIC)
+        other, _, _ = cortex.recall(model.genome, W, cues, PLASTIC, teacher=-targets, alpha=0.0)
     assert torch.equal(plain, other)
 
 
 def test_the_answer_to_a_cue_is_read_before_a_teacher_can_reach_it():
     """With the teacher fully on at recall, the first cue's answer still equals the untaught one."""
-    model = PlasticModel(SMALL)
+    model = _recall_time_rule(PlasticModel(PLASTIC))
     cues, targets = map(_t, tasks.random_tasks(2, 3, 8, seed=2))
     W = model.W0.expand(2, 8, 8).clone()
     with torch.no_grad():
-        taught, _, _ = cortex.recall(model.genome, W, cues, SMALL, teacher=targets, alpha=1.0)
-        untaught, _, _ = cortex.recall(model.genome, W, cues, SMALL)
+        taught, _, _ = cortex.recall(model.genome, W, cues, PLASTIC, teacher=targets, alpha=1.0)
+        untaught, _, _ = cortex.recall(model.genome, W, cues, PLASTIC)
     assert torch.equal(taught[:, 0], untaught[:, 0])
+    assert not torch.equal(taught[:, 1:], untaught[:, 1:])  # the teacher did reach the later cues
 
 
 def test_teacher_forcing_falls_from_one_to_zero_over_the_stages():
@@ -105,7 +114,7 @@ def test_homeostasis_holds_every_row_at_unit_length_or_below(mode, low, high):
 
 def test_distractors_make_a_delay_that_the_rule_runs_through():
     """With distractor cues between storing and recalling, the answers differ from a lifetime without."""
-    model = PlasticModel(SMALL)
+    model = _recall_time_rule(PlasticModel(SMALL))
     cues, targets = tasks.random_tasks(4, 3, 8, seed=6)
     torch.manual_seed(0)
     plain, _ = model.lifetimes(cues, targets)

@@ -100,8 +100,8 @@ def test_snapshot_and_restore_by_hash_bring_back_the_genome_and_the_memory(tmp_p
     before, ref = answers[2], answers[3]
     answers2, _ = _run(tmp_path, P.Train(epochs=1, options=TINY, wait=True), P.Restore(hash=ref.hash),
                        P.Predict(x=x))
-    assert (P.WeightsRef, "learning.plasticity", 1) == (type(ref), ref.format, ref.format_version)
-    assert (1, None) == (answers2[1].version, answers2[1].migrated_from)
+    assert (P.WeightsRef, "learning.plasticity", 2) == (type(ref), ref.format, ref.format_version)
+    assert (2, None) == (answers2[1].version, answers2[1].migrated_from)
     assert before.y == answers2[2].y
 
 
@@ -123,7 +123,7 @@ def test_describe_lists_recall_its_options_capabilities_and_families(tmp_path):
     assert {"homeostasis", "teacher_forcing", "steps_per_stage", "prune_fraction"} <= options.keys()
     assert ["recall", "off"] == options["teacher_forcing"].choices
     assert "Row-wise L2" in options["homeostasis"].help
-    assert ("learning.plasticity", 1, "assoc-d32-k12") == (d.weight_format, d.weight_version, d.datasets[1])
+    assert ("learning.plasticity", 2, "assoc-d32-k12") == (d.weight_format, d.weight_version, d.datasets[1])
 
 
 @pytest.mark.parametrize("msg, says", [
@@ -177,5 +177,5 @@ def test_the_learner_is_installed_under_its_entry_point():
 
     entry = installed()["plasticity"]
     assert ("neuro.neuros.learning.plasticity.neuro:PlasticityNeuro",
-            "Meta-learns a local plasticity rule (a genome MLP at every synapse) for one-shot recall.") == (
+            "Meta-learns a local plasticity rule (a genome started at Hebbian) for one-shot recall.") == (
         entry.spec, entry.description)

@@ -41,12 +41,14 @@ def test_weights_round_trip_every_tensor_the_buffer_and_the_step_count():
 def test_newer_or_foreign_weights_are_refused_with_what_to_do():
     """A version above the current one, or another learner's format, is a ValueError saying so."""
     w = _model_with_memory().to_weights()
-    with pytest.raises(ValueError, match="newer than this code reads \\(1\\); upgrade the learner"):
-        W.migrate(msgspec.structs.replace(w, version=2))
+    with pytest.raises(ValueError, match="newer than this code reads \\(2\\); upgrade the learner"):
+        W.migrate(msgspec.structs.replace(w, version=3))
+    with pytest.raises(ValueError, match="version 1 hold the first build's genome .* meta-train a new genome"):
+        W.migrate(msgspec.structs.replace(w, version=1))
     with pytest.raises(ValueError, match="these weights are 'learning.eqprop', not 'learning.plasticity'"):
         W.migrate(msgspec.structs.replace(w, format="learning.eqprop"))
     with pytest.raises(ValueError, match="are damaged"):
-        W.decode(Weights(format=W.FORMAT, version=1, data=b"\x01\x02"))
+        W.decode(Weights(format=W.FORMAT, version=2, data=b"\x01\x02"))
 
 
 def test_sleep_prunes_the_weakest_share_and_replays_the_buffer():
