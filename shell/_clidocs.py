@@ -33,26 +33,28 @@ Every command takes the output options, before or after the command: `neuro --js
 
 - **table** (the default): columns named as the JSON keys; times as local dates
   (`2026-12-02 07:31:05.123`); cut to the terminal's width (or `$COLUMNS`), whole with `--wide`
-  or when the output is a pipe or a file. States and errors are coloured on a terminal, never
-  in a pipe, under `NO_COLOR` or with `--color never`.
+  or when the output is a pipe or a file. Names, ids and states are never cut, nor a last
+  `error` column (a broken file's file:line): it runs on past the edge. States and errors are
+  coloured on a terminal, never in a pipe, under `NO_COLOR` or with `--color never`.
 - **--json**: one JSON document (a listing is a list of objects; times are epoch seconds). An
   error is one object on stdout too: `{{"error": {{"type", "message", "hint", "exit_code"}}}}`,
   with `data` (the error's own fields) and, for a neuro's error, `cause` (type, message,
   traceback, neuro, path).
 - **--jsonl**: one JSON object per line, what follow modes (`logs -f`, `subscribe`) stream.
-- **--csv**: a header row, then one row per item.
+- **--csv**: a header row, then one row per item, with the columns a table shows only with
+  `--wide` (`ps`: busy_time, energy).
 - **-q / --quiet**: names or ids only, one per line, for `xargs` and shell loops.
 
 ```console
 $ neuro ps
-pid  name  state    version   policy   sandbox  mailbox  received  handled  errors  dead  restarts  busy_s
----  ----  -------  --------  -------  -------  -------  --------  -------  ------  ----  --------  ------
-1    echo  running  986d1123  trusted  inproc   0/4096   0         0        0       0     0         0.0
+pid  name  state    version   policy   sandbox  mailbox  received  handled  errors  dead_letters  restarts  error
+---  ----  -------  --------  -------  -------  -------  --------  -------  ------  ------------  --------  -----
+1    echo  running  986d1123  trusted  inproc   0/4096   0         0        0       0             0
 $ neuro ps -q
 echo
 $ neuro --csv ps
-pid,name,state,version,policy,sandbox,mailbox,received,handled,errors,dead,restarts,busy_s
-1,echo,running,986d1123,trusted,inproc,0/4096,0,0,0,0,0,0.0
+pid,name,state,version,policy,sandbox,mailbox,received,handled,errors,dead_letters,restarts,busy_time,energy,error
+1,echo,running,986d1123,trusted,inproc,0/4096,0,0,0,0,0,0.0,0 J est,
 $ neuro ps -q | xargs -n1 neuro restart
 ```
 

@@ -280,28 +280,33 @@ def _message_grep(pattern: Any) -> Callable[[Any, Any, Any], bool]:
 # -- when: --since and --until ---------------------------------------------------------------
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# journalctl's spellings of the units (`10 min ago`, `2 hours ago`), singular.
+_UNIT_WORDS = {"sec": "s", "second": "s", "min": "m", "minute": "m", "hour": "h", "day": "d", "week": "w"}
 _DAYS = {"today": 0, "yesterday": -1, "tomorrow": 1}
 
 
 def parse_when(text: str, now: float | None = None) -> float:
     """A moment, as epoch seconds: `now`, `today`, `yesterday`, `tomorrow` (local midnight), an
-    age (`30s`, `5m`, `2h`, `1d`, `1w`, also `5m ago` and `-5m`), a time today (`12:30`,
-    `12:30:05`), an ISO date or date and time (`2026-12-01`, `2026-12-01 12:30`,
-    `2026-12-01T12:30:05+01:00`; local time without a zone), or epoch seconds. ValueError
-    saying what it takes otherwise."""
+    age (`30s`, `5m`, `2h`, `1d`, `1w`, also `5m ago`, `-5m` and journalctl's `10 min ago` or
+    `2 hours ago`), a time today (`12:30`, `12:30:05`), an ISO date or date and time
+    (`2026-12-01`, `2026-12-01 12:30`, `2026-12-01T12:30:05+01:00`; local time without a
+    zone), or epoch seconds. ValueError saying what it takes otherwise."""
     import time
 
     now = time.time() if now is None else now
     word = text.strip().lower()
     age = word.removesuffix(" ago").removeprefix("-").strip()
+    number = age.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = age[len(number):]
+    unit = _UNIT_WORDS.get(unit.removesuffix("s") if len(unit) > 1 else unit, unit)
     try:
         if word == "now":
             return now
         if word in _DAYS:
             t = time.localtime(now)
             return time.mktime((t.tm_year, t.tm_mon, t.tm_mday + _DAYS[word], 0, 0, 0, 0, 0, -1))
-        if age[-1:] in _UNITS and age[:-1].replace(".", "", 1).isdigit():
-            return now - float(age[:-1]) * _UNITS[age[-1]]
+        if unit in _UNITS and number.strip().replace(".", "", 1).isdigit():
+            return now - float(number) * _UNITS[unit]
         if word.replace(".", "", 1).isdigit() and len(word.split(".")[0]) > 6:  # not a bare "2026"
             return float(word)
         if word[:2].isdigit() and word[2:3] == ":":  # a time of day: today's

@@ -65,7 +65,8 @@ OPTIONS: tuple[tuple[tuple[str, ...], str, Any, str], ...] = (
     (("-n", "--lines", "--limit"), "lines", lines_value,
      "show the newest N rows (`all`: every row; default: 100 for logs, 10 for tail)"),
     (("--since", "-S"), "since", parse_when,
-     "rows from this time on: 5m, 2h, 1d (ages), today, yesterday, 12:30, 2026-12-01, 2026-12-01T12:30, epoch"),
+     "rows from this time on: 5m, 2h, 1d, '10 min ago' (ages), today, yesterday, 12:30, 2026-12-01, "
+     "2026-12-01T12:30, epoch"),
     (("--until", "-U"), "until", parse_when, "rows before this time (the same forms as --since)"),
     (("-g", "--grep"), "grep", str,
      "rows whose payload (as JSON), outcome reason or error match this regular expression; "

@@ -92,9 +92,14 @@ def _width(args: Any) -> int | None:
     return None  # a pipe or a file: every cell whole, for grep and friends
 
 
+# Columns a narrow terminal never cuts: a cut name or id cannot be pasted into the next command.
+WHOLE_COLUMNS = frozenset({"pid", "id", "name", "state", "outcome"})
+
+
 def _fit(widths: list[int], floors: list[int], limit: int) -> list[int]:
     """Narrow the widest columns until a row fits `limit`, none below its floor (its header,
-    up to 10 characters): a table too wide even then wraps rather than turn into `a…  b…`."""
+    or its widest cell in WHOLE_COLUMNS): a table too wide even then wraps rather than turn
+    into `a…  b…`."""
     widths = list(widths)
     while sum(widths) + 2 * (len(widths) - 1) > limit:
         room = [i for i in range(len(widths)) if widths[i] > floors[i]]
@@ -114,14 +119,18 @@ def _table(rows: list[dict[str, Any]], args: Any) -> None:
     cells = [[_cell(c, r.get(c)) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
     limit = _width(args)
+    # A last column `error` (ps: a broken file's file:line) is never cut: it runs on past the
+    # edge, and the columns before it are fitted as if it were as wide as its header.
+    spill = cols[-1] == "error"
     if limit is not None:
-        widths = _fit(widths, [min(len(c), 10) for c in cols], limit)
+        floors = [widths[i] if c in WHOLE_COLUMNS else len(c) for i, c in enumerate(cols)]
+        widths = _fit(widths[:-1] + [len(cols[-1])] if spill else widths, floors, limit)
     paint_states = "state" in cols or "outcome" in cols
     lines = [cols, ["-" * w for w in widths], *cells]
     for j, line in enumerate(lines):
         out = []
         for i, (text, w) in enumerate(zip(line, widths)):
-            if len(text) > w:
+            if len(text) > w and not (spill and i == len(cols) - 1):
                 text = text[:w - 1] + "…"
             padded = text.ljust(w) if i < len(cols) - 1 else text
             if j >= 2 and paint_states and cols[i] in ("state", "outcome"):
@@ -198,9 +207,9 @@ def ps_row(p: dict[str, Any]) -> dict[str, Any]:
     return {"pid": p["pid"], "name": p["name"], "state": p["state"], "version": p["version"][:8],
             "policy": p["policy"], "sandbox": p["sandbox"], "mailbox": f"{p['mailbox']}/{p['mailbox_capacity']}",
             "received": p["received"], "handled": p["handled"], "errors": p["errors"],
-            "dead": p["dead_letters"], "restarts": p["restarts"], "busy_s": round(p["busy_time"], 3),
+            "dead_letters": p["dead_letters"], "restarts": p["restarts"], "busy_time": round(p["busy_time"], 3),
             "energy": energy_cell(p),
-            "error": p.get("error", "")}  # a broken drop file's file:line (whole with --wide)
+            "error": p.get("error", "")}  # a broken drop file's file:line (never cut: _table)
 
 
 def energy_cell(p: dict[str, Any]) -> str:
@@ -221,9 +230,13 @@ def print_ps(rows: list[dict[str, Any]], args: Any) -> None:
         print_rows(rows, args)
         return
     table = [ps_row(p) for p in rows]
-    # Energy against a budget is shown whenever a neuro has one; every neuro's joules (mostly
-    # estimated) with --wide, so the default table still fits a terminal.
-    if not (getattr(args, "wide", False) or any(p.get("energy_budget") for p in rows)):
+    # A table shows energy whenever a neuro has a budget for it, busy time and every neuro's
+    # joules (mostly estimated) with --wide, so the default table still fits a terminal; CSV
+    # is for scripts and keeps every column.
+    if output_of(args) == "table" and not getattr(args, "wide", False):
+        budgets = any(p.get("energy_budget") for p in rows)
         for row in table:
-            del row["energy"]
+            del row["busy_time"]
+            if not budgets:
+                del row["energy"]
     print_rows(table, args)

@@ -210,9 +210,23 @@ def is_not_found(e: Exception) -> bool:
     """Whether `e` says that something the user named does not exist (exit 5)."""
     if isinstance(e, LookupError) or type(e).__name__ in NOT_FOUND_TYPES:
         return True
-    # The version store raises a plain NeuroError for an unknown version (kernel/_versions.py
-    # `match`); until it has a type of its own, its wording marks it.
-    return type(e).__name__ == "NeuroError" and " has no versions matching " in str(e)
+    # The kernel raises these under general types (kernel/_versions.py `match`, _versionops.py
+    # `rollback`, _control_ops.py `resolve_neuro`); until they have types of their own, their
+    # wording marks them.
+    return any(words in str(e) for words in _NOT_FOUND_WORDING.get(type(e).__name__, ()))
+
+
+_NOT_FOUND_WORDING = {
+    "NeuroError": (" has no versions matching ", " has no earlier version to roll back to"),
+    "ManifestError": ("cannot import module ", " has no neuro class "),
+}
+
+
+def is_usage(e: Exception) -> bool:
+    """Whether `e` is a mistake in what the user typed (exit 2): a state folder that cannot be
+    one, or a NEURO argument that names no neuro at all (`neuro spawn 'bad name'`)."""
+    return type(e).__name__ == "StateFolderError" or (
+        type(e).__name__ == "ManifestError" and str(e).startswith("cannot tell which neuro "))
 
 
 def walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = (), help: str | None = None) -> Any:
@@ -308,6 +322,7 @@ def _full_main(argv: list[str]) -> int:
     parser = shell_parser() if argv[:1] == ["shell"] else _parser()
     try:
         args, extra = parser.parse_known_args(argv)
+        extra = _trailing_words(_chosen(parser, args), args, extra)
         if extra:  # say so with the usage of the (sub)command they were given to
             _chosen(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as e:
@@ -327,6 +342,18 @@ def _full_main(argv: list[str]) -> int:
         except SystemExit as e:
             return int(e.code or EXIT_USAGE)
     return _run(run, args)
+
+
+def _trailing_words(parser: argparse.ArgumentParser, args: argparse.Namespace, extra: list[str]) -> list[str]:
+    """`neuro call echo --timeout 3 text=5`: argparse closes a PAYLOAD... list at the first
+    option, so the words after it come back unrecognised. They belong to the command's last
+    positional when that one takes many; what is left (unknown flags) is returned."""
+    last = [a for a in parser._actions if not a.option_strings and not isinstance(a, argparse._SubParsersAction)]
+    if not extra or not last or last[-1].nargs not in ("*", "+"):
+        return extra
+    words = [w for w in extra if w == "-" or not w.startswith("-")]
+    setattr(args, last[-1].dest, [*(getattr(args, last[-1].dest, None) or []), *words])
+    return [w for w in extra if w not in words]
 
 
 def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
@@ -361,8 +388,7 @@ def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
         return _fail(args, e.type, e.message, "see the daemon's output in $NEURO_HOME/daemon.out", code)
     except neuro.NeuroError as e:
         cause = e.cause if isinstance(e, neuro.RemoteError) else None
-        code = EXIT_NOT_FOUND if is_not_found(e) else EXIT_USAGE if type(e).__name__ == "StateFolderError" \
-            else EXIT_FAILED
+        code = EXIT_NOT_FOUND if is_not_found(e) else EXIT_USAGE if is_usage(e) else EXIT_FAILED
         return _fail(args, type(e).__name__, str(e), _hint(e), code, cause=cause)
     except KeyboardInterrupt:
         return 130

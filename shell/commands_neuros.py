@@ -15,7 +15,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     from .cli import add, neuro_name, seconds, whole_number
 
     ps = add(sub, "ps", common, help="the process table, with counters", example="neuro ps --json", run=_ps,
-             description="The process table, with counters. With --watch it is redrawn every --interval seconds "
+             description="The process table, with counters (--wide adds busy_time and energy; --json gives each "
+                         "process's whole record). With --watch it is redrawn every --interval seconds "
                          "(like `watch`), with each neuro's CPU (cpu_percent: % of one core over the last "
                          "interval) and memory (resident bytes), read from its sandbox's cgroup where it has "
                          "one, else from /proc of its worker's processes; a neuro in the daemon's own process "
@@ -132,7 +133,10 @@ def _deadline(text: str) -> float:
     """`--timeout` of send and call: more than 0 seconds, or `inf` (a deadline of 0 has passed)."""
     from .cli import seconds
 
-    value = seconds(text)
+    try:
+        value = seconds(text)
+    except argparse.ArgumentTypeError:  # NaN or negative: this command's own wording, which says > 0
+        value = 0.0
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number of seconds > 0 (or inf for none), got {text!r}")
     return value

@@ -131,10 +131,11 @@ NOT_FOUND = [
     ["rollback", "echo", "--version", "ffff"], ["spawn", "/no/such/neuro.py"], ["trace", "12345"],
     ["policy", "show", "nope"], ["policy", "check", "/no/such/policy.toml"],
     ["log", "vacuum", "--log", "/no/such/log.db"], ["run", "/no/such/script.py"],
+    ["spawn", "no_such_module:Thing"], ["spawn", "neuro.neuros.echo:NoSuchClass"], ["rollback", "echo"],
 ]
 
 
-@pytest.mark.parametrize("args", NOT_FOUND, ids=lambda a: " ".join(a[:2]))
+@pytest.mark.parametrize("args", NOT_FOUND, ids=lambda a: " ".join(a))
 def test_what_does_not_exist_is_exit_5_in_every_command(shared, args):
     """A neuro, version, policy, message or file that does not exist: exit 5, one error line."""
     done = bare(*args, "--home", shared.home)
@@ -154,6 +155,7 @@ def test_not_found_under_json_carries_exit_code_5(shared, args):
     ["new", "Bad Name", "--dir", "{tmp}"],
     ["demo", "--calls", "0"],
     ["stop", "echo", "--timeout", "-1"],
+    ["spawn", "not a neuro"],
 ])
 def test_a_bad_name_or_value_is_exit_2_in_every_command(shared, tmp_path, args):
     """A bad name or value is a usage error (2) wherever it is given: `new` and `spawn` alike."""

@@ -45,11 +45,25 @@ def test_jsonl_prints_one_object_per_line_with_the_json_keys(shared):
     assert [p["name"] for p in as_list] == [json.loads(line)["name"] for line in lines]
 
 
-def test_csv_has_the_tables_columns_and_one_row_per_process(shared):
-    """`ps --csv`: a header of the table's column names, then one row per process."""
-    table = neuro_cmd("ps", home=shared.home, env={"COLUMNS": "300"}).stdout
+def test_csv_has_the_wide_tables_columns_and_one_row_per_process(shared):
+    """`ps --csv`: a header of the column names `ps --wide` shows, then one row per process."""
+    table = neuro_cmd("ps", "--wide", home=shared.home).stdout
     rows = list(csv.reader(io.StringIO(neuro_cmd("ps", "--csv", home=shared.home).stdout)))
     assert (table_header(table), ["echo"]) == (rows[0], [r[rows[0].index("name")] for r in rows[1:]])
+
+
+@pytest.mark.parametrize("args, rows", [
+    (["ps", "--wide"], lambda doc: doc), (["daemon", "status"], lambda doc: doc["neuros"]),
+    (["logs", "--list-boots"], lambda doc: doc), (["logs", "--wide"], lambda doc: doc),
+])
+def test_a_tables_columns_are_named_as_its_json_keys(shared, args, rows):
+    """Each column of `ps`, `daemon status`'s neuros, `logs --list-boots` and `logs` is a key
+    of the same command's --json records (dead_letters, not dead)."""
+    neuro_cmd("call", "echo", "text=hi", home=shared.home)
+    keys = set(rows(json.loads(neuro_cmd(*args, "--json", home=shared.home).stdout))[0])
+    lines = neuro_cmd(*args, home=shared.home).stdout.splitlines()
+    header = lines[next(i for i, line in enumerate(lines) if line.startswith("---")) - 1]  # the first table's
+    assert [] == [column for column in header.split() if column not in keys]
 
 
 def test_quiet_prints_versions_whole(shared):

@@ -80,6 +80,17 @@ def test_a_broken_file_shows_in_ps_and_its_fix_is_logged(daemon):
         "broken" in table, call(home), [e["data"]["file"] for e in events(home, "drop.fixed")])
 
 
+def test_a_terminal_too_narrow_for_the_row_still_shows_the_name_and_the_whole_file_line(daemon):
+    """COLUMNS=120: the other lines fit, the broken row keeps `decho.py` and its error whole,
+    running on past the edge rather than cut to `/tmp/n…`."""
+    path = save(daemon.home, "v1", extra="\nclass Oops(\n")
+    line = path.read_text().splitlines().index("class Oops(") + 1
+    lines = neuro_cmd("ps", home=daemon.home, env={"COLUMNS": "120"}).stdout.splitlines()
+    row = next(text for text in lines if "broken" in text)
+    assert ("decho.py", True, True, [True, True]) == (
+        row.split()[1], len(row) > 120, f"{path}:{line}: syntax error" in row, [len(text) <= 120 for text in lines[:2]])
+
+
 def test_a_neuro_whose_new_version_breaks_keeps_serving_with_the_error_shown(daemon):
     """The last good version serves; its ps row carries the error until the file is fixed."""
     home = daemon.home

@@ -88,7 +88,8 @@ def test_n_all_and_reverse(written, empty_home):
 
 def test_since_and_until_take_dates_words_and_ages(written, empty_home):
     """--until and --since with an ISO local time split the log where it was written;
-    `yesterday` and `5m` ages include everything, `--until yesterday` nothing."""
+    `yesterday` and `1h` ages include everything, `--until yesterday` nothing; journalctl's
+    `2 hours ago` and `10 min ago` read as ages too."""
     path, marks = written
     iso = dt.datetime.fromtimestamp(marks["mid"]).isoformat()
     before = logs(path, "--until", iso, "-n", "all", "--neuro", "echo", home=empty_home)
@@ -98,8 +99,9 @@ def test_since_and_until_take_dates_words_and_ages(written, empty_home):
     everything = len(marks["all"])
     counts = [len(logs(path, *when, "-n", "all", home=empty_home))
               for when in (("--since", "yesterday"), ("--since", "1h"), ("--until", "yesterday"),
-                           ("--since", "1h ago", "--until", "tomorrow"))]
-    assert [everything, everything, 0, everything] == counts
+                           ("--since", "1h ago", "--until", "tomorrow"), ("--since", "2 hours ago"),
+                           ("--until", "10 min ago"))]
+    assert [everything, everything, 0, everything, everything, 0] == counts
 
 
 def test_a_bad_date_is_a_usage_error_saying_the_forms(empty_home, written):

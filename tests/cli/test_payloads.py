@@ -91,7 +91,18 @@ def test_send_types_its_payload_too(neuros):
 def test_a_timeout_must_be_positive(home, command, timeout):
     """--timeout 0, negative or NaN is a usage error (exit 2), before anything is sent."""
     done = neuro_cmd(command, "echo", "text=hi", "--timeout", timeout, home=home)
-    assert (2, True) == (done.returncode, "--timeout" in done.stderr)
+    assert (2, True) == (done.returncode, f"expected a number of seconds > 0 (or inf for none), got '{timeout}'"
+                         in done.stderr), done.stderr
+
+
+def test_payload_words_after_an_option_are_still_the_payload(neuros):
+    """`call echo --timeout 3 text=hi` and `call counter key=c --json amount=2`: the words after
+    the option join the payload, and an unknown flag among them is still named."""
+    after = run_json("call", "echo", "--timeout", "3", "text=hi", home=neuros)["reply"]
+    split = run_json("call", "counter", "key=c", "--timeout", "3", "amount=2", home=neuros)["reply"]
+    wrong = run_json("call", "echo", "--timout", "3", "text=hi", home=neuros, code=2)["error"]
+    assert ({"text": "hi"}, {"key": "c", "total": 2}, True) == (
+        after, split, wrong["message"].startswith("unrecognized arguments: --timout"))
 
 
 def test_an_infinite_timeout_is_accepted(neuros):
