@@ -15,12 +15,13 @@ it looks at the running neuros:
   and the deferred calls (new traces) are dreamt of again.
 
 One job runs at a time (background work yields to interactive work). Its MLP training
-pauses while interactive calls wait in any mailbox and keeps to the policy's CPU share
-(dream/_governor.py).
+pauses while interactive calls wait (queued, being handled, or arrived since the last look at
+the process table) and keeps to the policy's CPU share (dream/_governor.py).
 """
 
 from __future__ import annotations
 
+import collections
 import os
 import time
 import uuid
@@ -35,7 +36,7 @@ from ._budget import JobEnergy
 from ._distil import Rejected, _ensure_teacher, distil, teacher_name
 from ._governor import run_governed
 from ._jobs import END_EVENTS, DreamCancel, DreamJobs, DreamReply, DreamRun, DreamStatus, Job, jobs_from_events
-from ._kernelside import _event, dream_settings, job_account
+from ._kernelside import _event, caller, job_account
 from ._settings import DreamSettings
 
 __all__ = ["Dream", "DREAM_NAME"]
@@ -69,6 +70,8 @@ class Dream(sdk.Neuro):
         self.drift_after: dict[str, int] = {}
         self.ticks = 0
         self.errors: dict[str, str] = {}  # neuro -> why its last look failed
+        self.waiting: collections.Counter[str | None] = collections.Counter()  # who waits in a DreamRun
+        self.received: dict[str, int] = {}  # neuro -> messages it had received at the last look
         self.folder = os.environ.get("NEURO_DREAM_DIR") or os.path.join(
             os.environ.get("NEURO_HOME") or os.path.join(os.path.expanduser("~"), ".neuro"), "dream")
 
@@ -79,7 +82,12 @@ class Dream(sdk.Neuro):
         if isinstance(msg, DreamRun):
             job = await self._start(ctx, msg.name, "run")
             if msg.wait:
-                await self.done[job.id].wait()
+                who = caller(ctx)  # a neuro waiting for this dream must not hold its trainer paused
+                self.waiting[who] += 1
+                try:
+                    await self.done[job.id].wait()
+                finally:
+                    self.waiting[who] -= 1
             return DreamReply(job=job)
         if isinstance(msg, DreamCancel):
             job = self._find(msg.job)
@@ -140,10 +148,10 @@ class Dream(sdk.Neuro):
         """The trigger that fired for the neuro of process row `row`, or None."""
         k = ctx.kernel
         name = row.name
-        raw = dream_settings(ctx, name)
+        raw, hooks = await _manifest_of(k, name)
         last = self.last.get(name)
         if raw is None:
-            if row.handled and (last is None or row.handled > last["handled"]) and await self._has_sleep(k, name):
+            if row.handled and (last is None or row.handled > last["handled"]) and "sleep" in hooks:
                 if last is None or now - last["time"] >= DreamSettings().every:
                     return "schedule"
             return None
@@ -177,12 +185,6 @@ class Dream(sdk.Neuro):
             return "idle"
         return None
 
-    async def _has_sleep(self, k: Any, name: str) -> bool:
-        try:
-            return "sleep" in (await k.describe(name, log=False)).manifest.get("hooks", [])
-        except sdk.NeuroError:
-            return False
-
     async def _drift(self, ctx: sdk.Context, name: str) -> bool:
         """Whether the cascade serving `name` defers more than it should (a ``dream.drift`` event)."""
         k = ctx.kernel
@@ -209,7 +211,8 @@ class Dream(sdk.Neuro):
     # -- jobs -------------------------------------------------------------------------------
 
     def _running(self, name: str) -> Job | None:
-        return next((j for j in self.jobs.values() if j.neuro == name and j.state == "running"), None)
+        """The job of `name` not yet done (one that ended is done once its end is recorded)."""
+        return next((j for j in self.jobs.values() if j.neuro == name and not self.done[j.id].is_set()), None)
 
     async def _start(self, ctx: sdk.Context, name: str, trigger: str) -> Job:
         running = self._running(name)
@@ -227,7 +230,7 @@ class Dream(sdk.Neuro):
         assert self.lock is not None
         try:
             async with self.lock:  # one dream at a time
-                raw = dream_settings(ctx, job.neuro)
+                raw, _ = await _manifest_of(ctx.kernel, job.neuro)
                 account = job_account(ctx, job.neuro)  # its neuro's energy.per_dream_job, if any (dream/_budget.py)
                 energy = JobEnergy(ctx, job, account) if account is not None else None
                 if raw is None:
@@ -277,11 +280,19 @@ class Dream(sdk.Neuro):
              result=_summary(result))
 
     async def _busy(self, ctx: sdk.Context) -> bool:
-        """Whether interactive calls wait in a mailbox (any neuro's but background ones')."""
+        """Whether interactive calls wait: queued in a mailbox, being handled (their callers wait
+        for the answer) or arrived since the last look (a plain in-process handler answers in its
+        caller's task: only its counter shows it), at any neuro but background ones and those
+        waiting for a dream."""
+        busy = False
         for row in await ctx.kernel.ps():
-            if row.mailbox and row.name != ctx.name and row.policy not in ("dream", "background"):
-                return True
-        return False
+            if row.policy in ("dream", "background") or row.name == ctx.name:
+                continue
+            seen = self.received.get(row.name)
+            self.received[row.name] = row.received
+            if row.mailbox or row.in_flight > self.waiting[row.name] or (seen is not None and row.received > seen):
+                busy = True
+        return busy
 
     def _share(self, ctx: sdk.Context) -> float:
         share = getattr(ctx.resources, "cpu_share", 0.0) or 0.0
@@ -307,7 +318,7 @@ class Dream(sdk.Neuro):
     async def _status(self, ctx: sdk.Context) -> dict[str, Any]:
         watched = []
         for row in await ctx.kernel.ps():
-            raw = dream_settings(ctx, row.name)
+            raw, _ = await _manifest_of(ctx.kernel, row.name)
             if raw is not None and not row.name.endswith(".teacher"):
                 last = self.last.get(row.name)
                 watched.append({"neuro": row.name, "cascade": bool(raw.get("cascade")), "settings": raw,
@@ -315,6 +326,16 @@ class Dream(sdk.Neuro):
         running = [msgspec.to_builtins(j) for j in self.jobs.values() if j.state == "running"]
         return {"tick": self.TICK, "ticks": self.ticks, "watching": watched, "running": running, "errors": self.errors,
                 "jobs": len(self.jobs), "folder": self.folder}
+
+
+async def _manifest_of(k: Any, name: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The checked ``dream`` settings of running neuro `name` and its hooks, as its manifest
+    says through ``ctx.kernel.describe`` (None and none once it is no longer running)."""
+    try:
+        manifest = (await k.describe(name, log=False)).manifest
+    except sdk.NeuroError:  # not running (any more), or a drop-folder row that did not load
+        return None, []
+    return manifest.get("dream"), list(manifest.get("hooks", ()))
 
 
 async def _newest_id(ctx: sdk.Context, name: str) -> int:

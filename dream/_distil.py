@@ -40,6 +40,8 @@ __all__ = ["distil", "Rejected", "teacher_name"]
 
 # How many held-out inputs the student is timed on (the median is taken).
 TIMED_INPUTS = 200
+# The MLP's Adam learning rate (cosine-annealed over its steps; full batches: dream/_trainer.py).
+LEARNING_RATE = 1e-2
 # A cascade's replay figure may fall this far below the student's own held-out agreement.
 CASCADE_REPLAY_SLACK = 0.05
 
@@ -63,6 +65,7 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
     k = ctx.kernel
     name = job.neuro
     figures: dict[str, float] = {}
+    job.figures = figures  # live while it runs (`neuro dream status`): its trainer's steps so far
     try:
         details = await k.describe(name, log=False)
         history = await k.versions(name)
@@ -273,13 +276,14 @@ async def _train_mlp(ctx: Any, plan: Plan, xtr: Any, ytr: Any, settings: DreamSe
         np.savez(inp, x=(xtr - s["mean_x"]) / s["std_x"], y=(ytr - s["mean_y"]) / s["std_y"],
                  reg=np.asarray(reg_cols, dtype=np.int64),
                  cats=np.asarray([[start, size] for _, start, size in cats], dtype=np.int64).reshape(-1, 2),
-                 hidden=np.asarray(settings.hidden, dtype=np.int64), steps=settings.steps, seed=0, lr=3e-3,
+                 hidden=np.asarray(settings.hidden, dtype=np.int64), steps=settings.steps, seed=0, lr=LEARNING_RATE,
                  loss=settings.loss)
         losses: list[float] = []
 
         def on_line(line: str) -> None:
             parts = line.split()
             if len(parts) == 3 and parts[0] == "step":
+                figures["steps"] = float(parts[1])
                 losses.append(float(parts[2]))
 
         stats = await governed([sys.executable, "-m", "neuro.dream._trainer", inp, out], on_line)

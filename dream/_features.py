@@ -19,6 +19,7 @@ travels inside the student's generated code and its weights' file.
 
 from __future__ import annotations
 
+import functools
 import math
 import zlib
 from typing import Any
@@ -79,6 +80,8 @@ class Plan:
         self.outputs: list[dict[str, Any]] = data["outputs"]
         self.input_title: str = data["input_title"]
         self.output_title: str = data["output_title"]
+        self._heads: tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]] | None = None
+        self.by_name = {f["name"]: f for f in self.outputs}
 
     # -- widths ---------------------------------------------------------------------------
 
@@ -92,6 +95,11 @@ class Plan:
 
     def heads(self) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
         """(regression blocks, category heads), each (field, start, size) in the output vector."""
+        if self._heads is None:  # fixed by the plan; each answer reads them
+            self._heads = self._layout()
+        return self._heads
+
+    def _layout(self) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
         regs, cats, at = [], [], 0
         for f in self.outputs:
             if f["kind"] in ("number", "integer", "vector"):
@@ -185,7 +193,7 @@ class Plan:
         fields: dict[str, Any] = {}
         confidence = 1.0
         regs, cats = self.heads()
-        by_name = {f["name"]: f for f in self.outputs}
+        by_name = self.by_name
         for name, start, size in regs:
             f = by_name[name]
             if f["kind"] == "vector":
@@ -235,6 +243,7 @@ def plan_from_schemas(input_schema: dict[str, Any], output_schema: dict[str, Any
             seen = sorted({int(r[f["name"]]) for r in read})
             if len(seen) <= MAX_INT_CATEGORIES:
                 f.update(kind="enum", values=seen, item="integer")
+        plan._heads = None  # laid out again with those categories
     return plan
 
 
@@ -263,7 +272,16 @@ def _get(value: Any, f: dict[str, Any]) -> Any:
     return getattr(value, name, f.get("default"))
 
 
+@functools.lru_cache(maxsize=4096)  # a router sees the same requests again and again
+def _hashed_cached(text: str) -> tuple[float, ...]:
+    return tuple(_hashed_row(text))
+
+
 def _hashed(text: str) -> list[float]:
+    return list(_hashed_cached(text))
+
+
+def _hashed_row(text: str) -> list[float]:
     """Character 3-grams and words of `text`, counted into `TEXT_BUCKETS` by crc32 (stable
     across processes, unlike `hash`), scaled to unit length."""
     text = f" {text.lower()} "

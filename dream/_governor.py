@@ -4,9 +4,10 @@ than its CPU share (architecture invariant 5).
 `run_governed` runs a child process (the MLP trainer, dream/_trainer.py) and steers it
 through its stdin, which the trainer reads between steps:
 
-- ``share F`` once: after each step the trainer rests so its work keeps to F of one core;
-- ``pause`` while `busy()` says interactive calls wait in a mailbox, ``go`` once none wait
-  (checked every `POLL` seconds): the trainer waits between two steps;
+- ``share F`` once: after each step the trainer rests so its CPU time keeps to F of one core;
+- ``pause`` while `busy()` says interactive calls wait (the daemon's `_busy`: queued, being
+  handled or newly arrived), ``go`` once none do (checked every `POLL` seconds): the trainer
+  waits between two steps, or before it imports torch;
 - with `on_cpu`, the trainer's CPU seconds (from /proc, every `METER_EVERY` seconds) go to
   it as they are used; what it raises (a job over its energy budget) kills the trainer and
   is raised by `run_governed`.

@@ -1,27 +1,28 @@
-"""What the dream daemon needs of the kernel that `ctx.kernel` does not offer yet, in one place.
+"""What the dream daemon needs of the kernel that `ctx.kernel` does not offer, in one place.
 
-The dream daemon acts on the kernel through `ctx.kernel` (describe, messages, events, versions,
-spawn, swap, stop, hook, ps). Two things are not there, so they are read here from the
-kernel's own context object, and only here, as the net runner does (nets/_kernelside.py):
+The dream daemon acts on the kernel through `ctx.kernel` (describe, which carries each
+neuro's ``dream`` settings and hooks; messages, events, versions, spawn, swap, stop, hook,
+ps). What is not there is read here from the kernel's own context object, and only here, as
+the net runner does (nets/_kernelside.py):
 
 - `_event(name, neuro, ctx, **data)`: a ``dream.*`` event into the log, checked against the
   catalogue (kernel/_events.py), as the kernel's own events are;
-- `dream_settings(ctx, name)`: the checked ``dream = {...}`` of a running neuro's manifest
-  (``describe`` gives its hooks and schemas, not this field);
+- `caller(ctx)`: who sent the message being handled (a neuro waiting in a ``DreamRun`` must
+  not count as interactive work the trainer waits for, or the dream would never end);
 - `distill_hook(ctx, name)`: the neuro's own `distill` classmethod, if it has one (it returns
   its student and loss as settings: ``{"student": "mlp", "hidden": [128], "loss": "huber"}``);
 - `job_account(ctx, name)`: the kernel's energy account for one dream job of the neuro,
-  against its policy's ``energy.per_dream_job`` (dream/_budget.py).
+  against its policy's ``energy.per_dream_job`` (dream/_budget.py), a live kernel object.
 
-Each falls back to what works anywhere (no event; no settings) when the context is not the
-kernel's. A ctx.kernel op for each would remove this module.
+Each falls back to what works anywhere (no event; no caller; no hook; no account) when the
+context is not the kernel's. A ctx.kernel op for each would remove this module.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["_event", "dream_settings", "distill_hook", "job_account"]
+__all__ = ["_event", "caller", "distill_hook", "job_account"]
 
 
 def _event(name: str, neuro: str | None, ctx: Any, **data: Any) -> None:
@@ -33,16 +34,9 @@ def _event(name: str, neuro: str | None, ctx: Any, **data: Any) -> None:
         event(name, neuro, ctx.name, **data)
 
 
-def dream_settings(ctx: Any, name: str) -> dict[str, Any] | None:
-    proc = _proc(ctx, name)
-    manifest = getattr(proc, "manifest", None)
-    if manifest is None:
-        return None
-    if hasattr(manifest, "dream"):
-        return manifest.dream
-    from ._settings import check_dream  # a manifest from before the field: read the class's own
-
-    return check_dream(getattr(proc.neuro, "dream", None), f"neuro {name}")
+def caller(ctx: Any) -> str | None:
+    """The sender of the message the handler of `ctx` is handling (None outside the kernel)."""
+    return getattr(getattr(ctx, "_current", None), "sender", None)
 
 
 def distill_hook(ctx: Any, name: str) -> Any:

@@ -34,6 +34,7 @@ class Model:
         self.lo, self.hi = arrays["lo_x"], arrays["hi_x"]
         span = self.hi - self.lo
         self.lo_ok, self.hi_ok = self.lo - BOX_MARGIN * span, self.hi + BOX_MARGIN * span
+        self.box_lo, self.box_hi = self.lo_ok.tolist(), self.hi_ok.tolist()
         self.mean_y, self.std_y = arrays["mean_y"], arrays["std_y"]
         self.temperature = float(arrays["temperature"])
         n = sum(1 for k in arrays if k.startswith("w"))
@@ -41,6 +42,14 @@ class Model:
         regs, cats = plan.heads()
         self.reg_cols = [c for _, start, size in regs for c in range(start, start + size)]
         self.cat_cols = [c for _, start, size in cats for c in range(start, start + size)]
+        # For answers: the input scaling folded into the first layer, and the outputs' scaling
+        # as one multiply-add, so one input costs a few small numpy operations.
+        (w0, b0), rest = self.layers[0], self.layers[1:]
+        self.raw_layers = [(w0 / self.std_x[:, None], b0 - (self.mean_x / self.std_x) @ w0), *rest]
+        width = w0.shape[1] if not rest else rest[-1][0].shape[1]
+        self.out_mul, self.out_add = np.ones(width), np.zeros(width)
+        self.out_mul[self.reg_cols], self.out_add[self.reg_cols] = self.std_y[self.reg_cols], self.mean_y[self.reg_cols]
+        self.out_mul[self.cat_cols] = self.temperature
 
     @classmethod
     def from_bytes(cls, plan: Plan, data: bytes) -> Model:
@@ -69,13 +78,22 @@ class Model:
     def scale(self, rows: Any) -> Any:
         return (rows - self.mean_x) / self.std_x
 
+    def _raw_outputs(self, rows: Any) -> Any:
+        """`outputs` of unscaled input rows (N, D) or one row (D,)."""
+        h = rows
+        last = len(self.raw_layers) - 1
+        for i, (w, b) in enumerate(self.raw_layers):
+            h = h @ w + b
+            if i < last:
+                h = self.np.tanh(h)
+        return h * self.out_mul + self.out_add
+
     def answer(self, msg: Any) -> tuple[dict[str, Any], float, bool]:
         """The answer to one input, its confidence, and whether the input is inside the box
         the training inputs filled."""
-        row = self.np.asarray(self.plan.features(msg), dtype=self.np.float64)
-        inside = bool(((row >= self.lo_ok) & (row <= self.hi_ok)).all())
-        out = self.outputs(self.scale(row[None, :]))[0]
-        fields, confidence = self.plan.answer(out)
+        values = self.plan.features(msg)
+        inside = all(lo <= v <= hi for v, lo, hi in zip(values, self.box_lo, self.box_hi))  # few: no numpy
+        fields, confidence = self.plan.answer(self._raw_outputs(self.np.asarray(values, dtype=self.np.float64)).tolist())
         return fields, confidence, inside
 
     def answers(self, rows: Any) -> list[tuple[dict[str, Any], float, bool]]:
@@ -83,7 +101,7 @@ class Model:
         np = self.np
         rows = np.asarray(rows, dtype=np.float64)
         inside = ((rows >= self.lo_ok) & (rows <= self.hi_ok)).all(axis=1)
-        out = self.outputs(self.scale(rows))
+        out = self._raw_outputs(rows).tolist()
         return [(*self.plan.answer(o), bool(i)) for o, i in zip(out, inside)]
 
 

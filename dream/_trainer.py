@@ -15,6 +15,10 @@ from __future__ import annotations
 import os
 import sys
 
+# Up to this many training rows, each step uses them all; past it, a random batch of BATCH.
+FULL_BATCH = 4096
+BATCH = 256
+
 
 class _Control:
     """What the daemon says on stdin: ``pause``, ``go``, ``share F``. Its end (EOF: the daemon
@@ -48,18 +52,39 @@ class _Control:
             time.sleep(0.2)
         os._exit(1)
 
-    def step_done(self, seconds: float) -> None:
-        """Wait while paused; rest so the work keeps to its CPU share."""
+    def step_done(self, cpu: float, wall: float) -> None:
+        """Wait while paused; while something else wants the CPU, rest so the step's `cpu`
+        seconds (its thread's CPU clock) keep to the share of the wall time it took with the
+        rest. Under contention a step already took longer than its CPU: it rests only what is
+        missing. A share is a weight, as a cgroup's CPU weight is: on an idle machine the
+        trainer takes the core nobody asks for (resting then only made a dream slower)."""
         import time
 
-        if self.share < 1.0:
-            time.sleep(seconds * (1.0 - self.share) / self.share)
+        if self.share < 1.0 and contended():
+            rest = cpu / self.share - wall
+            if rest > 0:
+                time.sleep(rest)
         self.running.wait()
+
+
+def contended(stat: str = "/proc/stat") -> bool:
+    """Whether more threads are runnable now than this process may run on (this one counts):
+    the kernel's own count (`procs_running`). Where it cannot be read, always (keep the share)."""
+    try:
+        with open(stat, "rb") as f:
+            for line in f:
+                if line.startswith(b"procs_running "):
+                    return int(line.split()[1]) > len(os.sched_getaffinity(0))
+    except (OSError, ValueError, AttributeError):
+        pass
+    return True
 
 
 def train(inp: str, out: str, control: _Control | None = None) -> None:
     import time
 
+    if control is not None:
+        control.running.wait()  # importing torch takes seconds of CPU: not while calls wait
     import numpy as np
     import torch
 
@@ -85,27 +110,29 @@ def train(inp: str, out: str, control: _Control | None = None) -> None:
     net = torch.nn.Sequential(*layers)
     opt = torch.optim.Adam(net.parameters(), lr=float(data["lr"]))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    batch = min(len(x), 256)
+    full = len(x) <= FULL_BATCH  # every row each step: no sampling noise, so it fits closer
+    labels = [y[:, start:start + size].argmax(dim=1) for start, size in cats]  # (N,) per head
     gen = torch.Generator().manual_seed(seed)
     print("ready", flush=True)  # torch is in: training steps follow
     for step in range(1, steps + 1):
-        began = time.perf_counter()
-        idx = torch.randint(0, len(x), (batch,), generator=gen)
-        out_b = net(x[idx])  # (B, K)
-        loss = torch.zeros(())
-        if reg:
-            loss = loss + loss_fn(out_b[:, reg], y[idx][:, reg])
-        for start, size in cats:
-            target = y[idx][:, start:start + size].argmax(dim=1)
+        began, began_cpu = time.perf_counter(), time.thread_time()
+        if full:
+            xb, yb, lb = x, y, labels
+        else:
+            idx = torch.randint(0, len(x), (BATCH,), generator=gen)
+            xb, yb, lb = x[idx], y[idx], [t[idx] for t in labels]
+        out_b = net(xb)  # (B, K)
+        loss = loss_fn(out_b[:, reg], yb[:, reg]) if reg else torch.zeros(())
+        for (start, size), target in zip(cats, lb):
             loss = loss + torch.nn.functional.cross_entropy(out_b[:, start:start + size], target)
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         if control is not None:
-            control.step_done(time.perf_counter() - began)
+            control.step_done(time.thread_time() - began_cpu, time.perf_counter() - began)
         if step % 50 == 0 or step == steps:
-            print(f"step {step} {float(loss):.6g}", flush=True)
+            print(f"step {step} {loss.item():.6g}", flush=True)
     arrays = {}
     dense = [m for m in net if isinstance(m, torch.nn.Linear)]
     for i, m in enumerate(dense):

@@ -104,6 +104,7 @@ async def describe(kernel: Any, name: str, *, log: bool = True) -> NeuroDetails:
         "policy_overrides": dict(m.policy_overrides), "subscribe": list(m.subscribe), "hooks": list(m.hooks),
         "is_async": m.is_async, "artifacts": list(m.artifacts),
         "replay": getattr(proc.neuro, "replay", 0), "replay_tolerance": getattr(proc.neuro, "replay_tolerance", 0.0),
+        "dream": m.dream,  # its checked opt-in to dreaming (docs/dream.md), read by the dream daemon
     }
     history = kernel._store_versions.history(m.name, proc.version)
     live = [v for v in history if v.version == proc.version]

@@ -43,3 +43,15 @@ def points(n: int, seed: int = 0, lo: float = 0.0, hi: float = 3.0):
 async def feed(k, name: str, msgs) -> list:
     return [await k.call(name, m) for m in msgs]
 
+
+
+async def wait_training(k) -> dict | None:
+    """Wait until the dream daemon's running job is at its train stage; that job's row (None:
+    no job runs any more)."""
+    from neuro.dream import DreamStatus
+
+    while True:
+        running = (await k.call("dream", DreamStatus())).status["running"]
+        if not running or running[0]["stage"] == "train":
+            return running[0] if running else None
+        await trio.sleep(0.02)

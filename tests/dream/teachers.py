@@ -116,3 +116,12 @@ class Sleeper(sdk.Neuro):
     async def sleep(self, ctx) -> dict:
         self.slept += 1
         return {"slept": self.slept}
+
+
+class BoxedSummer(Summer):
+    """The same slow linear teacher in a sandbox process of its own: interactive load on a core
+    the kernel's process does not use (bench/dream.py saturates both cores with it)."""
+
+    name = "boxed-summer"
+    sandbox = "process"
+    dream = None

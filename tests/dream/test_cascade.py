@@ -9,7 +9,7 @@ import trio
 import neuro
 from neuro import LogReader
 from neuro.dream import DreamRun, DreamStatus, start
-from tests.dream.conftest import QuickDream, feed, points, trio_test
+from tests.dream.conftest import QuickDream, feed, points, trio_test, wait_training
 from tests.dream.teachers import Router, Sleeper, Word, phrases
 
 
@@ -97,11 +97,7 @@ async def test_a_cancelled_dream_changes_nothing(log):
         await feed(k, "long-dream", points(80))
         await start(k)
         job = (await k.call("dream", DreamRun(name="long-dream", wait=False))).job
-        while True:
-            running = (await k.call("dream", DreamStatus())).status["running"]
-            if running and running[0]["stage"] == "train":
-                break
-            await trio.sleep(0.05)
+        await wait_training(k)
         cancelled = (await k.call("dream", DreamCancel(job=job.id[:6]))).job
         assert ("cancelled", "train") == (cancelled.state, cancelled.stage)
         assert 1 == len(k.versions("long-dream"))

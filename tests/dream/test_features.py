@@ -96,3 +96,28 @@ def test_no_answer_is_refused():
     """A neuro that answers nothing has nothing to imitate."""
     with pytest.raises(NotDistillable, match="answers nothing"):
         plan_from_schemas(schema_of(In), None)
+
+
+def test_a_models_answer_to_one_input_is_its_answer_among_many():
+    """`Model.answer` (scaling folded into its first layer) gives what `answers` and the plain
+    `outputs` of the scaled row give: the same fields, the same confidence."""
+    import numpy as np
+
+    from neuro.dream._model import Model, scaling
+
+    plan = plan_from_schemas(schema_of(In), schema_of(Out))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, plan.width)) * 3 + 1
+    y = rng.normal(size=(30, plan.out_width))
+    arrays = {**scaling(plan, x, y), "w0": rng.normal(size=(plan.width, 8)), "b0": rng.normal(size=8),
+              "w1": rng.normal(size=(8, plan.out_width)), "b1": rng.normal(size=plan.out_width),
+              "temperature": np.float64(2.0)}
+    model = Model(plan, arrays)
+    msg = {"x": 0.5, "n": 2, "flag": True, "mode": "b", "color": "blue", "v": [1.0, 2.0, 3.0], "text": "hello"}
+    row = np.asarray(plan.features(msg))
+    plain = plan.answer(model.outputs(model.scale(row[None, :]))[0])
+    one = model.answer(msg)
+    many = model.answers(row[None, :])[0]
+    assert agrees(plan, plain[0], one[0], 1e-9)  # categories exactly, numbers to rounding
+    assert agrees(plan, plain[0], many[0], 1e-9)
+    assert abs(plain[1] - one[1]) < 1e-9
