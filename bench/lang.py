@@ -141,7 +141,7 @@ def per_node(reps: int, calls: int, log: Path) -> dict[str, list[float]]:
 
 def broken_programs() -> tuple[int, int]:
     """(refused at the expected line, all) of tests/lang/broken/."""
-    sys.path.insert(0, str(ROOT / "tests" / "lang"))
+    sys.path[:0] = [str(ROOT / "tests" / "lang"), str(ROOT / "tests")]  # (langneuros imports tests/arith_neuros)
     from langneuros import ALL  # type: ignore[import-not-found]
 
     files = sorted((ROOT / "tests" / "lang" / "broken").glob("*.neuro"))

@@ -11,8 +11,8 @@ from typing import Any, Union
 
 __all__ = [
     "Node", "Name", "Lit", "Attr", "Index", "Slice", "Call", "BinOp", "Unary", "Compare", "BoolOp", "ListLit",
-    "Record", "Hole", "Expr", "TypeRef", "Assign", "Return", "If", "Match", "For", "While", "Stmt", "Use",
-    "Import", "Field", "Message", "Param", "Fn", "Pure", "NetDecl", "Setting", "Policy", "Item", "Module",
+    "Record", "Hole", "Expr", "TypeRef", "Assign", "Return", "Publish", "Get", "Put", "If", "Match", "For", "While", "Stmt", "Use",
+    "Import", "Field", "Message", "Param", "Fn", "Pure", "NetDecl", "Setting", "Policy", "Channel", "Store", "Item", "Module",
     "walk_names", "assigned_names",
 ]
 
@@ -134,6 +134,32 @@ class Return(Node):
 
 
 @dataclass
+class Publish(Node):
+    """`publish TOPIC value`: the value, on a channel the file declares."""
+
+    topic: str = ""
+    value: Expr = None  # type: ignore[assignment]
+
+
+@dataclass
+class Get(Node):
+    """`name = get STORE[key]`: the value the store holds for the key (its default if none)."""
+
+    name: str = ""
+    store: str = ""
+    key: Expr = None  # type: ignore[assignment]
+
+
+@dataclass
+class Put(Node):
+    """`put STORE[key] = value`."""
+
+    store: str = ""
+    key: Expr = None  # type: ignore[assignment]
+    value: Expr = None  # type: ignore[assignment]
+
+
+@dataclass
 class If(Node):
     cond: Expr = None  # type: ignore[assignment]
     then: list["Stmt"] = field(default_factory=list)
@@ -162,7 +188,7 @@ class While(Node):
     body: list["Stmt"] = field(default_factory=list)
 
 
-Stmt = Union[Assign, Return, If, Match, For, While]
+Stmt = Union[Assign, Return, Publish, Get, Put, If, Match, For, While]
 
 
 # -- declarations ---------------------------------------------------------------------------------
@@ -229,6 +255,7 @@ class NetDecl(Node):
     memo: bool | None = None
     policy: str | None = None
     body: list[Stmt] = field(default_factory=list)
+    subscribe: list[str] = field(default_factory=list)  # topics whose events each run the net
 
 
 @dataclass
@@ -243,7 +270,24 @@ class Policy(Node):
     settings: list[Setting] = field(default_factory=list)
 
 
-Item = Union[Use, Import, Message, Fn, Pure, NetDecl, Policy]
+@dataclass
+class Channel(Node):
+    """`channel TOPIC: Type`: what a net may publish on the kernel's topic TOPIC."""
+
+    topic: str = ""
+    type: TypeRef = None  # type: ignore[assignment]
+
+
+@dataclass
+class Store(Node):
+    """`store NAME: Type = default`: a named store of the kernel, shared by every run (`lang.store`)."""
+
+    name: str = ""
+    type: TypeRef = None  # type: ignore[assignment]
+    default: Expr | None = None
+
+
+Item = Union[Use, Import, Message, Fn, Pure, NetDecl, Policy, Channel, Store]
 
 
 @dataclass
@@ -274,8 +318,12 @@ def _children(e: Any) -> list[Any]:
         return [v for _, v in e.fields]
     if isinstance(e, Assign):
         return [e.value]
-    if isinstance(e, Return):
+    if isinstance(e, (Return, Publish)):
         return [e.value]
+    if isinstance(e, Get):
+        return [e.key]
+    if isinstance(e, Put):
+        return [e.key, e.value]
     if isinstance(e, If):
         out = [e.cond, *e.then]
         for c, b in e.elifs:
@@ -313,8 +361,8 @@ def assigned_names(stmts: list[Any]) -> set[str]:
     todo = list(stmts)
     while todo:
         s = todo.pop()
-        if isinstance(s, Assign):
+        if isinstance(s, (Assign, Get)):
             found.add(s.name)
         elif isinstance(s, (If, Match, For, While)):
-            todo.extend(x for x in _children(s) if isinstance(x, (Assign, Return, If, Match, For, While)))
+            todo.extend(x for x in _children(s) if isinstance(x, (Assign, Get, Return, If, Match, For, While)))
     return found

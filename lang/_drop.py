@@ -13,7 +13,9 @@ the folder is still loading, it waits and compiles again (up to `WAIT_FOR_NEUROS
 
 from __future__ import annotations
 
+import hashlib
 import os
+import weakref
 from typing import Any
 
 import trio
@@ -22,6 +24,7 @@ from neuro._neurofile import LoadedNeuro, shown_path
 
 from ._errors import LangError
 from ._program import compile_source, read_sources
+from ._store import start_system
 
 __all__ = ["is_lang_entry", "sync_lang", "WAIT_FOR_NEUROS", "SUFFIX"]
 
@@ -40,8 +43,37 @@ def _waiting_only(e: LangError) -> bool:
     return all(d.kind == "version" and "is not running" in d.message for d in e.diagnostics)
 
 
+# drop folder -> entry -> (absolute path -> the hash of the text it was compiled with) of
+# each file the entry imports: a sync of one of those files, changed, marks the entry again.
+_IMPORTS: weakref.WeakKeyDictionary[Any, dict[str, dict[str, str]]] = weakref.WeakKeyDictionary()
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 async def sync_lang(drop: Any, entry: str, path: str) -> None:
-    """Compile the `.neuro` file `entry` of drop folder `drop` and apply its net."""
+    """Compile the `.neuro` file `entry` of drop folder `drop` and apply its net; then mark
+    again every file of the folder that imports this one and was compiled with other text."""
+    seen: dict[str, str] = {}
+    try:
+        await _sync(drop, entry, path, seen)
+    finally:
+        _follow(drop, entry, os.path.abspath(path), seen)
+
+
+def _follow(drop: Any, entry: str, main: str, seen: dict[str, str]) -> None:
+    imports = _IMPORTS.setdefault(drop, {})
+    imports[entry] = {p: h for p, h in seen.items() if p != main}
+    text = seen.get(main)
+    stale = [e for e, used in imports.items() if e != entry and main in used and used[main] != text]
+    for importer in stale:  # (a cycle of imports ends: the second sync finds the text it used)
+        drop._mark(importer, trio.current_time())
+    if stale:
+        drop._wake()
+
+
+async def _sync(drop: Any, entry: str, path: str, seen: dict[str, str]) -> None:
     from neuro.nets._graph import source
 
     drop._counts["loads"] += 1
@@ -50,6 +82,8 @@ async def sync_lang(drop: Any, entry: str, path: str) -> None:
     while True:
         try:
             sources = await trio.to_thread.run_sync(read_sources, path)
+            seen.clear()
+            seen.update({p: _digest(t) for p, t in sources.items()})
             main = os.path.abspath(path)
             if main not in sources:
                 _refuse(drop, entry, path, f"{shown}: cannot read it (a .neuro file is UTF-8 text)", None)
@@ -64,6 +98,8 @@ async def sync_lang(drop: Any, entry: str, path: str) -> None:
             first = e.diagnostics[0] if e.diagnostics else None
             _refuse(drop, entry, path, str(e), first.line if first else None)
             return
+    if not program.own_nets and entry not in drop._entries:
+        return  # a file with no net is a library that others import: nothing to run
     if program.main is None:
         nets = ", ".join(program.nets) or "none"
         stem = os.path.basename(path).removesuffix(SUFFIX)
@@ -71,6 +107,8 @@ async def sync_lang(drop: Any, entry: str, path: str) -> None:
                                    f"file (`net {stem}(...)`), or its only net (it declares: {nets})", None)
         return
     built = program.nets[program.main]
+    for system in program.system:  # the store neuro a `get`/`put` calls: one per kernel, started once
+        await start_system(drop.kernel, system)
     cls = built.neuro(policy=program.policy_of.get(program.main, "default"))
     loaded = LoadedNeuro(cls=cls, name=built.name, version=built.version, files=source(built.graph), path=shown,
                          module=cls.__module__)

@@ -157,6 +157,12 @@ def _stmt(w: _Writer, s: Any, indent: str, end: int | None = None) -> None:
         w.put(s, indent, f"{s.name} = {how}{format_expr(s.value)}")
     elif isinstance(s, A.Return):
         w.put(s, indent, f"return {format_expr(s.value)}")
+    elif isinstance(s, A.Get):
+        w.put(s, indent, f"{s.name} = get {s.store}[{format_expr(s.key)}]")
+    elif isinstance(s, A.Put):
+        w.put(s, indent, f"put {s.store}[{format_expr(s.key)}] = {format_expr(s.value)}")
+    elif isinstance(s, A.Publish):
+        w.put(s, indent, f"publish {_neuro_name(s.topic)} {format_expr(s.value)}")
     elif isinstance(s, A.If):
         w.put(s, indent, f"if {format_expr(s.cond)} {{")
         _block(w, s.then, inner, _first_line(s.elifs[0][0]) if s.elifs else None)
@@ -231,7 +237,13 @@ def _item(w: _Writer, item: Any) -> None:
             head += f" memo {'true' if item.memo else 'false'}"
         if item.policy is not None:
             head += f" policy {item.policy}"
+        head += "".join(f" subscribe {_neuro_name(t)}" for t in item.subscribe)
         _open_block(w, item, "", head, item.body, None)
+    elif isinstance(item, A.Store):
+        default = f" = {format_expr(item.default)}" if item.default is not None else ""
+        w.put(item, "", f"store {item.name}: {type_text(item.type)}{default}")
+    elif isinstance(item, A.Channel):
+        w.put(item, "", f"channel {_neuro_name(item.topic)}: {type_text(item.type)}")
     elif isinstance(item, A.Policy):
         if not item.settings:
             w.put(item, "", f"policy {item.name} {{}}")
@@ -247,7 +259,7 @@ def format_module(module: A.Module) -> str:
     previous: Any = None
     for item in module.items:
         if previous is not None:
-            small = (A.Use, A.Import, A.Fn)
+            small = (A.Use, A.Import, A.Fn, A.Channel, A.Store)
             if not (isinstance(previous, small) and type(previous) is type(item)):
                 w.lines.append("")
         _item(w, item)

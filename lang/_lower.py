@@ -45,8 +45,13 @@ class Lowering(Flow):
     `fits(input_type)` lists the neuros a hole could be."""
 
     def __init__(self, net: A.NetDecl, found: Located, types: Any, callee: Callable[[str], Any],
-                 fits: Callable[[Any, Any], list[str]]) -> None:
+                 fits: Callable[[Any, Any], list[str]], accepts: dict[str, Any] | None = None,
+                 stores: dict[str, tuple[Any, Any]] | None = None) -> None:
         self.ast, self.found, self.types, self.callee, self.fits = net, found, types, callee, fits
+        self.accepts = accepts or {}  # topic -> the type its `channel` takes
+        self.stores = stores or {}  # store -> (the type of its values, its default)
+        self.stores_used = False
+        self.publishes: dict[str, str] = {}  # publish node id -> its topic
         self.decl: Net | None = None
         self.where: dict[str, Any] = {}  # node id or edge text -> the AST node it came from
         self.used_ids = {"in", "out"} | A.assigned_names(net.body)
@@ -141,6 +146,10 @@ class Lowering(Flow):
             elif isinstance(s, A.Return):
                 self.returns += 1
                 self.into("out", s.value, scope, s, is_return=True)
+            elif isinstance(s, A.Publish):
+                self.publish(s, scope)
+            elif isinstance(s, (A.Get, A.Put)):
+                self.store_op(s, scope)
             elif isinstance(s, A.If):
                 arms = [(s.cond, s.then), *s.elifs]
                 self.branches([(c, b) for c, b in arms], s.orelse, scope, s)
@@ -185,6 +194,68 @@ class Lowering(Flow):
             self.assigned.append((s.name, val, s))
         else:
             scope.names[s.name] = value  # a scalar: fused into whatever reads it
+
+    def publish(self, s: A.Publish, scope: Scope) -> None:
+        """A publish node fed by the value: a sink, whose type the net checker checks against
+        the channel's (a misfit is reported here, `_program._build`)."""
+        if s.topic not in self.accepts:
+            declared = ", ".join(sorted(self.accepts)) or "none"
+            self.found.add("name", f"`publish {s.topic}`: no `channel {s.topic}: Type` declares that topic (the "
+                                   f"channels here: {declared}); declare it (`any` takes every value)", s)
+            return
+        hint = "publish_" + s.topic.replace("-", "_").split(".")[-1]
+        got = self.value(s.value, scope, hint=hint)
+        if got is None:
+            return
+        if isinstance(got, Pure):  # a single value: a lambda computes it, its field is what is published
+            got = self.lam({"value": got}, f"{hint}_value", s.value, scope).sub("value")
+        elif isinstance(got, RecordV):
+            got = self.record_node(got, f"{hint}_value", scope)
+        assert self.decl is not None
+        nid = self.fresh(hint)
+        tp = self.accepts[s.topic]
+        self.decl.publish(nid, s.topic, accepts=None if tp is Any else tp)
+        self.where[nid] = s
+        self.publishes[nid] = s.topic
+        self.feed(got, nid, s)
+
+    def store_op(self, s: A.Get | A.Put, scope: Scope) -> None:
+        """A lambda that writes the request, and a call of the store neuro (`lang.store`, never
+        memoised: its answers are not a function of its input); a put is a sink."""
+        from ._store import NAME as STORE
+
+        if isinstance(s, A.Get) and not self.check_name(s.name, s):
+            return
+        if s.store not in self.stores:
+            declared = ", ".join(sorted(self.stores)) or "none"
+            self.found.add("name", f"unknown store `{s.store}`: declare it, `store {s.store}: Type` (the stores here: "
+                                   f"{declared})", s)
+            if isinstance(s, A.Get):
+                from ._values import Partial
+
+                scope.names[s.name] = Partial(None)
+            return
+        tp, default = self.stores[s.store]
+        key = self.pure(s.key, scope)
+        value = self.pure(s.value, scope) if isinstance(s, A.Put) else Pure(py_literal(default))
+        if key is None or value is None:
+            return
+        op = "put" if isinstance(s, A.Put) else "get"
+        hint = f"{op}_{s.store}"
+        fields = {"op": Pure(repr(op)), "store": Pure(repr(s.store)), "key": Pure(f"str({key.text})", key.deps),
+                  "value" if op == "put" else "default": value}
+        request = self.lam(fields, f"{hint}_request", s, scope)
+        assert self.decl is not None
+        nid = self.fresh(hint)
+        self.decl.node(nid, STORE, memo=False, sink=op == "put")
+        self.calls.append(("neuro", STORE))
+        self.where[nid] = s
+        self.stores_used = True
+        self.feed(request, nid, s)
+        if isinstance(s, A.Get):
+            val = Val([(f"{nid}.value", None)], s.name, (), tp, at=s)
+            scope.names[s.name] = val
+            self.assigned.append((s.name, val, s))
 
     # -- expressions -------------------------------------------------------------------------------
 

@@ -86,8 +86,13 @@ def fold(e: Any, report: Report) -> Any:
 def _block(stmts: list[A.Stmt], report: Report) -> list[A.Stmt]:
     out: list[A.Stmt] = []
     for s in stmts:
-        if isinstance(s, (A.Assign, A.Return)):
+        if isinstance(s, (A.Assign, A.Return, A.Publish)):
             s.value = fold(s.value, report)
+            out.append(s)
+        elif isinstance(s, (A.Get, A.Put)):
+            s.key = fold(s.key, report)
+            if isinstance(s, A.Put):
+                s.value = fold(s.value, report)
             out.append(s)
         elif isinstance(s, A.If):
             arms = [(fold(s.cond, report), s.then), *((fold(c, report), b) for c, b in s.elifs)]

@@ -123,7 +123,10 @@ class _Build(Transformer):  # type: ignore[type-arg]
     def await_(self, m, tok, task):
         return _pos(A.Assign(name=str(tok), value=_pos(A.Name(id=str(task)), task), how="await"), tok)
 
+    def get(self, m, tok, store, key): return _pos(A.Get(name=str(tok), store=str(store), key=key), tok)
+    def put(self, m, store, key, value): return _pos(A.Put(store=str(store), key=key, value=value), m)
     def return_(self, m, e): return _pos(A.Return(value=e), m)
+    def publish(self, m, topic, e): return _pos(A.Publish(topic=topic, value=e), m)
     def elif_(self, m, c, b): return (c, b)
 
     def if_(self, m, cond, then, *rest):
@@ -175,17 +178,23 @@ class _Build(Transformer):  # type: ignore[type-arg]
         *options, body = rest
         node = _pos(A.NetDecl(name=str(tok), param=str(param), input=intype, output=outtype, body=body), m)
         for key, value in options:
-            setattr(node, key, value)
+            if key == "subscribe":
+                node.subscribe.append(value)
+            else:
+                setattr(node, key, value)
         return node
 
     def opt_deadline(self, m, n): return ("deadline", float(n.value))
     def opt_memo(self, m, tok): return ("memo", str(tok) == "true")
     def opt_policy(self, m, tok): return ("policy", str(tok))
+    def opt_subscribe(self, m, topic): return ("subscribe", topic)
 
     def setting(self, m, *parts):
         *keys, value = parts
         return _pos(A.Setting(key=".".join(str(k) for k in keys), value=value), m)
 
+    def channel(self, m, topic, tp): return _pos(A.Channel(topic=topic, type=tp), m)
+    def store(self, m, tok, tp, default): return _pos(A.Store(name=str(tok), type=tp, default=default), m)
     def policy(self, m, tok, *settings): return _pos(A.Policy(name=str(tok), settings=list(settings)), m)
     def start(self, m, *items): return A.Module(items=list(items))
 

@@ -47,7 +47,9 @@ class Program:
         self.policy_of: dict[str, str] = {}  # net -> the policy it runs under (`net ... policy NAME`)
         self.uses: dict[str, str | None] = {}  # neuro -> the version it resolved to
         self.main: str | None = None  # the net a drop folder runs: named like the file, else the file's only net
+        self.own_nets: list[str] = []  # the nets the file itself declares (not its imports')
         self.optimised: Report | None = None
+        self.system: list[type] = []  # the system neuros its nets call (the store neuro), to be running
 
     def describe(self) -> dict[str, Any]:
         return {"main": self.main, "nets": {n: {"version": b.version, **b.show(plan=True)} for n, b in self.nets.items()},
@@ -107,6 +109,8 @@ def compile_source(text: str, file: str | None = None, *, sources: dict[str, str
     program = Program()
     decls: dict[str, tuple[Any, Located]] = {}
     uses: dict[str, tuple[A.Use, Located]] = {}
+    channels: dict[str, tuple[A.Channel, Located]] = {}
+    stores: dict[str, tuple[A.Store, Located]] = {}
     for module, found in zip(modules, found_all):
         types.found = found
         for item in module.items:
@@ -114,6 +118,14 @@ def compile_source(text: str, file: str | None = None, *, sources: dict[str, str
                 types.declare(item)
                 continue
             if isinstance(item, A.Import):
+                continue
+            if isinstance(item, (A.Store, A.Channel)):  # the same one in two files is one; two that differ, an error
+                table, key = (stores, item.name) if isinstance(item, A.Store) else (channels, item.topic)
+                if key in table and table[key][0] != item:
+                    found.add("declaration", f"{type(item).__name__.lower()} `{key}` is declared twice, differently "
+                                             f"(line {table[key][0].line}); keep one", item)
+                    continue
+                table[key] = (item, found)  # type: ignore[assignment]
                 continue
             name = item.alias or item.neuro if isinstance(item, A.Use) else item.name
             if isinstance(item, A.Use):
@@ -175,6 +187,11 @@ def compile_source(text: str, file: str | None = None, *, sources: dict[str, str
                           item.body)
         elif isinstance(item, A.Policy):
             program.policies[name] = policy_toml(item, found)
+    accepts: dict[str, Any] = {}  # topic -> the type its channel takes (None: any)
+    for topic, (channel, found) in channels.items():
+        types.found = found
+        accepts[topic] = types.annotation(channel.type)
+    kept = {n: _store_type(st, types, found) for n, (st, found) in stores.items()}  # name -> (type, default)
     built: dict[str, Any] = {}
     out_types: dict[str, Any] = {}
 
@@ -228,7 +245,7 @@ def compile_source(text: str, file: str | None = None, *, sources: dict[str, str
             continue
         if item.policy is not None:
             program.policy_of[name] = item.policy
-        low = Lowering(item, found, types, callee, fits)
+        low = Lowering(item, found, types, callee, fits, accepts, kept)
         decl = low.lower()
         if decl is None or found.found or main_found.found or not resolvable:
             if decl is not None:
@@ -238,10 +255,12 @@ def compile_source(text: str, file: str | None = None, *, sources: dict[str, str
         _build(program, name, decl, low, found, neuros, built, kernel)
         if name in program.nets:
             out_types[name] = program.nets[name].output
+            _subscribe(program.nets[name], item, accepts, found, set(low.publishes.values()))
     every = list({(d.file, d.line, d.column, d.message): d for f in found_all for d in f.found}.values())  # once each
     if every:
         raise LangError(sorted(every, key=lambda d: (d.file != file, d.file or "", d.line or 0, d.column or 0)))
-    program.main = _main_net(file, [n for n, (it, f) in decls.items() if isinstance(it, A.NetDecl) and f is main_found])
+    program.own_nets = [n for n, (it, f) in decls.items() if isinstance(it, A.NetDecl) and f is main_found]
+    program.main = _main_net(file, program.own_nets)
     return program
 
 
@@ -335,13 +354,20 @@ def _build(program: Program, name: str, decl: Net, low: Lowering, found: Located
 
     given = dict(neuros) if isinstance(neuros, dict) else {c.__manifest__.name if hasattr(c, "__manifest__")
                                                             else c.name: c for c in (neuros or ())}
+    if low.stores_used:  # the store neuro is known to the compiler: it need not run yet to compile
+        from ._store import NAME as STORE, StoreHost
+
+        given.setdefault(STORE, StoreHost)
+        if StoreHost not in program.system:
+            program.system.append(StoreHost)
     try:
         program.nets[name] = b = build(decl, neuros={**given, **built}, kernel=kernel)
     except NetError as e:
         for p in e.problems:
             at = low.where.get(p.node or "") or low.where.get(p.edge or "") or _edge_at(low, p) or low.ast
             found.add("type" if p.kind in ("type", "field", "unconnected", "join", "expression") else "net",
-                      _plain(p.message, low), at)
+                      _plain(p.message, low) if p.node not in low.publishes or p.kind != "type"
+                      else _published(p, low.publishes[p.node]), at)
         return
     built[name] = b
 
@@ -358,6 +384,52 @@ def _plain(message: str, low: Lowering) -> str:
     """A net checker's message in the words of the language (its hints name the Python builder)."""
     return message.replace("give it: Net(..., input=Type) or, in a file, [input] fields",
                            f"give it: `net {low.ast.name}({low.ast.param}: Type)`")
+
+
+def _store_type(st: A.Store, types: Types, found: Located) -> tuple[Any, Any]:
+    """The type a store's values have, and its default (a literal that fits it)."""
+    import msgspec
+
+    from ._types import literal_value, type_text
+
+    types.found = found
+    tp = types.annotation(st.type)
+    if st.default is None:
+        return tp, None
+    ok, value = literal_value(st.default)
+    if not ok:
+        found.add("declaration", f"store `{st.name}`: a default is a literal (a number, a string, true, false, none "
+                                 "or a list of them)", st.default)
+        return tp, None
+    if tp is not None:
+        try:
+            msgspec.convert(value, tp)
+        except (msgspec.ValidationError, TypeError) as e:
+            found.add("type", f"store `{st.name}`: its default {value!r} is not a {type_text(st.type)}: {e}",
+                      st.default)
+    return tp, value
+
+
+def _subscribe(built: Any, item: A.NetDecl, accepts: dict[str, Any], found: Located, publishes: set[str]) -> None:
+    """`net ... subscribe TOPIC`: each event on TOPIC runs the net; a channel's type must fit its input."""
+    from neuro.nets._types import misfit, type_name
+
+    for topic in item.subscribe:
+        if topic in publishes:
+            found.add("net", f"net `{item.name}` subscribes to `{topic}` and publishes on it: each run would start "
+                             "another, without end; publish on another topic", item)
+        tp = accepts.get(topic)
+        why = misfit(tp, built.input) if tp is not None and tp is not Any else None
+        if why is not None:
+            found.add("type", f"net `{item.name}` subscribes to `{topic}`, whose channel takes {type_name(tp)}, and "
+                              f"its input is {type_name(built.input)}: {why}", item)
+    built.subscribe = tuple(dict.fromkeys(item.subscribe))
+
+
+def _published(p: Any, topic: str) -> str:
+    """A publish node's type problem in the words of the language: the channel against the value."""
+    why = p.message.split(f"takes {p.target_type}: ", 1)[-1]
+    return f"`publish {topic}`: the channel takes {p.target_type}, and this value is {p.source_type}: {why}"
 
 
 def _main_net(file: str | None, nets: list[str]) -> str | None:

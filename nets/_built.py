@@ -76,6 +76,7 @@ class Built:
         self._where: Any = None  # the kernel (or a context of it) whose swaps this net checks; False: none
         self._called = _called(graph)  # the nodes that call a neuro, nets inside it included
         self._versions = _versions(graph, self._called)  # what each run compares
+        self.subscribe: tuple[str, ...] = ()  # topics whose events each run the net, once it is a neuro
 
     @property
     def name(self) -> str:
@@ -167,6 +168,9 @@ class Built:
             raise NodeFailed(f"net {self.name!r}: after the swap of {stale[0].neuro} the net's own input or output "
                              f"type would change ({type_name(self.graph.input)} -> {type_name(self.graph.output)}); "
                              "build and swap the net itself", stale[0].id)
+        # The same types by name: keep the classes the net's neuro was made with (an inferred
+        # output is a new Struct class at each build, and the handler must return the manifest's).
+        graph.input, graph.output = self.graph.input, self.graph.output
         self.graph, self.plan, self.refused = graph, make_plan(graph), None
         self._called = _called(graph)
         self._versions = _versions(graph, self._called)
@@ -228,7 +232,8 @@ class Built:
         dream daemon's settings (docs/dream.md), so it may learn the whole net's input ->
         output map, from the net's logged runs, as one student."""
         cached = self._neuro
-        if cached is not None and name in (None, cached.name) and cached.policy == policy and dream is None:
+        if cached is not None and name in (None, cached.name) and cached.policy == policy and dream is None \
+                and cached.subscribe == self.subscribe:
             return cached
         built = self
 
@@ -238,7 +243,7 @@ class Built:
         cls = type(f"Net_{(name or self.name).replace('.', '_').replace('-', '_')}", (Neuro,), {
             "name": name or self.name, "input": self.input, "output": self.output, "policy": policy,
             "handle": handle, "__module__": __name__, "__doc__": self.graph.description or f"net {self.name}",
-            "dream": dream,
+            "dream": dream, "subscribe": self.subscribe,
         })
         cls.__version_cache__ = self.version  # type: ignore[attr-defined]
         cls.__neuro_source__ = source(self.graph)  # type: ignore[attr-defined]
@@ -252,7 +257,7 @@ def _called(graph: Graph) -> list[Any]:
     """Every node that calls a neuro, in `graph` and the nets inside it (their versions key the memo)."""
     found = []
     for node in graph.nodes.values():
-        if node.kind == "net" and node.sub is not None:
+        if node.sub is not None:  # a net node, or a map or loop over a net run inline
             found += _called(node.sub)
         elif node.neuro and node.kind in ("neuro", "map", "loop"):
             found.append(node)
@@ -275,7 +280,7 @@ def _versions(graph: Graph, called: list[Any]) -> list[tuple[str, str]]:
 def _asked(graph: Graph) -> list[tuple[str, str]]:
     found = [(e.when.neuro, e.when.version) for e in graph.edges if isinstance(e.when, NeuroCondition)]
     for node in graph.nodes.values():
-        if node.kind == "net" and node.sub is not None:
+        if node.sub is not None:
             found += _asked(node.sub)
     return found
 

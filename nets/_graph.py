@@ -76,7 +76,7 @@ class Node:
     """A checked node: its input and output types, its version, what it runs."""
 
     __slots__ = ("id", "kind", "neuro", "sub", "input", "output", "version", "exprs", "until", "limit", "max",
-                 "memo", "timeout", "ins", "outs", "lam_type", "broken")
+                 "memo", "timeout", "ins", "outs", "lam_type", "broken", "topic", "sink")
 
     def __init__(self, decl: NodeDecl) -> None:
         self.id, self.kind = decl.id, decl.kind
@@ -92,6 +92,8 @@ class Node:
         self.outs: list[Edge] = []
         self.lam_type: Any = None
         self.broken = False  # a problem is reported for it already: its output is Any, not a second problem
+        self.topic: str | None = decl.topic  # a publish node's
+        self.sink = decl.sink  # a side effect: it need not lead to 'out'
 
 
 class Graph:
@@ -185,6 +187,13 @@ def _resolve_node(node: Node, nd: NodeDecl, resolve: Resolver, known: Callable[[
                 node.broken = True
                 problems.append(Problem("expression", f"lambda node {nd.id!r}, field `{field}`: {e}", node=nd.id))
         node.version = _hash(json.dumps(nd.fields, sort_keys=True))
+        return
+    if nd.kind == "publish":
+        if not isinstance(nd.topic, str) or not nd.topic:
+            problems.append(Problem("publish", f"publish node {nd.id!r}: the topic is a non-empty name, got "
+                                    f"{nd.topic!r}", node=nd.id))
+        node.input = node.output = nd.accepts if nd.accepts is not None else Any  # it passes its input on
+        node.version = _hash(f"publish {nd.topic} {type_name(node.input)}")
         return
     target = nd.neuro
     if nd.kind == "net" or isinstance(target, Net):
@@ -343,7 +352,7 @@ def _reach(g: Graph, problems: list[Problem]) -> None:
         forward.add(n)
         todo.extend(e.dst.node for e in g.nodes[n].outs)
     backward: set[str] = set()
-    todo = [e.src.node for e in g.into_out]
+    todo = [e.src.node for e in g.into_out] + [n for n, node in g.nodes.items() if node.sink]
     while todo:
         n = todo.pop()
         if n == INPUT or n in backward:
@@ -357,7 +366,7 @@ def _reach(g: Graph, problems: list[Problem]) -> None:
     for n in g.nodes:
         if n not in forward and g.from_in:
             problems.append(Problem("unreachable", f"node {n!r} is unreachable: no path from 'in' leads to it", node=n))
-        elif n not in backward and g.into_out:
+        elif n not in backward and g.into_out:  # (a sink leads to the kernel: a publish, a put)
             problems.append(Problem("dead_end", f"node {n!r} is a dead end: its output reaches no path to 'out' "
                                     "(connect it, or remove it)", node=n))
 

@@ -86,9 +86,9 @@ def make_plan(g: Graph) -> Plan:
             if not ins:
                 alive.discard(n)
                 changed = True
-        for n in list(alive):  # backward: a node with no live way out is pruned too
+        for n in list(alive):  # backward: a node with no live way out is pruned too (a sink, a side effect, is kept)
             outs = [e for e in g.nodes[n].outs if e.index not in dead_edges and (e.dst.node == OUTPUT or e.dst.node in alive)]
-            if not outs:
+            if not outs and not g.nodes[n].sink:
                 alive.discard(n)
                 changed = True
     plan.pruned_nodes = [n for n in g.order if n not in alive]

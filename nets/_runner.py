@@ -283,7 +283,8 @@ class Runner:
         kind = node.kind
         if in_hash is None:
             in_hash = content_hash(payload)
-        use_memo = kind != "lambda" and not run.fresh and g.memo and node.memo is not False and kind != "net"
+        use_memo = kind not in ("lambda", "net", "publish") and node.sub is None and not run.fresh and g.memo \
+            and node.memo is not False  # (a net inside a node memoises its own nodes: some may have effects)
         if use_memo:
             found = self.memo.get(path, node.version, in_hash)
             if found is not None:
@@ -317,11 +318,14 @@ class Runner:
                 result = _as(result, node.sub.output)
             elif kind == "map":
                 result = await self._map(ctx, g, node, payload, run, path)
+            elif kind == "publish":
+                result = await self._publish(ctx, g, node, payload, path)
             elif kind == "loop":
                 result = payload
                 assert node.until is not None
-                for _ in range(node.max):
-                    result = await self._call(ctx, g, node, result, run, path)
+                for i in range(node.max):
+                    result = await (self._call(ctx, g, node, result, run, path) if node.sub is None
+                                    else self._inline(ctx, node, result, run, f"{path}[{i}]"))
                     try:
                         if node.until.run(result):
                             break
@@ -351,6 +355,17 @@ class Runner:
             raise self._failed(ctx, g, node, path, e) from None
 
     @staticmethod
+    async def _publish(ctx: Any, g: Graph, node: Node, payload: Any, path: str) -> Any:
+        """Publish `payload` on the node's topic through the context, as any neuro does: the
+        kernel checks each subscriber's input type and the labels the net's process carries."""
+        try:
+            await ctx.publish(node.topic, payload)
+        except Exception as e:  # noqa: BLE001 - said with the node's name
+            raise NodeFailed(f"net {g.name!r}: publish node {path!r} ({node.topic}) failed: {type(e).__name__}: {e}",
+                             path) from None
+        return payload  # passed on: a publish node may sit in a chain
+
+    @staticmethod
     def _failed(ctx: Any, g: Graph, node: Node, path: str, e: Exception) -> Exception:
         """The error a node's failed call ends the run with: its name, neuro, cause and relay path."""
         if isinstance(e, RemoteError):
@@ -364,6 +379,8 @@ class Runner:
         return e
 
     async def _map(self, ctx: Any, g: Graph, node: Node, items: Any, run: Run, path: str) -> list[Any]:
+        if node.sub is not None:
+            return await self._map_inline(ctx, node, list(items), run, path)
         items = list(items)
         results: list[Any] = [None] * len(items)
         todo = []
@@ -386,6 +403,31 @@ class Runner:
                 results[i] = reply
                 if g.memo and node.memo is not False:
                     self.memo.put(f"{path}[]", node.version, h, reply, "")
+        return results
+
+    async def _inline(self, ctx: Any, node: Node, payload: Any, run: Run, path: str) -> Any:
+        """The net inside a map or loop node, run here on one item or step (its nodes are
+        `path/inner` in the lineage, each memoised on its own)."""
+        sub = node.sub
+        assert sub is not None
+        plan = _sub_plans.get(sub)
+        if plan is None:
+            from ._plan import make_plan
+
+            plan = _sub_plans[sub] = make_plan(sub)
+        return _as(await self.run(ctx, sub, plan, payload, run, prefix=f"{path}/"), sub.output)
+
+    async def _map_inline(self, ctx: Any, node: Node, items: list[Any], run: Run, path: str) -> list[Any]:
+        results: list[Any] = [None] * len(items)
+        limiter = trio.CapacityLimiter(node.limit)
+
+        async def one(i: int, item: Any) -> None:
+            async with limiter:
+                results[i] = await self._inline(ctx, node, item, run, f"{path}[{i}]")
+
+        async with trio.open_nursery() as nursery:
+            for i, item in enumerate(items):
+                nursery.start_soon(one, i, item)
         return results
 
     # -- the end -----------------------------------------------------------------------------
@@ -412,7 +454,8 @@ class Runner:
     def _event(self, ctx: Any, g: Graph, run: Run, node: Node, path: str, fired: list[Edge], in_hash: str,
                out_hash: str, reason: str, start: float) -> None:
         if run.steps is not None:
-            run.steps.append(_record(path, node.neuro, node.kind, node.version, [e.text for e in fired], in_hash,
+            calls, reason = (node.topic, "published") if node.kind == "publish" else (node.neuro, reason)
+            run.steps.append(_record(path, calls, node.kind, node.version, [e.text for e in fired], in_hash,
                                      out_hash, reason, time.perf_counter() - start))
 
 

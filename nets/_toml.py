@@ -11,7 +11,8 @@
 
     [nodes.clean]
     neuro = "text.clean"          # or: map = "name" (+ limit), loop = "name" (+ until, max),
-                                  # net = "other.net.toml", lambda = { n = "len(words)" }
+                                  # net = "other.net.toml", lambda = { n = "len(words)" },
+                                  # publish = "topic" (its input, published; a sink)
     [[edge]]
     from = "clean.text"
     to = "out.text"
@@ -37,7 +38,7 @@ from neuro._net import Net
 __all__ = ["NetFileError", "read_toml", "load_toml", "parse_type", "SUFFIX"]
 
 SUFFIX = ".net.toml"
-_NODE_KINDS = ("neuro", "map", "loop", "net", "lambda")
+_NODE_KINDS = ("neuro", "map", "loop", "net", "lambda", "publish")
 _NODE_KEYS = {*_NODE_KINDS, "limit", "until", "max", "memo", "timeout", "description"}
 _NET_KEYS = {"name", "deadline", "memo", "edges", "chain", "description"}
 _TOP_KEYS = {"net", "input", "output", "nodes", "edge"}
@@ -190,6 +191,8 @@ def _node(net: Net, nid: str, spec: Any, file: str | None, depth: int) -> None:
         net.node(nid, target, memo=memo, timeout=spec.get("timeout"))
     elif kind == "map":
         net.map(nid, target, limit=spec.get("limit", 8), memo=memo)
+    elif kind == "publish":  # publish = "topic": its input, on that topic (any type)
+        net.publish(nid, target)
     elif kind == "loop":
         if "max" not in spec:
             net.problems.append(f"loop node {nid!r}: `max` must bound it (1 to 10000 calls); an unbounded loop is not "

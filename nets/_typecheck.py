@@ -120,7 +120,7 @@ def _check_into(g: Graph, node: Node, problems: list[Problem]) -> None:
             return
         node.output = node.lam_type = msgspec.defstruct(f"{_cls(g.name)}{_cls(node.id)}", fields)
         return
-    label = f"node {node.id!r} ({node.neuro})"
+    label = f"node {node.id!r} ({node.neuro})" if node.kind != "publish" else f"publish node {node.id!r} ({node.topic})"
     _check_edges_into(g, node.id, node.ins, node.input, label, problems, lambda_ok=False)
     if node.kind == "map" and any(e.dst.path for e in node.ins):
         problems.append(Problem("map", f"map node {node.id!r} takes one whole list; connect it with an edge into "

@@ -33,22 +33,32 @@ NODE_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class NodeDecl:
-    """One node as declared: `kind` is neuro, net, lambda, map or loop."""
+    """One node as declared: `kind` is neuro, net, lambda, map, loop or publish (`topic`, and
+    the type it `accepts`: None is any)."""
 
-    __slots__ = ("id", "kind", "neuro", "fields", "limit", "until", "max", "memo", "timeout", "line")
+    __slots__ = ("id", "kind", "neuro", "fields", "limit", "until", "max", "memo", "timeout", "line", "topic",
+                 "accepts", "sink")
 
     def __init__(self, id: str, kind: str, neuro: Any = None, *, fields: dict[str, str] | None = None,
                  limit: int = 8, until: str | None = None, max: int = 0, memo: bool | None = None,
-                 timeout: float | None = None, line: int | None = None) -> None:
+                 timeout: float | None = None, line: int | None = None, topic: str | None = None,
+                 accepts: Any = None, sink: bool = False) -> None:
         self.id, self.kind, self.neuro, self.fields = id, kind, neuro, dict(fields or {})
         self.limit, self.until, self.max, self.memo, self.timeout, self.line = limit, until, max, memo, timeout, line
+        self.topic, self.accepts = topic, accepts
+        self.sink = sink  # a side effect (a publish, a store's put): it need not lead to 'out'
 
     def describe(self) -> dict[str, Any]:
         """The node as plain data (part of the net's version)."""
         neuro = self.neuro
         target = getattr(neuro, "name", neuro) if not isinstance(neuro, str) else neuro
-        return {"id": self.id, "kind": self.kind, "neuro": target, "fields": self.fields, "limit": self.limit,
-                "until": self.until, "max": self.max, "memo": self.memo}
+        shown = {"id": self.id, "kind": self.kind, "neuro": target, "fields": self.fields, "limit": self.limit,
+                 "until": self.until, "max": self.max, "memo": self.memo}
+        if self.kind == "publish":  # (only here, so the versions of other nets stay as they were)
+            shown["topic"] = self.topic
+        if self.sink:
+            shown["sink"] = True
+        return shown
 
 
 class EdgeDecl:
@@ -86,12 +96,14 @@ class Net:
         self.nodes[node.id] = node
         return node.id
 
-    def node(self, id: str, neuro: Any = None, *, memo: bool | None = None, timeout: float | None = None) -> str:
+    def node(self, id: str, neuro: Any = None, *, memo: bool | None = None, timeout: float | None = None,
+             sink: bool = False) -> str:
         """A node that calls neuro `neuro` (a name, a Neuro class, or a Net run inside this
-        one); `neuro` left out is `id`. Returns the id."""
+        one); `neuro` left out is `id`. Returns the id. `sink`: a call made for its effect (a
+        store's put): it need not lead to 'out', and the run answers after it."""
         target = id if neuro is None else neuro
         kind = "net" if isinstance(target, Net) else "neuro"
-        return self._add(NodeDecl(id, kind, target, memo=memo, timeout=timeout))
+        return self._add(NodeDecl(id, kind, target, memo=memo, timeout=timeout, sink=sink))
 
     def lam(self, id: str, fields: dict[str, str]) -> str:
         """A lambda node: each output field is an expression over the input's fields
@@ -107,6 +119,12 @@ class Net:
         """A node that calls `neuro`, then again on its own reply, until `until` holds on the
         reply or `max` calls were made; its output is the last reply."""
         return self._add(NodeDecl(id, "loop", neuro, until=until, max=max, memo=memo))
+
+    def publish(self, id: str, topic: str, *, accepts: Any = None) -> str:
+        """A node that publishes its input on `topic` through the kernel (as `ctx.publish`)
+        and passes it on; `accepts`: the type it takes (None: any). It may be a sink: it
+        need not lead to 'out', and the run answers after it has published."""
+        return self._add(NodeDecl(id, "publish", topic=topic, accepts=accepts, sink=True))
 
     def edge(self, src: str, dst: str, *, when: str | None = None) -> None:
         """Data from `src` (``node`` or ``node.field``) to `dst`; `when`: only if the

@@ -215,7 +215,10 @@ def _run(args: argparse.Namespace) -> int:
     from ._payload import parse_payload
 
     payload = parse_payload(args.payload)
-    reply = _ask(args, _request(args, "run", net=args.net, input=payload, fresh=args.fresh), timeout=args.timeout)
+    request = _request(args, "run", net=args.net, input=payload, fresh=args.fresh)
+    if _declares_store(request["sources"]):
+        _start_store(args)
+    reply = _ask(args, request, timeout=args.timeout)
     if not reply["ok"]:
         return _refused(args, reply["diagnostics"])
     if args.output == "quiet":
@@ -224,6 +227,28 @@ def _run(args: argparse.Namespace) -> int:
     print_value({"net": reply["net"], "run": reply["run"], "output": reply["output"], "called": reply["called"],
                  "cached": reply["cached"]}, args)
     return 0
+
+
+def _declares_store(sources: dict[str, str]) -> bool:
+    """Whether a file declares a `store` (its nets then call the daemon's `lang.store` neuro)."""
+    from neuro.lang import LangError, parse
+    from neuro.lang._ast import Store
+
+    for path, text in sources.items():
+        try:
+            if any(isinstance(item, Store) for item in parse(text, path).items):
+                return True
+        except LangError:
+            continue  # the daemon reports it
+    return False
+
+
+def _start_store(args: argparse.Namespace) -> None:
+    """The daemon's store neuro (`neuro.lang._store`), spawned when it does not run yet (a get
+    of nothing: the call that makes `ask_system_neuro` spawn it)."""
+    from neuro.lang._store import NAME, SPEC
+
+    ask_system_neuro(args, NAME, SPEC, {"op": "get", "store": "", "key": ""})
 
 
 def _fmt(args: argparse.Namespace) -> int:

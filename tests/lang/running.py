@@ -46,3 +46,20 @@ def compile_and_call(tmp_path, text, calls, file="prog.neuro", net=None):
 def events(log, name):
     with sqlite3.connect(log) as db:
         return [json.loads(d) for (d,) in db.execute("select data from events where name = ? order by seq", (name,))]
+
+
+def formatted_once(text):
+    """`text` formatted, after checking the round trip: the same tree, and formatting again changes nothing."""
+    once = lang.format_source(text)
+    assert lang.parse(text) == lang.parse(once)
+    assert once == lang.format_source(once)
+    return once
+
+
+def docs_example(name):
+    """The text of the example `name` of docs/lang.md (```neuro, `# example: NAME`)."""
+    import pathlib
+    import re
+
+    doc = (pathlib.Path(__file__).parents[2] / "docs" / "lang.md").read_text()
+    return re.search(rf"```neuro\n(# example: {name}\n.*?)```", doc, re.S).group(1)
