@@ -5,9 +5,10 @@ PatternWorld: vocabulary 20, rules +1, x2 and +-1 alternating, each stream switc
 every 50 steps (two phase groups of streams, so a batch holds streams just switched and
 streams long settled), 16 streams, 3,000 online steps (--quick: 200). Conditions, each on the
 same worlds and seeds: (a) System 1 only, (b) System 2 always, (c) gated per example by
-System 1's entropy, (d) random per-example gating at (c)'s rate of the same seed; and, reported
-beside them, (e) the learnt gate and (f) the seed's gate (the whole batch on its mean
-entropy). Online accuracy scores the model's own answer at each step,
+System 1's doubt (its entropy, or the stream's alarm: its recent surprise), (d) random
+per-example gating at (c)'s rate of the same seed; and, reported beside them in the full run,
+(e) the entropy gate alone, (f) the learnt gate and (g) the seed's gate (the whole batch on its
+mean entropy). Online accuracy scores the model's own answer at each step,
 made before the next symbol is revealed. Recovery and gate precision are measured on the
 switches after the first fifth of the run (the rules are being learnt before that).
 
@@ -36,7 +37,7 @@ def run(quick: bool) -> Report:
 
     seeds, steps = SEEDS[quick], STEPS[quick]
     runs: dict[tuple[str, int], dict[str, Any]] = {}
-    extra_conditions = () if quick else ("learnt", "batch")
+    extra_conditions = () if quick else ("entropy", "learnt", "batch")
     total = len(seeds) * (len(MAIN) + 1 + len(extra_conditions))
     bar = ProgressBar(total, "council conditions")
     done = 0

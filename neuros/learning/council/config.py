@@ -12,10 +12,11 @@ import msgspec
 
 __all__ = ["CouncilConfig", "config_with", "GATES"]
 
-#: How System 2 is called: "learnt" (a gate trained with its compute cost, per example),
-#: "entropy" (System 1's entropy over a threshold, per example), "always", "never", "random",
-#: and "batch" (the seed's: the whole batch when its mean entropy is over the threshold).
-GATES = ("learnt", "entropy", "always", "never", "random", "batch")
+#: How System 2 is called: "doubt" (per example, System 1's entropy over a threshold or the
+#: stream's alarm, its recent surprise, over another), "learnt" (a gate trained with its compute
+#: cost, per example), "entropy" (System 1's entropy alone), "always", "never", "random", and
+#: "batch" (the seed's: the whole batch when its mean entropy is over the threshold).
+GATES = ("doubt", "learnt", "entropy", "always", "never", "random", "batch")
 
 
 class CouncilConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -53,9 +54,10 @@ class CouncilConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     halt_epsilon: float = 0.01
 
     # -- the gate, per example
-    # "entropy" by default: on PatternWorld the learnt gate closed before the council, trained
-    # only where it was called, could show it was worth calling (docs/learning/council.md).
-    gate: Literal["learnt", "entropy", "always", "never", "random", "batch"] = "entropy"
+    # "doubt" by default. Entropy alone misses the rows after a rule switch: there System 1 is
+    # sure of the old rule and wrong, its entropy low and its surprise high; a call on the
+    # alarm catches them (docs/learning/council.md has the runs).
+    gate: Literal["doubt", "learnt", "entropy", "always", "never", "random", "batch"] = "doubt"
     # Loss (nats) charged per System 2 call in the learnt gate's objective
     # g * (loss_S2 - loss_S1 + gate_cost): the council must beat System 1 by this to be called.
     gate_cost: float = 0.05
@@ -67,6 +69,14 @@ class CouncilConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     # ("batch": where the batch's mean entropy does).
     # 0.15 of log 20 is 0.45 nats: above a confident answer, below a two-way toss-up (0.69).
     entropy_threshold: float = 0.15
+    # "doubt" gate: call System 2 also where the stream's alarm exceeds this share of log(vocab).
+    # The alarm is System 1's surprise (its loss on the stream's last observation), held as a
+    # decaying maximum: alarm <- max(surprise, alarm_decay * alarm). 0.35 of log 20 is 1.05
+    # nats: above a two-way toss-up's loss (0.69), below a confident error's (2 and more).
+    surprise_threshold: float = 0.35
+    # How much of the alarm is left one step later: 0.5 keeps a 3-nat surprise over the
+    # threshold for two more steps, about as long as a switch takes to tell its new rule.
+    alarm_decay: float = 0.5
     # "random" gate: the probability of a call (the bench sets it to the gated run's rate).
     random_rate: float = 0.5
 
@@ -112,7 +122,7 @@ class CouncilConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
                 problems.append(f"`{name}` must be >= {least}, got {getattr(self, name)}")
         if self.dim % max(self.heads, 1):
             problems.append(f"`dim` ({self.dim}) must be a multiple of `heads` ({self.heads})")
-        for name in ("explore", "random_rate", "entropy_threshold"):
+        for name in ("explore", "random_rate", "entropy_threshold", "surprise_threshold", "alarm_decay"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"`{name}` must be in [0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.ema < 1.0:

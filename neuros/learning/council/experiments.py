@@ -3,9 +3,10 @@ figures the bench reports from the runs (online accuracy, gate precision after s
 recovery after a switch, the gap distillation closes). torch and numpy.
 
 Conditions (issue 26): ``s1_only`` (System 2 never runs), ``always`` (the council answers
-every example), ``gated`` (per example, System 1's entropy), ``random`` (per example, at
-random, at the gated run's rate of the same seed) and, besides, ``learnt`` (the learnt gate)
-and ``batch`` (the seed's gate: the whole batch on its mean entropy).
+every example), ``gated`` (per example, System 1's doubt: its entropy or the stream's alarm),
+``random`` (per example, at random, at the gated run's rate of the same seed) and, besides,
+``entropy`` (System 1's entropy alone), ``learnt`` (the learnt gate) and ``batch`` (the
+seed's gate: the whole batch on its mean entropy).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any
 __all__ = ["CONDITIONS", "run_condition", "precision_after_switch", "recovery_steps", "NEAR"]
 
 #: condition -> the config's `gate`
-CONDITIONS = {"s1_only": "never", "always": "always", "gated": "entropy", "random": "random", "learnt": "learnt",
-              "batch": "batch"}
+CONDITIONS = {"s1_only": "never", "always": "always", "gated": "doubt", "random": "random", "entropy": "entropy",
+              "learnt": "learnt", "batch": "batch"}
 #: "within 10 steps after a rule switch" (the issue's gate-precision window)
 NEAR = 10
 #: a stream has recovered after a switch once it answers this many steps in a row right

@@ -29,8 +29,8 @@ class CouncilModel(nn.Module):
         self.council = Council(cfg)
         self.modulator = Neuromodulator(cfg.s1_layers + 1)  # the last layer is the council's block
         # The learnt gate reads three per-example signals, each in about [0, 1]: System 1's
-        # entropy / log V, 1 - its value estimate (its own doubt) and its surprise on the
-        # stream's last observation / log V. It starts as the entropy gate at its default
+        # entropy / log V, 1 - its value estimate (its own doubt) and the stream's alarm (its
+        # recent surprise, online.py) / log V. It starts as the entropy gate at its default
         # threshold (20 * (entropy - 0.15)); its objective then moves it (online.py). Started
         # anywhere else it closed before the council, trained only where called, was any good.
         self.gate = nn.Linear(3, 1)
@@ -39,9 +39,9 @@ class CouncilModel(nn.Module):
             self.gate.bias.fill_(-3.0)
 
     def gate_features(self, s1_logits: torch.Tensor, s1_value: torch.Tensor,
-                      surprise: torch.Tensor) -> torch.Tensor:
+                      alarm: torch.Tensor) -> torch.Tensor:
         log_v = math.log(self.cfg.vocab)
-        return torch.stack([entropy(s1_logits) / log_v, 1 - torch.sigmoid(s1_value), surprise / log_v], -1)
+        return torch.stack([entropy(s1_logits) / log_v, 1 - torch.sigmoid(s1_value), alarm / log_v], -1)
 
     def gate_prob(self, features: torch.Tensor) -> torch.Tensor:
         """P(call System 2) per example: (B, 3) -> (B,)."""

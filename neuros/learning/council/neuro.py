@@ -28,6 +28,7 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     "vocab": (2, None), "window": (1, None), "dim": (4, None), "heads": (1, None), "s1_layers": (1, None),
     "memory_slots": (1, None), "voices": (1, None), "max_ponder": (1, None), "ponder_cost": (0.0, None),
     "gate_cost": (0.0, None), "explore": (0.0, 1.0), "entropy_threshold": (0.0, 1.0), "random_rate": (0.0, 1.0),
+    "surprise_threshold": (0.0, 1.0), "alarm_decay": (0.0, 1.0),
     "distill_temperature": (0.0, None), "distill_weight": (0.0, None), "lr": (0.0, None), "ema": (0.0, 1.0),
     "batch_size": (1, None), "slice_steps": (1, None), "sleep_steps": (0, None), "replay_steps": (1, None),
 }

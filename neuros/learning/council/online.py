@@ -6,7 +6,10 @@ One step, for a batch of B streams (one example each):
 1. The neuromodulator turns each stream's last surprise into plasticity scalars.
 2. System 1 reads the last `window` symbols: logits, value, memory write. The write goes to
    the end of the stream's executive memory (a ring of `memory_slots` thoughts).
-3. The gate decides per example whether the council runs (config `gate`).
+3. The gate decides per example whether the council runs (config `gate`; the default,
+   "doubt", where System 1's entropy is high or the stream's alarm is: its surprise held
+   as a decaying maximum, so the rows just after a rule switch, where System 1 is sure of
+   the old rule and wrong, are called too).
 4. The council runs on those examples only, over their memories.
 5. The answer scored is the council's where it ran, System 1's elsewhere: the model's own
    action. Only then is the true next symbol used, to learn from: it is the next observation
@@ -15,7 +18,9 @@ One step, for a batch of B streams (one example each):
    its cross-entropy, its ponder cost, the distillation KL from its (detached) output into
    System 1 at temperature T, and for the learnt gate g * (loss_S2 - loss_S1 + gate_cost)
    with the losses detached: the gradient of the expected loss of calling with probability g.
-7. The meta-update (metaupdate.py) applies it; the EMA teacher follows.
+7. The meta-update (metaupdate.py) applies it; the EMA teacher follows. The stream's
+   surprise becomes System 1's loss on the revealed symbol, and its alarm max(surprise,
+   alarm_decay * alarm).
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ class OnlineCouncil:
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)  # exploration and random gating, on the CPU
         self.memory: torch.Tensor | None = None  # (B, M, D)
         self.surprise: torch.Tensor | None = None  # (B,) nats
+        self.alarm: torch.Tensor | None = None  # (B,) nats: the surprise as a decaying maximum
         self.previous: tuple[torch.Tensor, ...] | None = None  # last step's (windows, targets, surprise, memory)
         self.replay: deque = deque(maxlen=cfg.replay_steps)
         self.steps = 0
@@ -75,25 +81,32 @@ class OnlineCouncil:
         """Fresh executive memories and surprises for `streams` streams."""
         self.memory = torch.zeros(streams, self.cfg.memory_slots, self.cfg.dim, device=self.device)
         self.surprise = torch.full((streams,), math.log(self.cfg.vocab), device=self.device)
+        self.alarm = self.surprise.clone()  # a fresh stream is as surprising as can be
         self.previous = None
 
-    def _state(self, streams: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _state(self, streams: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if self.memory is None or self.memory.shape[0] != streams:
             self.reset_streams(streams)
-        return self.memory, self.surprise
+        return self.memory, self.surprise, self.alarm
 
-    def _peek(self, streams: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _peek(self, streams: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The streams' state if there are `streams` of them, else a fresh one, kept nowhere."""
         if self.memory is not None and self.memory.shape[0] == streams:
-            return self.memory, self.surprise
-        return (torch.zeros(streams, self.cfg.memory_slots, self.cfg.dim, device=self.device),
-                torch.full((streams,), math.log(self.cfg.vocab), device=self.device))
+            return self.memory, self.surprise, self.alarm
+        fresh = torch.full((streams,), math.log(self.cfg.vocab), device=self.device)
+        return torch.zeros(streams, self.cfg.memory_slots, self.cfg.dim, device=self.device), fresh, fresh
 
-    def stream_state(self) -> tuple[Any, Any, Any]:
-        return self.memory, self.surprise, self.previous
+    def _advance(self, memory: torch.Tensor, surprise: torch.Tensor) -> None:
+        """The streams' state after a step: this step's memory, System 1's surprise on the
+        revealed symbol, and the alarm, which holds a surprise for a few steps."""
+        self.memory, self.surprise = memory, surprise
+        self.alarm = torch.maximum(surprise, self.cfg.alarm_decay * self.alarm)
 
-    def set_stream_state(self, state: tuple[Any, Any, Any]) -> None:
-        self.memory, self.surprise, self.previous = state
+    def stream_state(self) -> tuple[Any, ...]:
+        return self.memory, self.surprise, self.alarm, self.previous
+
+    def set_stream_state(self, state: tuple[Any, ...]) -> None:
+        self.memory, self.surprise, self.alarm, self.previous = state
 
     def set_config(self, cfg: CouncilConfig) -> None:
         """New options of the same shape (gate, costs, rates): the net and its state stay."""
@@ -115,17 +128,19 @@ class OnlineCouncil:
             return u < cfg.random_rate
         if cfg.gate == "entropy":
             return feats[:, 0] > cfg.entropy_threshold
+        if cfg.gate == "doubt":
+            return (feats[:, 0] > cfg.entropy_threshold) | (feats[:, 2] > cfg.surprise_threshold)
         if cfg.gate == "batch":
             return (feats[:, 0].mean() > cfg.entropy_threshold).expand(B)
         return (gate_p.detach() > 0.5) | (u < cfg.explore)
 
-    def _forward(self, windows: torch.Tensor, memory: torch.Tensor, surprise: torch.Tensor,
+    def _forward(self, windows: torch.Tensor, memory: torch.Tensor, surprise: torch.Tensor, alarm: torch.Tensor,
                  gate: bool = True) -> dict[str, Any]:
         m = self.model
         rho = m.modulator(surprise / math.log(self.cfg.vocab))  # (B, layers, 2)
         s1 = m.s1(windows, rho[:, :-1], memory)
         memory = torch.cat([memory[:, 1:], s1.write[:, None]], 1)  # (B, M, D): this step's thought is the newest
-        feats = m.gate_features(s1.logits.detach(), s1.value.detach(), surprise)
+        feats = m.gate_features(s1.logits.detach(), s1.value.detach(), alarm)
         gate_p = m.gate_prob(feats)
         run = self._decide(gate_p, feats) if gate else torch.zeros_like(gate_p, dtype=torch.bool)
         idx = run.nonzero().squeeze(-1)
@@ -156,9 +171,9 @@ class OnlineCouncil:
         cfg = self.cfg
         w = torch.as_tensor(windows, dtype=torch.long, device=self.device)
         y = torch.as_tensor(targets, dtype=torch.long, device=self.device)
-        memory, surprise = self._state(len(w))
+        memory, surprise, alarm = self._state(len(w))
         self.model.train()
-        f = self._forward(w, memory, surprise)
+        f = self._forward(w, memory, surprise, alarm)
         probs, pred = self._answer(f)  # the action, fixed before the target is looked at
         s1, c, idx, B = f["s1"], f["council"], f["idx"], len(w)
         ce1 = F.cross_entropy(s1.logits, y, reduction="none")
@@ -187,7 +202,7 @@ class OnlineCouncil:
         chosen = self.meta.step(judge)
         self.replay.append((w, memory.detach(), surprise.detach()))
         self.previous = (w, y, surprise.detach(), memory.detach())
-        self.memory, self.surprise = f["memory"].detach(), ce1.detach()
+        self._advance(f["memory"].detach(), ce1.detach())
         self.steps += 1
         self.examples += B
         self.s2_calls += len(idx)
@@ -198,14 +213,13 @@ class OnlineCouncil:
         """Answer for `windows` (B, W) without learning; with `targets` (the revealed next
         symbols), advance the streams' memories and surprises as a step would."""
         w = torch.as_tensor(windows, dtype=torch.long, device=self.device)
-        memory, surprise = self._state(len(w)) if targets is not None else self._peek(len(w))
+        memory, surprise, alarm = self._state(len(w)) if targets is not None else self._peek(len(w))
         self.model.eval()
-        f = self._forward(w, memory, surprise, gate=gate)
+        f = self._forward(w, memory, surprise, alarm, gate=gate)
         probs, pred = self._answer(f)
         if targets is not None:
             y = torch.as_tensor(targets, dtype=torch.long, device=self.device)
-            self.memory = f["memory"]
-            self.surprise = F.cross_entropy(f["s1"].logits, y, reduction="none")
+            self._advance(f["memory"], F.cross_entropy(f["s1"].logits, y, reduction="none"))
         return self._out(f, probs, pred)
 
     # ------------------------------------------------------------------ streams

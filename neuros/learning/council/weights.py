@@ -84,7 +84,7 @@ def save_job(online: Any) -> bytes:
     import torch
 
     state = {"weights": msgspec.msgpack.encode(to_weights(online)), "opt": online.meta.opt.state_dict(),
-             "memory": online.memory, "surprise": online.surprise, "gen": online.gen.get_state(),
+             "memory": online.memory, "surprise": online.surprise, "alarm": online.alarm, "gen": online.gen.get_state(),
              "previous": list(online.previous) if online.previous is not None else None,
              "counters": [online.steps, online.examples, online.s2_calls, *online.cursor],
              "choices": dict(online.meta.choices)}
@@ -101,6 +101,8 @@ def load_job(blob: bytes, device: Any = "cpu") -> Any:
     online.meta.opt.load_state_dict(state["opt"])
     online.memory = None if state["memory"] is None else state["memory"].to(online.device)
     online.surprise = None if state["surprise"] is None else state["surprise"].to(online.device)
+    alarm = state.get("alarm", state["surprise"])  # a job saved before the alarm: its surprise
+    online.alarm = None if alarm is None else alarm.to(online.device)
     online.gen.set_state(state["gen"])
     if state["previous"] is not None:
         online.previous = tuple(t.to(online.device) for t in state["previous"])

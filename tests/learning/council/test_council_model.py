@@ -76,6 +76,40 @@ def test_the_entropy_gate_decides_per_example():
     assert not out.ran.any() and (out.s1_entropy < 0.5 * math.log(20)).all()
 
 
+def test_the_doubt_gate_also_calls_where_the_alarm_is_up_though_system1_is_sure():
+    """After a rule switch System 1 is sure of the old rule and wrong: its entropy is low, its
+    surprise high. The doubt gate calls the council on the rows whose alarm passes the
+    threshold, and on no other row while System 1 is sure."""
+    oc = _online(gate="doubt", entropy_threshold=0.5, surprise_threshold=0.3)
+    w, _ = _batch()
+    with torch.no_grad():  # every row sure: one huge logit
+        oc.model.s1.head.weight.zero_()
+        oc.model.s1.head.bias.zero_()
+        oc.model.s1.head.bias[3] = 50.0
+    oc.reset_streams(4)
+    oc.alarm = torch.tensor([0.4, 0.0, 0.4, 0.2]) * math.log(20)
+    assert [True, False, True, False] == oc.observe(w).ran.tolist()
+    entropy_only = _online(gate="entropy", entropy_threshold=0.5)
+    entropy_only.model.load_state_dict(oc.model.state_dict())
+    entropy_only.reset_streams(4)
+    entropy_only.alarm = oc.alarm.clone()
+    assert not entropy_only.observe(w).ran.any()
+
+
+def test_the_alarm_holds_a_surprise_and_decays():
+    """After a step the alarm is max(this step's surprise, alarm_decay * the alarm before):
+    a large surprise outlasts its step, halving each step (alarm_decay 0.5)."""
+    oc = _online(gate="never", alarm_decay=0.5)
+    w, y = _batch()
+    oc.reset_streams(4)
+    oc.alarm = torch.tensor([40.0, 0.0, 40.0, 0.0])
+    oc.step(w, y)
+    surprise = oc.surprise
+    assert (surprise < 20.0).all()  # an untrained net's loss is near log 20
+    assert torch.allclose(oc.alarm, torch.maximum(surprise, torch.tensor([20.0, 0.0, 20.0, 0.0])))
+    assert torch.allclose(oc.alarm[[1, 3]], surprise[[1, 3]])
+
+
 def test_the_answer_scored_does_not_depend_on_the_true_next_symbol():
     """Two steps from the same state, told different targets, answer the same: the target is
     learnt from after the answer, never fed into it."""
@@ -151,6 +185,21 @@ def test_a_resumed_job_continues_exactly_as_one_never_stopped():
     assert (ra["correct"] == rb["correct"]).all() and (ra["ran"] == rb["ran"]).all()
     for pa, pb in zip(a.model.parameters(), b.model.parameters()):
         assert torch.allclose(pa, pb, atol=1e-6)
+
+
+def test_a_resumed_job_keeps_the_streams_alarms():
+    """The doubt gate reads the alarm, so a resumed job carries it: the same calls after."""
+    from neuro.neuros.learning.council.weights import load_job, save_job
+
+    world = make_world(streams=4, steps=16, seed=4)
+    a = _online(gate="doubt")
+    a.run(world.x, world.y, stop=8)
+    a.alarm = torch.tensor([9.0, 0.0, 9.0, 0.0])
+    b = load_job(save_job(a))
+    assert torch.equal(a.alarm, b.alarm)
+    ra = a.run(world.x, world.y, start=8, reset=False)
+    rb = b.run(world.x, world.y, start=8, reset=False)
+    assert (ra["ran"] == rb["ran"]).all() and (ra["correct"] == rb["correct"]).all()
 
 
 def test_an_unknown_option_lists_the_known_ones():

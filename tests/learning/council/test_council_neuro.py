@@ -55,9 +55,11 @@ def test_describe_names_the_sequence_task_its_data_set_and_options():
     assert (["sequence"], ["gpu", "sleep", "online"]) == (d.tasks, d.capabilities)
     assert "patternworld_rules" in d.datasets
     names = [o.name for o in d.options]
-    assert {"gate", "voices", "max_ponder", "distill_temperature", "memory_slots"} <= set(names)
+    assert {"gate", "voices", "max_ponder", "distill_temperature", "memory_slots", "surprise_threshold",
+            "alarm_decay"} <= set(names)
     gate = next(o for o in d.options if o.name == "gate")
-    assert ["learnt", "entropy", "always", "never", "random", "batch"] == gate.choices
+    assert ["doubt", "learnt", "entropy", "always", "never", "random", "batch"] == gate.choices
+    assert "doubt" == gate.default
 
 
 def _run_plain(*msgs):
