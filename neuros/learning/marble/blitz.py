@@ -155,6 +155,20 @@ class Neuronenblitz:
             self._entry_cache[key] = found
         return found
 
+    def prime_entries(self, xs: Any) -> None:
+        """Fill the entry cache for many inputs in one vectorised pass, as `entries` would
+        (a parallel share's copy of the net starts with the cache empty)."""
+        import numpy as np
+
+        core, cfg = self.core, self.cfg
+        xs = np.asarray(xs, np.float32).reshape(len(xs), -1)
+        d = (((core.centre[None, :, :] - xs[:, None, :]) / self.scale) ** 2).mean(2)  # (B, K)
+        near = np.argsort(d, axis=1, kind="stable")[:, :min(cfg.top_k_paths, d.shape[1])]
+        for row, idx, dist in zip(xs, near, np.take_along_axis(d, near, 1)):
+            a = np.exp(-dist / (2 * cfg.entry_width**2) - (-dist / (2 * cfg.entry_width**2)).max())
+            a /= a.sum()
+            self._entry_cache.setdefault(row.tobytes(), [(int(core.entry_ids[j]), float(w)) for j, w in zip(idx, a)])
+
     def context_embedding(self) -> Any:
         """The decayed mean of the context history, padded or cut to the representation size:
         the `ctx` of the context-aware attention."""
@@ -181,10 +195,12 @@ class Neuronenblitz:
 
     # ------------------------------------------------------------------ training
 
-    def train_example(self, x: Any, t: Any, index: int = -1, given: dict | None = None,
-                      importance: float = 1.0, replaying: bool = False) -> float:
-        """One example: wander (or replay `given` paths from a parallel wanderer), learn,
-        structural side effects; returns the squared error summed over outputs."""
+    def train_example(self, x: Any, t: Any, index: int = -1, importance: float = 1.0, replaying: bool = False,
+                      deferred: list | None = None) -> float:
+        """One example: wander, learn, structural side effects; returns the squared error
+        summed over outputs. `deferred` (a parallel wanderer's share, parallel.py): the graph's
+        shape stays as it is, each reached path's synapses are appended to it instead, and the
+        learner settles the example (`settle`) when it merges the round."""
         cfg, core, st, rng = self.cfg, self.core, self.state, self.rng
         entries = self.entries(x)
         total, novelty = 0.0, 0.0
@@ -193,11 +209,7 @@ class Neuronenblitz:
             paths: list[tuple[Path, float, int]] = []
             for j, (entry, a) in enumerate(entries):
                 value = 1.0 + (rng.normal(0.0, cfg.noise_injection_std) if cfg.noise_injection_std else 0.0)
-                if given is not None and (c, j) in given:
-                    path = replay_values(core, cfg, given[(c, j)], value)
-                    path.reached = bool(path.synapses) and int(core.dst[path.synapses[-1]]) == target
-                    self._traverse(path)
-                elif cfg.beam_width > 1:
+                if cfg.beam_width > 1:
                     path = beam_wander(self, entry, target, value, cfg.beam_width)
                     self._traverse(path)
                 else:
@@ -220,13 +232,49 @@ class Neuronenblitz:
                 if cfg.consolidation_probability and rng.random() < cfg.consolidation_probability:
                     for s in path.synapses:
                         core.w[s] = max(-cfg.weight_limit, min(cfg.weight_limit, core.w[s] * cfg.consolidation_strength))
-                if not replaying:
+                if deferred is not None:
+                    deferred.append(list(path.synapses))
+                elif not replaying:
                     plasticity.after_wander(self, path)
         if cfg.synaptic_fatigue_enabled:
             core.fat *= cfg.fatigue_decay
         brain.update_context(self, math.sqrt(total / self.outputs), novelty)
-        if replaying:
-            return total
+        if not replaying and deferred is None:
+            self._after_example(index, total)
+        return total
+
+    def _settle_round(self, replies: list[Any], shape_version: int) -> float:
+        """Settle every example of a merged round, share by share; their summed error."""
+        se = 0.0
+        for reply in replies:
+            by_example: dict[int, list[list[int]]] = {}
+            for row in reply.paths:
+                by_example.setdefault(row[0], []).append(row[1:])
+            for i, err in zip(reply.indexes, reply.errors):
+                self.settle(i, err, by_example.get(i, []), shape_version)
+                se += err
+        return se
+
+    def settle(self, index: int, total: float, paths: list[list[int]], shape_version: int) -> None:
+        """What a parallel wanderer left to the learner of one example of its share: the
+        structural side effects of its reached paths, then the bookkeeping after an example.
+        `shape_version`: the core's structure_version the share saw; once the graph has
+        changed since, a path is checked against it (a split may have removed a synapse)."""
+        core = self.core
+        for syns in paths:
+            path = Path(synapses=syns, reached=True)
+            if core.structure_version != shape_version:
+                path = replay_values(core, self.cfg, syns, 1.0)
+                path.reached = len(path.synapses) == len(syns)
+                if not path.reached:
+                    continue
+            plasticity.after_wander(self, path)
+        self._after_example(index, total)
+
+    def _after_example(self, index: int, total: float) -> None:
+        """The counter, the replay and dream buffers, and pruning and message passing at
+        their intervals."""
+        cfg, core, st, rng = self.cfg, self.core, self.state, self.rng
         st.examples += 1
         if index >= 0:
             self.replay.add(index, math.sqrt(total))
@@ -236,11 +284,10 @@ class Neuronenblitz:
             plasticity.merge_parallel(self)
         if cfg.message_passing_interval and st.examples % cfg.message_passing_interval == 0:
             self.attention.message_passing(core, cfg, self.context_embedding(), rng, training=True)
-        return total
 
     def _traverse(self, path: Path) -> None:
         """The traversal side effects a local wander applies itself (route potentials, visits),
-        for a path found elsewhere (a parallel wanderer, beam search)."""
+        for a path beam search found."""
         core, cfg = self.core, self.cfg
         for s in path.synapses:
             core.pot[s] = min(cfg.synapse_potential_cap, core.pot[s] * cfg.route_potential_decay
@@ -280,34 +327,38 @@ class Neuronenblitz:
     def fit_epoch(self, x: Any, t: Any, total_epochs: int = 1, wanderer: Any = None,
                   x_val: Any = None, t_val: Any = None) -> dict[str, float]:
         """One pass over (x, t) in a seeded order, then the epoch's schedules and structure.
-        `wanderer` (parallel.py's `ParallelWanderers`, None: wander here) finds the paths of
-        each chunk of the order on a snapshot of the net while this replays the chunk before."""
+        `wanderer` (parallel.py's `ParallelWanderers`, None: learn here) trains each round of
+        the order (`parallel_chunk_size` examples a wanderer) in the wanderer neuros, each on
+        its copy of the net, and merges what they learnt into this net (merge.py) before the
+        next round. In the metrics: `train_seconds`, the wall time of the pass alone, and
+        `learner_cpu_s`, the CPU seconds this thread spent on it (all the work when learning
+        here; merging and settling with wanderers)."""
+        import time
+
         import numpy as np
+
+        from .merge import merge_round
 
         cfg, st = self.cfg, self.state
         x = np.asarray(x, np.float32).reshape(len(x), -1)
         t = np.asarray(t, np.float64).reshape(len(t), -1)
         order = self.rng.permutation(len(x)).tolist()
-        chunks = [order[k:k + cfg.parallel_chunk_size * cfg.parallel_wanderers]
-                  for k in range(0, len(order), cfg.parallel_chunk_size * cfg.parallel_wanderers)]
-        if wanderer is not None and chunks:  # pipelined: the wanderers find chunk k + 1's paths meanwhile
-            wanderer.submit(0, self, x, chunks[0])
-        se = 0.0
-        for k, chunk in enumerate(chunks):
-            given: dict = {}
+        size = cfg.parallel_chunk_size * cfg.parallel_wanderers
+        rounds = [order[k:k + size] for k in range(0, len(order), size)]
+        se, start, cpu = 0.0, time.perf_counter(), time.thread_time()
+        for k, chunk in enumerate(rounds):
             if wanderer is not None:
-                given = wanderer.collect(k)
-                if k + 1 < len(chunks):
-                    wanderer.submit(k + 1, self, x, chunks[k + 1])
-            st.averaging = wanderer is not None and cfg.parallel_update_strategy == "average"
+                shape_version = self.core.structure_version
+                replies = wanderer.train_round(k, self, x, t, chunk)
+                merge_round(self, replies)
+                se += self._settle_round(replies, shape_version)
+                continue
             for i in chunk:
-                se += self.train_example(x[i], t[i], index=i, given=given.get(i))
+                se += self.train_example(x[i], t[i], index=i)
                 if cfg.use_experience_replay:
                     self.replay_step(x, t)
-            if st.averaging:
-                flush_updates(self)
-            st.averaging = False
         flush_updates(self)
+        seconds, cpu = time.perf_counter() - start, time.thread_time() - cpu
         train_mse = se / (len(x) * self.outputs)
         st.epochs += 1
         st.lr = scheduled_lr(cfg, adjusted_lr(cfg, st.lr, train_mse, st.prev_train_loss), st.epochs, total_epochs)
@@ -323,7 +374,8 @@ class Neuronenblitz:
         if cfg.structural_plasticity_enabled:
             plasticity.decide_synapse_action(self)
         metrics = {"train_mse": train_mse, "neurons": float(self.core.n_neurons), "synapses": float(self.core.n_synapses),
-                   "lr": st.lr, "anomalies": float(st.anomalies)}
+                   "lr": st.lr, "anomalies": float(st.anomalies), "train_seconds": seconds, "learner_cpu_s": cpu,
+                   "epoch_examples": float(len(x))}
         if x_val is not None and len(x_val):
             val = float(((self.predict(x_val) - np.asarray(t_val).reshape(len(t_val), -1)) ** 2).mean())
             metrics["val_mse"] = val
@@ -369,7 +421,9 @@ class Neuronenblitz:
 
     # ------------------------------------------------------------------ state
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, buffers: bool = True) -> dict[str, Any]:
+        """The whole net; `buffers=False` leaves the replay and dream buffers empty (a parallel
+        share without experience replay reads neither)."""
         import msgspec
 
         return {"format_version": FORMAT_VERSION, "cfg": msgspec.to_builtins(self.cfg), "core": self.core.to_dict(),
@@ -377,9 +431,9 @@ class Neuronenblitz:
                 "scale": self.scale.astype("<f4").tobytes(), "start_size": self.start_size,
                 "rng": json.dumps(self.rng.bit_generator.state),  # PCG64's 128-bit ints: msgpack has no such int
                 "episodic": [[e, t, list(p)] for e, t, p in self.episodic.paths],
-                "replay": [list(item) for item in self.replay.items],
-                "dreams": {"instant": [list(i) for i in self.dreams.instant],
-                           "long_term": [list(i) for i in self.dreams.long_term]}}
+                "replay": [list(item) for item in self.replay.items] if buffers else [],
+                "dreams": {"instant": [list(i) for i in self.dreams.instant] if buffers else [],
+                           "long_term": [list(i) for i in self.dreams.long_term] if buffers else []}}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> "Neuronenblitz":

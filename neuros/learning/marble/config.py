@@ -68,8 +68,12 @@ class MarbleConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # Potential below which a synapse is pruned at `synapse_prune_interval` (the seed's
     # "low-potential synapses"); a neuron's last outgoing synapse is never pruned.
     prune_potential_threshold: float = 0.02
-    # Examples a parallel wanderer gets per request (with parallel_wanderers > 1).
+    # Examples a parallel wanderer trains per round: the learner merges the wanderers' nets
+    # once a round (with parallel_wanderers > 1 or wanderer_neuros).
     parallel_chunk_size: int = 64
+    # Train in a wanderer neuro even with parallel_wanderers = 1 (the same path as with
+    # several, so the bench can time one wanderer against two).
+    wanderer_neuros: bool = False
     # Held-out share of the training split that early stopping watches.
     validation_fraction: float = 0.1
 
@@ -155,10 +159,12 @@ class MarbleConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     noise_injection_std: float = 0.0
     # Add the context-aware attention of the representations to each choice's score.
     dynamic_attention_enabled: bool = False
-    # Parallel wanderers (kernel workers: neuros named `remote_client`-0, -1, ...); 1: local.
+    # Parallel wanderers (kernel workers: neuros named `remote_client`-0, -1, ...), each
+    # training its share of a round on its copy of the net; 1: the learner trains alone
+    # (unless wanderer_neuros).
     parallel_wanderers: int = 1
-    # How paths from parallel wanderers update the weights: each replayed in turn, or the
-    # updates of one chunk averaged.
+    # How a round of parallel wanderers moves the weights: by the sum of their deltas (as if
+    # their shares ran in turn), or by the mean delta.
     parallel_update_strategy: Literal["replay", "average"] = "replay"
     # Entries (neurons x wanders) of the wander cache of greedy paths.
     wander_cache_size: int = 4096

@@ -132,14 +132,13 @@ def learn_path(net: Any, path: Path, e: float, weight: float = 1.0) -> float:
             echo[i] = 0.9 * echo[i] + 0.1 * abs(v)
         u = max(-cap, min(cap, u * weight))
         st.pending[i] = st.pending.get(i, 0.0) + u
-        st.pending_n[i] = st.pending_n.get(i, 0) + 1
         pot[i] = min(cfg.synapse_potential_cap, pot[i] + abs(scaled) * cfg.gradient_score_scale)
         grad[i] = abs(u)
         gate[i] = gate[i] * cfg.memory_gate_decay + cfg.memory_gate_strength * abs(e)
         score += abs(e) * abs(w_col[i]) / max(L, 1) * (1.0 + gate[i])
 
     st.accumulated += 1
-    if not st.averaging and st.accumulated >= cfg.gradient_accumulation_steps:
+    if st.accumulated >= cfg.gradient_accumulation_steps:
         flush_updates(net)
     st.phase += cfg.phase_rate + cfg.phase_adaptation_rate * e
     if cfg.chaotic_gating_enabled:
@@ -161,17 +160,12 @@ def flush_updates(net: Any) -> None:
         keep, limit = 1.0 - cfg.weight_decay, cfg.weight_limit
         for i, u in st.pending.items():
             if core.alive[i]:
-                if st.averaging:
-                    u /= st.pending_n[i]
                 core.w[i] = max(-limit, min(limit, (core.w[i] + u) * keep))
     else:
         ids = np.fromiter(st.pending, np.int64, len(st.pending))
         upd = np.fromiter(st.pending.values(), np.float64, len(st.pending))
-        if st.averaging:  # parallel_update_strategy "average": each synapse's mean update of the chunk
-            upd /= np.fromiter((st.pending_n[i] for i in st.pending), np.float64, len(st.pending))
         live = core.alive[ids]
         ids, upd = ids[live], upd[live]
         core.w[ids] = np.clip((core.w[ids] + upd) * (1.0 - cfg.weight_decay), -cfg.weight_limit, cfg.weight_limit)
     st.pending.clear()
-    st.pending_n.clear()
     st.accumulated = 0

@@ -44,12 +44,14 @@ class EpisodicMemory:
 
     def __init__(self, size: int) -> None:
         self.paths: deque[tuple[int, int, tuple[int, ...]]] = deque(maxlen=size)
+        self.added = 0  # paths remembered since it was made (a parallel share reports its new ones)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def remember(self, entry: int, target: int, path: tuple[int, ...]) -> None:
         self.paths.append((entry, target, path))
+        self.added += 1
 
     def recall(self, entry: int, target: int) -> tuple[int, ...] | None:
         for e, t, path in reversed(self.paths):

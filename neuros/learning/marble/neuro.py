@@ -5,15 +5,14 @@ The protocol (jobs, Status while training, checkpoints, Resume, weights by refer
 training split (early stopping may end the job sooner), Predict blends greedy paths and
 reports the input's distance to its nearest entry neuron as the uncertainty, `sleep` is the
 brain's dream: salience-weighted replay and the dream decay of every weight. With
-`parallel_wanderers` > 1 the wandering runs in wanderer neuros (parallel.py). Importing
+`parallel_wanderers` > 1 (or `wanderer_neuros`) the training runs in wanderer neuros, each
+on its copy of the net, merged once a round (parallel.py, merge.py). Importing
 this module costs no numpy: the net loads in the job's worker thread.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import trio
 
 from neuro import sdk
 
@@ -103,15 +102,18 @@ class MarbleNeuro(Learner):
         val[model.val_rows] = True
         net = model.net
         wanderer = None
-        if net.cfg.parallel_wanderers > 1:
+        if net.cfg.parallel_wanderers > 1 or net.cfg.wanderer_neuros:
             if self._pool is None:
-                raise ValueError("parallel_wanderers > 1 needs a job of the running neuro (it calls wanderer neuros)")
+                raise ValueError("parallel_wanderers > 1 (or wanderer_neuros) needs a job of the running neuro "
+                                 "(it calls wanderer neuros)")
             wanderer = self._pool(net.cfg, net.state.epochs)
         before = net.state.examples
         metrics = net.fit_epoch(x[~val], t[~val], int(job.total), wanderer, x[val], t[val])
         metrics["steps"] = float(net.state.examples - before)
         if wanderer is not None:
             metrics["fallbacks"] = float(wanderer.fallbacks)
+            metrics["worker_cpu_s"] = wanderer.worker_cpu_s
+            metrics["wanderer_processes"] = float(len(wanderer.processes))
         metrics["growth"] = net.core.size() / max(net.start_size, 1)
         if net.state.stopped_early:
             metrics["stopped_early"] = 1.0
@@ -119,15 +121,14 @@ class MarbleNeuro(Learner):
         return 1.0, metrics
 
     async def _run_job(self, ctx: sdk.Context, job: Any, model: Any, data: TrainData) -> None:
-        """The base's job task, inside a nursery the parallel wanderers' calls run in."""
+        """The base's job task, with the context the parallel wanderers' calls go through."""
         from .parallel import ParallelWanderers
 
-        async with trio.open_nursery() as nursery:
-            self._pool = lambda cfg, epoch: ParallelWanderers(ctx, nursery, cfg, epoch)
-            try:
-                await super()._run_job(ctx, job, model, data)
-            finally:
-                self._pool = None
+        self._pool = lambda cfg, epoch: ParallelWanderers(ctx, cfg, epoch)
+        try:
+            await super()._run_job(ctx, job, model, data)
+        finally:
+            self._pool = None
 
     def finish(self, model: Any, data: TrainData) -> dict[str, float]:
         out = {"neurons": float(model.net.core.n_neurons), "synapses": float(model.net.core.n_synapses)}

@@ -29,8 +29,6 @@ class BlitzState:
         self.depth_factor = 1.0
         self.wanders = self.examples = self.epochs = self.accumulated = self.anomalies = 0
         self.pending: dict[int, float] = {}
-        self.pending_n: dict[int, int] = {}  # updates summed into each pending one
-        self.averaging = False  # a parallel chunk averages its updates (parallel_update_strategy)
         self.type_attention = np.zeros(len(SYNAPSE_TYPES))
         self.type_loss = np.zeros(len(SYNAPSE_TYPES))
         self.context = {"arousal": cfg.initial_arousal, "stress": cfg.initial_stress, "reward": cfg.initial_reward,
@@ -84,7 +82,6 @@ class BlitzState:
         for k in cls._SCALARS:
             setattr(st, k, doc[k])
         st.pending = {int(k): float(v) for k, v in doc["pending"]}
-        st.pending_n = {k: 1 for k in st.pending}
         st.type_attention = np.array(doc["type_attention"], float)
         st.type_loss = np.array(doc["type_loss"], float)
         st.context = dict(doc["context"])

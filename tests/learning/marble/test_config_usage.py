@@ -18,10 +18,11 @@ CONSUMED_ELSEWHERE = {
     "validation_fraction": "MarbleNeuro.begin: the rows held out for early stopping (test below)",
     "auto_update": "MarbleNeuro.begin: a changed data set hash resets the learning state (test below)",
     "epochs": "MarbleNeuro.begin: the job's total (test below)",
-    "parallel_update_strategy": "Neuronenblitz.fit_epoch with wanderers (test_service.py)",
+    "parallel_update_strategy": "merge_round: the weights' summed or mean delta (test_parallel.py)",
     "remote_client": "ParallelWanderers: the wanderer neuros' names (test_service.py)",
     "remote_timeout": "ParallelWanderers: each call's timeout (test_service.py)",
-    "remote_fallback": "ParallelWanderers.collect: wander locally or fail (test_service.py)",
+    "remote_fallback": "ParallelWanderers.train_round: train the share here or fail (test_service.py)",
+    "wanderer_neuros": "MarbleNeuro.fit_steps: wanderer neuros with one wanderer (test_service.py)",
 }
 
 # every feature on, so every key's code path runs

@@ -103,7 +103,7 @@ def test_snapshot_restore_step_and_sleep(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed")
-def test_two_wanderer_neuros_find_the_paths_in_their_own_processes(tmp_path):
+def test_two_wanderer_neuros_train_their_shares_in_their_own_processes(tmp_path):
     x, y = _sine(120)
 
     async def body(k):
@@ -111,11 +111,17 @@ def test_two_wanderer_neuros_find_the_paths_in_their_own_processes(tmp_path):
                                                                         "remote_fallback": False,
                                                                         "parallel_chunk_size": 16}, wait=True),
                            timeout=240)
+        one = await k.call(NAME, P.Train(x=x, y=y, epochs=1, fresh=True, wait=True,
+                                         options={**SMALL, "parallel_wanderers": 1, "wanderer_neuros": True,
+                                                  "remote_fallback": False}), timeout=240)
         procs = {p.name: p for p in k.ps()}
-        return res, procs
+        return res, one, procs
 
-    res, procs = _run(tmp_path, body, wanderers=2)
+    res, one, procs = _run(tmp_path, body, wanderers=2)
+    assert 1.0 == one.metrics["wanderer_processes"]  # wanderer_neuros: one wanderer neuro, not the learner
     assert 0.0 == res.metrics["fallbacks"] and res.steps > 0
+    # two processes other than the learner's (each reply names its interpreter) trained shares
+    assert 2.0 == res.metrics["wanderer_processes"] and res.metrics["worker_cpu_s"] > 0
     for i in range(2):  # each answered wander requests, from its own sandboxed process
         w = procs[f"learning.marble.wanderer-{i}"]
         assert ("process", True) == (w.sandbox, w.handled > 0)
@@ -136,7 +142,8 @@ def test_without_wanderer_neuros_it_falls_back_to_wandering_itself_or_fails_sayi
 
     ok, avg = _run(tmp_path, body)
     assert ok.metrics["fallbacks"] > 0 and avg.metrics["fallbacks"] > 0
-    assert ok.metrics["train_mse"] != avg.metrics["train_mse"]
+    assert 0.0 == ok.metrics["wanderer_processes"]  # the shares were trained in the learner's process
+    assert ok.metrics["val_mse"] != avg.metrics["val_mse"]  # the merged weights differ: summed or mean delta
 
 
 def test_a_job_resumed_from_its_checkpoint_state_ends_with_the_weights_of_one_never_stopped():
