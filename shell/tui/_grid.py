@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Sequence
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -87,7 +88,7 @@ class Grid(ScrollView, can_focus=True):
         self.rows: dict[str, list[Any]] = {}  # key -> cells, in no particular order
         self.order: list[str] = []  # the keys, top to bottom
         self._index: dict[str, int] = {}
-        self._strips: dict[str, Strip] = {}  # rendered rows, before cropping and row style
+        self._strips: dict[str, list[Segment]] = {}  # rendered rows, before cropping and row style
         self.cursor_row = 0
         self.renders = 0  # rows rendered: a test sees that only visible ones are
         self.catch_up = catch_up
@@ -95,7 +96,7 @@ class Grid(ScrollView, can_focus=True):
         self._styles: dict[str, Style] = {}  # the component styles, during one render pass
         # lines as drawn (row style applied, cropped), by (key, cursor/even/odd): a followed log
         # moves every line at each draw, and a line back at a place of the same stripe is reused
-        self._lines: dict[tuple[str, str], tuple[Strip, Strip]] = {}
+        self._lines: dict[tuple[str, str], tuple[list[Segment], Strip]] = {}
         self._lines_for: Any = None  # the scroll, width and styles they were drawn with
 
     # -- data ---------------------------------------------------------------------------------
@@ -334,20 +335,39 @@ class Grid(ScrollView, can_focus=True):
     def _resize(self) -> None:
         self.virtual_size = Size(self._width(), len(self.order) + 1)
 
-    def _cells_strip(self, cells: Sequence[Any], style: Style | None = None) -> Strip:
+    def _cells_segments(self, cells: Sequence[Any]) -> list[Segment]:
+        """A row's cells laid out in their columns, unstyled but for its `Text` cells: one segment
+        for each run of plain cells, as the terminal draws it (each segment costs a frame work)."""
         self.renders += 1
         segments: list[Segment] = []
+        plain: list[str] = []
+        gap = " " * (_GAP - 1)
         for width, cell in zip(self.widths, cells):
             if isinstance(cell, Text):
                 text = cell.copy()
                 text.truncate(width, overflow="ellipsis", pad=True)
-                segments.append(Segment(" ", style))
+                plain.append(" ")
+                segments.append(Segment("".join(plain)))
                 segments.extend(text.render(self.app.console))
-                segments.append(Segment(" " * (_GAP - 1), style))
+                plain = [gap]
             else:
                 value = cell if len(cell) <= width else cell[: width - 1] + "…"
-                segments.append(Segment(" " + value.ljust(width) + " " * (_GAP - 1), style))
-        return Strip(segments)
+                plain.append(" " + value.ljust(width) + gap)
+        if plain:
+            segments.append(Segment("".join(plain)))
+        return segments
+
+    @staticmethod
+    def _line(segments: list[Segment], style: Style, scroll_x: int, width: int) -> Strip:
+        """`segments` drawn with the row's `style` under their own, cut to the screen's `width`
+        from column `scroll_x`: one new strip (apply_style then crop_extend made three)."""
+        styled = [Segment(text, style if own is None else style + own) for text, own, _ in segments]
+        length = sum(cell_len(seg.text) for seg in styled)
+        if scroll_x == 0 and length <= width:
+            if length < width:
+                styled.append(Segment(" " * (width - length), style))
+            return Strip(styled, width)
+        return Strip(styled, length).crop_extend(scroll_x, scroll_x + width, style)
 
     def render_lines(self, crop: Any) -> list[Strip]:
         # the component styles once a pass, not once a line (a style lookup costs what a line does)
@@ -375,17 +395,15 @@ class Grid(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
         if y == 0:
-            header = self._style("grid--header")
-            strip = self._cells_strip(self.headings).apply_style(header)
-            return strip.crop_extend(scroll_x, scroll_x + width, header)
+            return self._line(self._cells_segments(self.headings), self._style("grid--header"), scroll_x, width)
         index = scroll_y + y - 1
         base = self._styles.get("base") or self.rich_style
         if index >= len(self.order):
             return Strip.blank(width, base)
         key = self.order[index]
-        strip = self._strips.get(key)
-        if strip is None:
-            strip = self._strips[key] = self._cells_strip(self.rows[key])
+        cells = self._strips.get(key)
+        if cells is None:
+            cells = self._strips[key] = self._cells_segments(self.rows[key])
         if index == self.cursor_row:
             kind, row_style = "cursor", self._style("grid--cursor")
         elif self.zebra_stripes and index % 2 == 0:
@@ -393,8 +411,8 @@ class Grid(ScrollView, can_focus=True):
         else:
             kind, row_style = "odd", base
         drawn = self._lines.get((key, kind))
-        if drawn is not None and drawn[0] is strip:
+        if drawn is not None and drawn[0] is cells:
             return drawn[1]
-        line = strip.apply_style(row_style).crop_extend(scroll_x, scroll_x + width, row_style)
-        self._lines[key, kind] = (strip, line)
+        line = self._line(cells, row_style, scroll_x, width)
+        self._lines[key, kind] = (cells, line)
         return line

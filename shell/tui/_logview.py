@@ -46,12 +46,16 @@ class Pacer:
     """When to draw what arrives: at once after a quiet spell, else at most once every
     `interval` seconds, one draw for all that came in between. After a draw of one row the
     spell is `after_one` (interval / 5): rows that come one at a time (a call now and then)
-    show at once, and only a stream, whose draws take many rows, waits."""
+    show at once, and only a stream, whose draws take many rows, waits. A flood, whose draws
+    take more rows than the screen holds (every line on it new at each draw, too fast to read
+    at any rate), is drawn every `flood` seconds (2 x interval): half the repaints, each as costly
+    as a full screen of textual's."""
 
     def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic, *,
-                 after_one: float | None = None) -> None:
+                 after_one: float | None = None, flood: float | None = None) -> None:
         self.interval, self.clock = interval, clock
         self.after_one = interval / 5 if after_one is None else after_one
+        self.flood = 2 * interval if flood is None else flood
         self.due = False  # a draw is already coming
         self._last = -math.inf
         self._spell = interval  # the least time from the last draw to the next
@@ -67,11 +71,12 @@ class Pacer:
         self.due = True
         return wait
 
-    def drawn(self, rows: int = 1) -> None:
-        """A draw took all that arrived (`rows` of them)."""
+    def drawn(self, rows: int = 1, screen: int | None = None) -> None:
+        """A draw took all that arrived (`rows` of them, on a screen of `screen` lines)."""
         self.due = False
         self._last = self.clock()
-        self._spell = self.after_one if rows <= 1 else self.interval
+        self._spell = (self.after_one if rows <= 1 else self.flood if screen is not None and rows > screen
+                       else self.interval)
 
 
 class LogView(View):
@@ -257,14 +262,15 @@ class LogView(View):
                 self.set_timer(wait, self._flush)
 
     def _flush(self) -> None:
-        self._pacer.drawn(len(self._pending))
         try:
             table = self.query_one("#log-table", Grid)
         except NoMatches:  # rows came before the table mounted (or after it went): draw them later
+            self._pacer.drawn(len(self._pending))
             if self.is_attached:
                 self._pacer.due = True
                 self.set_timer(_PACE, self._flush)
             return
+        self._pacer.drawn(len(self._pending), table.size.height if self.follow else None)
         # rows older than the newest KEEP would leave the table in this same draw: none is kept
         rows, self._pending = self._pending[-KEEP:], []
         if not rows:

@@ -97,6 +97,31 @@ def test_a_fast_stream_is_drawn_at_most_once_an_interval():
     assert waited <= 0.1 + 1e-9
 
 
+def test_a_flood_that_fills_the_screen_at_each_draw_is_drawn_half_as_often():
+    """Draws of more rows than the screen holds space the next by the flood spell (2 x the
+    interval); a draw that fits on the screen goes back to the interval."""
+    clock = Clock()
+    pacer = Pacer(0.1, clock)
+    assert pacer.arrived() == 0
+    pacer.drawn(500, screen=49)
+    clock.now += 0.05
+    assert abs(pacer.arrived() - 0.15) < 1e-9
+    clock.now += 0.15
+    pacer.drawn(30, screen=49)
+    clock.now += 0.05
+    assert abs(pacer.arrived() - 0.05) < 1e-9
+
+
+def test_a_flood_on_a_screen_is_drawn_about_five_times_a_second():
+    """5,000 rows a second for two seconds on a 49-line screen: about ten draws."""
+    clock = Clock()
+    pacer = Pacer(0.1, clock)
+    screened = SimpleNamespace(arrived=pacer.arrived, drawn=lambda rows=1: pacer.drawn(rows, screen=49))
+    draws, waited = stream(screened, clock, 0.0002, 10_000)  # type: ignore[arg-type]
+    assert 8 <= draws <= 13
+    assert waited <= 0.2 + 1e-9
+
+
 class Logs(App):
     client = None
 
