@@ -7,6 +7,7 @@ import os
 import time
 
 import pytest
+from textual.css.query import NoMatches
 
 pytest.importorskip("pytest_textual_snapshot")
 
@@ -56,6 +57,22 @@ async def seeded(pilot) -> None:
     await pilot.pause(0.1)
 
 
+async def turned_to(pilot, screen: str) -> None:
+    """Wait until the tab's activation was handled (its view holds the focus): on a loaded
+    machine that can take longer than any fixed pause, and a form built before it keeps the
+    focus on the neuro list."""
+    for _ in range(250):
+        await pilot.pause(0.02)
+        try:
+            view = pilot.app.view(screen)  # mounted when the tab is first turned to
+        except NoMatches:
+            continue
+        focused = pilot.app.focused
+        if focused is not None and (focused is view or view in focused.ancestors):
+            break
+    await pilot.pause(0.1)
+
+
 @pytest.mark.parametrize("screen", ["processes", "log", "call", "versions", "policies", "dream"])
 def test_screen(snap_compare, screen):
     """Each screen, as it first shows the fixed data."""
@@ -63,7 +80,7 @@ def test_screen(snap_compare, screen):
         await seeded(pilot)
         app = pilot.app
         app.action_screen(screen)
-        await pilot.pause(0.2)
+        await turned_to(pilot, screen)
         if screen == "call":
             await app.view("call").pick("echo")
         if screen in ("versions", "policies", "dream"):
@@ -78,7 +95,7 @@ def test_message_detail(snap_compare):
     async def before(pilot):
         await seeded(pilot)
         pilot.app.action_screen("log")
-        await pilot.pause(0.3)
+        await turned_to(pilot, "log")
         await pilot.press("up", "enter")  # the error row (the dead letter is the last)
         await pilot.pause(0.3)
 
