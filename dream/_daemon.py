@@ -228,8 +228,13 @@ class Dream(sdk.Neuro):
 
     async def _run(self, ctx: sdk.Context, job: Job) -> None:
         assert self.lock is not None
+        mark: dict[str, float] = {}
         try:
             async with self.lock:  # one dream at a time
+                # What the job learns from ends about here: what comes later is new for the next
+                # one (traces fed while it trains, or the moment it ends, are not lost to a race).
+                mark["after_id"] = float(await _newest_id(ctx, job.neuro))
+                mark["handled"] = next((float(r.handled) for r in await ctx.kernel.ps() if r.name == job.neuro), 0.0)
                 raw, _ = await _manifest_of(ctx.kernel, job.neuro)
                 account = job_account(ctx, job.neuro)  # its neuro's energy.per_dream_job, if any (dream/_budget.py)
                 energy = JobEnergy(ctx, job, account) if account is not None else None
@@ -247,9 +252,12 @@ class Dream(sdk.Neuro):
             with trio.CancelScope(shield=True) as scope:  # a cancelled job still records where it ended
                 scope.deadline = trio.current_time() + 5.0
                 try:
-                    newest = await _newest_id(ctx, job.neuro)
-                    handled = next((float(r.handled) for r in await ctx.kernel.ps() if r.name == job.neuro), 0.0)
-                    self.last[job.neuro] = {"time": time.time(), "after_id": float(newest), "handled": handled}
+                    if not mark:  # cancelled while it waited for the lock
+                        mark["after_id"] = float(await _newest_id(ctx, job.neuro))
+                        mark["handled"] = next((float(r.handled) for r in await ctx.kernel.ps()
+                                                if r.name == job.neuro), 0.0)
+                    # Its end as the job recorded it: a version made after that is a change.
+                    self.last[job.neuro] = {"time": job.ended or time.time(), **mark}
                 finally:
                     if job.state == "running":  # cancelled before it began
                         job.state, job.ended = "cancelled", time.time()

@@ -145,19 +145,21 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
             await _ensure_teacher(k, name, teacher)
         shipped = await k.swap(name, cls)
         job.version, job.state, job.figures = shipped.new_version, "shipped", dict(figures)
+        job.ended = time.time()  # before its event: a version made once the event is seen comes after it
         _event("dream.shipped", name, ctx, job=job.id, teacher=teacher, version=shipped.new_version, student=kind,
              cascade=bool(settings.cascade), dataset=ds.hash, traces=[int(ds.options["first_id"]),
                                                                        int(ds.options["last_id"])],
              figures=dict(figures))
     except Rejected as r:
         job.state, job.stage, job.figures, job.reason = "rejected", r.gate, dict(r.figures), r.reason
+        job.ended = time.time()
         _event("dream.rejected", name, ctx, job=job.id, gate=r.gate, reason=r.reason, figures=dict(r.figures))
         _discard(folder, name, job.id)
     except NotDistillable as e:
-        job.state, job.reason = "rejected", f"not distillable: {e}"
+        job.state, job.reason, job.ended = "rejected", f"not distillable: {e}", time.time()
         _event("dream.rejected", name, ctx, job=job.id, gate="types", reason=job.reason, figures=dict(figures))
     except Exception as e:  # noqa: BLE001 - a dream that fails changes nothing; the event says why
-        job.state, job.reason = "failed", f"{type(e).__name__}: {e}"
+        job.state, job.reason, job.ended = "failed", f"{type(e).__name__}: {e}", time.time()
         _event("dream.failed", name, ctx, job=job.id, stage=job.stage, error=job.reason)
         _discard(folder, name, job.id)
     except BaseException:  # cancelled (perhaps inside a nursery's group): nothing went live
@@ -166,7 +168,8 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
             _event("dream.cancelled", name, ctx, job=job.id, stage=job.stage)
             _discard(folder, name, job.id)
         raise
-    job.ended = time.time()
+    if job.ended is None:
+        job.ended = time.time()
     return job
 
 

@@ -273,6 +273,7 @@ class EventLog:
         self._passes_started = 0
         self._passes_done = 0
         self._closing = False
+        self._stopped = True  # no writer thread runs (not opened yet, or it has ended)
         self._error: BaseException | None = None
         self._rows_written = 0
         self._durable_on_loop = 0  # durable rows committed by commit_durable_now
@@ -296,6 +297,7 @@ class EventLog:
         self._run_id = start_run(self._conn)
         self.marks = high_marks(self._conn)
         self._wal = WalSpace(self.path, self._conn, CHECKPOINT_PAGES)
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="neuro-log-writer", daemon=True)
         self._thread.start()
         return recovered
@@ -423,8 +425,14 @@ class EventLog:
             target = self._passes_started + 1
             self._flush_wanted = True
             self._wake.set()
-            ok = self._cond.wait_for(lambda: self._passes_done >= target or self._error is not None, timeout)
+            ok = self._cond.wait_for(lambda: self._passes_done >= target or self._error is not None
+                                     or self._stopped, timeout)
+            done = self._passes_done >= target
         self.raise_if_failed()
+        if ok and not done:  # the writer ended (the log closes): its last pass wrote all it had
+            if self._pending():
+                raise LogError("the event log is closed: rows appended after its last write are not written")
+            return
         if not ok:
             raise LogError(f"the event log writer did not flush within {timeout} s")
 
@@ -440,6 +448,14 @@ class EventLog:
     # -- the writer thread -----------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._passes()
+        finally:
+            with self._cond:  # a flush_sync waiting now, or coming later, need not wait for it
+                self._stopped = True
+                self._cond.notify_all()
+
+    def _passes(self) -> None:
         assert self._conn is not None and self._wal is not None
         next_flush = time.monotonic() + self.flush_interval
         while True:

@@ -144,9 +144,13 @@ async def test_code_changes_trigger_a_dream(log, tmp_path):
         await k.spawn(QuickDream, policy="dream")
         await k.call("dream", DreamStatus())
         await feed(k, "summer", [first.cls.input(x=p.x, a=p.a) for p in points(70)])
-        with trio.move_on_after(30):
-            while len(await k.log.events(name="dream.shipped")) < 1:
+        ended: list = []
+        with trio.move_on_after(60):
+            while not ended:
+                ended = [e for kind in ("shipped", "rejected", "failed")
+                         for e in await k.log.events(name=f"dream.{kind}")]
                 await trio.sleep(0.1)
+        assert ["dream.shipped"] == [e.name for e in ended], [e.data for e in ended]
         second = await load("two")
         await k.rollback("summer")  # back to the teacher: then a change of its code
         await k.swap("summer", second.cls, source=second.files)

@@ -51,7 +51,9 @@ async def test_kill_9_mid_dream_leaves_the_teacher_and_no_student(log):
                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         assert "training" == proc.stdout.readline().strip()
-        trainers = trainers_of(proc.pid)
+        deadline = time.monotonic() + 30  # the stage is "train" a moment before the trainer starts
+        while not (trainers := trainers_of(proc.pid)) and time.monotonic() < deadline:
+            await trio.sleep(0.05)
         assert 1 == len(trainers)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
