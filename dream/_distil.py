@@ -66,6 +66,8 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
     name = job.neuro
     figures: dict[str, float] = {}
     job.figures = figures  # live while it runs (`neuro dream status`): its trainer's steps so far
+    job.seconds = {}
+    _enter(job, "start")  # describing the neuro and finding its teacher
     try:
         details = await k.describe(name, log=False)
         history = await k.versions(name)
@@ -77,7 +79,7 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
         settings = _with_hook(ctx, name, settings)
         _event("dream.started", name, ctx, job=job.id, kind="distil", teacher=teacher, trigger=job.trigger)
 
-        job.stage = "traces"
+        _enter(job, "traces")
         ds, extra = await _traces(k, name, teacher, settings)
         n = len(ds.train) + len(ds.test) + (len(extra) if extra is not None else 0)
         figures["traces"] = float(n)
@@ -85,13 +87,13 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
             raise Rejected("traces", f"{n} traces of {name} {teacher}, fewer than min_traces = {settings.min_traces}",
                            figures)
 
-        job.stage = "train"
+        _enter(job, "train")
         prepared = await ctx.run_sync(_prepare, details.input_schema, details.output_schema, ds, extra)
         plan, xtr, ytr, xte, teacher_te, inputs_te = prepared
         arrays, kind = await _fit(ctx, plan, xtr, ytr, xte, teacher_te, settings, governed, figures)
         model = Model(plan, arrays)
 
-        job.stage = "agreement"
+        _enter(job, "agreement")
         verdict = await ctx.run_sync(_judge, model, xte, teacher_te, settings)
         figures.update(verdict)
         threshold = verdict.get("threshold")
@@ -103,7 +105,7 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
             raise Rejected("agreement", f"held-out agreement {verdict['agreement']:.4f} is below the bound "
                            f"{settings.agreement}", figures)
 
-        job.stage = "speedup"
+        _enter(job, "speedup")
         spec = {"name": details.manifest["name"], "teacher": teacher, "job": job.id, "plan": plan.data,
                 "policy": details.manifest["policy"], "sandbox": details.manifest["sandbox"], "kind": kind,
                 "dream": msgspec.to_builtins(settings),  # the student keeps its teacher's opt-in
@@ -122,7 +124,7 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
             raise Rejected("speedup", f"the student is {speed:.1f}x the teacher's speed on the same inputs, below "
                            f"speedup = {settings.speedup:g}", figures)
 
-        job.stage = "replay"
+        _enter(job, "replay")
         cls.__neuro_lineage__ = {
             "teacher": teacher, "traces": [int(ds.options["first_id"]), int(ds.options["last_id"])],
             "gate": dict(figures),
@@ -140,7 +142,7 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
                            figures)
         cls.__neuro_lineage__["gate"] = dict(figures)
 
-        job.stage = "ship"
+        _enter(job, "ship")
         if settings.cascade:
             await _ensure_teacher(k, name, teacher)
         shipped = await k.swap(name, cls)
@@ -167,10 +169,26 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
             job.state, job.ended = "cancelled", time.time()
             _event("dream.cancelled", name, ctx, job=job.id, stage=job.stage)
             _discard(folder, name, job.id)
+        _enter(job, None)
         raise
     if job.ended is None:
         job.ended = time.time()
+    _enter(job, None)
     return job
+
+
+_STAGE_BEGAN: dict[str, float] = {}  # job id -> when its current stage began (perf_counter)
+
+
+def _enter(job: Job, stage: str | None) -> None:
+    """The job moves on to `stage` (None: it ended): the one it leaves gets its wall seconds."""
+    now = time.perf_counter()
+    began = _STAGE_BEGAN.pop(job.id, None)
+    if began is not None:
+        job.seconds[job.stage] = job.seconds.get(job.stage, 0.0) + now - began
+    if stage is not None:
+        job.stage = stage
+        _STAGE_BEGAN[job.id] = now
 
 
 def _with_hook(ctx: Any, name: str, settings: DreamSettings) -> DreamSettings:

@@ -23,7 +23,8 @@ END_EVENTS = {"dream.shipped": "shipped", "dream.rejected": "rejected", "dream.f
 class Job(msgspec.Struct, kw_only=True):
     """One dream: its `id`, the `neuro`, `kind` (distil, sleep), `state` (running, shipped,
     rejected, failed, cancelled, slept, interrupted), the `stage` it is at or ended in, the
-    `teacher` version, the student `version` it shipped, the gate `figures` and why it ended."""
+    `teacher` version, the student `version` it shipped, the gate `figures`, the `seconds` of
+    each stage and why it ended."""
 
     id: str
     neuro: str
@@ -36,6 +37,7 @@ class Job(msgspec.Struct, kw_only=True):
     teacher: str | None = None
     version: str | None = None
     figures: dict[str, float] = {}
+    seconds: dict[str, float] = {}  # wall seconds spent in each stage it went through
     reason: str = ""
 
 

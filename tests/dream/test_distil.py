@@ -75,6 +75,10 @@ async def test_a_student_ships_with_its_lineage_which_survives_a_restart(log):
         await start(k)
         reply = await k.call("dream", DreamRun(name="summer"), timeout=120)
         assert "shipped" == reply.job.state, reply.job.reason
+        # where its time went, stage by stage, in the order it went through them
+        assert ["start", "traces", "train", "agreement", "speedup", "replay", "ship"] == list(reply.job.seconds)
+        assert all(s >= 0 for s in reply.job.seconds.values())
+        assert sum(reply.job.seconds.values()) <= reply.job.ended - reply.job.started + 0.01
         live = k.info("summer").version
         assert reply.job.version == live != teacher
         answer = await k.call("summer", Point(x=1.0, a=2.0))
