@@ -68,6 +68,7 @@ class Dream(sdk.Neuro):
         self.watching: Any = None
         self.last: dict[str, dict[str, float]] = {}  # neuro -> {"time", "after_id", "handled"}
         self.drift_after: dict[str, int] = {}
+        self.drifted: dict[str, str] = {}  # neuro -> its student that drifted while another job ran
         self.ticks = 0
         self.errors: dict[str, str] = {}  # neuro -> why its last look failed
         self.waiting: collections.Counter[str | None] = collections.Counter()  # who waits in a DreamRun
@@ -115,6 +116,7 @@ class Dream(sdk.Neuro):
             self.ticks += 1
             for name, trigger in await self._due(ctx):
                 if self._running(name) is None:
+                    self.drifted.pop(name, None)
                     await self._start(ctx, name, trigger)
 
     async def _remember(self, ctx: sdk.Context) -> None:
@@ -134,12 +136,17 @@ class Dream(sdk.Neuro):
             name = row.name
             if name == ctx.name or name.endswith(".teacher") or row.state != "running":
                 continue
+            if self._running(name) is not None:
+                continue  # a job of it runs: its marks change when it ends
+            last = self.last.get(name)
             try:
                 trigger = await self._due_one(ctx, row, names, now)
             except Exception as e:  # noqa: BLE001 - one neuro's trouble stops no other's dreams
                 self.errors[name] = f"{type(e).__name__}: {e}"  # `neuro dream status` shows it
                 continue
             self.errors.pop(name, None)
+            if trigger and trigger != "drift" and self.last.get(name) is not last:
+                continue  # a job of it ended while this look ran: judged on marks that are gone
             if trigger:
                 due.append((name, trigger))
         return due
@@ -163,7 +170,7 @@ class Dream(sdk.Neuro):
             return None  # a student serves alone: no new traces of its teacher come
         if student and teacher_name(name) not in names:  # after a restart: the cascade's teacher again
             await _ensure_teacher(k, name, live.lineage.teacher or "")
-        if student and await self._drift(ctx, name):
+        if student and (self.drifted.get(name) == live.version or await self._drift(ctx, name)):
             return "drift"
         after = int(last["after_id"]) if last is not None and last["after_id"] >= 0 else None
         want = max(1, s.new_traces or (s.min_traces if last is None else 1))
@@ -206,6 +213,8 @@ class Dream(sdk.Neuro):
             return False
         _event("dream.drift", name, ctx, student=live.version, calls=len(calls), deferred=len(deferred), rate=rate,
              expected=expected)
+        if self._running(name) is not None:  # it dreams of the drift once that job ends, if this student still serves
+            self.drifted[name] = live.version
         return True
 
     # -- jobs -------------------------------------------------------------------------------
