@@ -112,9 +112,10 @@ def test_a_slow_drip_of_a_huge_frame_does_not_block_others(fuzzed):
 
 
 def test_the_daemon_counts_protocol_errors_and_stays_small(fuzzed):
-    """After the fuzzing, status answers, with protocol errors counted and no connection left open."""
+    """After a bad frame, status answers, with protocol errors counted and no connection left open."""
     from neuro.client import blocking, run_blocking
 
+    exchange(fuzzed, struct.pack(">I", 3) + b"\xc1\xc1\xc1", greet=True)  # not msgpack: a protocol error
     client = blocking(str(fuzzed.socket), timeout=10)
     run_blocking(client.__aenter__())
     facts = run_blocking(client.status())
