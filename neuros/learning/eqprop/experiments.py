@@ -43,11 +43,12 @@ CONV_SPECS = ((32, 5, 2, 2), (64, 3, 2, 1))
 
 
 def depth_config(depth: int, width: int, **overrides: Any):
-    """The EqPropConfig of a depth run: DEPTH_EP, free-phase cap 30 + 15 per hidden layer."""
+    """The EqPropConfig of a depth run: DEPTH_EP, free-phase cap 30 + 15 per hidden layer, seed 0
+    unless `overrides` name another (the seed draws the initial weights and the batch order)."""
     from .config import EqPropConfig
 
-    opts = {**DEPTH_EP, "free_steps": 30 + 15 * depth, **overrides}
-    return EqPropConfig(hidden=(width,) * depth, seed=0, **opts)
+    opts = {**DEPTH_EP, "free_steps": 30 + 15 * depth, "seed": 0, **overrides}
+    return EqPropConfig(hidden=(width,) * depth, **opts)
 
 
 def _sync(dev: torch.device) -> None:
