@@ -311,14 +311,17 @@ class DockerBackend(Backend):
     def _reap_orphans(client: Any) -> None:
         """Remove worker containers left by kernels on this host that no longer run."""
         host = socket.gethostname()
-        try:
-            for c in client.containers.list(all=True, filters={"label": LABEL}):
-                owner = c.labels.get(LABEL, "")
-                name, _, pid = owner.rpartition(":")
-                if name == host and pid.isdigit() and not _pid_alive(int(pid)):
-                    c.remove(force=True)
+        try:  # the plain list (labels included): inspecting each races with kernels removing theirs
+            listed = client.api.containers(all=True, filters={"label": LABEL})
         except Exception:
-            pass  # tidying up is best effort; it never blocks a start
+            return  # tidying up is best effort; it never blocks a start
+        for c in listed:
+            name, _, pid = (c.get("Labels") or {}).get(LABEL, "").rpartition(":")
+            if name == host and pid.isdigit() and not _pid_alive(int(pid)):
+                try:
+                    client.api.remove_container(c["Id"], force=True)
+                except Exception:
+                    pass  # gone already, or Docker refused: the next start tries again
 
     async def _require(self) -> Any:
         if self._nursery is None:

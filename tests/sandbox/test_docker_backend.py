@@ -31,13 +31,15 @@ def run_with(backend: DockerBackend, body, log=None):
     return trio.run(main)
 
 
-def _our_containers() -> list:
+def _our_containers() -> list[str]:
+    """The ids of the containers this process's kernels started."""
     import docker
 
     client = docker.from_env()
     try:
-        return [c for c in client.containers.list(all=True, filters={"label": LABEL})
-                if c.labels.get(LABEL, "").endswith(f":{os.getpid()}")]
+        # the plain list: inspecting each container races with other kernels (test workers) removing theirs
+        return [c["Id"] for c in client.api.containers(all=True, filters={"label": LABEL})
+                if (c.get("Labels") or {}).get(LABEL, "").endswith(f":{os.getpid()}")]
     finally:
         client.close()
 
@@ -137,8 +139,15 @@ def test_container_runs_under_the_policys_limits(docker_ready):
     async def body(k):
         await k.spawn(Boxed)
         await k.call("boxed", Ping(n=1))
+        import docker
+
         [container] = _our_containers()
-        return container.attrs["HostConfig"], container.attrs["Config"]["User"]
+        client = docker.from_env()
+        try:
+            attrs = client.api.inspect_container(container)
+        finally:
+            client.close()
+        return attrs["HostConfig"], attrs["Config"]["User"]
 
     host, user = run_with(DockerBackend(pool_size=0), body)
     expected = {"NetworkMode": "none", "ReadonlyRootfs": True, "CapDrop": ["ALL"],
@@ -159,3 +168,33 @@ def test_no_container_is_left_when_the_kernel_stops(docker_ready):
 
     assert Pong(n=1) == run_with(backend, body)
     assert [] == _our_containers()
+
+
+def test_a_container_left_by_a_kernel_that_died_is_removed_when_the_next_one_starts(docker_ready):
+    """A worker container whose kernel is gone (its label names a pid no process has) is
+    removed the first time a kernel on this host connects to Docker."""
+    import socket
+    import subprocess
+
+    import docker
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid is free now (reused only after the kernel's pid range wraps)
+    backend = DockerBackend(pool_size=0)
+    client = docker.from_env()
+    orphan = client.api.create_container(backend.image, command="true",
+                                         labels={LABEL: f"{socket.gethostname()}:{gone.pid}"})["Id"]
+    try:
+        async def body(k):
+            await k.spawn(Boxed)
+            return await k.call("boxed", Ping(n=3))
+
+        assert Pong(n=3) == run_with(backend, body)
+        left = [c["Id"] for c in client.api.containers(all=True, filters={"id": orphan})]
+    finally:
+        try:
+            client.api.remove_container(orphan, force=True)
+        except docker.errors.NotFound:
+            pass
+        client.close()
+    assert [] == left
