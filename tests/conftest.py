@@ -23,6 +23,7 @@ def run(fn, *args, clock=None):
     return trio.run(fn, *args, clock=clock)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist names the groups from these marks
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist's `--dist loadgroup` (scripts/test.sh), the tests of a file that share a
     module- or class-scoped fixture (a daemon, a chaos run) stay on one worker, so it is built
