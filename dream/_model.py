@@ -20,6 +20,9 @@ __all__ = ["Model", "fit_linear", "scaling", "pack"]
 # Inputs this far outside the box the training inputs filled (in widths of the box) are
 # "shifted": a cascade defers them to the teacher, whatever the model's confidence.
 BOX_MARGIN = 0.1
+# Inputs of more columns than this are checked against the box with numpy; fewer, in plain
+# Python (a few comparisons cost less than making the arrays).
+WIDE = 12
 
 
 class Model:
@@ -92,8 +95,12 @@ class Model:
         """The answer to one input, its confidence, and whether the input is inside the box
         the training inputs filled."""
         values = self.plan.features(msg)
-        inside = all(lo <= v <= hi for v, lo, hi in zip(values, self.box_lo, self.box_hi))  # few: no numpy
-        fields, confidence = self.plan.answer(self._raw_outputs(self.np.asarray(values, dtype=self.np.float64)).tolist())
+        row = self.np.asarray(values, dtype=self.np.float64)
+        if len(values) <= WIDE:
+            inside = all(lo <= v <= hi for v, lo, hi in zip(values, self.box_lo, self.box_hi))
+        else:  # hashed text: one comparison of arrays beats a Python loop over its columns
+            inside = bool(((row >= self.lo_ok) & (row <= self.hi_ok)).all())
+        fields, confidence = self.plan.answer(self._raw_outputs(row).tolist())
         return fields, confidence, inside
 
     def answers(self, rows: Any) -> list[tuple[dict[str, Any], float, bool]]:

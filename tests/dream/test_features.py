@@ -121,3 +121,34 @@ def test_a_models_answer_to_one_input_is_its_answer_among_many():
     assert agrees(plan, plain[0], one[0], 1e-9)  # categories exactly, numbers to rounding
     assert agrees(plan, plain[0], many[0], 1e-9)
     assert abs(plain[1] - one[1]) < 1e-9
+
+
+class Narrow(sdk.Message):
+    x: float
+    a: float
+
+
+class Scored(sdk.Message):
+    y: float
+
+
+@pytest.mark.parametrize("types", [(In, Out), (Narrow, Scored)], ids=["wide", "narrow"])
+def test_one_answer_and_many_agree_on_what_lies_outside_the_training_box(types):
+    """A student's box check of one input (plain Python for a few columns, numpy for many) says
+    what the check of many rows at once says, inside the box and out of it."""
+    import numpy as np
+
+    from neuro.dream._model import Model, fit_linear
+
+    source, target = types
+    plan = plan_from_schemas(schema_of(source), schema_of(target))
+    rng = np.random.default_rng(0)
+    inside = [source(x=float(v), a=1.0) if source is Narrow else source(x=float(v), text="hello there")
+              for v in rng.uniform(0.0, 1.0, 40)]
+    rows = np.asarray([plan.features(m) for m in inside])
+    model = Model(plan, fit_linear(plan, rows, rng.normal(size=(len(rows), plan.out_width))))
+    outside = [source(x=5.0, a=1.0) if source is Narrow else source(x=0.5, text="zzqx 991 unseen words")]
+    probes = inside[:5] + outside
+    one = [model.answer(m)[2] for m in probes]
+    many = [a[2] for a in model.answers([plan.features(m) for m in probes])]
+    assert ([True] * 5 + [False], one) == (many, many)
