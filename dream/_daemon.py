@@ -242,8 +242,7 @@ class Dream(sdk.Neuro):
             async with self.lock:  # one dream at a time
                 # What the job learns from ends about here: what comes later is new for the next
                 # one (traces fed while it trains, or the moment it ends, are not lost to a race).
-                mark["after_id"] = float(await _newest_id(ctx, job.neuro))
-                mark["handled"] = next((float(r.handled) for r in await ctx.kernel.ps() if r.name == job.neuro), 0.0)
+                mark.update(await _trace_mark(ctx, job.neuro))
                 raw, _ = await _manifest_of(ctx.kernel, job.neuro)
                 account = job_account(ctx, job.neuro)  # its neuro's energy.per_dream_job, if any (dream/_budget.py)
                 energy = JobEnergy(ctx, job, account) if account is not None else None
@@ -262,9 +261,7 @@ class Dream(sdk.Neuro):
                 scope.deadline = trio.current_time() + 5.0
                 try:
                     if not mark:  # cancelled while it waited for the lock
-                        mark["after_id"] = float(await _newest_id(ctx, job.neuro))
-                        mark["handled"] = next((float(r.handled) for r in await ctx.kernel.ps()
-                                                if r.name == job.neuro), 0.0)
+                        mark.update(await _trace_mark(ctx, job.neuro))
                     # Its end as the job recorded it: a version made after that is a change.
                     self.last[job.neuro] = {"time": job.ended or time.time(), **mark}
                 finally:
@@ -353,6 +350,13 @@ async def _manifest_of(k: Any, name: str) -> tuple[dict[str, Any] | None, list[s
     except sdk.NeuroError:  # not running (any more), or a drop-folder row that did not load
         return None, []
     return manifest.get("dream"), list(manifest.get("hooks", ()))
+
+
+async def _trace_mark(ctx: sdk.Context, name: str) -> dict[str, float]:
+    """Where the traces of `name` end now: its newest call's id and how many calls it handled."""
+    after_id = float(await _newest_id(ctx, name))
+    handled = next((float(r.handled) for r in await ctx.kernel.ps() if r.name == name), 0.0)
+    return {"after_id": after_id, "handled": handled}
 
 
 async def _newest_id(ctx: sdk.Context, name: str) -> int:

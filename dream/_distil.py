@@ -67,7 +67,8 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
     figures: dict[str, float] = {}
     job.figures = figures  # live while it runs (`neuro dream status`): its trainer's steps so far
     job.seconds = {}
-    _enter(job, "start")  # describing the neuro and finding its teacher
+    stages = _Stages(job)
+    stages.enter("start")  # describing the neuro and finding its teacher
     try:
         details = await k.describe(name, log=False)
         history = await k.versions(name)
@@ -79,7 +80,7 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
         settings = _with_hook(ctx, name, settings)
         _event("dream.started", name, ctx, job=job.id, kind="distil", teacher=teacher, trigger=job.trigger)
 
-        _enter(job, "traces")
+        stages.enter("traces")
         ds, extra = await _traces(k, name, teacher, settings)
         n = len(ds.train) + len(ds.test) + (len(extra) if extra is not None else 0)
         figures["traces"] = float(n)
@@ -87,13 +88,13 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
             raise Rejected("traces", f"{n} traces of {name} {teacher}, fewer than min_traces = {settings.min_traces}",
                            figures)
 
-        _enter(job, "train")
+        stages.enter("train")
         prepared = await ctx.run_sync(_prepare, details.input_schema, details.output_schema, ds, extra)
         plan, xtr, ytr, xte, teacher_te, inputs_te = prepared
         arrays, kind = await _fit(ctx, plan, xtr, ytr, xte, teacher_te, settings, governed, figures)
         model = Model(plan, arrays)
 
-        _enter(job, "agreement")
+        stages.enter("agreement")
         verdict = await ctx.run_sync(_judge, model, xte, teacher_te, settings)
         figures.update(verdict)
         threshold = verdict.get("threshold")
@@ -105,7 +106,7 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
             raise Rejected("agreement", f"held-out agreement {verdict['agreement']:.4f} is below the bound "
                            f"{settings.agreement}", figures)
 
-        _enter(job, "speedup")
+        stages.enter("speedup")
         spec = {"name": details.manifest["name"], "teacher": teacher, "job": job.id, "plan": plan.data,
                 "policy": details.manifest["policy"], "sandbox": details.manifest["sandbox"], "kind": kind,
                 "dream": msgspec.to_builtins(settings),  # the student keeps its teacher's opt-in
@@ -124,7 +125,7 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
             raise Rejected("speedup", f"the student is {speed:.1f}x the teacher's speed on the same inputs, below "
                            f"speedup = {settings.speedup:g}", figures)
 
-        _enter(job, "replay")
+        stages.enter("replay")
         cls.__neuro_lineage__ = {
             "teacher": teacher, "traces": [int(ds.options["first_id"]), int(ds.options["last_id"])],
             "gate": dict(figures),
@@ -142,7 +143,7 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
                            figures)
         cls.__neuro_lineage__["gate"] = dict(figures)
 
-        _enter(job, "ship")
+        stages.enter("ship")
         if settings.cascade:
             await _ensure_teacher(k, name, teacher)
         shipped = await k.swap(name, cls)
@@ -169,26 +170,29 @@ async def distil(ctx: Any, job: Job, settings: DreamSettings, folder: str, gover
             job.state, job.ended = "cancelled", time.time()
             _event("dream.cancelled", name, ctx, job=job.id, stage=job.stage)
             _discard(folder, name, job.id)
-        _enter(job, None)
+        stages.enter(None)
         raise
     if job.ended is None:
         job.ended = time.time()
-    _enter(job, None)
+    stages.enter(None)
     return job
 
 
-_STAGE_BEGAN: dict[str, float] = {}  # job id -> when its current stage began (perf_counter)
+class _Stages:
+    """One job's stage clock: entering a stage gives the one it leaves its wall seconds."""
 
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.began: float | None = None
 
-def _enter(job: Job, stage: str | None) -> None:
-    """The job moves on to `stage` (None: it ended): the one it leaves gets its wall seconds."""
-    now = time.perf_counter()
-    began = _STAGE_BEGAN.pop(job.id, None)
-    if began is not None:
-        job.seconds[job.stage] = job.seconds.get(job.stage, 0.0) + now - began
-    if stage is not None:
-        job.stage = stage
-        _STAGE_BEGAN[job.id] = now
+    def enter(self, stage: str | None) -> None:
+        """The job moves on to `stage` (None: it ended)."""
+        now, job = time.perf_counter(), self.job
+        if self.began is not None:
+            job.seconds[job.stage] = job.seconds.get(job.stage, 0.0) + now - self.began
+        self.began = None
+        if stage is not None:
+            job.stage, self.began = stage, now
 
 
 def _with_hook(ctx: Any, name: str, settings: DreamSettings) -> DreamSettings:
