@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 
 from neuro.kernel._envelope import Envelope
-from neuro.kernel._eventlog import SCHEMA_VERSION, open_database
+from neuro.kernel._logschema import SCHEMA_VERSION, open_database
 
 from ._harness import ProgressBar
 

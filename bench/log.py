@@ -35,7 +35,8 @@ import trio
 import neuro
 from neuro.kernel._artifacts import ArtifactStore
 from neuro.kernel._envelope import Envelope
-from neuro.kernel._eventlog import EventLog, open_database
+from neuro.kernel._eventlog import EventLog
+from neuro.kernel._logschema import open_database
 from neuro.kernel._logquery import LogReader
 from neuro.testing import Echo, Ping
 
@@ -271,7 +272,7 @@ def artifact_reads(log: Path, plain: Path, digest: str, size: int, reps: int) ->
 STORE_CHILD = """
 import json, sys
 from neuro.kernel._artifacts import ArtifactStore
-from neuro.kernel._eventlog import open_database
+from neuro.kernel._logschema import open_database
 def status(key):
     for line in open("/proc/self/status"):
         if line.startswith(key + ":"):

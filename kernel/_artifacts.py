@@ -48,7 +48,7 @@ from neuro._errors import LogError
 
 from ._artifactread import (ArtifactInfo, ArtifactReader, check_hash, has_artifacts, open_reader, read_info,
                             read_only_uri)
-from ._eventlog import CHECKPOINT_PAGES
+from ._logschema import CHECKPOINT_PAGES
 from ._walspace import BUSY_TIMEOUT_MS
 
 __all__ = ["ArtifactInfo", "ArtifactStore", "ArtifactReader", "CHUNK_SIZE"]

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import msgspec
 
-from ._eventlog import SCHEMA_VERSION, MessageColumns
+from ._eventlog import MessageColumns
+from ._logschema import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     import sqlite3

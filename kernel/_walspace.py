@@ -26,7 +26,7 @@ import sqlite3
 
 __all__ = ["WalSpace"]
 
-BUSY_TIMEOUT_MS = 5000  # the writer connection's own (see _eventlog.open_database)
+BUSY_TIMEOUT_MS = 5000  # the writer connection's own (see _logschema.open_database)
 _STEP = 2 << 20  # bytes written per call: a few ms, between passes of the writer
 _WAL_HEADER = 32
 _FRAME_HEADER = 24

@@ -19,7 +19,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from typing import Any, Callable
 
-SCHEMA = 5  # the newest schema this reads: neuro.kernel._eventlog.SCHEMA_VERSION (a test keeps them equal)
+SCHEMA = 5  # the newest schema this reads: neuro.kernel._logschema.SCHEMA_VERSION (a test keeps them equal)
 ID_SLACK = 1_000_000  # ns: a time bound becomes an id bound with a millisecond to spare, then is exact
 # Exit codes of shell/cli.py's table, named here so this module imports nothing of the CLI.
 EXIT_USAGE, EXIT_FAILED, EXIT_NOT_FOUND = 2, 3, 5

@@ -58,7 +58,7 @@ def test_the_lean_path_imports_nothing_heavy(written, tmp_path):  # noqa: F811
 
 
 def test_its_schema_is_the_kernels():
-    from neuro.kernel._eventlog import SCHEMA_VERSION
+    from neuro.kernel._logschema import SCHEMA_VERSION
     from neuro.shell._logcli_read import SCHEMA
 
     assert SCHEMA_VERSION == SCHEMA

@@ -16,7 +16,7 @@ from flow_attempts import HOLDER, _cause
 from flow_policies import POLICIES, PRIVATE, _policy
 from neuro.kernel._governance import LabelRules
 from neuro.kernel._artifacts import UNREADABLE_LABELS, _decode_labels
-from neuro.kernel._eventlog import open_database
+from neuro.kernel._logschema import open_database
 from neuro.kernel._recovery import recover
 from neuro.testing import Echo, Ping, Slow
 

@@ -295,11 +295,11 @@ def test_while_durable_senders_are_about_the_writer_works_in_small_pieces(log_pa
     between statements; otherwise a batch of 500 goes in one."""
     import time as _time
 
-    from neuro.kernel import _eventlog
+    from neuro.kernel import _eventlog, _logschema
     from neuro.kernel._envelope import Envelope
 
     log = _eventlog.EventLog(log_path)
-    conn = log._conn = _eventlog.open_database(log_path)
+    conn = log._conn = _logschema.open_database(log_path)
     if durable_recently:
         log._last_durable = _time.monotonic()
     for i in range(500):
@@ -316,7 +316,7 @@ def test_while_durable_senders_are_about_the_writer_works_in_small_pieces(log_pa
 def test_a_start_after_a_clean_close_reads_only_the_durable_messages_index(log_path):
     """Each kernel's run is recorded with its close; the next start then finds unfinished
     messages through the durable index (not a scan of every message), and still finds them."""
-    from neuro.kernel._eventlog import open_database
+    from neuro.kernel._logschema import open_database
     from neuro.kernel._recovery import recover
 
     async def main():
@@ -345,7 +345,7 @@ def test_a_start_after_a_clean_close_reads_only_the_durable_messages_index(log_p
 
 def test_after_a_kernel_that_did_not_close_every_unfinished_message_gets_its_outcome(log_path):
     """A run with no close time (it crashed) makes the next start look at every message."""
-    from neuro.kernel._eventlog import open_database
+    from neuro.kernel._logschema import open_database
     from neuro.kernel._recovery import recover, start_run
 
     conn = open_database(str(log_path))

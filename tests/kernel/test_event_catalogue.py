@@ -235,7 +235,7 @@ def test_a_log_written_before_the_catalogue_is_read_under_the_new_names(tmp_path
     """Once opened by today's kernel, an old log's `crashed`, `spawned`, `swapped` rows are found by their new names."""
     path = tmp_path / "old.db"
     shutil.copy(ROOT / "tests" / "kernel" / "data" / "log_schema3.db", path)
-    from neuro.kernel._eventlog import open_database
+    from neuro.kernel._logschema import open_database
 
     open_database(str(path)).close()
     reader = neuro.LogReader(str(path))

@@ -10,7 +10,7 @@ import trio
 import trio.testing
 
 import neuro
-from neuro.kernel._eventlog import SCHEMA_VERSION
+from neuro.kernel._logschema import SCHEMA_VERSION
 from neuro.testing import Crashy, Echo, Ping, Pong, Relay, Slow
 
 from .neuros_for_tests import Outer

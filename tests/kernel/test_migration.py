@@ -14,7 +14,7 @@ import trio
 
 import neuro
 from neuro.kernel._events import LEGACY_NAMES
-from neuro.kernel._eventlog import SCHEMA_VERSION
+from neuro.kernel._logschema import SCHEMA_VERSION
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "data", "log_schema3.db")
 OLD_TABLES = {

@@ -14,7 +14,7 @@ import textwrap
 import trio
 
 import neuro
-from neuro.kernel._eventlog import CHECKPOINT_PAGES, open_database
+from neuro.kernel._logschema import CHECKPOINT_PAGES, open_database
 from neuro.kernel._walspace import WalSpace
 from neuro.testing import Echo, Ping
 

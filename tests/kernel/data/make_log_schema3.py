@@ -85,7 +85,7 @@ async def write(path: str, folder: str) -> None:
 def main() -> None:
     if os.path.exists(TARGET):
         sys.exit(f"{TARGET} exists; this script was meant to run once, at schema 3 (see its docstring)")
-    from neuro.kernel._eventlog import SCHEMA_VERSION
+    from neuro.kernel._logschema import SCHEMA_VERSION
 
     if SCHEMA_VERSION != 3:
         sys.exit(f"this Neuro writes schema {SCHEMA_VERSION}; the fixture must be written at schema 3")
