@@ -48,14 +48,15 @@ class Pacer:
     spell is `after_one` (interval / 5): rows that come one at a time (a call now and then)
     show at once, and only a stream, whose draws take many rows, waits. A flood, whose draws
     take more rows than the screen holds (every line on it new at each draw, too fast to read
-    at any rate), is drawn every `flood` seconds (2 x interval): half the repaints, each as costly
-    as a full screen of textual's."""
+    at any rate), is drawn every `flood` seconds (4 x interval, 2.5 draws a second; observer_cli
+    draws once a second): a quarter of the repaints, each as costly as a full screen of
+    textual's, which are most of the shell's CPU in a flood."""
 
     def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic, *,
                  after_one: float | None = None, flood: float | None = None) -> None:
         self.interval, self.clock = interval, clock
         self.after_one = interval / 5 if after_one is None else after_one
-        self.flood = 2 * interval if flood is None else flood
+        self.flood = 4 * interval if flood is None else flood
         self.due = False  # a draw is already coming
         self._last = -math.inf
         self._spell = interval  # the least time from the last draw to the next
@@ -70,6 +71,10 @@ class Pacer:
             return 0.0
         self.due = True
         return wait
+
+    def reset(self) -> None:
+        """What comes next starts afresh (the rows of a new filter): drawn as soon as it arrives."""
+        self._last, self._spell, self.due = -math.inf, self.interval, False  # a draw still coming finds none
 
     def drawn(self, rows: int = 1, screen: int | None = None) -> None:
         """A draw took all that arrived (`rows` of them, on a screen of `screen` lines)."""
@@ -214,6 +219,7 @@ class LogView(View):
         self.query_one("#log-table", Grid).clear()
         self._records.clear()
         self._pending.clear()
+        self._pacer.reset()  # a new filter's first page is drawn at once, not after a flood's spell
         self._last_id = None
         self._dormant = not self.paused and not self._on_screen()
         if not self.paused and not self._dormant:
