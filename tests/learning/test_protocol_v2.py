@@ -110,7 +110,9 @@ def test_resume_after_the_neuro_restarts_continues_from_the_checkpoint(backend, 
 
     async def body(k, name):
         await k.call(name, P.Train(x=x, y=y, epochs=15, options=SLOW, job="survivor"), timeout=30)
-        before = await _until(k, name, lambda s: s.done >= 3 and s.checkpoint)
+        # done >= 4: epoch 3's checkpoint is written before epoch 4 starts (a status at done 3
+        # may still carry epoch 2's checkpoint, which is all a restart then finds)
+        before = await _until(k, name, lambda s: s.done >= 4 and s.checkpoint)
         await k.restart(name)
         fresh = await k.call(name, P.Status(), timeout=30)
         interrupted = await k.call(name, P.Status(job="survivor"), timeout=30)
