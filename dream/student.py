@@ -106,13 +106,18 @@ def build(module: str, spec: dict[str, Any]) -> type[sdk.Neuro]:
     if cascade:
         teacher, threshold = cascade["teacher"], float(cascade["threshold"])
 
-        async def handle(self: Any, ctx: Any, msg: Any) -> Any:
+        def handle(self: Any, ctx: Any, msg: Any) -> Any:
+            # A plain handler, so the answers it is sure of keep the caller's-task path; the
+            # teacher's is a returned coroutine, which the kernel awaits in a task of its own.
             model = self.model or self._load(ctx.artifact(WEIGHTS))
             fields, confidence, inside = model.answer(msg)
             if inside and confidence >= threshold:
                 self.answered += 1
                 return Out(**fields)
             self.deferred += 1
+            return ask_teacher(ctx, msg, fields)
+
+        async def ask_teacher(ctx: Any, msg: Any, fields: dict[str, Any]) -> Any:
             try:
                 reply = await ctx.call(teacher, msg)
             except Exception as e:  # noqa: BLE001 - no teacher to ask (a replay's shadow; not started yet)

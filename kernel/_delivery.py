@@ -1,13 +1,23 @@
-"""Delivering: the runners that take a process's letters off its queue, and the steps of one delivery.
+"""Delivering: the runners that take a process's letters off its queue, the direct path that
+runs a plain handler in its caller's task, and the steps of one delivery.
 
 `Deliveries` is the router's half that runs handlers; `Router` (kernel/_router.py) keeps the
 boundary, the sends and the outcomes, which these steps end in (`_finish`, `_dead`, `_error`).
+
+The direct path: a call to a plain in-process handler whose mailbox is empty runs the handler
+in the caller's task, less the two task switches to a runner and back (a third of a call's
+cost). Such a handler may return a coroutine instead of its reply, for the part of its work
+that waits (a cascade that asks its teacher only when unsure): the caller's task must not run
+that (a caller's timeout or cancel would end it), so a task of its own awaits it, holding a
+place among the neuro's runners as a runner's handler would. Through the mailbox a runner
+awaits the coroutine itself (sandbox/_inproc.py), and a sandbox's worker likewise.
 """
 
 from __future__ import annotations
 
 import math
 from time import perf_counter
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Callable
 
 import msgspec
@@ -38,7 +48,11 @@ class Deliveries:
         _event: Callable[..., None]
         _crashed: Callable[[Process, str], None]
 
+        log: Any
+
         def _admit_blocked(self, proc: Process) -> None: ...
+        def _count_in(self, proc: Process, letter: Letter) -> None: ...
+        def _wake(self, proc: Process) -> None: ...
         def _finish(self, proc: Process, letter: Letter, kind: str, reason: str | None,
                     reply_raw: bytes | None, error: str | None, result: outcome.Outcome) -> None: ...
         def _wall_time_breached(self, proc: Process, letter: Letter) -> None: ...
@@ -109,18 +123,28 @@ class Deliveries:
 
     async def _deliver(self, proc: Process, worker: Any, letter: Letter, ctx: KernelContext,
                        guard: WallGuard) -> None:
+        if self._admissible(proc, letter):
+            self._begin(proc, letter, ctx, guard)
+            await self._handled(proc, worker, letter, ctx, guard, worker.invoke(ctx, letter.env.payload))
+
+    def _admissible(self, proc: Process, letter: Letter) -> bool:
+        """Whether `letter` may be handled now; if not, it is a dead letter saying why."""
         if letter.deadline != math.inf and letter.deadline < trio.current_time():
             self._dead(proc, letter, "deadline passed before delivery")
-            return
+            return False
         labels = letter.env.labels
         if labels and not labels <= proc.labels:  # admitted under the policy it had then (a reload since?)
             why = delivery_refused(proc, letter.env.sender, labels, self._event)
             if why is not None:
                 self._dead(proc, letter, why)
-                return
-        self._begin(proc, letter, ctx, guard)
+                return False
+        return True
+
+    async def _handled(self, proc: Process, worker: Any, letter: Letter, ctx: KernelContext, guard: WallGuard,
+                       pending: Any) -> None:
+        """Await the begun handler's `pending` reply, and give the letter its outcome."""
         try:
-            result = await worker.invoke(ctx, letter.env.payload)
+            result = await pending
         except trio.Cancelled:
             self._cancelled(proc, letter, ctx, guard)
             raise
@@ -131,6 +155,86 @@ class Deliveries:
             self._settle(proc, letter, ctx, guard)
             raise
         self._end(proc, worker, letter, ctx, guard, result, None)
+
+    # -- the direct path (the module's docstring) ------------------------------------------------
+
+    def _direct(self, proc: Process) -> tuple[Any, KernelContext, WallGuard] | None:
+        """What `_handle_now` needs, when a call to `proc` may be handled in the caller's task:
+        its handler is a plain function in this process, its mailbox is empty, no handler of it
+        holds a place the policy's concurrency would need (one awaiting a returned coroutine)
+        and nothing holds it to a schedule (wall time, background priority, an energy hold)."""
+        worker = proc.worker
+        if (worker is None or not worker.direct or proc.state is not State.RUNNING or proc.queue
+                or proc.blocked or proc.in_flight >= proc.policy.concurrency or proc.policy.wall_time
+                or proc.policy.priority == "background"
+                or (proc.energy is not None and proc.energy.hold)):  # an energy wait is the runner's, before popleft
+            return None
+        direct = proc.direct
+        if direct is None or direct[0] is not worker:
+            direct = proc.direct = (worker, KernelContext(self, proc), WallGuard(trio.CancelScope(), self.deadlines))
+        return direct
+
+    def _handle_now(self, proc: Process, letter: Letter, direct: tuple[Any, KernelContext, WallGuard]) -> None:
+        """Accept `letter` and run its plain handler here and now, as an idle runner would next;
+        its outcome is settled before this returns, unless it returned a coroutine."""
+        worker, ctx, guard = direct
+        if self.log is not None:
+            self.log.append_message(letter.env, letter.raw)
+        self._count_in(proc, letter)
+        if not self._admissible(proc, letter):
+            return
+        self._begin(proc, letter, ctx, guard)
+        try:
+            result = worker.handle(ctx, letter.env.payload)
+        except Exception as exc:
+            self._end(proc, worker, letter, ctx, guard, None, exc)
+            return
+        except BaseException:
+            self._settle(proc, letter, ctx, guard)
+            raise
+        if type(result) is CoroutineType:
+            self._finish_later(proc, worker, letter, ctx, guard, result)
+        else:
+            self._end(proc, worker, letter, ctx, guard, result, None)
+
+    def _finish_later(self, proc: Process, worker: Any, letter: Letter, ctx: KernelContext, guard: WallGuard,
+                      coro: Any) -> None:
+        """A task of its own awaits the coroutine the handler returned. It holds a place among
+        the runners from now on, so the policy's concurrency counts it and a stop, a swap or a
+        crash finds it (`proc.scopes`, `proc.runners`) as it finds a runner's handler."""
+        assert self.nursery is not None
+        proc.direct = None  # ctx now serves this message (ctx._current): the next direct call makes its own
+        scope = trio.CancelScope()
+        proc.scopes.append(scope)
+        proc.runners += 1
+        self.nursery.start_soon(self._await_returned, proc, worker, letter, ctx, guard, coro, scope)
+
+    async def _await_returned(self, proc: Process, worker: Any, letter: Letter, ctx: KernelContext,
+                              guard: WallGuard, coro: Any, scope: trio.CancelScope) -> None:
+        try:
+            with scope:  # cancelled by a stop or a crash, maybe before this task started
+                await self._handled(proc, worker, letter, ctx, guard, coro)
+        finally:
+            proc.scopes.remove(scope)
+            proc.runners -= 1
+            self._place_freed(proc)
+
+    def _place_freed(self, proc: Process) -> None:
+        """A place held outside the runners' loop (a returned coroutine's task, a sandboxed call
+        from its caller's task) is free: hand the mailbox to a runner (a draining stop handles it
+        first), or tell a stop that waits."""
+        if proc.queue:
+            if proc.state is State.RUNNING:
+                self._wake(proc)
+                return
+            if proc.state is State.STOPPING and proc.draining:
+                if proc.idle:  # one parked while this call held the last place
+                    trio.lowlevel.reschedule(proc.idle.pop())
+                elif not proc.runners:
+                    self._start_runner(proc)
+                return
+        if proc.runners == 0 and proc.exited is not None:
+            proc.exited.set()
 
     # A delivery in three steps, whichever task runs them: `_begin` as the handler starts, then
     # `_end` with what it returned or raised, or `_cancelled` when it was cancelled. A runner

@@ -19,19 +19,17 @@ import msgspec
 import outcome
 import trio
 
-from neuro._aio import carry_on, cool_down, others_runnable
+from neuro._aio import cool_down, others_runnable
 from neuro._checks import brief, check_timeout
 from neuro._errors import (CallTimeout, DeadLetter, EnergyExceeded, FlowRefused, InvalidPayload, KernelClosed,
                            LogError, MailboxFull, MessageTooLarge, NeuroError, NoSuchNeuro, RateLimited, RemoteError)
 
 from ._calls import Deadlines, Parked, PendingCall
-from ._context import KernelContext
 from ._delivery import Deliveries, type_name
 from ._envelope import Envelope, ErrorInfo, next_id
 from ._labels import NO_LABELS, admit, client_egress, policy_labels
 from ._process import Letter, Process, State
 from ._sandboxcall import SandboxedCall
-from ._wallguard import WallGuard
 
 if TYPE_CHECKING:
     from ._eventlog import EventLog
@@ -397,12 +395,15 @@ class Router(Deliveries):
         if durable:
             await self._accept_durable(proc, letter, timeout is not None)
         elif (direct := self._direct(proc)) is not None:
-            await self._handle_now(proc, letter, direct)
-            if inline and call.result is not None:  # a net's chain step (nets/_runner.py): no schedule point
-                if check is not None and call.labels:
-                    check(call)
-                return call.result.unwrap()
-            return await _checked(call, check)  # resolved: its schedule point
+            self._handle_now(proc, letter, direct)
+            if call.result is not None:
+                if inline:  # a net's chain step (nets/_runner.py): no schedule point
+                    if check is not None and call.labels:
+                        check(call)
+                    return call.result.unwrap()
+                return await _checked(call, check)  # resolved: its schedule point
+            # else its handler returned work that waits, which a task of its own finishes
+            # (kernel/_delivery.py `_finish_later`): wait for it as for a runner's
         elif (sandboxed := self._sandboxed(proc, letter)) is not None:
             if sandboxed.started.unsent:  # the socket took a part of the frame: the rest first
                 await sandboxed.started.send_rest()
@@ -412,20 +413,6 @@ class Router(Deliveries):
                 await blocked.wait()
         self.deadlines.add(letter.deadline, call)
         return await _checked(call, check)
-
-    def _direct(self, proc: Process) -> tuple[Any, KernelContext, WallGuard] | None:
-        """What `_handle_now` needs, when a call to `proc` may be handled in the caller's task:
-        its handler cannot wait (a plain function, in this process), its mailbox is empty and
-        nothing holds it to a schedule (wall time, background priority, an energy hold)."""
-        worker = proc.worker
-        if (worker is None or not worker.direct or proc.state is not State.RUNNING or proc.queue
-                or proc.blocked or proc.policy.wall_time or proc.policy.priority == "background"
-                or (proc.energy is not None and proc.energy.hold)):  # an energy wait is the runner's, before popleft
-            return None
-        direct = proc.direct
-        if direct is None or direct[0] is not worker:
-            direct = proc.direct = (worker, KernelContext(self, proc), WallGuard(trio.CancelScope(), self.deadlines))
-        return direct
 
     def _sandboxed(self, proc: Process, letter: Letter) -> SandboxedCall | None:
         """A call to a sandboxed handler, sent from the caller's task when its mailbox is empty
@@ -443,20 +430,6 @@ class Router(Deliveries):
         elif sandboxed.letter is not None:
             return None  # one in flight already
         return sandboxed if sandboxed.start(letter) else None
-
-    async def _handle_now(self, proc: Process, letter: Letter, direct: tuple[Any, KernelContext, WallGuard]) -> None:
-        """Accept `letter` and handle it here and now: what an idle runner would do next, less
-        the two task switches to it and back (a third of a call's cost)."""
-        worker, ctx, guard = direct
-        if self.log is not None:
-            self.log.append_message(letter.env, letter.raw)
-        self._count_in(proc, letter)
-        delivery = self._deliver(proc, worker, letter, ctx, guard)
-        try:
-            step = delivery.send(None)  # a plain-function handler finishes in this one step
-        except StopIteration:
-            return
-        await carry_on(delivery, step)  # it waited after all: finish it in this task
 
     async def publish(self, sender: str, topic: str, payload: Any, parent: Envelope | None = None,
                       source: Process | None = None) -> int:

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import trio
 
 from ._context import KernelContext
-from ._process import State
 from ._wallguard import WallGuard
 
 if TYPE_CHECKING:
@@ -76,7 +74,7 @@ class SandboxedCall:
         self.letter = self.started = None
         self._release()
         self.router._end(self.proc, self.worker, letter, self.ctx, self.guard, reply, error)
-        self._next()
+        self.router._place_freed(self.proc)  # its place is free: the mailbox's turn
 
     def cancel(self) -> None:
         """A stop, a crash or the wall time ends the call: kill the worker (the only sure way to
@@ -92,26 +90,9 @@ class SandboxedCall:
         started.cancel()
         self._release()
         self.router._cancelled(self.proc, letter, self.ctx, self.guard)
-        self._next()
+        self.router._place_freed(self.proc)  # its place is free: the mailbox's turn
 
     def _release(self) -> None:
         proc = self.proc
         proc.scopes.remove(self)  # type: ignore[arg-type]
         proc.runners -= 1
-
-    def _next(self) -> None:
-        """Its place is free: hand the mailbox to a runner (a draining stop handles it first),
-        or tell a stop that waits."""
-        proc = self.proc
-        if proc.queue:
-            if proc.state is State.RUNNING:
-                self.router._wake(proc)
-                return
-            if proc.state is State.STOPPING and proc.draining:
-                if proc.idle:  # one parked while this call held the last place
-                    trio.lowlevel.reschedule(proc.idle.pop())
-                elif not proc.runners:
-                    self.router._start_runner(proc)
-                return
-        if proc.runners == 0 and proc.exited is not None:
-            proc.exited.set()

@@ -6,6 +6,7 @@ for the built-in neuros and code you trust; an untrusted policy must pick anothe
 
 from __future__ import annotations
 
+from types import CoroutineType
 from typing import Any
 
 import trio
@@ -26,10 +27,13 @@ class InprocWorker(Worker):
         if is_async:
             self.invoke = instance.handle
         else:
-            handle = instance.handle
+            self.handle = handle = instance.handle  # the kernel's direct path calls it (kernel/_delivery.py)
 
             async def invoke(ctx: Any, msg: Any) -> Any:
-                return handle(ctx, msg)
+                result = handle(ctx, msg)
+                if type(result) is CoroutineType:  # the part of its work that waits
+                    result = await result
+                return result
 
             self.invoke = invoke
 

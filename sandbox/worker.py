@@ -17,6 +17,7 @@ import sys
 import tempfile
 import traceback
 from collections import deque
+from types import CoroutineType
 from typing import Any, Callable
 
 import msgspec
@@ -290,7 +291,7 @@ class Worker:
         try:
             msg = self.input.decode(frame.payload)
             result = self.instance.handle(WorkerContext(self, frame.id), msg)
-            if self.is_async:
+            if self.is_async or type(result) is CoroutineType:  # a plain handler's work that waits, too
                 coro = result
                 try:
                     step = coro.send(None)  # most handlers finish without awaiting anything
