@@ -27,6 +27,34 @@ class CgroupHost:
     version: int  # 1, 2, or 0 when none can be used
     base: dict[str, str] = field(default_factory=dict)  # controller -> our parent folder
     problem: str = ""
+    # Removed while their processes were still dying (a cgroup with processes cannot be
+    # removed): tried again before each new one is made, and by `sweep`.
+    pending: list[Cgroup] = field(default_factory=list)
+
+    def sweep(self) -> None:
+        """Remove the cgroups whose removal waited for their last processes to exit."""
+        self.pending = [c for c in self.pending if not c.try_remove()]
+
+    def reap(self) -> int:
+        """Remove the cgroups that kernels no longer running left behind (killed before they
+        could remove them): a `w<pid>-...` folder of a pid that is gone, once it is empty.
+        Returns how many were removed."""
+        removed = 0
+        for parent in dict.fromkeys(self.base.values()):
+            try:
+                names = os.listdir(parent)
+            except OSError:
+                continue
+            for folder in names:
+                pid = _kernel_pid(folder)
+                if pid is None or pid == os.getpid() or _alive(pid):
+                    continue
+                try:
+                    os.rmdir(os.path.join(parent, folder))
+                    removed += 1
+                except OSError:
+                    pass  # still holds processes, or not ours to remove
+        return removed
 
     def create(self, name: str) -> Cgroup | None:
         """A new cgroup named `name` (or `name` and a random suffix, where a folder of that name
@@ -35,6 +63,8 @@ class CgroupHost:
         old counters, and an OOM kill counted there would be taken as this worker's."""
         if not self.version:
             return None
+        if self.pending:
+            self.sweep()
         for attempt in range(8):
             folder = name if not attempt else f"{name}-{secrets.token_hex(3)}"
             paths: dict[str, str] = {}
@@ -162,11 +192,40 @@ class Cgroup:
                 pass
 
     def remove(self) -> None:
+        """Remove the folders now, or, while processes just killed are still exiting, later
+        (`CgroupHost.sweep`): left alone, a busy folder would stay until the host reboots."""
+        if not self.try_remove():
+            self.host.pending.append(self)
+
+    def try_remove(self) -> bool:
+        """True when every folder is gone."""
+        gone = True
         for folder in self.paths.values():
             try:
                 os.rmdir(folder)
+            except FileNotFoundError:
+                pass
             except OSError:
-                pass  # still has processes (they die shortly) or already gone
+                gone = False  # still has processes: they die shortly
+        return gone
+
+
+def _kernel_pid(folder: str) -> int | None:
+    """The kernel's pid in a worker's cgroup name (`w<pid>-<n>`, maybe `-<suffix>`), else None."""
+    head, _, rest = folder.partition("-")
+    if head[:1] != "w" or not head[1:].isdigit() or not rest:
+        return None
+    return int(head[1:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's: it runs
+    return True
 
 
 def _cpu_quota(share: float, v2: bool) -> str:

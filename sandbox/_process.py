@@ -30,6 +30,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -287,6 +288,9 @@ class ProcessBackend(Backend):
             raise NeuroError("the process backend is not bound to a running kernel")
         if self.cgroups is None:
             self.cgroups = detect()
+            # what kernels killed before they could clean up left (thousands, after a crash
+            # loop): removed off the event loop
+            threading.Thread(target=self.cgroups.reap, name="neuro-cgroup-reap", daemon=True).start()
         if self._options is None:
             try:
                 self._options = subprocess.run([self.bwrap, "--help"], capture_output=True, text=True,
@@ -441,3 +445,9 @@ class ProcessBackend(Backend):
         for handle in list(self._all):
             await handle.stop(0.5)
         self._all.clear()
+        cgroups = self.cgroups
+        for _ in range(20):  # the last workers' processes were killed: they exit within moments
+            if cgroups is None or not cgroups.pending:
+                break
+            cgroups.sweep()
+            await trio.sleep(0.05)
