@@ -75,13 +75,19 @@ def summarize(samples: Iterable[float], unit: str, goal: float | None = None,
 
 
 def interleaved(a: Callable[[], float], b: Callable[[], float], repeats: int,
-                label: str = "") -> tuple[list[float], list[float], list[float]]:
-    """Run `a` and `b` alternately `repeats` times; return a's, b's samples and a/b ratios."""
+                label: str = "", alternate: bool = False) -> tuple[list[float], list[float], list[float]]:
+    """Run `a` and `b` alternately `repeats` times; return a's, b's samples and a/b ratios.
+    `alternate`: every other pair runs `b` first, so a drift of the machine, or what one
+    leaves behind for the next, weighs on both sides alike."""
     xs, ys, ratios = [], [], []
     bar = ProgressBar(repeats, label)
     for i in range(repeats):
-        x = a()
-        y = b()
+        if alternate and i % 2:
+            y = b()
+            x = a()
+        else:
+            x = a()
+            y = b()
         xs.append(x)
         ys.append(y)
         ratios.append(x / y if y else float("inf"))

@@ -367,10 +367,6 @@ def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argpar
 
 
 def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    import neuro
-
-    from neuro.client import ControlError, DaemonNotRunning
-
     try:
         if getattr(args, "home", None) is not None or args.command == "daemon":
             from neuro._home import check_home
@@ -381,27 +377,37 @@ def _run(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> 
         raise  # full_main ends quietly
     except Problem as e:
         return _fail(args, e.type, str(e), e.hint, e.code, e.data)
-    except DaemonNotRunning as e:
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        return _failed(args, e)
+
+
+def _failed(args: argparse.Namespace, e: Exception) -> int:
+    """`e` as one line and an exit code. The client's error types are imported only now: for
+    `neuro shell` they would cost its first frame 25 ms (msgspec and the protocol)."""
+    import neuro
+    from neuro.client import ControlError, DaemonNotRunning
+
+    if isinstance(e, DaemonNotRunning):
         return _fail(args, "DaemonNotRunning", str(e), "start one with `neuro daemon start`", EXIT_NO_DAEMON)
-    except ControlError as e:
+    if isinstance(e, ControlError):
         code = EXIT_NOT_FOUND if e.type in NOT_FOUND_TYPES else EXIT_FAILED
         return _fail(args, e.type, e.message, "see the daemon's output in $NEURO_HOME/daemon.out", code)
-    except neuro.NeuroError as e:
+    if isinstance(e, neuro.NeuroError):
         cause = e.cause if isinstance(e, neuro.RemoteError) else None
         code = EXIT_NOT_FOUND if is_not_found(e) else EXIT_USAGE if is_usage(e) else EXIT_FAILED
         return _fail(args, type(e).__name__, str(e), _hint(e), code, cause=cause)
-    except KeyboardInterrupt:
-        return 130
-    except FileNotFoundError as e:  # a file the user named
+    if isinstance(e, FileNotFoundError):  # a file the user named
         return _fail(args, "NotFound", f"no such file: {e.filename}", "check the path", EXIT_NOT_FOUND)
-    except Exception as e:  # a bug: still one line and an exit code, the traceback on request
-        import os
-        import traceback
+    # a bug: still one line and an exit code, the traceback on request
+    import os
+    import traceback
 
-        if os.environ.get("NEURO_DEBUG"):
-            traceback.print_exc()
-        return _fail(args, type(e).__name__, f"internal error: {e}",
-                     "run again with NEURO_DEBUG=1 for the traceback, and report it", EXIT_FAILED)
+    if os.environ.get("NEURO_DEBUG"):
+        traceback.print_exception(e)
+    return _fail(args, type(e).__name__, f"internal error: {e}",
+                 "run again with NEURO_DEBUG=1 for the traceback, and report it", EXIT_FAILED)
 
 
 def _hint(e: Exception) -> str | None:
