@@ -42,6 +42,14 @@ BUDGET_S = 250.0
 STATUS_WINDOW_S = {False: 60.0, True: 10.0}
 
 
+def depth_job(kind: str, depth: int, quick: bool, **extra: Any) -> dict[str, Any]:
+    """One MNIST-1D run at `depth` of EP or BPTT as this bench runs it (5000 samples: the paper's
+    data set and its 4,000/1,000 split); bench.learning_eqprop_seeds runs the same ones."""
+    return {"family": "depth", "kind": kind, "depth": depth, "width": 16 if quick else WIDTH,
+            "epochs": 1 if quick else DEPTH_EPOCHS, "n_samples": 1000 if quick else 5000, "eval_every": 10,
+            "budget_s": None if quick else BUDGET_S, **extra}
+
+
 def _jobs(quick: bool, gpu: bool = False) -> dict[str, dict[str, Any]]:
     """The independent runs: MNIST-1D at every depth (EP, BPTT, MLP) and homeostasis on/off.
     With `gpu`, the BPTT runs at depth 3 and more go to the GPU (one process each). EP stays on
@@ -51,14 +59,12 @@ def _jobs(quick: bool, gpu: bool = False) -> dict[str, dict[str, Any]]:
     depths = (1, 3) if quick else DEPTHS
     width = 16 if quick else WIDTH
     epochs = 1 if quick else DEPTH_EPOCHS
-    n = 1000 if quick else 5000  # 5000: the paper's data set and its 4,000/1,000 split
+    n = 1000 if quick else 5000
     jobs: dict[str, dict[str, Any]] = {}
     for L in depths:
         for kind in ("ep", "bptt"):
-            jobs[f"{kind}_L{L}"] = {"family": "depth", "kind": kind, "depth": L, "width": width, "epochs": epochs,
-                                    "n_samples": n, "eval_every": 10, "cosine": kind == "ep" and not quick,
-                                    "budget_s": None if quick else BUDGET_S,
-                                    "device": "cuda" if gpu and kind == "bptt" and L >= 3 else "cpu"}
+            jobs[f"{kind}_L{L}"] = depth_job(kind, L, quick, cosine=kind == "ep" and not quick,
+                                             device="cuda" if gpu and kind == "bptt" and L >= 3 else "cpu")
         # the paper's recipe: Adam at 1e-2, batches of 100, 6,000 steps (150 epochs of 4,000)
         jobs[f"mlp_L{L}"] = {"family": "depth", "kind": "mlp", "depth": L, "width": width, "n_samples": n,
                              "epochs": 2 if quick else 150, "lr": 1e-2}

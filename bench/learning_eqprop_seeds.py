@@ -17,7 +17,7 @@ import statistics
 from typing import Any
 
 from ._harness import Metric, ProgressBar, Report
-from .learning_eqprop import BUDGET_S, DEPTH_EPOCHS, WIDTH
+from .learning_eqprop import depth_job
 
 SEEDS = {False: (0, 1, 2, 3, 4), True: (0, 1)}
 SHALLOW, DEEP = 1, 5
@@ -25,9 +25,7 @@ SHALLOW, DEEP = 1, 5
 
 def _jobs(quick: bool) -> dict[tuple[int, int], dict[str, Any]]:
     """(depth, seed) -> the depth job of bench.learning_eqprop with that seed."""
-    return {(L, seed): {"family": "depth", "kind": "ep", "depth": L, "width": 16 if quick else WIDTH,
-                        "epochs": 1 if quick else DEPTH_EPOCHS, "n_samples": 1000 if quick else 5000,
-                        "eval_every": 10, "budget_s": None if quick else BUDGET_S, "opts": {"seed": seed}}
+    return {(L, seed): depth_job("ep", L, quick, opts={"seed": seed})
             for seed in SEEDS[quick] for L in (DEEP, SHALLOW)}  # the deep ones first: they take longest
 
 
