@@ -134,8 +134,12 @@ class ShellApp(App):
 
     @property
     def base(self) -> Any:
-        """The screen the tabs are on (a pop-up may be on top of it)."""
-        return self.screen_stack[0]
+        """The screen the tabs are on (a pop-up may be on top of it). NoMatches, as for a screen
+        gone, once a closing app has none: a refresh tick can come that late."""
+        stack = self.screen_stack
+        if not stack:
+            raise NoMatches("the app is closing: it has no screen")
+        return stack[0]
 
     def views(self) -> list[View]:
         return list(self.base.query(View))

@@ -333,3 +333,18 @@ def test_a_long_table_draws_only_the_rows_on_the_screen(tmp_path):
             await until(pilot, lambda: view.selected() == "echo")
             assert table.scroll_y > 0
     run(main())
+
+
+def test_a_refresh_tick_that_comes_after_the_app_closed_its_screens_does_nothing(tmp_path):
+    """The refresh timer can fire once more while the app closes: with no screen left, the tick
+    ends quietly (it raised IndexError from `base`, which failed the app's exit)."""
+
+    async def main():
+        async with shell(tmp_path, "neuro.testing:Echo") as (app, pilot):
+            client = app.client
+        assert [] == app.screen_stack
+        app.client = client  # as if the connection were still open when the tick came
+        await app._tick()
+        return app._ticking
+
+    assert False is run(main())
