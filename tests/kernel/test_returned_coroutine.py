@@ -2,7 +2,7 @@
 answers keep the caller's-task path, and the coroutine is awaited by a task of its own that
 holds a runner's place. A caller's timeout or cancel leaves it running, the policy's
 concurrency counts it, a stop ends it with an outcome, its error crashes the neuro as any
-handler's does; through the mailbox, and in a sandbox's worker, it is awaited the same way."""
+handler's does, a swap lets it finish in the old version; through the mailbox, and in a sandbox's worker, it is awaited the same way."""
 
 from __future__ import annotations
 
@@ -125,6 +125,52 @@ def test_a_stop_ends_the_waiting_work_with_an_outcome_that_says_so(log_path):
     assert [] == Sometimes.ended
     counts = neuro.LogReader(log_path).outcome_counts()["sometimes"]
     assert {"error": 1} == counts
+
+
+NEXT_VERSION = """
+from neuro import sdk
+from neuro.testing import Ping, Pong
+
+
+class Sometimes(sdk.Neuro):
+    name = "sometimes"
+    input = Ping
+    output = Pong
+
+    def handle(self, ctx, msg):
+        return Pong(n=msg.n + 1)
+"""
+
+
+def test_a_swap_lets_the_waiting_work_finish_in_the_old_version(log_path, tmp_path):
+    """The swap's drain counts the waiting coroutine as a call in flight: it finishes, with the
+    old version's answer, before the new version serves."""
+    path = tmp_path / "sometimes_next.py"
+    path.write_text(NEXT_VERSION)
+
+    async def body(k):
+        new = await k.load(str(path), trusted=True)
+        async with trio.open_nursery() as n:
+            answers = []
+
+            async def slow():
+                answers.append((await k.call("sometimes", Ping(n=-5))).n)
+
+            n.start_soon(slow)
+            while not Sometimes.began:
+                await trio.sleep(0.01)
+            reports = []
+
+            async def swap():
+                reports.append(await k.swap("sometimes", new.cls, replay=0))
+
+            n.start_soon(swap)
+            await trio.sleep(0.2)
+            waited = not reports  # the swap waits for the work in flight
+            Sometimes.gate.set()
+        return waited, answers, reports[0].ok, (await k.call("sometimes", Ping(n=1))).n
+
+    assert (True, [5], True, 2) == _run(log_path, body)
 
 
 def test_an_error_in_the_returned_coroutine_crashes_the_neuro_as_any_handlers_does(log_path):
