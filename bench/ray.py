@@ -18,7 +18,9 @@ Each figure interleaves Neuro and bare Ray 5 times (the median, min and max are 
   retries once it has restarted it (in a worker process Ray started ahead).
 - hot swap: calls made while the neuro is swapped that did not get their answer, and the
   swap's p95 time (an absolute time, reported as measured on a shared machine).
-- compiled graphs: not measured; nets on Ray do not run through Ray's compiled graphs yet.
+- compiled graphs: runs/s of a net, a chain of NET_NODES Ray-placed echoes on the head node,
+  with `ray_graph` (one Ray compiled graph) over the same net through actor calls, on the
+  same actors, memo off; and the same with its nodes alternating between the two nodes.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from neuro import sdk
 from neuro.testing import Ping, Pong
 
 REPEATS = 5
+NET_NODES = 4  # nodes of the net measured through a compiled graph and through actor calls
 
 
 # The neuros measured. This file is their source on the cluster, so its top level imports
@@ -97,7 +100,8 @@ def run(quick: bool = False) -> Any:
         return Report(metrics={}, extra={"skipped": "Ray is not installed: .venv/bin/pip install 'neuro-runtime[ray]'"})
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False})
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False,
+                                                            "resources": {"head": 100}})
     spot = cluster.add_node(num_cpus=1, resources={"spot": 1})
     ray.init(address=cluster.address, log_to_driver=False)
     cluster.wait_for_nodes()
@@ -123,6 +127,8 @@ async def _measure(ray: Any, cluster: Any, spot: Any, quick: bool) -> Any:
         Policy(name="wide", sandbox="ray", concurrency=64, mailbox_size=4096),
         Policy(name="spot", sandbox="ray", concurrency=64, mailbox_size=4096,
                placement=Placement(resources=("spot=0.1",))),
+        Policy(name="on-head", sandbox="ray", placement=Placement(resources=("head=0.01",))),
+        Policy(name="on-spot", sandbox="ray", placement=Placement(resources=("spot=0.01",))),
     )}
     _BareSync, _BareAsync = _bare_classes()
     bare_sync = ray.remote(_BareSync).options(num_cpus=0).remote()
@@ -173,6 +179,16 @@ async def _measure(ray: Any, cluster: Any, spot: Any, quick: bool) -> Any:
         metrics["sync_call_ratio_vs_bare_actor"] = summarize(sync, "ratio", goal=0.8)
         metrics["pipelined_ratio_vs_bare_async"] = summarize(pipe, "ratio", goal=0.7)
         extra["calls_per_s_neuro_vs_bare_last_run"] = {k2: [round(v, 1) for v in pair] for k2, pair in absolute.items()}
+
+        # -- a net of Ray-placed nodes: one compiled graph against actor calls --------------
+        ratios, extra["net_runs_per_s_compiled_vs_actor_calls"] = \
+            await _compiled_net(k, backend, 50 if quick else 200, ["on-head"] * NET_NODES)
+        metrics["compiled_graph_net_ratio_vs_actor_calls"] = summarize(
+            ratios, "ratio", goal=8, note=f"a chain of {NET_NODES} Ray-placed echoes on one node")
+        across, extra["net_runs_per_s_compiled_vs_actor_calls_across_nodes"] = \
+            await _compiled_net(k, backend, 50 if quick else 200, ["on-head", "on-spot"] * (NET_NODES // 2))
+        metrics["compiled_graph_net_ratio_across_nodes"] = summarize(
+            across, "ratio", note="the same, its nodes alternating between two nodes (no goal: the issue's is one node's)")
 
         # -- kill -> next served call, against Ray's own max_restarts -----------------------
         ratios, ours_s, rays_s = [], [], []
@@ -270,9 +286,53 @@ async def _measure(ray: Any, cluster: Any, spot: Any, quick: bool) -> Any:
         metrics["node_removed_effects_duplicated"] = Metric(value=float(seen.n), unit="effects", goal=0,
                                                             higher_is_better=False)
         extra["node_removed"] = {"sent": sent, "error_replies": errors[0]}
-    extra["not_measured"] = ("a net on Ray through compiled graphs / through actor calls (goal >= 8): nets on Ray do "
-                             "not run through Ray's compiled graphs yet")
     return Report(metrics=metrics, extra=extra)
+
+
+async def _compiled_net(k: Any, backend: Any, runs: int, placed: list[str]) -> tuple[list[float], list[float]]:
+    """Runs/s of a chain of Ray-placed echoes (under policies `placed`) as a net with
+    `ray_graph` over the same net through actor calls (the same actors), interleaved
+    REPEATS times; and the last pair's runs/s."""
+    from neuro.nets import build
+    from neuro.testing import Echo
+
+    from ._harness import ProgressBar
+
+    stages = [f"stage{i}" for i in range(len(placed))]
+    for name, policy in zip(stages, placed):
+        await k.spawn(Echo, name=name, policy=policy)
+    await _pool_settled(backend)
+    for name, on in (("net-compiled", True), ("net-calls", False)):
+        net = sdk.Net(name, ray_graph=on, memo=False)  # every run goes through the nodes
+        net.chain("in", *[net.node(f"n{i}", s) for i, s in enumerate(stages)], "out")
+        await k.spawn(build(net, kernel=k).neuro())
+        for _ in range(10):  # the first compiles the graph
+            await k.call(name, Ping(n=0), timeout=60)
+    ratios, last = [], [0.0, 0.0]
+    bar = ProgressBar(REPEATS, "ray: compiled net")
+    for i in range(REPEATS):
+        for j, name in enumerate(("net-compiled", "net-calls")):
+            t0 = time.perf_counter()
+            for n in range(runs):
+                await k.call(name, Ping(n=n), timeout=60)
+            last[j] = runs / (time.perf_counter() - t0)
+        ratios.append(last[0] / last[1])
+        bar.update(i + 1)
+    bar.close()
+    for name in ("net-compiled", "net-calls", *stages):
+        await k.stop(name)
+    return ratios, [round(v, 1) for v in last]
+
+
+async def _pool_settled(backend: Any, quiet: float = 1.0, longest: float = 60.0) -> None:
+    """Wait until the backend's warm actors (those the spawns took are replaced, each a
+    Python process starting) have not changed in number for `quiet` seconds."""
+    last, since, begun = backend.statistics()["idle"], time.perf_counter(), time.perf_counter()
+    while time.perf_counter() - since < quiet and time.perf_counter() - begun < longest:
+        await trio.sleep(0.1)
+        now = backend.statistics()["idle"]
+        if now != last:
+            last, since = now, time.perf_counter()
 
 
 async def _replace_node(cluster: Any, node: Any) -> None:

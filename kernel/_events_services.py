@@ -284,7 +284,7 @@ class NetStepRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     edges: list[str]  # the edges that fired into it (src -> dst)
     input_hash: str
     output_hash: str
-    reason: str  # called, or cached: no message was sent, so no outcome is owed
+    reason: str  # called; cached: no message was sent, so no outcome is owed; compiled: in a Ray compiled graph
     seconds: float
 
 
@@ -304,6 +304,17 @@ class NetRun(EventData):
     cached: int  # node results taken from the memo
     seconds: float
     steps: list[NetStepRecord]
+
+
+@_entry("net.ray_graph")
+class NetRayGraph(EventData):
+    """A net that asks for `ray_graph` now runs as one Ray compiled graph over `nodes` (`compiled`), or through
+    actor calls, and `reason` says why (a node not on Ray or not running, a compile that failed, a graph that broke)."""
+
+    net: str
+    compiled: bool
+    nodes: list[str]
+    reason: str | None = None
 
 
 # -- dream ------------------------------------------------------------------------------------

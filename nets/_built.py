@@ -21,6 +21,7 @@ from ._graph import Graph, NetError, Signature, build_graph, describe, source
 from ._memo import Memo, content_hash
 from ._plan import Plan, make_plan
 from ._predicate import NeuroCondition
+from ._raygraph import NOT_COMPILED, RayGraph
 from ._runner import NodeFailed, Run, Runner, _as
 from ._types import type_name
 
@@ -77,6 +78,7 @@ class Built:
         self._called = _called(graph)  # the nodes that call a neuro, nets inside it included
         self._versions = _versions(graph, self._called)  # what each run compares
         self.subscribe: tuple[str, ...] = ()  # topics whose events each run the net, once it is a neuro
+        self._ray: RayGraph | None = None  # its Ray compiled graph, when the net asks for one
 
     @property
     def name(self) -> str:
@@ -194,6 +196,10 @@ class Built:
             self._watch(ctx)
         try:
             self._recheck(ctx)
+            if self.decl.ray_graph:
+                result = await self._on_ray(ctx, msg, run, in_hash)
+                if result is not NOT_COMPILED:
+                    return result, run
             if self.plan.chain is not None:
                 # The fast path, called straight (a coroutine frame less per node call), and with
                 # no cancel scope: one call runs at a time, each with the time left as its timeout.
@@ -223,6 +229,16 @@ class Built:
                      ok=error is None, error=error, called=run.called, cached=run.cached,
                      seconds=trio.current_time() - start, steps=run.steps)
         return result, run
+
+    async def _on_ray(self, ctx: Any, msg: Any, run: Run, in_hash: str) -> Any:
+        """The run as one Ray compiled graph (`ray_graph`), or NOT_COMPILED: through actor calls."""
+        if self._ray is None:
+            self._ray = RayGraph(self.memo)
+        if self.plan.chain is None:
+            self._ray._say(ctx, self.graph, [n.neuro for n in self._called], False,
+                           "the net is not a plain chain of neuro nodes (a compiled graph runs only those)")
+            return NOT_COMPILED
+        return await self._ray.run(ctx, self.graph, self.plan.chain, msg, run, in_hash)
 
     # -- as a neuro ----------------------------------------------------------------------------
 

@@ -15,7 +15,8 @@ own context object, and only here:
 Two more reach the kernel's own objects: `inline_calls(ctx)` (the kernel's context takes
 `call(..., _inline=True)`: a call handled at once returns with no schedule point, for a
 chain's steps) and `watch_swaps(where, net)` (the kernel's swap asks the net, through the
-router's `swap_checks`, whether a new version of a neuro it calls still fits; kernel/_swap.py).
+router's `swap_checks`, whether a new version of a neuro it calls still fits; kernel/_swap.py),
+and `ray_actors(where, names)` (the Ray actors of a net's nodes, for its compiled graph).
 
 Each falls back to what works anywhere (no types: build with classes; no events; a fresh
 id) when the context is not the kernel's. A `ctx.kernel` op for each would remove this module.
@@ -28,7 +29,7 @@ from typing import Any, Callable
 
 from ._graph import Signature
 
-__all__ = ["signatures", "emitter", "run_id", "procs_of", "inline_calls", "watch_swaps", "SwapChecks"]
+__all__ = ["signatures", "emitter", "run_id", "procs_of", "inline_calls", "watch_swaps", "SwapChecks", "ray_actors"]
 
 
 def procs_of(where: Any) -> dict[str, Any] | None:
@@ -72,6 +73,29 @@ def run_id(ctx: Any) -> int:
     mid = getattr(current, "id", None)
     return mid if isinstance(mid, int) else time.time_ns()
 
+
+
+def ray_actors(where: Any, names: list[str]) -> tuple[tuple[Any, ...], list[Any]] | str:
+    """The workers and Ray actors of neuros `names`, in order, when each runs on the ray
+    backend now; else why not. A worker is replaced by a restart or a swap, so the workers
+    tell a net's compiled graph when it must compile again."""
+    procs = procs_of(where)
+    if procs is None:
+        return "the net does not run in a kernel"
+    workers, actors = [], []
+    for name in names:
+        proc = procs.get(name)
+        state = str(getattr(proc.state, "value", proc.state)) if proc is not None else "not spawned"
+        if state != "running":
+            return f"node neuro {name!r} is {state}"
+        if proc.backend != "ray":
+            return f"node neuro {name!r} runs in the {proc.backend} sandbox, not on Ray"
+        actor = getattr(getattr(getattr(proc.worker, "handle", None), "carrier", None), "actor", None)
+        if actor is None:
+            return f"node neuro {name!r} has no Ray actor yet"
+        workers.append(proc.worker)
+        actors.append(actor)
+    return tuple(workers), actors
 
 
 _INLINE: dict[type, bool] = {}

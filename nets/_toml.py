@@ -4,6 +4,7 @@
     name = "pipeline"
     deadline = 10                 # seconds for the whole run (default 30)
     memo = true                   # reuse results by (input hash, node version)
+    ray_graph = false             # a chain of Ray-placed nodes as one Ray compiled graph
     edges = ["in -> clean", "clean -> words", "words.n -> out.count"]
 
     [input]                       # the net's input fields (optional: else taken from its nodes)
@@ -40,7 +41,7 @@ __all__ = ["NetFileError", "read_toml", "load_toml", "parse_type", "SUFFIX"]
 SUFFIX = ".net.toml"
 _NODE_KINDS = ("neuro", "map", "loop", "net", "lambda", "publish")
 _NODE_KEYS = {*_NODE_KINDS, "limit", "until", "max", "memo", "timeout", "description"}
-_NET_KEYS = {"name", "deadline", "memo", "edges", "chain", "description"}
+_NET_KEYS = {"name", "deadline", "memo", "edges", "chain", "description", "ray_graph"}
 _TOP_KEYS = {"net", "input", "output", "nodes", "edge"}
 _SCALAR_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "bytes": bytes, "any": Any}
 
@@ -141,7 +142,9 @@ def read_toml(data: str | bytes, file: str | None = None, *, depth: int = 0) -> 
     net = Net(name, input=_struct(f"{cls}Input", doc["input"], "input", file) if "input" in doc else None,
               output=_struct(f"{cls}Output", doc["output"], "output", file) if "output" in doc else None,
               memo=bool(head.get("memo", True)), deadline=float(head.get("deadline", 30.0)),
-              description=str(head.get("description", "")))
+              description=str(head.get("description", "")), ray_graph=head.get("ray_graph", False))
+    if not isinstance(net.ray_graph, bool):
+        raise NetFileError(f"[net] ray_graph is true or false, not {net.ray_graph!r}", file)
     net.source = file
     nodes = doc.get("nodes", {})
     if not isinstance(nodes, dict):

@@ -75,15 +75,17 @@ class Net:
     """A net being declared. `input` and `output` are its message types (msgspec Structs);
     left out, they are taken from the nodes the net's input feeds and its output comes from.
     `memo`: keep each node's result by (input hash, node version) and reuse it; `deadline`:
-    seconds the whole run may take."""
+    seconds the whole run may take. `ray_graph`: where the net is a chain whose nodes all run
+    on Ray, run it as one Ray compiled graph (docs/ray.md says what that leaves out)."""
 
     def __init__(self, name: str, *, input: Any = None, output: Any = None, memo: bool = True,
-                 deadline: float = 30.0, description: str = "") -> None:
+                 deadline: float = 30.0, description: str = "", ray_graph: bool = False) -> None:
         self.name = name
         self.input = input
         self.output = output
         self.memo = memo
         self.deadline = deadline
+        self.ray_graph = ray_graph
         self.description = description
         self.nodes: dict[str, NodeDecl] = {}
         self.edges: list[EdgeDecl] = []

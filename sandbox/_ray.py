@@ -183,6 +183,10 @@ class RayBackend(Backend):
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True):
             self._idle.clear()
+            if self._ray is not None:  # nets' compiled graphs first: their actors are about to go
+                from ._ray_graph import close_all
+
+                await trio.to_thread.run_sync(close_all)
             for handle in list(self._all):
                 await handle.stop(0.5)
             self._all.clear()

@@ -91,6 +91,7 @@ class NeuroHost:
         # Python's default 5 ms switch interval would make each hand-over wait for it.
         sys.setswitchinterval(SWITCH_INTERVAL)
         self._base_rss = self._base_cpu = 0.0  # set once the worker's own modules are imported
+        self._worker: Any = None  # the sandbox worker, once its thread made it (for `graph_call`)
         threading.Thread(target=self._serve, args=(worker_end,), name="neuro-worker", daemon=True).start()
 
     # -- the worker, on its own thread --------------------------------------------------
@@ -107,7 +108,8 @@ class NeuroHost:
             threading.Thread(target=self._watch, name="neuro-limits", daemon=True).start()
         code, tail = 0, ""
         try:
-            trio.run(Worker(sock).run)
+            self._worker = Worker(sock)
+            trio.run(self._worker.run)
         except MemoryError:
             code = 3  # as `python -m neuro.sandbox.worker` exits on a MemoryError
         except BaseException:  # noqa: BLE001 - reported to the kernel as the worker's last output
@@ -188,6 +190,13 @@ class NeuroHost:
             if self._out:
                 return self._take()
             return 0, b"", self._final()
+
+    def graph_call(self, data: bytes) -> bytes:
+        """One node of a compiled graph (`_ray_graph.py`): the neuro's handler on `data` (its
+        input, msgpack), here on Ray's graph thread; its reply, msgpack. See `graph_node`."""
+        from ._ray_graph import graph_node
+
+        return graph_node(self._worker, data)
 
     def watch(self) -> None:
         """Never returns: its ObjectRef fails when the actor dies, which is how the kernel

@@ -342,3 +342,19 @@ async def test_two_branches_that_both_fire_into_one_whole_input_fail_the_run(k, 
     assert Num(x=2) == await k.call("overlap", Num(x=1))
     with pytest.raises(sdk.RemoteError, match=r"the output got whole messages from 2 edges at once \(a -> out, b -> out\)"):
         await k.call("overlap", Num(x=5))
+
+
+@kernel_test
+async def test_a_net_that_asks_for_a_ray_graph_runs_through_calls_where_its_nodes_are_not_on_ray(k, log):
+    """`ray_graph = true` in a net file; its nodes run in the kernel's process, so the net runs
+    through calls as any net does, and one `net.ray_graph` event says why."""
+    from neuro.nets import read_toml
+
+    decl = read_toml('[net]\nname = "r"\nray_graph = true\nchain = ["in", "a", "b", "out"]\n'
+                     '[nodes.a]\nneuro = "inc"\n[nodes.b]\nneuro = "inc"\n')
+    assert decl.ray_graph is True
+    await k.spawn(build(decl, kernel=k).neuro())
+    assert [(await k.call("r", Num(x=x))).x for x in (1, 2, 1)] == [3, 4, 3]
+    said = [e.data for e in await k.log.events(name="net.ray_graph")]
+    assert [(e["net"], e["compiled"]) for e in said] == [("r", False)]
+    assert "'inc' runs in the inproc sandbox, not on Ray" in said[0]["reason"]

@@ -96,3 +96,55 @@ class Dies(sdk.Neuro):
         if msg.n < 0:
             os._exit(7)
         return Pong(n=msg.n)
+
+
+class Num(sdk.Message):
+    n: int
+
+
+class Plus1(sdk.Neuro):
+    """n + 1; a number under -100 is refused with a ValueError (a node's error)."""
+
+    name = "plus1"
+    input = Num
+    output = Num
+
+    async def handle(self, ctx, msg):
+        if msg.n < -100:
+            raise ValueError(f"no numbers under -100, got {msg.n}")
+        return Num(n=msg.n + 1)
+
+
+class Plus1V2(sdk.Neuro):
+    """The next version of Plus1: n + 100, so a swap shows."""
+
+    name = "plus1"
+    input = Num
+    output = Num
+    sandbox = "ray"
+
+    async def handle(self, ctx, msg):
+        return Num(n=msg.n + 100)
+
+
+class Times2(sdk.Neuro):
+    """n * 2, as a plain (not async) handler."""
+
+    name = "times2"
+    input = Num
+    output = Num
+
+    def handle(self, ctx, msg):
+        return Num(n=msg.n * 2)
+
+
+class Napper(sdk.Neuro):
+    """n, after a nap: a handler that awaits, which a compiled graph cannot run."""
+
+    name = "napper"
+    input = Num
+    output = Num
+
+    async def handle(self, ctx, msg):
+        await trio.sleep(0)
+        return Num(n=msg.n)
