@@ -253,6 +253,7 @@ class NetDecl(Node):
     output: TypeRef | None = None
     deadline: float | None = None
     memo: bool | None = None
+    ray_graph: bool | None = None  # a chain of Ray-placed nodes as one Ray compiled graph (docs/ray.md)
     policy: str | None = None
     body: list[Stmt] = field(default_factory=list)
     subscribe: list[str] = field(default_factory=list)  # topics whose events each run the net

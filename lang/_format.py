@@ -235,6 +235,8 @@ def _item(w: _Writer, item: Any) -> None:
             head += f" deadline {_number(item.deadline)}"
         if item.memo is not None:
             head += f" memo {'true' if item.memo else 'false'}"
+        if item.ray_graph is not None:
+            head += f" ray_graph {'true' if item.ray_graph else 'false'}"
         if item.policy is not None:
             head += f" policy {item.policy}"
         head += "".join(f" subscribe {_neuro_name(t)}" for t in item.subscribe)

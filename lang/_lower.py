@@ -111,7 +111,7 @@ class Lowering(Flow):
         input_type = self.types.annotation(n.input) if n.input is not None else None
         self.output_type = self.types.annotation(n.output) if n.output is not None else None
         self.decl = Net(n.name, input=input_type, output=self.output_type, memo=n.memo if n.memo is not None else True,
-                        deadline=n.deadline if n.deadline is not None else 30.0)
+                        deadline=n.deadline if n.deadline is not None else 30.0, ray_graph=bool(n.ray_graph))
         self.decl.source = self.found.file
         self.check_name(n.param, n)
         root = Val([("in", None)], n.param, (), input_type, at=n, root=True)

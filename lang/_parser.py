@@ -186,6 +186,7 @@ class _Build(Transformer):  # type: ignore[type-arg]
 
     def opt_deadline(self, m, n): return ("deadline", float(n.value))
     def opt_memo(self, m, tok): return ("memo", str(tok) == "true")
+    def opt_ray_graph(self, m, tok): return ("ray_graph", str(tok) == "true")
     def opt_policy(self, m, tok): return ("policy", str(tok))
     def opt_subscribe(self, m, topic): return ("subscribe", topic)
 

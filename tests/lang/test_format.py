@@ -77,3 +77,15 @@ def test_a_file_that_does_not_parse_is_not_formatted():
     with pytest.raises(lang.LangError) as caught:
         lang.format_source("net f(n) {\n    return (n\n}\n", "b.neuro")
     assert (3, 1) == (caught.value.diagnostics[0].line, caught.value.diagnostics[0].column)
+
+
+def test_ray_graph_is_a_net_option_that_reaches_the_net_and_round_trips():
+    """`ray_graph true` (docs/ray.md): the compiled net asks for a Ray compiled graph; the
+    formatter keeps the option; left out, the net does not ask."""
+    from running import formatted_once
+
+    text = 'use shout\nnet loud(t) ray_graph true { a = shout(t) return shout(a) }'
+    assert "net loud(t) ray_graph true {" in formatted_once(text)
+    assert lang.compile_source(text, "loud.neuro", neuros=ALL).nets["loud"].decl.ray_graph is True
+    plain = text.replace(" ray_graph true", "")
+    assert lang.compile_source(plain, "loud.neuro", neuros=ALL).nets["loud"].decl.ray_graph is False
