@@ -90,15 +90,7 @@ class RayGraph:
         out_hash = content_hash(result)
         if keep:
             self.memo.put(_WHOLE, g.version, in_hash, result, out_hash)
-        if run.steps is not None:
-            seconds = time.perf_counter() - start
-            last = len(chain) - 1
-            for i, n in enumerate(chain):
-                node = g.nodes[n]
-                run.steps.append(_record(n, node.neuro, "neuro", node.version, [node.ins[0].text],
-                                         in_hash if i == 0 else "", out_hash if i == last else "", "compiled",
-                                         seconds if i == last else 0.0))
-        run.hashes[chain[-1]] = run.hashes["out"] = out_hash
+        _steps(g, chain, run, in_hash, out_hash, "compiled", time.perf_counter() - start)
         return result
 
     def _memo_hit(self, g: Graph, chain: list[str], run: Run, in_hash: str) -> Any:
@@ -107,13 +99,7 @@ class RayGraph:
             return NOT_COMPILED
         result, out_hash = found
         run.cached += len(chain)
-        if run.steps is not None:
-            last = len(chain) - 1
-            for i, n in enumerate(chain):
-                node = g.nodes[n]
-                run.steps.append(_record(n, node.neuro, "neuro", node.version, [node.ins[0].text],
-                                         in_hash if i == 0 else "", out_hash if i == last else "", "cached", 0.0))
-        run.hashes[chain[-1]] = run.hashes["out"] = out_hash
+        _steps(g, chain, run, in_hash, out_hash, "cached", 0.0)
         return result
 
     async def _compile(self, ctx: Any, g: Graph, neuros: list[str], workers: tuple[Any, ...],
@@ -146,10 +132,18 @@ class RayGraph:
             _event("net.ray_graph", ctx.name, ctx.name, net=g.name, compiled=compiled, nodes=neuros,
                   reason=reason or ("compiled again: a node's actor changed" if again else None))
 
-    async def aclose(self) -> None:
-        chain, self._chain, self._workers = self._chain, None, ()
-        if chain is not None:
-            await trio.to_thread.run_sync(chain.close)
+
+
+def _steps(g: Graph, chain: list[str], run: Run, in_hash: str, out_hash: str, reason: str, seconds: float) -> None:
+    """The run's lineage, one step a node: only the chain's ends have hashes (and the last its time)."""
+    if run.steps is not None:
+        last = len(chain) - 1
+        for i, n in enumerate(chain):
+            node = g.nodes[n]
+            run.steps.append(_record(n, node.neuro, "neuro", node.version, [node.ins[0].text],
+                                     in_hash if i == 0 else "", out_hash if i == last else "", reason,
+                                     seconds if i == last else 0.0))
+    run.hashes[chain[-1]] = run.hashes["out"] = out_hash
 
 
 def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:

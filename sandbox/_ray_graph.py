@@ -31,6 +31,8 @@ from typing import Any
 
 import msgspec
 
+from neuro._errorinfo import error_info
+
 __all__ = ["CompiledChain", "GraphNodeError", "GraphBroken", "GraphTimeout", "graph_node", "close_all"]
 
 _enc = msgspec.msgpack.Encoder()
@@ -85,12 +87,8 @@ def graph_node(worker: Any, data: bytes) -> bytes:
         message = _AWAITED if "async context" in str(e) else str(e)
         raise GraphNodeError(worker.neuro_name, "RuntimeError", message, traceback.format_exc()) from None
     except Exception as e:  # noqa: BLE001 - carried to the kernel, which names the node
-        raise GraphNodeError(worker.neuro_name, _type_name(e), str(e), traceback.format_exc()) from None
-
-
-def _type_name(e: BaseException) -> str:
-    kind = type(e)
-    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        info = error_info(e, traceback.format_exc())  # (the type named as every handler's error is)
+        raise GraphNodeError(worker.neuro_name, info.type, info.message, info.traceback) from None
 
 
 # -- on the kernel -------------------------------------------------------------------------
