@@ -18,15 +18,19 @@ from neuro.shell.tui._source import Source  # noqa: E402
 SIZE = (200, 50)
 
 
-async def until(pilot: Any, condition: Callable[[], Any], seconds: float = 10.0) -> Any:
-    """Let the app run until `condition()` is true (a bounded wait: the test fails past it)."""
+async def until(pilot: Any, condition: Callable[[], Any], seconds: float = 10.0,
+                shown: Callable[[], Any] | None = None) -> Any:
+    """Let the app run until `condition()` is true (a bounded wait: the test fails past it,
+    saying what `shown()` gives then, for a failure seen once in many runs)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         await pilot.pause(0.02)
-    raise AssertionError(f"the app never came to {getattr(condition, '__name__', 'the condition')!r} in {seconds} s")
+    seen = f"; it shows {shown()!r}" if shown is not None else ""
+    raise AssertionError(f"the app never came to {getattr(condition, '__name__', 'the condition')!r} in {seconds} s"
+                         f"{seen}")
 
 
 @asynccontextmanager
