@@ -48,6 +48,21 @@ def _seconds(text: str) -> float:
 
 
 def _shell(args: argparse.Namespace) -> int:
+    import gc
+
+    # No cyclic GC while textual imports and the app composes: those allocations set off over
+    # a hundred collections, whose passes over the objects made so far took 50-70 ms of the
+    # first frame here (20 ms in a bare textual app). The app turns it back on, frozen, once
+    # its screens are mounted (ShellApp._after_first_frame); the `finally` is for an app that
+    # never got that far.
+    gc.disable()
+    try:
+        return _run_shell(args)
+    finally:
+        gc.enable()
+
+
+def _run_shell(args: argparse.Namespace) -> int:
     from .cli import EXIT_USAGE, Problem
 
     if not args.embedded and (args.log or args.spawn):

@@ -4,6 +4,7 @@ lost), the refresh timer, the kernel-event feed, the command palette's actions a
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from typing import Any, Awaitable, Callable, Iterable
 
@@ -37,6 +38,17 @@ def view_class(sid: str) -> type[View]:
     return getattr(importlib.import_module(f"{__package__}.{module}"), name)
 
 
+def _collect_from_now_on() -> None:
+    """Turn the cyclic GC back on where `neuro shell` started with it off (commands_tui): one
+    collection for what the start left, then the rest is frozen, so that later collections
+    do not pass over the modules and widgets that live as long as the app."""
+    if gc.isenabled():
+        return  # not started by `neuro shell` (a test's app): its GC is not ours to change
+    gc.collect()
+    gc.freeze()
+    gc.enable()
+
+
 CSS = """
 #banner { background: $error; color: $text; height: auto; padding: 0 1; display: none; }
 #banner.lost { display: block; }
@@ -45,11 +57,14 @@ CSS = """
 #call-top Select { width: 40; } #call-top Input { width: 16; }
 #call-form { height: auto; max-height: 20; }
 #call-result { height: auto; padding: 0 1; }
+#call-progress-row { height: 1; } #call-progress-note { width: 1fr; padding: 0 1; }
 .invalid { border: tall $error; color: $error; }
 #ver-neuros { width: 30; }
 DataTable { height: 1fr; }
 #proc-status, #log-status, #ver-status, #pol-status { height: 1; background: $boost; padding: 0 1; }
 #pol-table { height: 8; } #pol-use { height: 1fr; } #pol-breaches { height: 8; }
+#nets-lists { width: 3fr; } #nets-picture { width: 2fr; } #nets-table { height: 6; } #nets-edges { height: 8; }
+#nets-graph-title { height: auto; background: $boost; padding: 0 1; } #nets-graph { width: auto; }
 """
 
 
@@ -114,8 +129,11 @@ class ShellApp(App):
             pass  # no footer to wait for (a pop-up, a closing app): go on now
         if connect:
             self._connect()
-        for sid, _title, _view in SCREENS_IN_ORDER:
-            await self._mount_view(sid)
+        try:
+            for sid, _title, _view in SCREENS_IN_ORDER:
+                await self._mount_view(sid)
+        finally:
+            _collect_from_now_on()
 
     async def _mount_view(self, sid: str) -> None:
         """Mount screen `sid` in its tab unless it is there (each but the first mounts after the first frame)."""

@@ -1,11 +1,13 @@
 """The Call screen: pick a neuro, fill a form made from its input type (a union's members as a
 choice, fields typed, defaults filled), then send (one way) or call (wait for the reply). The
-reply shows below, or the error with the field it names marked; a bar runs while the call
-waits for its answer."""
+reply shows below, or the error with the field it names marked. While a call waits, the bar
+shows the callee's own progress where it reports some (`ctx.progress(job, done, total)`, on
+``progress.<neuro>``, which the screen follows for the call's length), and pulses where not."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -47,7 +49,9 @@ class CallView(View):
         with Horizontal(id="call-buttons"):
             yield Button("send (ctrl+s)", id="call-send")
             yield Button("call (ctrl+r)", id="call-call", variant="primary")
-        yield ProgressBar(total=1, show_eta=False, id="call-progress")
+        with Horizontal(id="call-progress-row"):
+            yield ProgressBar(total=1, show_eta=False, id="call-progress")
+            yield Static("", id="call-progress-note")
         yield Static("", id="call-result")
 
     async def connected(self) -> None:
@@ -169,10 +173,11 @@ class CallView(View):
             self._fail(e, None)
             return None
         bar = self.query_one("#call-progress", ProgressBar)
-        bar.update(total=None, progress=0)  # a call has no measure of its progress: the bar pulses
+        bar.update(total=None, progress=0)  # it pulses until the callee says how far it is
+        self.query_one("#call-progress-note", Static).update("")
         try:
             if wait:
-                answer = await self.client.call(str(neuro), body, timeout=timeout)
+                answer = await self._call_following_progress(str(neuro), body, timeout)
                 text = json.dumps(msgspec.to_builtins(answer), indent=2, default=str)
                 result.update(Text.assemble(("reply", "green"), f" from {neuro}:\n{text}"))
             else:
@@ -191,6 +196,31 @@ class CallView(View):
             return None
         finally:
             bar.update(total=1, progress=1)
+
+    async def _call_following_progress(self, neuro: str, body: Any, timeout: float) -> Any:
+        """The call, with the callee's progress events on the bar while it waits. Subscribed
+        before the call is sent, so its first report is not missed."""
+        async with self.client.subscribe(f"progress.{neuro}") as events:
+            follow = asyncio.create_task(self._show_progress(events))
+            try:
+                return await self.client.call(neuro, body, timeout=timeout)
+            finally:
+                follow.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follow
+
+    async def _show_progress(self, events: Any) -> None:
+        from ._curves import progress_field
+
+        bar = self.query_one("#call-progress", ProgressBar)
+        note = self.query_one("#call-progress-note", Static)
+        async for _topic, _sender, progress in events:
+            done, total = progress_field(progress, "done", 0), progress_field(progress, "total", 0)
+            if not isinstance(done, (int, float)) or not isinstance(total, (int, float)) or total <= 0:
+                continue  # not a measure: the bar keeps pulsing
+            bar.update(total=float(total), progress=min(float(done), float(total)))
+            job, said = progress_field(progress, "job", ""), progress_field(progress, "note", "")
+            note.update(f"{job}: {done:g} of {total:g}" + (f", {said}" if said else ""))
 
     def _fail(self, error: Exception, field: str | None) -> None:
         self.last_result, self.last_error = None, error

@@ -19,7 +19,7 @@ POINTS = 60  # values kept per metric: the curve's width
 JOBS = 50  # jobs kept, the newest
 
 
-def _field(progress: Any, name: str, default: Any = None) -> Any:
+def progress_field(progress: Any, name: str, default: Any = None) -> Any:
     if isinstance(progress, dict):
         return progress.get(name, default)
     return getattr(progress, name, default)
@@ -31,11 +31,11 @@ class LearnerJobs:
         self.series: dict[tuple[str, str], dict[str, deque[float]]] = {}
 
     def add(self, progress: Any) -> None:
-        key = (str(_field(progress, "neuro", "")), str(_field(progress, "job", "")))
+        key = (str(progress_field(progress, "neuro", "")), str(progress_field(progress, "job", "")))
         self.latest.pop(key, None)
         self.latest[key] = progress  # the newest last
         series = self.series.setdefault(key, {})
-        for name, value in (_field(progress, "metrics") or {}).items():
+        for name, value in (progress_field(progress, "metrics") or {}).items():
             if isinstance(value, (int, float)):
                 series.setdefault(name, deque(maxlen=POINTS)).append(float(value))
         while len(self.latest) > JOBS:
@@ -47,10 +47,10 @@ class LearnerJobs:
         """(neuro, job, progress, note, latest metrics), newest first."""
         out = []
         for (neuro, job), p in reversed(self.latest.items()):
-            done, total = float(_field(p, "done", 0) or 0), float(_field(p, "total", 0) or 0)
+            done, total = float(progress_field(p, "done", 0) or 0), float(progress_field(p, "total", 0) or 0)
             share = f"{done:g}/{total:g} ({done / total:.0%})" if total > 0 else f"{done:g}"
-            metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted((_field(p, "metrics") or {}).items()))
-            out.append((neuro, job, share, str(_field(p, "note", "") or ""), metrics))
+            metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted((progress_field(p, "metrics") or {}).items()))
+            out.append((neuro, job, share, str(progress_field(p, "note", "") or ""), metrics))
         return out
 
     def curves(self) -> list[str]:

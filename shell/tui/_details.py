@@ -164,34 +164,6 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class AskScreen(ModalScreen["str | None"]):
-    """One line of text (a file's path): enter gives it, escape gives None."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = """
-    AskScreen { align: center middle; }
-    AskScreen > Vertical { width: 90; height: auto; border: round $accent; background: $surface; padding: 1; }
-    """
-
-    def __init__(self, question: str, value: str = "") -> None:
-        super().__init__()
-        self.question, self.value = question, value
-
-    def compose(self) -> Any:
-        from textual.containers import Vertical
-        from textual.widgets import Input
-
-        with Vertical():
-            yield Label(self.question)
-            yield Input(self.value, id="ask-input")
-
-    def on_input_submitted(self, event: Any) -> None:
-        self.dismiss(event.value.strip() or None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
 class HelpScreen(_Popup):
     """The keys: the app's, then the shown screen's."""
 

@@ -1,10 +1,12 @@
 """The Policies screen: the policies in force, each neuro's use against its policy's limits
-(mailbox against its size, message rate against the rate limit, CPU time and memory where its
-sandbox counts them (`usage()`: none for a neuro in the kernel's process), errors and
-restarts), and the quota breaches as they come (`quota.*` events)."""
+(mailbox against its size, message rate against the rate limit, CPU time, the share of a core
+it used since the last look (beside the policy's `cpu_share`) and memory where its sandbox
+counts them (`usage()`: none for a neuro in the kernel's process), errors and restarts), and
+the quota breaches as they come (`quota.*` events)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from textual.widgets import DataTable, Label, Static
@@ -34,6 +36,7 @@ class PoliciesView(View):
         super().__init__(**kw)
         self.policies: dict[str, Any] = {}
         self._dirty = True
+        self._cpu_seen: dict[str, tuple[float, float]] = {}  # neuro -> (its CPU seconds, when), at the last look
 
     def compose(self) -> Any:
         yield Label("[b]policies in force[/b]")
@@ -44,7 +47,7 @@ class PoliciesView(View):
         yield pol
         yield Label("[b]use against limits[/b]")
         use: DataTable = DataTable(id="pol-use", cursor_type="row")
-        for key in ("neuro", "policy", "mailbox", "msg/s", "rate limit", "wall time", "cpu s", "cpu share",
+        for key in ("neuro", "policy", "mailbox", "msg/s", "rate limit", "wall time", "cpu s", "cpu now", "cpu share",
                     "memory", "memory limit", "errors", "restarts"):
             use.add_column(key, key=key)
         yield use
@@ -103,6 +106,7 @@ class PoliciesView(View):
         usage_of = getattr(self.client, "usage", None)  # CPU and memory where the sandbox counts them
         used = {u.name: u for u in await usage_of()} if usage_of is not None else {}
         rows = []
+        now = time.monotonic()
         for name in sorted(model.infos):
             info = model.infos[name]
             p = self.policies.get(info.policy)
@@ -110,11 +114,13 @@ class PoliciesView(View):
             over = p is not None and p.rate and rate > p.rate
             u = used.get(name)
             cpu = getattr(u, "cpu_seconds", None)
+            share = self._cpu_now(name, cpu, now)
             memory = getattr(u, "memory", None)
             mem_over = p is not None and p.memory and memory is not None and memory > 0.9 * p.memory
             rows.append((name, info.policy, f"{info.mailbox}/{info.mailbox_capacity}", f"{rate:.1f}" + (" !" if over else ""),
                          _limit(p.rate, "/s") if p else "?", _limit(p.wall_time, " s") if p else "?",
-                         "-" if cpu is None else f"{cpu:.2f}", _limit(p.cpu_share) if p else "?",
+                         "-" if cpu is None else f"{cpu:.2f}", "-" if share is None else f"{share:.2f}",
+                         _limit(p.cpu_share) if p else "?",
                          _bytes(memory) + (" !" if mem_over else ""),
                          (_bytes(p.memory) if p.memory else "unlimited") if p else "?",
                          str(info.errors), str(info.restarts)))
@@ -123,3 +129,15 @@ class PoliciesView(View):
             table.clear()
             for row in rows:
                 table.add_row(*row, key=row[0])
+
+    def _cpu_now(self, name: str, cpu: float | None, now: float) -> float | None:
+        """The share of one core `name` used between the last look and this one (None at the
+        first look, or where its sandbox counts no CPU): what the policy's `cpu_share` caps
+        where a cgroup or Docker enforces it."""
+        last = self._cpu_seen.pop(name, None)
+        if cpu is None:
+            return None
+        self._cpu_seen[name] = (cpu, now)
+        if last is None or now - last[1] < 1e-3:
+            return None
+        return max(0.0, (cpu - last[0]) / (now - last[1]))

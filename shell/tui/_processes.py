@@ -179,18 +179,19 @@ class ProcessesView(View):
         self._act("restart", lambda n: self.client.restart(n))
 
     def action_swap(self) -> None:
-        """Ask for a neuro file, then hot-swap the selected neuro to it (untrusted, as `neuro swap`)."""
+        """Pick a neuro file (from a folder tree, or typed), then hot-swap the selected neuro to
+        it (untrusted, as `neuro swap`)."""
         name = self.selected()
         if name is None:
             self.notify("no neuro selected", severity="warning")
             return
-        from ._details import AskScreen
+        from ._filepick import PickFileScreen
 
         def chosen(path: str | None) -> None:
             if path:
                 self.shell.act(f"swap {name}", lambda: self.client.swap(name, path), after=self._changed)
 
-        self.app.push_screen(AskScreen(f"Swap {name} to the neuro in this file (path.py or path.py:Class):"), chosen)
+        self.app.push_screen(PickFileScreen(f"Swap {name} to the neuro in a file"), chosen)
 
     def action_rollback(self) -> None:
         self._act("rollback", lambda n: self.client.rollback(n),

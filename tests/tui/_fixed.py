@@ -149,3 +149,53 @@ class FixedClient:
     async def ping(self) -> str:
         await asyncio.Event().wait()
         return "pong"
+
+
+# A net (in -> small | big -> again -> out) and two of its runs, for the Nets screen's snapshot.
+NET_SHOW = {
+    "name": "branchy", "input": "Num", "output": "Num", "version": V2,
+    "nodes": [{"id": "small", "kind": "neuro", "neuro": "inc", "version": V1, "input": "Num", "output": "Num"},
+              {"id": "big", "kind": "neuro", "neuro": "double", "version": V1, "input": "Num", "output": "Num"},
+              {"id": "again", "kind": "neuro", "neuro": "inc", "version": V1, "input": "Num", "output": "Num"}],
+    "edges": [{"src": "in", "dst": "small", "when": "x < 10"}, {"src": "in", "dst": "big", "when": "x >= 10"},
+              {"src": "small", "dst": "out", "when": None}, {"src": "big", "dst": "again", "when": None},
+              {"src": "again", "dst": "out", "when": None}],
+}
+
+
+def _step(node: str, neuro: str, edge: str, reason: str) -> dict[str, Any]:
+    return {"node": node, "calls": neuro, "kind": "neuro", "version": V1, "edges": [edge], "input_hash": "i",
+            "output_hash": "o", "reason": reason, "seconds": 0.001}
+
+
+NET_RUNS = [
+    EventRecord(seq=12, time=T0 + 8, name="net.run", neuro="branchy", actor="branchy",
+                data={"run": 1002, "net": "branchy", "ok": True, "error": None, "called": 1, "cached": 1,
+                      "steps": [_step("big", "double", "in -> big (when x >= 10)", "cached"),
+                                _step("again", "inc", "big -> again", "called")]}),
+    EventRecord(seq=11, time=T0 + 7, name="net.run", neuro="branchy", actor="branchy",
+                data={"run": 1001, "net": "branchy", "ok": True, "error": None, "called": 1, "cached": 0,
+                      "steps": [_step("small", "inc", "in -> small (when x < 10)", "called")]}),
+]
+
+
+class FixedNetsClient(FixedClient):
+    """The same, with the net above running (and the `nets` neuro that describes it)."""
+
+    async def ps(self) -> list[ProcessInfo]:
+        return [*PROCESSES, _proc(5, "branchy"), _proc(6, "inc"), _proc(7, "double")]
+
+    async def info(self, name: str) -> ProcessInfo:
+        return _proc(8, name) if name == "nets" else await super().info(name)
+
+    async def call(self, to: str, payload: Any, **kw: Any) -> Any:
+        if to == "nets":
+            if payload.get("name") != "branchy":
+                raise ValueError(f"{payload.get('name')!r} is not a net")
+            return {"ok": True, "net": "branchy", "version": V2, "show": NET_SHOW}
+        return await super().call(to, payload, **kw)
+
+    async def events(self, **filters: Any) -> list[EventRecord]:
+        if filters.get("name") == "net.run":
+            return list(NET_RUNS)
+        return await super().events(**filters)

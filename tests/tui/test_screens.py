@@ -276,7 +276,47 @@ def test_policies_shows_policies_and_use(tmp_path):
             assert {"default", "untrusted", "trusted"} <= set(names)
             row = rows(app, "#pol-use")[0]
             assert ["echo", "default", "0/1024"] == row[:3]
-            assert ("-", "-") == (row[6], row[8])  # in the kernel's process: no CPU or memory counter of its own
+            assert ("-", "-", "-") == (row[6], row[7], row[9])  # in the kernel's process: no CPU or memory counter
+    run(main())
+
+
+SPINNER = '''
+import time
+
+from neuro import sdk
+from neuro.testing import Ping, Pong
+
+
+class Spinner(sdk.Neuro):
+    name = "spinner"
+    input = Ping
+    output = Pong
+
+    def handle(self, ctx, msg):
+        end = time.process_time() + msg.n / 1000
+        while time.process_time() < end:
+            pass
+        return Pong(n=msg.n)
+'''
+
+
+def test_policies_shows_the_cpu_share_a_sandboxed_neuro_uses_now(tmp_path):
+    """A process-sandboxed neuro that spins: its "cpu now" is the share of a core it used
+    between two looks, and its CPU seconds grow."""
+    spinner = tmp_path / "spinner.py"
+    spinner.write_text(SPINNER)
+
+    async def main():
+        async with shell(tmp_path, str(spinner), screen="policies") as (app, pilot):
+            view = app.view("policies")
+            await view.shown()
+            await app.client.send("spinner", {"n": 3000})
+
+            def busy():
+                row = next((r for r in rows(app, "#pol-use") if r[0] == "spinner"), None)
+                return row is not None and row[7] != "-" and float(row[7]) > 0.1
+
+            await until(pilot, busy, seconds=20, shown=lambda: rows(app, "#pol-use"))
     run(main())
 
 

@@ -14,7 +14,7 @@ pytest.importorskip("pytest_textual_snapshot")
 from neuro.shell.tui._app import ShellApp  # noqa: E402
 from neuro.shell.tui._source import Source  # noqa: E402
 
-from ._fixed import ERRORS, RATES, FixedClient  # noqa: E402
+from ._fixed import ERRORS, RATES, FixedClient, FixedNetsClient  # noqa: E402
 
 SIZE = (200, 50)
 
@@ -120,3 +120,20 @@ def test_keys(snap_compare):
         await pilot.pause(0.2)
 
     assert snap_compare(fixed_app(), terminal_size=SIZE, run_before=before)
+
+
+def test_nets_screen_with_a_runs_path(snap_compare):
+    """The Nets screen: a net with a branch, drawn, and its newest run's path through it (one
+    node from the memo, one called)."""
+    async def before(pilot):
+        app = pilot.app
+        for _ in range(250):
+            await pilot.pause(0.02)
+            if app.client is not None and app.query("#view-nets"):
+                break
+        await app.view("nets").reload()
+        app.query_one("#nets-runs").focus()
+        await pilot.pause(0.3)
+
+    app = ShellApp(Source(factory=FixedNetsClient), refresh=3600, screen="nets")
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
