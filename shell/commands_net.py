@@ -38,10 +38,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                description="Print the net's nodes (with their neuro, version and types), its edges and its "
                            "version (the hash of its graph and its nodes' versions). With --plan, also what "
                            "the build made of it: the steps, which of them run side by side (parallel "
-                           "segments), the branches pruned and the lambda chains fused.",
-               example="neuro net show pipeline.net.toml --plan", run=_show)
+                           "segments), the branches pruned and the lambda chains fused. With --graph, the "
+                           "net drawn as a graph from `in` to `out` instead of the tables (conditional "
+                           "edges dashed), as the shell's Nets screen draws it.",
+               example="neuro net show pipeline.net.toml --graph", run=_show)
     show.add_argument("net", metavar="FILE|NAME")
     show.add_argument("--plan", action="store_true", help="show the plan: parallel segments, pruned, fused")
+    show.add_argument("--graph", action="store_true", help="draw the net as a graph (in --json: `graph`, its lines)")
     run = add(actions, "run", common, help="run a net on one input and print its output",
               description="Run the net once on PAYLOAD (one JSON document, or key=value pairs) and print its "
                           "output and the run id (`neuro net trace RUN` shows how the output came to be). "
@@ -112,10 +115,18 @@ def _show(args: argparse.Namespace) -> int:
     if not reply["ok"]:
         return _refused(args, reply)
     shown = reply["show"]
+    graph = None
+    if args.graph:
+        from ._netgraph import draw_lines
+
+        graph = draw_lines(shown)
     if args.output in ("json", "jsonl"):
-        print_value(shown, args)
+        print_value({**shown, "graph": graph} if graph is not None else shown, args)
         return 0
     print(f"net {shown['name']}  version {shown['version']}  input {shown['input']}  output {shown['output']}")
+    if graph is not None:
+        print("\n".join(graph))
+        return 0
     print_rows([{"node": n["id"], "kind": n["kind"], "neuro": n["neuro"] or "-", "version": (n["version"] or "")[:12],
                  "input": n["input"], "output": n["output"]} for n in shown["nodes"]], args, key="node")
     print()

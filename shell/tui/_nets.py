@@ -1,7 +1,7 @@
 """The Nets screen: the Neuro-Nets running in the kernel (docs/nets.md), each with its nodes
 (kind, neuro, version, types) and that neuro's state, its edges, and its last runs; beside
-them the net drawn as a graph (`_netgraph.py`), and, for a run picked in the runs table, that
-run's path through it: the nodes it called, those it took from the memo, the edges that fired.
+them the net drawn as a graph (`shell/_netgraph.py`), and, for a run picked in the runs
+table, that run's path through it: the nodes it called, those it took from the memo, the edges that fired.
 
 A net runs as a process whose neuro carries the built net; the daemon's `nets` system neuro
 (`neuro.nets._host`, which `neuro net show` asks too) describes one by name. The screen asks
@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical
 from textual.widgets import DataTable, Static
 
-from ._netgraph import LEGEND, draw
+from .._netgraph import LEGEND, draw
 from ._view import View, fmt_time, make_table, short
 
 __all__ = ["NetsView", "HOST_NAME", "HOST_SPEC"]

@@ -83,6 +83,21 @@ def test_show_plan_lists_parallel_segments(ready):
     assert [[["a"], ["b"]], [["c"]], [["half"]]] == json.loads(done.stdout)["plan"]["parallel_segments"]
 
 
+def test_show_graph_draws_each_node_below_what_feeds_it(ready):
+    """`net show --graph`: a box for each node, a and b side by side under in, c under both
+    (its two fields' edges join in one arrow), then half and out; --json has the same lines."""
+    home, net, _ = ready
+    done = neuro_cmd("net", "show", net, "--graph", home=home)
+    assert 0 == done.returncode, done.stderr
+    lines = done.stdout.splitlines()
+    row = {label: next(i for i, line in enumerate(lines) if f"│ {label} │" in line)
+           for label in ("in", "a: inc", "b: double", "c: add", "half (lambda)", "out")}
+    assert row["in"] < row["a: inc"] == row["b: double"] < row["c: add"] < row["half (lambda)"] < row["out"]
+    assert 5 == done.stdout.count("▼")  # into a, b, c, half and out
+    shown = json.loads(neuro_cmd("net", "show", net, "--graph", "--json", home=home).stdout)
+    assert lines[1:] == shown["graph"]
+
+
 def test_trace_of_an_unknown_run_exits_5(ready):
     """A run id the log does not hold: exit 5 (not found)."""
     home, _, _ = ready

@@ -1,9 +1,9 @@
-"""The Nets screen's graph drawing (shell/tui/_netgraph.py) without a screen: boxes, edges
+"""The Nets screen's graph drawing (shell/_netgraph.py) without a screen: boxes, edges
 between layers, long edges, conditional edges and a run's path."""
 
 from __future__ import annotations
 
-from neuro.shell.tui._netgraph import draw
+from neuro.shell._netgraph import draw, draw_lines
 
 from ._fixed import NET_RUNS, NET_SHOW
 

@@ -1,6 +1,7 @@
-"""A net drawn as a graph in the terminal, with one run's path through it (the Nets screen).
+"""A net drawn as a graph in the terminal, with one run's path through it: the shell's Nets
+screen, and `neuro net show --graph`.
 
-`draw(show, run)` lays the net of `show` (what the `nets` neuro's `show` answers: nodes and
+`draw(show, run)` (rich `Text`, with styles) and `draw_lines(show, run)` (plain lines) lay the net of `show` (what the `nets` neuro's `show` answers: nodes and
 edges, `in` and `out` included) out in layers, top to bottom, and returns it as rich `Text`:
 
 - layers by longest path from `in`; an edge that spans layers passes through a point in each
@@ -13,16 +14,18 @@ edges, `in` and `out` included) out in layers, top to bottom, and returns it as 
   `╔═╗` for one from the memo (or a compiled graph's), the edges that fired drawn heavy;
 - a conditional edge is dashed (`┆`, `╌`).
 
-Plain text and styles only (no textual): tests draw it without a screen.
+No textual, and rich only for `draw`: the CLI prints the plain lines; tests draw it without a
+screen.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.text import Text
 
-__all__ = ["draw", "LEGEND"]
+__all__ = ["draw", "draw_lines", "LEGEND"]
 
 N, E, S, W = 1, 2, 4, 8
 _LIGHT = {N | S: "│", E | W: "─", S | E: "┌", S | W: "┐", N | E: "└", N | W: "┘", N | S | E: "├", N | S | W: "┤",
@@ -39,14 +42,22 @@ ENDS = ("in", "out")
 
 
 def draw(show: dict[str, Any], run: dict[str, Any] | None = None) -> Text:
-    """The net of `show` as text; with `run` (a `net.run` event's data), that run's path too."""
+    """The net of `show` as styled text; with `run` (a `net.run` event's data), that run's path too."""
+    return _canvas(show, run).text()
+
+
+def draw_lines(show: dict[str, Any], run: dict[str, Any] | None = None) -> list[str]:
+    """The same, as plain lines."""
+    return _canvas(show, run).lines()
+
+
+def _canvas(show: dict[str, Any], run: dict[str, Any] | None) -> _Canvas:
     nodes, edges = _graph(show)
     reached: dict[str, str] = {}
     fired: set[tuple[str, str]] | None = None
     if run is not None:
         reached, fired = _path(run, edges)
-    layout = _Layout(nodes, edges)
-    return _Canvas(layout, nodes, edges, reached, fired).text()
+    return _Canvas(_Layout(nodes, edges), nodes, edges, reached, fired)
 
 
 def _path(run: dict[str, Any], edges: dict[tuple[str, str], bool]) -> tuple[dict[str, str], set[tuple[str, str]]]:
@@ -161,16 +172,19 @@ class _Layout:
                 self.layers[i].sort(key=key)
 
     def _columns(self) -> dict[str, int]:
-        """Left edges: each item as near the middle of what feeds it as its row allows, then of
-        what it feeds (so a node with many outputs sits above them, not at their left)."""
+        """Left edges: each item as near the middle of what feeds it as its row allows; then,
+        from the bottom up, a node that feeds several over their middle (not at their left),
+        and a node that alone feeds the next over it."""
         ups: dict[str, list[str]] = {}
         downs: dict[str, list[str]] = {}
         for a, b, _ in self.segments:
             ups.setdefault(b, []).append(a)
             downs.setdefault(a, []).append(b)
+        # a node that feeds several goes over their middle, and one link of a chain over the next
+        fans = {k: v for k, v in downs.items() if len(v) > 1 or len(ups.get(v[0], ())) == 1}
         x: dict[str, int] = {}
         self._pack(self.layers, ups, x)
-        self._pack(self.layers[-2::-1], downs, x)
+        self._pack(self.layers[-2::-1], fans, x)
         self._pack(self.layers[-1:], ups, x)  # the last row under what feeds it, as placed now
         shift = min(x.values(), default=0)
         return {item: v - shift for item, v in x.items()}
@@ -305,7 +319,8 @@ class _Canvas:
         if style and self.styles.get((x, y)) != _STYLES["path"]:
             self.styles[(x, y)] = style
 
-    def text(self) -> Text:
+    def _glyphs(self) -> int:
+        """Give every cell with arms its character; the width of the drawing."""
         for (x, y), (arms, heavy, dashed) in self.arms.items():
             if (x, y) in self.cells:
                 continue  # a box's border or an arrow keeps its mark
@@ -315,7 +330,16 @@ class _Canvas:
                 self.cells[(x, y)] = _DASHED[arms]
             else:
                 self.cells[(x, y)] = _LIGHT[arms]
-        width = max((x for x, _ in self.cells), default=-1) + 1
+        return max((x for x, _ in self.cells), default=-1) + 1
+
+    def lines(self) -> list[str]:
+        width = self._glyphs()
+        return ["".join(self.cells.get((x, y), " ") for x in range(width)).rstrip() for y in range(self.height)]
+
+    def text(self) -> Text:
+        from rich.text import Text
+
+        width = self._glyphs()
         out = Text(no_wrap=True, overflow="ignore")
         for y in range(self.height):
             for x in range(width):
