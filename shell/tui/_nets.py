@@ -1,7 +1,8 @@
 """The Nets screen: the Neuro-Nets running in the kernel (docs/nets.md), each with its nodes
 (kind, neuro, version, types) and that neuro's state, its edges, and its last runs; beside
 them the net drawn as a graph (`shell/_netgraph.py`), and, for a run picked in the runs
-table, that run's path through it: the nodes it called, those it took from the memo, the edges that fired.
+table, that run's path through it: the nodes it called, those it took from the memo, and the
+edges that fired.
 
 A net runs as a process whose neuro carries the built net; the daemon's `nets` system neuro
 (`neuro.nets._host`, which `neuro net show` asks too) describes one by name. The screen asks
@@ -34,7 +35,6 @@ class NetsView(View):
         super().__init__(**kw)
         self.nets: dict[str, dict[str, Any]] = {}  # name -> its `show`
         self.runs: dict[str, dict[str, Any]] = {}  # row key -> a `net.run` event's data
-        self.drawn: tuple[str, str | None] | None = None  # (net, run) the graph shows
         self.procs: dict[str, Any] = {}  # name -> ProcessInfo, as of the last reload
 
     def compose(self) -> Any:
@@ -132,7 +132,6 @@ class NetsView(View):
         """The graph of `net`, with the path of the run in row `run_key` of the runs table."""
         title = self.query_one("#nets-graph-title", Static)
         graph = self.query_one("#nets-graph", Static)
-        self.drawn = None if net is None else (net, run_key)
         show = self.nets.get(net or "")
         if show is None:
             title.update("no net to draw")
