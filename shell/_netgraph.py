@@ -1,8 +1,9 @@
 """A net drawn as a graph in the terminal, with one run's path through it: the shell's Nets
 screen, and `neuro net show --graph`.
 
-`draw(show, run)` (rich `Text`, with styles) and `draw_lines(show, run)` (plain lines) lay the net of `show` (what the `nets` neuro's `show` answers: nodes and
-edges, `in` and `out` included) out in layers, top to bottom, and returns it as rich `Text`:
+`draw(show, run)` (rich `Text`, with styles) and `draw_lines(show, run)` (plain lines) lay
+out the net of `show` (what the `nets` neuro's `show` answers: nodes and edges, `in` and `out`
+included) in layers, top to bottom:
 
 - layers by longest path from `in`; an edge that spans layers passes through a point in each
   layer between, so every edge runs between neighbouring layers;
