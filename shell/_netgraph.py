@@ -110,18 +110,25 @@ class _Layout:
         self.layers: list[list[str]] = [[] for _ in range(max(layer.values()) + 1)]
         for node in nodes:
             self.layers[layer[node]].append(node)
-        # each edge as a chain of segments between neighbouring layers, through points ("·src>dst#k")
+        # each edge as a chain of segments between neighbouring layers, through points ("·k")
         self.segments: list[tuple[str, str, tuple[str, str]]] = []
+        self.points: dict[str, tuple[str, str]] = {}  # a point -> the edge it is on
         for src, dst in edges:
             prev = src
             for k in range(layer[src] + 1, layer[dst]):
-                point = f"·{src}>{dst}#{k}"
+                point = f"·{len(self.points)}"
+                self.points[point] = (src, dst)
                 self.layers[k].append(point)
                 self.segments.append((prev, point, (src, dst)))
                 prev = point
             self.segments.append((prev, dst, (src, dst)))
+        self.ups: dict[str, list[str]] = {}  # the items each segment's end is fed by, and feeds
+        self.downs: dict[str, list[str]] = {}
+        for a, b, _ in self.segments:
+            self.downs.setdefault(a, []).append(b)
+            self.ups.setdefault(b, []).append(a)
         self._order()
-        self.width = {item: 1 if item.startswith("·") else len(nodes[item]) + 4
+        self.width = {item: 1 if item in self.points else len(nodes[item]) + 4
                       for items in self.layers for item in items}
         self.x = self._columns()
 
@@ -153,11 +160,7 @@ class _Layout:
         return layer
 
     def _order(self) -> None:
-        ups: dict[str, list[str]] = {}
-        downs: dict[str, list[str]] = {}
-        for a, b, _ in self.segments:
-            downs.setdefault(a, []).append(b)
-            ups.setdefault(b, []).append(a)
+        ups, downs = self.ups, self.downs
         for sweep in range(4):
             rows = range(1, len(self.layers)) if sweep % 2 == 0 else range(len(self.layers) - 2, -1, -1)
             for i in rows:
@@ -176,11 +179,7 @@ class _Layout:
         """Left edges: each item as near the middle of what feeds it as its row allows; then,
         from the bottom up, a node that feeds several over their middle (not at their left),
         and a node that alone feeds the next over it."""
-        ups: dict[str, list[str]] = {}
-        downs: dict[str, list[str]] = {}
-        for a, b, _ in self.segments:
-            ups.setdefault(b, []).append(a)
-            downs.setdefault(a, []).append(b)
+        ups, downs = self.ups, self.downs
         # a node that feeds several goes over their middle, and one link of a chain over the next
         fans = {k: v for k, v in downs.items() if len(v) > 1 or len(ups.get(v[0], ())) == 1}
         x: dict[str, int] = {}
@@ -222,10 +221,9 @@ class _Canvas:
         layout, y = self.layout, 0
         for i, items in enumerate(layout.layers):
             for item in items:
-                if item.startswith("·"):
-                    edge = self._edge_of(item)
+                if item in layout.points:
                     for dy in range(3):
-                        self._arm(layout.centre(item), y + dy, N | S, edge)
+                        self._arm(layout.centre(item), y + dy, N | S, layout.points[item])
                 else:
                     self._box(item, layout.x[item], y)
             if i + 1 == len(layout.layers):
@@ -233,14 +231,16 @@ class _Canvas:
                 break
             y = self._between(i, y + 3)
 
-    def _edge_of(self, item: str) -> tuple[str, str]:
-        src, _, rest = item[1:].partition(">")
-        return src, rest.rpartition("#")[0]
+    def _kind(self, node: str) -> str:
+        """Its box's kind: the ends' own, else called or cached in the run drawn, else plain."""
+        if node in ENDS:
+            return "end"
+        how = self.reached.get(node)
+        return how if how in ("called", "cached") else "node"
 
     def _box(self, node: str, x: int, y: int) -> None:
         how = self.reached.get(node)
-        kind = how if how in ("called", "cached") and node not in ENDS else "end" if node in ENDS else "node"
-        tl, top, tr, side, bl, br, _ = _BOXES[kind]
+        tl, top, tr, side, bl, br, _ = _BOXES[self._kind(node)]
         width = len(self.nodes[node]) + 4
         style = _STYLES.get(how or "", _STYLES["idle"] if self.fired is not None else "")
         rows = (tl + top * (width - 2) + tr, f"{side} {self.nodes[node]} {side}", bl + top * (width - 2) + br)
@@ -272,8 +272,8 @@ class _Canvas:
         bottom, last = y, y + 1 + len(tracks)  # the row leaving the boxes; the row of the arrows
         for src, out in by_source.items():
             x1 = layout.centre(src)
-            if not src.startswith("·"):
-                self._leave(src, x1, bottom - 1, out)
+            if src not in layout.points:
+                self.cells[(x1, bottom - 1)] = _BOXES[self._kind(src)][6]  # the mark where its edges leave
             row = bottom + track_of.get(src, 0)
             for _, dst, edge in out:
                 x2 = layout.centre(dst)
@@ -290,18 +290,12 @@ class _Canvas:
                     self._arm(x2, row, S | (W if step > 0 else E), edge)
                     for yy in range(row + 1, last):
                         self._arm(x2, yy, N | S, edge)
-                if dst.startswith("·"):
+                if dst in layout.points:
                     self._arm(x2, last, N | S, edge)
                 else:
                     self.cells[(x2, last)] = "▼"
                     self._style(x2, last, edge)
         return last + 1
-
-    def _leave(self, src: str, x: int, y: int, out: list[tuple[str, str, tuple[str, str]]]) -> None:
-        """The mark on a box's bottom where its edges leave."""
-        how = self.reached.get(src)
-        kind = how if how in ("called", "cached") and src not in ENDS else "end" if src in ENDS else "node"
-        self.cells[(x, y)] = _BOXES[kind][6]
 
     def _arm(self, x: int, y: int, arms: int, edge: tuple[str, str]) -> None:
         cell = self.arms.setdefault((x, y), [0, 0, 0])

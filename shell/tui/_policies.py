@@ -106,7 +106,7 @@ class PoliciesView(View):
         usage_of = getattr(self.client, "usage", None)  # CPU and memory where the sandbox counts them
         used = {u.name: u for u in await usage_of()} if usage_of is not None else {}
         rows = []
-        now = time.monotonic()
+        now, seen = time.monotonic(), {}  # this look's CPU counts: a neuro gone is dropped
         for name in sorted(model.infos):
             info = model.infos[name]
             p = self.policies.get(info.policy)
@@ -114,7 +114,7 @@ class PoliciesView(View):
             over = p is not None and p.rate and rate > p.rate
             u = used.get(name)
             cpu = getattr(u, "cpu_seconds", None)
-            share = self._cpu_now(name, cpu, now)
+            share = self._cpu_now(name, cpu, now, seen)
             memory = getattr(u, "memory", None)
             mem_over = p is not None and p.memory and memory is not None and memory > 0.9 * p.memory
             rows.append((name, info.policy, f"{info.mailbox}/{info.mailbox_capacity}", f"{rate:.1f}" + (" !" if over else ""),
@@ -124,20 +124,21 @@ class PoliciesView(View):
                          _bytes(memory) + (" !" if mem_over else ""),
                          (_bytes(p.memory) if p.memory else "unlimited") if p else "?",
                          str(info.errors), str(info.restarts)))
+        self._cpu_seen = seen
         if rows != getattr(self, "_rows", None):  # redraw only when something changed
             self._rows = rows
             table.clear()
             for row in rows:
                 table.add_row(*row, key=row[0])
 
-    def _cpu_now(self, name: str, cpu: float | None, now: float) -> float | None:
+    def _cpu_now(self, name: str, cpu: float | None, now: float, seen: dict[str, tuple[float, float]]) -> float | None:
         """The share of one core `name` used between the last look and this one (None at the
         first look, or where its sandbox counts no CPU): what the policy's `cpu_share` caps
-        where a cgroup or Docker enforces it."""
-        last = self._cpu_seen.pop(name, None)
+        where a cgroup or Docker enforces it. This look's count goes into `seen`."""
+        last = self._cpu_seen.get(name)
         if cpu is None:
             return None
-        self._cpu_seen[name] = (cpu, now)
+        seen[name] = (cpu, now)
         if last is None or now - last[1] < 1e-3:
             return None
         return max(0.0, (cpu - last[0]) / (now - last[1]))
